@@ -1,0 +1,12 @@
+#!/usr/bin/env node
+// Entry point of the `fota` command: runs the compiled CLI (built by `npm ci` through `prepare`).
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+
+const main = new URL("../dist/src/cli/main.js", import.meta.url);
+if (!existsSync(fileURLToPath(main))) {
+  console.error("fota: the CLI is not built yet; run `npm ci` (or `npm run build`) in the checkout first.");
+  process.exit(1);
+}
+const { run } = await import(main.href);
+process.exitCode = await run(process.argv.slice(2));

@@ -1,0 +1,5 @@
+// The list of CLI commands. Add one line per command file.
+import type { Command } from "commander";
+import { register as demo } from "./demo.js";
+
+export const COMMANDS: Array<(program: Command) => void> = [demo];
