@@ -3,8 +3,12 @@
 
 export const DEFAULT_CONFIG = {
   format: {
-    /** Largest manifest (encoded bytes) a reader accepts. */
-    maxManifestBytes: 64 * 1024,
+    /** Largest manifest (encoded bytes) a reader accepts (4096 chunk digests take 128 KiB). */
+    maxManifestBytes: 160 * 1024,
+    /** Largest signature block (encoded bytes) a reader accepts. */
+    maxSignatureBlockBytes: 4096,
+    /** Most TLV fields in one manifest or descriptor (models, key ids and unknown fields included). */
+    maxManifestFields: 512,
     /** Largest payload a reader accepts. */
     maxPayloadBytes: 256 * 1024 * 1024,
     /** Largest target image a manifest may declare. */
@@ -12,18 +16,52 @@ export const DEFAULT_CONFIG = {
     /** Most signatures one package may carry. */
     maxSignatures: 8,
     /** Most payload chunks (and chunk digests) a manifest may list. */
-    maxChunks: 65536,
-    /** Payload chunk size the writer uses (each chunk has its own digest). */
+    maxChunks: 4096,
+    /** Payload chunk size the writer uses (each chunk has its own digest); raised when a payload would need more than maxChunks. */
     chunkBytes: 64 * 1024,
+    /** Largest payload chunk a reader accepts (it buffers one chunk until its digest matched). */
+    maxChunkBytes: 1024 * 1024,
+    /** Image bytes per independently compressed block the writer uses (brotli/deflate payloads). */
+    compressBlockBytes: 64 * 1024,
+    /** Largest compressed block a full-image decoder accepts (its memory bound: about twice this). */
+    maxCompressBlockBytes: 1024 * 1024,
+    /** Brotli quality the writer uses (0..11). */
+    brotliQuality: 11,
     /** Most model names in a manifest. */
     maxModels: 64,
-    /** Longest string field (version, model, key id). */
+    /** Longest string field (version, model, encoding names). */
     maxStringBytes: 256,
   },
   delta: {},
   device: {},
-  transport: {},
-  server: {},
+  transport: {
+    /** Bytes per journal chunk; each completed chunk's SHA-256 is journaled (at most one is re-fetched per cut). */
+    chunkBytes: 64 * 1024,
+    /** TCP/TLS connect (and FTP login) timeout. */
+    connectTimeoutMs: 10_000,
+    /** Request sent -> response headers (HTTP), or to the first data (FTP). */
+    headersTimeoutMs: 20_000,
+    /** Longest silence while reading a body before the attempt fails (stalled link). */
+    readTimeoutMs: 20_000,
+    /** Consecutive failed attempts without new bytes before giving up. */
+    retries: 5,
+    backoffBaseMs: 250,
+    backoffMaxMs: 8_000,
+    maxRedirects: 5,
+    /** Hard cap on any download, whatever the server declares. */
+    maxDownloadBytes: 512 * 1024 * 1024,
+    /** Clean restarts from byte 0 (file changed / ranges ignored) before giving up. */
+    maxRestarts: 3,
+  },
+  server: {
+    /** Passive-mode data ports of the FTP server (bound on the serve host). */
+    ftpPasvMin: 30_400,
+    ftpPasvMax: 30_599,
+    /** Close idle keep-alive HTTP connections after this. */
+    keepAliveTimeoutMs: 10_000,
+    /** Listen backlog for many concurrent devices. */
+    backlog: 4096,
+  },
   emulator: {},
 };
 

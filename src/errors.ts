@@ -103,6 +103,7 @@ export const REASONS = {
   "timeout": { kind: "transport", exit: 8, quec: Q.FILE_GET_ERR, lwm2m: L.CONNECTION_LOST, summary: "timed out" },
   "oversize": { kind: "transport", exit: 8, quec: Q.FILE_SIZE_TOO_LARGE, lwm2m: L.NOT_ENOUGH_FLASH, summary: "more data than declared" },
   "tls-failed": { kind: "transport", exit: 8, quec: Q.AUTH_FAILED, lwm2m: L.CONNECTION_LOST, summary: "TLS handshake failed" },
+  "source-changed": { kind: "transport", exit: 8, quec: Q.FILE_GET_ERR, lwm2m: L.CONNECTION_LOST, summary: "file kept changing on the server during the download" },
   // storage: flash or file system
   "flash-failed": { kind: "storage", exit: 9, quec: Q.INTERNAL_ERR, lwm2m: L.UPDATE_FAILED, summary: "flash operation failed" },
   "no-space": { kind: "storage", exit: 9, quec: Q.NO_MEMORY, lwm2m: L.NOT_ENOUGH_FLASH, summary: "not enough space" },

@@ -1,0 +1,113 @@
+// HTTP(S) package hosting with fastify + @fastify/static: GET/HEAD, Range (206), If-Range, ETag,
+// Last-Modified, 416, exact Content-Length. A hook refuses any path that leaves the served directory
+// (`..`, symlinks out) before the static handler sees it, and one record per finished (or aborted)
+// download goes to the caller's log.
+import * as fs from "node:fs";
+import * as path from "node:path";
+import type { Socket } from "node:net";
+import Fastify, { type FastifyInstance } from "fastify";
+import fastifyStatic from "@fastify/static";
+import { isInside } from "./paths.js";
+import type { DownloadRecord } from "./types.js";
+
+export interface HttpServeOptions {
+  realRoot: string;
+  host: string;
+  port: number;
+  tls?: { cert: Buffer; key: Buffer };
+  keepAliveTimeoutMs: number;
+  backlog: number;
+  onDownload: (r: DownloadRecord) => void;
+}
+
+/** Classify a request path: "ok", "escape" (403) or "bad" (400). */
+async function checkPath(realRoot: string, rawUrl: string): Promise<"ok" | "escape" | "bad"> {
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent((rawUrl.split("?")[0] ?? "/").split("#")[0] ?? "/");
+  } catch {
+    return "bad";
+  }
+  if (decoded.includes("\0")) return "bad";
+  const parts = decoded.split(/[\\/]+/).filter((p) => p !== "" && p !== ".");
+  if (parts.some((p) => p === "..")) return "escape";
+  // Walk from the root so a symlinked directory or file pointing out is caught even if the target
+  // does not exist.
+  let cur = realRoot;
+  for (const p of parts) {
+    const next = path.join(cur, p);
+    let real: string;
+    try {
+      real = await fs.promises.realpath(next);
+    } catch {
+      return "ok"; // missing: the static handler answers 404
+    }
+    if (!isInside(realRoot, real)) return "escape";
+    cur = real;
+  }
+  return "ok";
+}
+
+export async function startHttp(o: HttpServeOptions): Promise<{ app: FastifyInstance; url: string; port: number }> {
+  const app = Fastify({
+    logger: false,
+    keepAliveTimeout: o.keepAliveTimeoutMs,
+    ...(o.tls ? { https: { cert: o.tls.cert, key: o.tls.key } } : {}),
+  }) as unknown as FastifyInstance;
+
+  app.addHook("onRequest", async (req, reply) => {
+    const verdict = await checkPath(o.realRoot, req.url);
+    if (verdict !== "ok") {
+      const code = verdict === "bad" ? 400 : 403;
+      return reply.code(code).type("text/plain").send(verdict === "bad" ? "bad path\n" : "outside the served directory\n");
+    }
+    const started = process.hrtime.bigint();
+    const sock = req.raw.socket as Socket;
+    const sockStart = sock.bytesWritten;
+    const res = reply.raw;
+    res.once("close", () => {
+      if (req.method !== "GET") return;
+      const finished = res.writableFinished;
+      const status = res.statusCode;
+      const declared = Number(res.getHeader("content-length") ?? NaN);
+      const bytes = finished && Number.isFinite(declared) ? declared : Math.max(0, sock.bytesWritten - sockStart);
+      o.onDownload({
+        proto: o.tls ? "https" : "http",
+        client: req.ip,
+        file: safeDecode(req.url.split("?")[0] ?? "/"),
+        status,
+        range: typeof req.headers.range === "string" ? req.headers.range : undefined,
+        bytes,
+        complete: finished,
+        durationMs: Number(process.hrtime.bigint() - started) / 1e6,
+      });
+    });
+  });
+
+  await app.register(fastifyStatic, {
+    root: o.realRoot,
+    prefix: "/",
+    index: false,
+    dotfiles: "deny",
+    acceptRanges: true,
+    etag: true,
+    lastModified: true,
+    cacheControl: false,
+    decorateReply: false,
+    wildcard: true,
+  });
+
+  await app.listen({ host: o.host, port: o.port, backlog: o.backlog });
+  const addr = app.server.address();
+  const port = typeof addr === "object" && addr ? addr.port : o.port;
+  const host = o.host.includes(":") ? `[${o.host}]` : o.host;
+  return { app, port, url: `${o.tls ? "https" : "http"}://${host}:${port}/` };
+}
+
+function safeDecode(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
+}
