@@ -56,38 +56,21 @@ export const LINKS: Readonly<Record<LinkType, LinkProfile>> = Object.freeze({
   "nb-iot": { kbps: 25, description: "NB-IoT (a few KB/s)" },
 });
 
-/** Names of the flash areas a virtual module's layout may contain (interpreted by src/device). */
-export type RegionName =
-  /** Power-safe boot control state: two copies, one sector each. */
-  | "bootctl"
-  /** Install journal of resumable strategies (inplace, two-stage). */
-  | "journal"
-  /** The application slot (the only one on single-slot layouts). */
-  | "slotA"
-  /** Second application slot (ab). */
-  | "slotB"
-  /** Where a downloaded or locally written package is stored before the boot-time install. */
-  | "package"
-  /** Scratch sector for the in-place sector swap. */
-  | "scratch"
-  /** The small recovery ("minimal") system of mini FOTA stage one (two-stage). */
-  | "recovery";
-
-export interface FlashRegion {
-  readonly name: RegionName;
-  readonly offset: number;
-  readonly size: number;
-}
-
-export interface FlashLayout {
-  /** Total flash size (sum of the regions, sector-aligned). */
-  readonly size: number;
+/**
+ * Flash of a model's virtual module: geometry and area sizes. `layoutFor` (layout.ts) turns it into
+ * the device engine's Layout for a strategy (state copies, slots, package area, scratch, recovery).
+ */
+export interface FlashSpec {
   readonly sectorSize: number;
   readonly pageSize: number;
   /** Smallest program unit (1 = any byte). */
   readonly writeAlign: number;
-  /** Regions in address order, each sector-aligned, without gaps. */
-  readonly regions: readonly FlashRegion[];
+  /** Size of each application slot. */
+  readonly slotSize: number;
+  /** Package area (inplace installs, local upgrade); 0 = none. */
+  readonly packageSize: number;
+  /** Recovery ("minimal") system area of two-stage layouts. */
+  readonly recoverySize?: number;
 }
 
 export interface ModelProfile {
@@ -114,12 +97,13 @@ export interface ModelProfile {
   readonly miniFota: boolean;
   /** Local upgrade through write / flush / verify. (Same fact as calls.write === "present".) */
   readonly localUpgrade: boolean;
-  /** Strategy for DFOTA (one package, full or delta) and local upgrade. */
-  readonly strategy: StrategyName;
-  /** Strategy for mini FOTA, where supported. */
-  readonly miniStrategy?: "two-stage";
+  /**
+   * Strategies a virtual module of this model can be created with; the first is the default. A
+   * device has one layout: DFOTA and local upgrade need the first, mini FOTA needs "two-stage".
+   */
+  readonly strategies: readonly StrategyName[];
   /** Flash of the virtual module (sizes are ours, small enough for fast tests). */
-  readonly flash: FlashLayout;
+  readonly flash: FlashSpec;
   /** First 8 IMEI digits (a Type Allocation Code) of virtual modules of this model [I: invented]. */
   readonly imeiPrefix: string;
   readonly link: LinkType;
@@ -128,96 +112,38 @@ export interface ModelProfile {
 const KiB = 1024;
 const MiB = 1024 * KiB;
 
-/** Lays regions out back to back from offset 0; every size must be a multiple of the sector size. */
-export function buildLayout(
-  geometry: { sectorSize: number; pageSize: number; writeAlign?: number },
-  parts: ReadonlyArray<readonly [RegionName, number]>,
-): FlashLayout {
-  let offset = 0;
-  const regions: FlashRegion[] = [];
-  for (const [name, size] of parts) {
-    if (size <= 0 || size % geometry.sectorSize !== 0) {
-      throw new RangeError(`region ${name}: ${size} bytes is not a positive multiple of the ${geometry.sectorSize}-byte sector`);
-    }
-    if (regions.some((r) => r.name === name)) throw new RangeError(`region ${name} appears twice`);
-    regions.push(Object.freeze({ name, offset, size }));
-    offset += size;
-  }
-  return Object.freeze({
-    size: offset,
-    sectorSize: geometry.sectorSize,
-    pageSize: geometry.pageSize,
-    writeAlign: geometry.writeAlign ?? 1,
-    regions: Object.freeze(regions),
-  });
-}
-
-/** The region of a layout by name, or undefined when the layout has none. */
-export function region(layout: FlashLayout, name: RegionName): FlashRegion | undefined {
-  return layout.regions.find((r) => r.name === name);
-}
-
-const NOR = { sectorSize: 4 * KiB, pageSize: 256 } as const;
+const NOR = { sectorSize: 4 * KiB, pageSize: 256, writeAlign: 1 } as const;
 
 // ASR 1603 (EC600N family): the classic small-flash DFOTA module. The downloaded package is stored
-// in a FOTA area and applied in place by the bootloader at the next boot (inplace, resumable after
+// in a FOTA area and applied in place by the bootloader at the next boot ("inplace", resumable after
 // a power cut, as [D] A7 describes). The FOTA area is deliberately smaller than the application
-// slot: a full image that does not fit is refused (1013), and that is exactly why these modules
-// offer mini FOTA, whose stage two streams a full image straight into the application slot from a
-// small recovery system (two-stage). So this layout carries both the package area and the recovery
-// area.
-const ASR_1603_FLASH = buildLayout(NOR, [
-  ["bootctl", 2 * NOR.sectorSize],
-  ["journal", 2 * NOR.sectorSize],
-  ["slotA", 1 * MiB],
-  ["package", 320 * KiB],
-  ["scratch", NOR.sectorSize],
-  ["recovery", 192 * KiB],
-]);
+// slot: a full image that does not fit is refused (1013 FILE_SIZE_TOO_LARGE), which is exactly why
+// these modules offer mini FOTA, whose stage two streams a full image straight into the application
+// slot from a small recovery system ("two-stage"). The same sizes serve both layouts.
+const ASR_1603_FLASH: FlashSpec = { ...NOR, slotSize: 1 * MiB, packageSize: 320 * KiB, recoverySize: 192 * KiB };
 
-// Unisoc 8910 (EC600U family): we model it with two application slots (ab). Justification:
+// Unisoc 8910 (EC600U family): we model it with two application slots ("ab"). Justification:
 // - Its httpDownload blocks and returns 0 only once the package is "downloaded and verified"; with
 //   ab that means the whole new image has been written into the inactive slot and read back against
 //   its SHA-256 before the script sees 0, which is the strongest reading of the documented return.
-// - Local upgrade (write / flush / verify) is documented on this family; with ab, verify() checks
-//   the image actually written, and a failed verify leaves the running slot untouched [D][I].
+// - Local upgrade (write / flush / verify) is documented on this family; a failed verify leaves the
+//   running slot untouched [D][I]. (Local upgrade stages the package in the package area.)
 // - No boot-time rewrite of the running image means a power cut can never catch the install half
 //   done, and an unconfirmed new image rolls back to the previous slot: the family where the
-//   virtual module shows rollback. (The real modules install in place and reboot several times;
-//   the observable results to a script — return codes, callbacks, version after reboot — match.)
-const UNISOC_8910_FLASH = buildLayout(NOR, [
-  ["bootctl", 2 * NOR.sectorSize],
-  ["slotA", 1 * MiB],
-  ["slotB", 1 * MiB],
-]);
+//   virtual module shows rollback. The real modules install in place and reboot several times; the
+//   results a script observes (return codes, callbacks, version after the reboot) are the same.
+// "inplace" is offered as the second choice for a faithful single-slot 8910.
+const UNISOC_8910_FLASH: FlashSpec = { ...NOR, slotSize: 1 * MiB, packageSize: 1 * MiB + 8 * KiB };
 
 // Qualcomm MDM9205 (BG95): DFOTA in place, like the module's RESTORE phase that resumes after a
 // power loss at the next power-on (P4 in the spec).
-const QUALCOMM_FLASH = buildLayout(NOR, [
-  ["bootctl", 2 * NOR.sectorSize],
-  ["journal", 2 * NOR.sectorSize],
-  ["slotA", 1 * MiB],
-  ["package", 512 * KiB],
-  ["scratch", NOR.sectorSize],
-]);
+const QUALCOMM_FLASH: FlashSpec = { ...NOR, slotSize: 1 * MiB, packageSize: 512 * KiB };
 
 // ASR 1803S (EC200A, Cat 4): a bigger flash; in-place DFOTA with a roomy package area.
-const ASR_1803S_FLASH = buildLayout(NOR, [
-  ["bootctl", 2 * NOR.sectorSize],
-  ["journal", 2 * NOR.sectorSize],
-  ["slotA", 2 * MiB],
-  ["package", 1 * MiB],
-  ["scratch", NOR.sectorSize],
-]);
+const ASR_1803S_FLASH: FlashSpec = { ...NOR, slotSize: 2 * MiB, packageSize: 1 * MiB };
 
 // BC25 (NB-IoT): tiny flash, in-place DFOTA with a small package area (deltas are what fit).
-const NBIOT_FLASH = buildLayout(NOR, [
-  ["bootctl", 2 * NOR.sectorSize],
-  ["journal", 2 * NOR.sectorSize],
-  ["slotA", 512 * KiB],
-  ["package", 128 * KiB],
-  ["scratch", NOR.sectorSize],
-]);
+const NBIOT_FLASH: FlashSpec = { ...NOR, slotSize: 512 * KiB, packageSize: 128 * KiB };
 
 type CallTable = Readonly<Record<FotaCall, CallSupport>>;
 const calls = (localUpgrade: boolean, qualcomm: boolean): CallTable =>
@@ -242,8 +168,7 @@ function asr1603(model: string, sysname: string, imeiPrefix: string, localUpgrad
     schemes: ["http", "https"],
     miniFota: true,
     localUpgrade,
-    strategy: "inplace",
-    miniStrategy: "two-stage",
+    strategies: ["inplace", "two-stage"],
     flash: ASR_1603_FLASH,
     imeiPrefix,
     link: "lte-cat1",
@@ -262,7 +187,7 @@ function unisoc(model: string, sysname: string, imeiPrefix: string): ModelProfil
     schemes: ["http", "https"],
     miniFota: false,
     localUpgrade: true,
-    strategy: "ab",
+    strategies: ["ab", "inplace"],
     flash: UNISOC_8910_FLASH,
     imeiPrefix,
     link: "lte-cat1",
@@ -293,7 +218,7 @@ const PROFILE_LIST: readonly ModelProfile[] = [
     schemes: ["http", "https"],
     miniFota: false,
     localUpgrade: false,
-    strategy: "inplace",
+    strategies: ["inplace"],
     flash: QUALCOMM_FLASH,
     imeiPrefix: "86118630",
     link: "lte-m",
@@ -309,7 +234,7 @@ const PROFILE_LIST: readonly ModelProfile[] = [
     schemes: ["http", "https", "ftp"],
     miniFota: false,
     localUpgrade: false,
-    strategy: "inplace",
+    strategies: ["inplace"],
     flash: ASR_1803S_FLASH,
     imeiPrefix: "86118640",
     link: "lte-cat4",
@@ -327,7 +252,7 @@ const PROFILE_LIST: readonly ModelProfile[] = [
     schemes: ["http", "https"],
     miniFota: false,
     localUpgrade: false,
-    strategy: "inplace",
+    strategies: ["inplace"],
     flash: NBIOT_FLASH,
     imeiPrefix: "86118650",
     link: "nb-iot",

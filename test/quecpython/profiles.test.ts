@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { LINKS, MODELS, PROFILES, findProfile, makeImei, region, requireProfile } from "../../src/quecpython/profiles.js";
+import { LINKS, MODELS, PROFILES, findProfile, makeImei, requireProfile } from "../../src/quecpython/profiles.js";
+import { layoutFor, geometryFor } from "../../src/quecpython/layout.js";
 import { UsageError } from "../../src/errors.js";
 
 describe("model profiles", () => {
@@ -15,8 +16,8 @@ describe("model profiles", () => {
       expect(p.httpDownload).toBe("async");
       expect(p.resetDisableHonoured).toBe(false);
       expect(p.miniFota).toBe(true);
-      expect(p.miniStrategy).toBe("two-stage");
-      expect(region(p.flash, "recovery")).toBeDefined();
+      expect(p.strategies).toContain("two-stage");
+      expect(layoutFor(p, "two-stage").layout.recovery).toBeDefined();
     }
     for (const m of ["EC600U", "EC200U", "EG915U", "EG912U"]) {
       const p = PROFILES[m]!;
@@ -34,23 +35,19 @@ describe("model profiles", () => {
     expect(PROFILES.EC800N!.calls.verify).toBe("fails");
   });
 
-  it("lays every flash out in aligned, contiguous regions that hold the strategy's areas", () => {
+  it("gives every model a device layout for each of its strategies", () => {
     for (const p of Object.values(PROFILES)) {
-      const { flash } = p;
-      let end = 0;
-      for (const r of flash.regions) {
-        expect(r.offset).toBe(end);
-        expect(r.size % flash.sectorSize).toBe(0);
-        end += r.size;
+      for (const strategy of p.strategies) {
+        const { layout, flashSize } = layoutFor(p, strategy);
+        expect(layout.strategy).toBe(strategy);
+        expect(layout.slots).toHaveLength(strategy === "ab" ? 2 : 1);
+        if (strategy === "inplace") expect(layout.package && layout.scratch).toBeTruthy();
+        if (strategy === "two-stage") expect(layout.recovery).toBeDefined();
+        if (p.localUpgrade) expect(layout.package).toBeDefined();
+        expect(flashSize % p.flash.sectorSize).toBe(0);
+        expect(geometryFor(p, strategy).size).toBe(flashSize);
       }
-      expect(end).toBe(flash.size);
-      expect(region(flash, "slotA")).toBeDefined();
-      expect(region(flash, "bootctl")).toBeDefined();
-      if (p.strategy === "ab") expect(region(flash, "slotB")).toBeDefined();
-      if (p.strategy === "inplace") {
-        expect(region(flash, "package")).toBeDefined();
-        expect(region(flash, "scratch")).toBeDefined();
-      }
+      expect(() => layoutFor(p, "bogus" as never)).toThrow(UsageError);
       expect(p.localUpgrade).toBe(p.calls.write === "present");
       expect(LINKS[p.link].kbps).toBeGreaterThan(0);
     }
