@@ -21,3 +21,26 @@ export {
   isErased,
 } from "./flash.js";
 export { Rng, mixSeed } from "./rng.js";
+export { BootStore, type BootState, type SlotRecord, type SlotState, type ImageInfo, type JournalRecord, type StoredPackage, type UpdateRecord, type LoadedState } from "./state.js";
+export {
+  UPDATE_STATES,
+  TRANSITIONS,
+  LWM2M_STATE,
+  LWM2M_STATE_OF,
+  nextUpdate,
+  findTransition,
+  updateFlowMarkdown,
+  type UpdateState,
+  type UpdateEvent,
+  type TransitionRow,
+  type UpdateStep,
+} from "./flow.js";
+export { planLayout, openAreas, STRATEGIES, type Layout, type LayoutPlan, type Region, type Areas, type StrategyName } from "./layout.js";
+export { AreaReader, hashArea, areaChunks, ImageWriter, PackageWriter, type RandomAccessReader } from "./io.js";
+export { checkPackageFacts, expectDigest, imageInfoOf, type PackageFacts, type PackageHooks, type PackagePipe, type PackageOpener } from "./package.js";
+export { formatPackageOpener, factsOf, type FormatPipeOptions, type DecoderFactory } from "./formatPipe.js";
+export { Device, sha256Hex, type DeviceOptions, type ProvisionOptions, type BootResult, type DeviceStatus, type InstallOptions, type Progress, type ByteSource } from "./device.js";
+export { LocalUpgrade } from "./local.js";
+export * as ab from "./strategies/ab.js";
+export * as inplace from "./strategies/inplace.js";
+export * as twoStage from "./strategies/two-stage.js";

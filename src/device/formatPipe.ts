@@ -1,0 +1,63 @@
+// The real package pipe: FORMAT's streaming PackageReader (signatures first, payload chunks handed
+// out only when their signed digest matches) feeding the payload decoder (full images: FORMAT's
+// block decoders; deltas: DELTA's decoder through its dispatcher).
+
+import { type FotaConfig } from "../config.js";
+import { toHex } from "../format/bytes.js";
+import type { Manifest } from "../format/manifest.js";
+import { openFullImageDecoder, type PayloadDecoder, type RandomAccessReader } from "../format/payload.js";
+import { PackageReader } from "../format/reader.js";
+import type { PublicKeyInput } from "../format/keys.js";
+import type { PackageFacts, PackageOpener } from "./package.js";
+
+/** Opens the payload decoder for a verified manifest (DELTA's openPayloadDecoder has this shape). */
+export type DecoderFactory = (manifest: Manifest, base?: RandomAccessReader) => PayloadDecoder;
+
+export interface FormatPipeOptions {
+  trustedKeys: readonly PublicKeyInput[];
+  config?: FotaConfig;
+  /** Decoder dispatcher; default: full images only (FORMAT's decoders). */
+  openDecoder?: DecoderFactory;
+}
+
+/** Manifest -> the facts the device checks. */
+export function factsOf(m: Manifest, packageSize?: number): PackageFacts {
+  const f: PackageFacts = {
+    kind: m.kind,
+    models: [...m.models],
+    version: m.version,
+    securityCounter: m.securityCounter,
+    target: { size: m.target.size, sha256: toHex(m.target.sha256) },
+  };
+  if (m.base) f.base = { size: m.base.size, sha256: toHex(m.base.sha256) };
+  if (m.expires !== undefined) f.expiresAt = m.expires * 1000;
+  if (packageSize !== undefined) f.packageSize = packageSize;
+  if (m.encoding.delta !== undefined && /inplace|in-place/.test(m.encoding.delta)) f.inPlace = true;
+  return f;
+}
+
+const fullOnly: DecoderFactory = (m) => openFullImageDecoder(m);
+
+export function formatPackageOpener(opts: FormatPipeOptions): PackageOpener {
+  const openDecoder = opts.openDecoder ?? fullOnly;
+  return (hooks) => {
+    let decoder: PayloadDecoder | undefined;
+    const reader = new PackageReader({
+      trustedKeys: opts.trustedKeys,
+      ...(opts.config ? { config: opts.config } : {}),
+      onManifest: (m, info) => {
+        const base = hooks.onManifest(factsOf(m, info.layout.totalBytes));
+        decoder = openDecoder(m, base);
+      },
+    });
+    return {
+      push(bytes, out) {
+        reader.push(bytes, (chunk) => decoder!.push(chunk.bytes, out));
+      },
+      finish(out) {
+        reader.finish();
+        decoder?.finish(out);
+      },
+    };
+  };
+}

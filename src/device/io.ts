@@ -1,0 +1,170 @@
+// Byte movers over flash areas: a sector-buffered sequential image writer, a page-buffered package
+// writer, digests of stored bytes, and a RandomAccessReader view of an area (delta base).
+
+import { createHash } from "node:crypto";
+import { StorageError } from "../errors.js";
+import { ERASED, type Flash } from "./flash.js";
+
+/** The cross-part random-access byte source (same shape as src/format/payload.ts). */
+export interface RandomAccessReader {
+  readonly size: number;
+  read(offset: number, length: number): Uint8Array;
+}
+
+/** The first `size` bytes of an area, for reading (e.g. the base image of a delta). */
+export class AreaReader implements RandomAccessReader {
+  constructor(
+    private readonly area: Flash,
+    readonly size: number,
+  ) {
+    if (size > area.geometry.size) throw new StorageError("flash-failed", `reader of ${size} bytes over an area of ${area.geometry.size}`);
+  }
+  read(offset: number, length: number): Uint8Array {
+    if (offset < 0 || length < 0 || offset + length > this.size) {
+      throw new StorageError("flash-failed", `read of ${length} bytes at ${offset} past the image end (${this.size})`);
+    }
+    return this.area.read(offset, length);
+  }
+}
+
+/** SHA-256 (hex) of the first `size` bytes of an area. */
+export function hashArea(area: Flash, size: number, chunk = 64 * 1024): string {
+  const h = createHash("sha256");
+  for (let off = 0; off < size; off += chunk) h.update(area.read(off, Math.min(chunk, size - off)));
+  return h.digest("hex");
+}
+
+/** Chunks of the first `size` bytes of an area. */
+export function* areaChunks(area: Flash, size: number, chunk = 16 * 1024): Generator<Uint8Array> {
+  for (let off = 0; off < size; off += chunk) yield area.read(off, Math.min(chunk, size - off));
+}
+
+const roundUp = (n: number, m: number) => Math.ceil(n / m) * m;
+
+/**
+ * Writes an image into an area strictly in order, one sector at a time: the RAM buffer is one
+ * sector; each full sector costs one erase and one program (the lower bound). `skipSectors` resumes
+ * a journaled install: output for those sectors is consumed without touching flash.
+ */
+export class ImageWriter {
+  private readonly buf: Uint8Array;
+  private fill = 0;
+  private sector = 0;
+  private total = 0;
+  private readonly ss: number;
+
+  constructor(
+    private readonly area: Flash,
+    private readonly opts: { skipSectors?: number; onSector?: (sectorsDone: number, bytesDone: number) => void; limit?: number } = {},
+  ) {
+    this.ss = area.geometry.sectorSize;
+    this.buf = new Uint8Array(this.ss);
+  }
+
+  get bytesWritten(): number {
+    return this.total;
+  }
+
+  write(data: Uint8Array): void {
+    const limit = this.opts.limit ?? this.area.geometry.size;
+    if (this.total + data.length > limit) {
+      throw new StorageError("no-space", `image is larger than its area (${limit} bytes)`, { details: { limit } });
+    }
+    let i = 0;
+    while (i < data.length) {
+      const n = Math.min(this.ss - this.fill, data.length - i);
+      this.buf.set(data.subarray(i, i + n), this.fill);
+      this.fill += n;
+      i += n;
+      this.total += n;
+      if (this.fill === this.ss) this.emit(this.ss);
+    }
+  }
+
+  /** Write the last partial sector. Returns the image size. */
+  finish(): number {
+    if (this.fill > 0) this.emit(this.fill);
+    return this.total;
+  }
+
+  private emit(len: number): void {
+    const idx = this.sector++;
+    if (idx >= (this.opts.skipSectors ?? 0)) {
+      const off = idx * this.ss;
+      this.area.eraseSector(off);
+      const plen = roundUp(len, this.area.geometry.writeAlign);
+      const data = plen === len ? this.buf.subarray(0, len) : padded(this.buf.subarray(0, len), plen);
+      this.area.program(off, data.slice());
+      this.opts.onSector?.(this.sector, this.sector * this.ss - (this.ss - len));
+    }
+    this.fill = 0;
+  }
+}
+
+function padded(data: Uint8Array, len: number): Uint8Array {
+  const out = new Uint8Array(len).fill(ERASED);
+  out.set(data);
+  return out;
+}
+
+/**
+ * Stores a package byte stream into the package area with a RAM buffer of one program page: each
+ * sector is erased when the write position first enters it, each full page is programmed once,
+ * flush() programs the tail (padded to the write alignment).
+ */
+export class PackageWriter {
+  private readonly page: Uint8Array;
+  private fill = 0;
+  /** Bytes programmed to flash. */
+  private durable = 0;
+  private erasedUpTo = 0;
+
+  constructor(private readonly area: Flash) {
+    this.page = new Uint8Array(area.geometry.pageSize);
+  }
+
+  /** Bytes accepted (in RAM or flash). */
+  get accepted(): number {
+    return this.durable + this.fill;
+  }
+  get flushed(): number {
+    return this.durable;
+  }
+
+  write(data: Uint8Array): void {
+    if (this.accepted + data.length > this.area.geometry.size) {
+      throw new StorageError("no-space", `package is larger than the package area (${this.area.geometry.size} bytes)`);
+    }
+    const ps = this.page.length;
+    let i = 0;
+    while (i < data.length) {
+      const n = Math.min(ps - this.fill, data.length - i);
+      this.page.set(data.subarray(i, i + n), this.fill);
+      this.fill += n;
+      i += n;
+      if (this.fill === ps) this.programPage(ps);
+    }
+  }
+
+  flush(): void {
+    if (this.fill > 0) this.programPage(this.fill);
+  }
+
+  private programPage(len: number): void {
+    const g = this.area.geometry;
+    const end = this.durable + roundUp(len, g.writeAlign);
+    while (this.erasedUpTo < end) {
+      this.area.eraseSector(this.erasedUpTo);
+      this.erasedUpTo += g.sectorSize;
+    }
+    const plen = roundUp(len, g.writeAlign);
+    const data = plen === len ? this.page.slice(0, len) : padded(this.page.subarray(0, len), plen);
+    this.area.program(this.durable, data);
+    this.durable += len;
+    this.fill = 0;
+    if (len % g.writeAlign !== 0) {
+      // a padded tail: later bytes cannot share its program unit; only flush() ends here
+      this.durable = roundUp(this.durable, g.writeAlign);
+    }
+  }
+}

@@ -1,0 +1,127 @@
+// Strategy "inplace": one application slot, a package area and a scratch sector (devices that cannot
+// hold two images). The whole package is stored and verified first (install / local upgrade); ONE
+// state write arms it. At the next boot the bootloader rewrites the application slot from the
+// package, sector by sector, journaling its progress in the boot state; after a power cut it resumes
+// from the last journaled sector (full payloads re-decode from the start and skip what is done).
+// There is no previous image to roll back to: a trial that is never confirmed keeps booting.
+
+import { IntegrityError, StateError, isFotaError } from "../../errors.js";
+import { rethrowPowerCut } from "../flash.js";
+import { areaChunks, ImageWriter } from "../io.js";
+import { imageInfoOf, type PackageFacts } from "../package.js";
+import type { BootResult, ByteSource, Device, InstallOptions } from "../device.js";
+import type { BootState } from "../state.js";
+import { closeInterrupted } from "./common.js";
+import { PackageIntake, verifyStored } from "./stored.js";
+
+export async function install(dev: Device, source: ByteSource, opts: InstallOptions): Promise<void> {
+  const intake = new PackageIntake(dev, (f) => acceptStored(dev, f, f.packageSize ?? 0));
+  await dev.pump(source, (b) => intake.push(b), opts);
+  const facts = intake.finish();
+  opts.onProgress?.({ phase: "verify", done: 0, total: intake.bytesReceived });
+  armStored(dev, intake.bytesReceived, facts);
+}
+
+/** Persist "update started: package area being written" (after every check passed). */
+export function acceptStored(dev: Device, f: PackageFacts, size: number): void {
+  dev.commit((s) => {
+    dev.begin(s, imageInfoOf(f));
+    s.pkg = { state: "writing", size, written: 0 };
+  });
+}
+
+/** Verify the stored package from flash, then arm it with one state write. */
+export function armStored(dev: Device, size: number, facts: PackageFacts): void {
+  verifyStored(dev, size, facts);
+  dev.commit((s) => {
+    dev.step(s, "stored");
+    dev.step(s, "verify");
+    dev.step(s, "verified");
+    s.pkg = { state: "verified", size, written: size, target: imageInfoOf(facts), kind: facts.kind };
+  });
+}
+
+export function boot(dev: Device): BootResult {
+  dev.countBoot();
+  const s = structuredClone(dev.raw);
+  if (closeInterrupted(dev, s)) dev.save(s);
+  if (s.update.state === "pending" && s.pkg?.state === "verified") {
+    dev.step(s, "install");
+    s.journal = { phase: "install", area: "slot0", step: 0, bytesDone: 0 };
+    s.slots[0] = { state: "writing" };
+    dev.save(s);
+  }
+  if (s.update.state === "installing" && s.journal?.phase === "install") {
+    return runInstall(dev);
+  }
+  return bootApp(dev);
+}
+
+/** Boot the application slot (trial attempts count down; nothing to roll back to). */
+export function bootApp(dev: Device): BootResult {
+  const s = structuredClone(dev.raw);
+  const slot = s.slots[0]!;
+  if (slot.state === "pending" && dev.holds(dev.areas.slots[0]!, slot.image)) {
+    slot.state = "trial";
+    slot.attemptsLeft = Math.max(0, (slot.attemptsLeft ?? 1) - 1);
+    if (s.update.state === "installing" || s.update.state === "pending") dev.step(s, "installed");
+    dev.save(s);
+    return dev.bootSlot(0, { installed: true });
+  }
+  if (slot.state === "trial" && (slot.attemptsLeft ?? 0) > 0) {
+    slot.attemptsLeft = slot.attemptsLeft! - 1;
+    if (s.update.state === "trial") dev.step(s, "boot-trial");
+    dev.save(s);
+  }
+  if ((slot.state === "confirmed" || slot.state === "trial") && dev.holds(dev.areas.slots[0]!, slot.image)) return dev.bootSlot(0);
+  throw new StateError("no-image", `the application slot holds no verified image (state ${slot.state})`);
+}
+
+function runInstall(dev: Device): BootResult {
+  const s: BootState = dev.raw;
+  const pkg = s.pkg!;
+  const target = pkg.target!;
+  const j = s.journal!;
+  const slot = dev.areas.slots[0]!;
+  try {
+    const writer = new ImageWriter(slot, {
+      skipSectors: j.step,
+      onSector: (n, bytes) => {
+        if (n % dev.journalEvery === 0) dev.progress(n, bytes);
+      },
+    });
+    const pipe = dev.openPackage({
+      onManifest: (f) => {
+        if (f.target.sha256 !== target.sha256) throw new IntegrityError("digest-mismatch", "the stored package no longer builds the armed image");
+        if (f.kind === "delta") throw new StateError("bad-transition", "delta installs in place need the in-place applier");
+        return undefined;
+      },
+    });
+    const out = (img: Uint8Array) => writer.write(img);
+    for (const c of areaChunks(dev.areas.package!, pkg.size)) pipe.push(c, out);
+    pipe.finish(out);
+    writer.finish();
+  } catch (e) {
+    rethrowPowerCut(e);
+    if (!isFotaError(e)) throw e;
+    dev.commit((st) => {
+      dev.step(st, "fail", e.reason);
+      delete st.journal;
+      delete st.pkg;
+    });
+    throw e;
+  }
+  if (!dev.holds(slot, target)) {
+    // the package decoded but the slot does not read back: start the install over at next boot
+    dev.commit((st) => {
+      st.journal = { phase: "install", area: "slot0", step: 0, bytesDone: 0 };
+    });
+    throw new IntegrityError("digest-mismatch", "the application slot does not read back as the installed image");
+  }
+  dev.commit((st) => {
+    st.slots[0] = { state: "pending", image: target, attemptsLeft: dev.maxAttempts };
+    delete st.journal;
+    delete st.pkg;
+  });
+  return bootApp(dev);
+}
