@@ -75,6 +75,7 @@ export const REASONS = {
   "unsupported-version": { kind: "format", exit: 3, quec: Q.FILE_CHECK_ERR, lwm2m: L.UNSUPPORTED_PACKAGE, summary: "unsupported format version" },
   "unknown-critical": { kind: "format", exit: 3, quec: Q.FILE_CHECK_ERR, lwm2m: L.UNSUPPORTED_PACKAGE, summary: "unknown critical field" },
   "corrupt-patch": { kind: "format", exit: 3, quec: Q.FILE_CHECK_ERR, lwm2m: L.INTEGRITY_FAILURE, summary: "corrupt delta patch" },
+  "unsupported-encoding": { kind: "format", exit: 3, quec: Q.FILE_CHECK_ERR, lwm2m: L.UNSUPPORTED_PACKAGE, summary: "payload encoding not supported by this reader" },
   // signature
   "bad-signature": { kind: "signature", exit: 4, quec: Q.FILE_CHECK_ERR, lwm2m: L.INTEGRITY_FAILURE, summary: "signature does not verify" },
   "untrusted-key": { kind: "signature", exit: 4, quec: Q.FILE_CHECK_ERR, lwm2m: L.INTEGRITY_FAILURE, summary: "no signature by a trusted key" },
