@@ -306,3 +306,32 @@ export class LocalUpgrade {
     }
   }
 }
+
+/**
+ * A URL as an async byte source (for engine calls that pull, e.g. the recovery system's stage two).
+ * The download starts on the first read; when the reader stops early, the download is aborted.
+ */
+export function fetchSource(url: string, opts: FetchOptions = {}, fetchFn: typeof fetchTo = fetchTo): AsyncIterable<Uint8Array> {
+  return {
+    [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+      const channel = new Channel();
+      const controller = new AbortController();
+      const outer = opts.signal;
+      const onAbort = () => controller.abort(outer?.reason);
+      outer?.addEventListener("abort", onAbort, { once: true });
+      if (outer?.aborted) controller.abort(outer.reason);
+      void fetchFn(url, channel, { ...opts, signal: controller.signal }).then(
+        () => channel.end(),
+        (e: unknown) => channel.fail(e),
+      ).finally(() => outer?.removeEventListener("abort", onAbort));
+      const it = channel[Symbol.asyncIterator]();
+      return {
+        next: () => it.next(),
+        return: async () => {
+          controller.abort(new CancelledError("cancelled", "the reader stopped"));
+          return it.return!();
+        },
+      };
+    },
+  };
+}

@@ -86,6 +86,8 @@ export class QuecFota {
   private background: Promise<void> | undefined;
   private local: LocalUpgrade | undefined;
   private deleted = false;
+  /** A power cut that hit a background download (re-thrown by idle()). */
+  private powerCut: unknown;
 
   private constructor(host: ModuleHost) {
     this.host = host;
@@ -123,9 +125,17 @@ export class QuecFota {
     return this.profile.calls[call] !== "absent";
   }
 
-  /** Resolves when no background download (async models) is running. */
+  /**
+   * Resolves when no background download (async models, mini FOTA) is running. Rejects with the
+   * PowerCut when the simulated power failed during that work.
+   */
   async idle(): Promise<void> {
     while (this.background) await this.background;
+    if (this.powerCut !== undefined) {
+      const e = this.powerCut;
+      this.powerCut = undefined;
+      throw e;
+    }
   }
 
   /** `__del__`: drops the callback; the next `fota()` makes a new object. */
@@ -253,7 +263,9 @@ export class QuecFota {
     // Async models (and mini FOTA): the call only says the work started.
     const bg: Promise<void> = work.then(
       () => undefined,
-      () => undefined,
+      (e: unknown) => {
+        this.powerCut = e;
+      },
     );
     this.background = bg;
     void bg.finally(() => {
