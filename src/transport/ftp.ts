@@ -86,6 +86,7 @@ export const ftpFetcher: Fetcher = {
       // A changed file, or an offset past the end, means a clean restart from 0.
       if (start > 0 && ((req.validator !== undefined && req.validator !== validator) || start > size)) start = 0;
       const pass = new PassThrough({ highWaterMark: 64 * 1024 });
+      pass.on("error", () => undefined); // seen by the body's reader; never an uncaught event when nobody reads
       const done = client.downloadTo(pass, file, start);
       done.then(
         () => pass.end(),
