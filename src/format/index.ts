@@ -39,6 +39,7 @@ export {
   layoutOf,
   buildPackage,
   buildFullPackage,
+  encodeFullPayload,
   chooseChunkSize,
   chunkDigests,
   parsePackagePrefix,

@@ -181,27 +181,36 @@ export interface BuildFullPackageInput extends Omit<BuildPackageInput, "kind" | 
   image: Uint8Array;
   /** "auto" (default): brotli blocks, or "none" when compression does not make it smaller. */
   compression?: CompressionName | "auto";
+  /** Compression progress: image bytes done of total. */
+  onProgress?: (done: number, total: number) => void;
 }
 
-/** Builds a full-image package: compresses the image in independent blocks (see compressImage) and signs it. */
-export function buildFullPackage(input: BuildFullPackageInput): BuiltPackage {
-  const config = input.config ?? DEFAULT_CONFIG;
-  const wanted = input.compression ?? "auto";
+/**
+ * The payload of a full package: the image compressed in independent blocks. "auto" picks brotli
+ * (the smallest at bounded decoder memory on firmware, see docs/format.md) unless it does not shrink
+ * the image, then "none".
+ */
+export function encodeFullPayload(
+  image: Uint8Array,
+  wanted: CompressionName | "auto" = "auto",
+  config: FotaConfig = DEFAULT_CONFIG,
+  onProgress?: (done: number, total: number) => void,
+): { encoding: Partial<Encoding>; payload: Uint8Array } {
   if (wanted !== "auto" && !COMPRESSIONS.includes(wanted)) throw new UsageError("bad-argument", `unknown compression ${String(wanted)}; use one of auto, ${COMPRESSIONS.join(", ")}`);
   let compression: CompressionName = wanted === "auto" ? "brotli" : wanted;
-  let payload = compression === "none" ? input.image : compressImage(input.image, compression, config);
-  if (wanted === "auto" && payload.length >= input.image.length) {
+  let payload = compressImage(image, compression, config, onProgress);
+  if (wanted === "auto" && payload.length >= image.length) {
     compression = "none";
-    payload = input.image;
+    payload = image;
   }
-  const { image: _image, compression: _c, ...rest } = input;
-  return buildPackage({
-    ...rest,
-    kind: "full",
-    target: { size: input.image.length, sha256: sha256(input.image) },
-    encoding: { compression },
-    payload,
-  });
+  return { encoding: { compression }, payload };
+}
+
+/** Builds a full-image package: compresses the image in independent blocks and signs it. */
+export function buildFullPackage(input: BuildFullPackageInput): BuiltPackage {
+  const { image, compression, onProgress, ...rest } = input;
+  const { encoding, payload } = encodeFullPayload(image, compression, input.config ?? DEFAULT_CONFIG, onProgress);
+  return buildPackage({ ...rest, kind: "full", target: { size: image.length, sha256: sha256(image) }, encoding, payload });
 }
 
 // Whole-buffer parse (for tools; devices use the streaming PackageReader) -------------------------

@@ -3,5 +3,10 @@ import type { Command } from "commander";
 import { register as demo } from "./demo.js";
 import { register as serve } from "./serve.js";
 import { register as fetch } from "./fetch.js";
+import { register as keygen } from "./keygen.js";
+import { register as pack } from "./pack.js";
+import { register as inspect } from "./inspect.js";
+import { register as verify } from "./verify.js";
+import { register as apply } from "./apply.js";
 
-export const COMMANDS: Array<(program: Command) => void> = [demo, serve, fetch];
+export const COMMANDS: Array<(program: Command) => void> = [demo, keygen, pack, inspect, verify, apply, serve, fetch];

@@ -1,0 +1,70 @@
+// `fota apply PKG --pub KEY.pub [--base OLD.bin] -o NEW.bin`: rebuilds the target image on the host,
+// verifying everything on the way; the output appears (atomically) only if its SHA-256 matched.
+import type { Command } from "commander";
+import { FormatError } from "../../errors.js";
+import { PackageApplier, openFileReader, readTrustedKey, streamFile, toHex, writeFileAtomically } from "../../format/index.js";
+import { collect, openDecoder, parseCount, parseTime, progressBar, type Progress } from "./_package-common.js";
+
+interface ApplyOptions {
+  pub: string[];
+  base?: string;
+  output: string;
+  model?: string;
+  securityCounter?: string;
+  now?: string;
+  json?: boolean;
+}
+
+export function register(program: Command): void {
+  program
+    .command("apply")
+    .description("rebuild the new image from a package (and the base image for a delta), verifying everything")
+    .argument("<pkg>", "package file")
+    .requiredOption("--pub <keyfile.pub>", "trusted public key (repeat to trust several)", collect)
+    .requiredOption("-o, --output <new.bin>", "where to write the image (written only after its SHA-256 matched; may be the --base file)")
+    .option("--base <old.bin>", "the image a delta package applies to")
+    .option("--model <m>", "refuse the package unless it is for this model")
+    .option("--security-counter <n>", "refuse the package if its counter is below this")
+    .option("--now <iso>", "check expiry against this time instead of the clock")
+    .option("--json", "print the result as one JSON object")
+    .addHelpText("after", "\nExample:\n  fota apply fw-1.1.fota --pub release.key.pub -o fw-1.1.bin\n")
+    .action((pkg: string, opts: ApplyOptions) => {
+      const trustedKeys = opts.pub.map((p) => readTrustedKey(p));
+      const now = parseTime(opts.now, "--now");
+      const counter = parseCount(opts.securityCounter, "--security-counter");
+      const base = opts.base !== undefined ? openFileReader(opts.base) : undefined;
+      let bar: Progress | undefined;
+      try {
+        const result = writeFileAtomically(opts.output, (write) => {
+          const applier = new PackageApplier({
+            trustedKeys,
+            ...(base ? { base } : {}),
+            policy: {
+              ...(opts.model !== undefined ? { model: opts.model } : {}),
+              ...(counter !== undefined ? { securityCounter: counter } : {}),
+              ...(now ? { now: now.getTime() } : {}),
+            },
+            openDecoder,
+            onManifest: (m) => {
+              bar = progressBar("applying", m.target.size, !opts.json);
+            },
+            onProgress: (done) => bar?.update(done),
+            write,
+          });
+          const size = streamFile(pkg, (bytes) => applier.push(bytes));
+          if (size === 0) throw new FormatError("truncated", `${pkg} is empty`);
+          return applier.finish();
+        });
+        bar?.stop();
+        const m = result.manifest;
+        if (opts.json) {
+          process.stdout.write(JSON.stringify({ ok: true, output: opts.output, bytes: result.image.size, sha256: toHex(result.image.sha256), version: m.version, kind: m.kind }) + "\n");
+        } else {
+          process.stdout.write(`wrote ${opts.output}: ${result.image.size} bytes, sha256 ${toHex(result.image.sha256)} (version ${m.version}, verified)\n`);
+        }
+      } finally {
+        bar?.stop();
+        base?.close();
+      }
+    });
+}

@@ -1,0 +1,72 @@
+// `fota inspect PKG [--json]`: shows the manifest, signatures and layout of a package (no key needed;
+// signatures and payload are not checked here: that is `fota verify`).
+import type { Command } from "commander";
+import { FormatError } from "../../errors.js";
+import { FORMAT, SIGNATURE_ALGORITHMS, decodeHeader, manifestToJson, openFileReader, parsePackagePrefix, toHex, type ParsedPackage } from "../../format/index.js";
+import { shortHex } from "./_package-common.js";
+
+function readPrefix(path: string): { parsed: ParsedPackage; fileBytes: number } {
+  const f = openFileReader(path);
+  try {
+    if (f.size < FORMAT.headerBytes) {
+      throw new FormatError("truncated", `${path} is ${f.size} bytes; a package header alone is ${FORMAT.headerBytes}`, { details: { length: f.size } });
+    }
+    const h = decodeHeader(f.read(0, FORMAT.headerBytes));
+    const prefixLen = FORMAT.headerBytes + h.manifestBytes + h.signatureBlockBytes;
+    const prefix = f.read(0, Math.min(prefixLen, f.size));
+    return { parsed: parsePackagePrefix(prefix), fileBytes: f.size };
+  } finally {
+    f.close();
+  }
+}
+
+const algorithmName = (v: number) => Object.entries(SIGNATURE_ALGORITHMS).find(([, id]) => id === v)?.[0] ?? `unknown (${v})`;
+
+export function register(program: Command): void {
+  program
+    .command("inspect")
+    .description("show a package's manifest, signatures and layout (no key needed; `fota verify` checks them)")
+    .argument("<pkg>", "package file")
+    .option("--json", "print one JSON object")
+    .addHelpText("after", "\nExample:\n  fota inspect fw-1.1.fota --json\n")
+    .action((pkg: string, opts: { json?: boolean }) => {
+      const { parsed, fileBytes } = readPrefix(pkg);
+      const { manifest: m, layout, signatures } = parsed;
+      const sigs = signatures.map((s) => ({ algorithm: algorithmName(s.algorithm), keyId: toHex(s.keyId) }));
+      const complete = fileBytes === layout.totalBytes;
+      if (opts.json) {
+        process.stdout.write(
+          JSON.stringify({
+            file: pkg,
+            fileBytes,
+            complete,
+            manifest: manifestToJson(m),
+            signatures: sigs,
+            layout,
+            checked: { signatures: false, payload: false },
+          }) + "\n",
+        );
+        return;
+      }
+      const j = manifestToJson(m);
+      const row = (k: string, v: string) => `  ${k.padEnd(18)}${v}\n`;
+      let s = `fota package, format v${m.formatVersion}, ${m.kind}\n`;
+      s += row("models", m.models.join(", "));
+      s += row("version", m.version);
+      s += row("security counter", String(m.securityCounter));
+      s += row("created", String(j.created));
+      s += row("expires", m.expires === undefined ? "never" : String(j.expires));
+      s += row("target image", `${m.target.size} bytes, sha256 ${toHex(m.target.sha256)}`);
+      if (m.base) s += row("base image", `${m.base.size} bytes, sha256 ${toHex(m.base.sha256)}`);
+      const e = m.encoding;
+      const enc = [`compression ${e.compression}`, ...(e.delta ? [`delta ${e.delta}`] : []), ...(e.filter !== "none" ? [`filter ${e.filter}`] : []), ...(e.params ? [`params ${e.params.length} bytes`] : [])];
+      s += row("encoding", enc.join(", "));
+      s += row("payload", `${m.payload.size} bytes in ${m.payload.chunkDigests.length} chunk(s) of ${m.payload.chunkSize}, sha256 ${shortHex(toHex(m.payload.sha256))}`);
+      s += row("signatures", sigs.map((x) => `${x.algorithm} by ${x.keyId}`).join("; ") || "none");
+      s += row("layout", `header ${layout.headerBytes} + manifest ${layout.manifestBytes} + signatures ${layout.signatureBlockBytes} + payload ${layout.payloadBytes} = ${layout.totalBytes} bytes`);
+      s += row("file", complete ? `${fileBytes} bytes (complete)` : `${fileBytes} bytes: ${fileBytes < layout.totalBytes ? "TRUNCATED" : "TRAILING BYTES"} (the layout says ${layout.totalBytes})`);
+      if (m.unknown.length) s += row("unknown fields", m.unknown.map((u) => `${u.id} (${u.value.length} bytes)`).join(", "));
+      s += "  (signatures and payload not checked: run `fota verify PKG --pub KEY.pub`)\n";
+      process.stdout.write(s);
+    });
+}

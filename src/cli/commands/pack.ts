@@ -1,0 +1,139 @@
+// `fota pack`: builds a signed package from a new image (full), or from an old and a new image (delta).
+import type { Command } from "commander";
+import { DEFAULT_CONFIG, type FotaConfig } from "../../config.js";
+import { UsageError } from "../../errors.js";
+import {
+  COMPRESSIONS,
+  buildPackage,
+  encodeFullPayload,
+  readFileBytes,
+  readSigningKey,
+  sha256,
+  toHex,
+  writeFileAtomically,
+  type CompressionName,
+  type Encoding,
+  type ImageRef,
+  type PackageKind,
+} from "../../format/index.js";
+import { collect, parseCount, parseTime, progressBar } from "./_package-common.js";
+
+interface PackOptions {
+  key: string[];
+  to: string;
+  from?: string;
+  version: string;
+  model: string[];
+  securityCounter?: string;
+  expires?: string;
+  created?: string;
+  compression: string;
+  chunkSize?: string;
+  output: string;
+  json?: boolean;
+}
+
+/** What goes into the package besides the manifest's fixed facts. */
+interface ProducedPayload {
+  kind: PackageKind;
+  encoding: Partial<Encoding>;
+  payload: Uint8Array;
+  base?: ImageRef;
+}
+
+/**
+ * The one place where the payload is produced. Full: the new image, block-compressed. Delta (--from):
+ * the delta engine plugs in here (encode the delta of `newImage` against the old image, return
+ * kind "delta", its encoding descriptor, the payload and the base's size + SHA-256).
+ */
+function producePayload(opts: PackOptions, newImage: Uint8Array, config: FotaConfig, showProgress: boolean): ProducedPayload {
+  if (opts.from !== undefined) {
+    throw new UsageError("not-supported", "delta packages are not supported yet (--from); build a full package without --from");
+  }
+  const compression = opts.compression as CompressionName | "auto";
+  if (compression !== "auto" && !COMPRESSIONS.includes(compression)) {
+    throw new UsageError("bad-argument", `--compression must be one of auto, ${COMPRESSIONS.join(", ")}; got "${opts.compression}"`);
+  }
+  const bar = progressBar("compressing", newImage.length, showProgress);
+  try {
+    const { encoding, payload } = encodeFullPayload(newImage, compression, config, (done) => bar.update(done));
+    return { kind: "full", encoding, payload };
+  } finally {
+    bar.stop();
+  }
+}
+
+export function register(program: Command): void {
+  program
+    .command("pack")
+    .description("build a signed update package: full from --to, or a delta from --from to --to")
+    .requiredOption("--key <keyfile>", "private signing key from `fota keygen` (repeat to add signatures)", collect)
+    .requiredOption("--to <new.bin>", "the new firmware image")
+    .requiredOption("--version <v>", "firmware version string shown to people (not used for ordering)")
+    .requiredOption("--model <m>", "device model the package is for (repeat for several)", collect)
+    .requiredOption("-o, --output <out.fota>", "where to write the package")
+    .option("--security-counter <n>", "anti-rollback counter: devices refuse packages below their own", "0")
+    .option("--from <old.bin>", "build a delta against this exact base image")
+    .option("--expires <iso>", "expiry time (ISO 8601, e.g. 2027-01-31T00:00:00Z); devices refuse the package after it")
+    .option("--created <iso>", "creation time to record (default: $SOURCE_DATE_EPOCH or now); fix it for reproducible bytes")
+    .option("--compression <name>", `full-image compression: auto, ${COMPRESSIONS.join(", ")}`, "auto")
+    .option("--chunk-size <bytes>", "payload chunk size (each chunk has its own digest)")
+    .option("--json", "print a summary as JSON")
+    .addHelpText(
+      "after",
+      "\nExamples:\n  fota pack --key release.key --to fw-1.1.bin --version 1.1 --model EC600N -o fw-1.1.fota\n  fota pack --key a.key --key b.key --to fw.bin --version 2.0 --model EC600N --model EC800N --security-counter 3 --expires 2027-01-01T00:00:00Z -o fw.fota\n",
+    )
+    .action((opts: PackOptions) => {
+      const config = DEFAULT_CONFIG;
+      const keys = opts.key.map((k) => readSigningKey(k));
+      const securityCounter = parseCount(opts.securityCounter, "--security-counter") ?? 0;
+      const expires = parseTime(opts.expires, "--expires");
+      const sde = process.env.SOURCE_DATE_EPOCH;
+      const created = parseTime(opts.created, "--created") ?? parseTime(sde === "" ? undefined : sde, "SOURCE_DATE_EPOCH") ?? new Date();
+      const chunkSize = parseCount(opts.chunkSize, "--chunk-size");
+      if (chunkSize !== undefined && (chunkSize < 1 || chunkSize > config.format.maxChunkBytes)) {
+        throw new UsageError("bad-argument", `--chunk-size must be 1..${config.format.maxChunkBytes}`);
+      }
+      const newImage = readFileBytes(opts.to);
+      const produced = producePayload(opts, newImage, config, !opts.json);
+      const built = buildPackage({
+        kind: produced.kind,
+        models: opts.model,
+        version: opts.version,
+        securityCounter,
+        created,
+        ...(expires ? { expires } : {}),
+        target: { size: newImage.length, sha256: sha256(newImage) },
+        ...(produced.base ? { base: produced.base } : {}),
+        encoding: produced.encoding,
+        payload: produced.payload,
+        keys,
+        ...(chunkSize !== undefined ? { chunkSize } : {}),
+        config,
+      });
+      writeFileAtomically(opts.output, (write) => write(built.bytes));
+      const m = built.manifest;
+      if (opts.json) {
+        process.stdout.write(
+          JSON.stringify({
+            output: opts.output,
+            kind: m.kind,
+            bytes: built.bytes.length,
+            imageBytes: m.target.size,
+            payloadBytes: m.payload.size,
+            compression: m.encoding.compression,
+            version: m.version,
+            models: m.models,
+            securityCounter: m.securityCounter,
+            keyIds: m.keyIds.map(toHex),
+          }) + "\n",
+        );
+      } else {
+        const pct = m.target.size ? ` (${((100 * built.bytes.length) / m.target.size).toFixed(1)}% of the image)` : "";
+        process.stdout.write(
+          `wrote ${opts.output}: ${m.kind} package, ${built.bytes.length} bytes${pct}; image ${m.target.size} bytes, payload ${m.encoding.compression}; ` +
+            `version ${m.version} for ${m.models.join(", ")}, security counter ${m.securityCounter}; signed by ${m.keyIds.map(toHex).join(", ")}\n`,
+        );
+      }
+    });
+}
