@@ -154,14 +154,10 @@ export function updateFlowMarkdown(): string {
   lines.push("");
   lines.push("## Failure results");
   lines.push("");
-  lines.push("A `fail` step reports the LwM2M Update Result of the error's reason (`src/errors.ts`):");
-  lines.push("");
-  lines.push("| reason | error kind | Update Result |");
-  lines.push("|---|---|---|");
-  for (const [reason, row] of Object.entries(REASONS)) {
-    if (row.kind === "usage") continue;
-    lines.push(`| \`${reason}\` | ${row.kind} | ${row.lwm2m} ${RESULT_NAME[row.lwm2m]} |`);
-  }
+  lines.push("A `fail` step reports the LwM2M Update Result of the error's reason: the `lwm2m` column of");
+  lines.push("`REASONS` in `src/errors.ts` (e.g. `digest-mismatch` -> 5, `wrong-model` -> 6, `no-space` -> 2,");
+  lines.push("`connection-lost` -> 4). A package refused before its first flash write (signature, model, security");
+  lines.push("counter, base) changes no persisted state: `status()` reports the refusal's result with the state unchanged.");
   lines.push("");
   return lines.join("\n");
 }
