@@ -26,8 +26,9 @@ export function firmware(tag: string, size: number): Uint8Array {
 export const V1 = firmware("v1", 48 * 1024);
 export const V2 = firmware("v2", 52 * 1024);
 
-export function fullPackage(opts: { image?: Uint8Array; version?: string; models: string[]; securityCounter?: number; key?: SigningKey }): Uint8Array {
+export function fullPackage(opts: { image?: Uint8Array; version?: string; models: string[]; securityCounter?: number; key?: SigningKey; compression?: "none" }): Uint8Array {
   return buildFullPackage({
+    ...(opts.compression ? { compression: opts.compression } : {}),
     image: opts.image ?? V2,
     version: opts.version ?? "2.0.0",
     models: opts.models,
