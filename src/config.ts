@@ -32,7 +32,20 @@ export const DEFAULT_CONFIG = {
     /** Longest string field (version, model, encoding names). */
     maxStringBytes: 256,
   },
-  delta: {},
+  delta: {
+    /** Output buffer of the streaming delta decoder (bytes). */
+    outBufferBytes: 16 * 1024,
+    /** Window of the base image the decoder reads (and filters) at once (bytes). */
+    baseWindowBytes: 16 * 1024,
+    /** Working-memory bound of the delta decoder (buffers + probability model); a decoder needing more refuses to start. */
+    maxWorkingMemoryBytes: 96 * 1024,
+    /** Filters `--filter auto` tries (the smallest patch wins). */
+    autoFilters: ["none", "thumb", "arm", "arm64"] as string[],
+    /** Sector size of in-place patches (bytes, power of two). */
+    inPlaceSectorBytes: 4096,
+    /** Largest image the delta engine accepts (bytes). */
+    maxImageBytes: 256 * 1024 * 1024,
+  },
   device: {},
   transport: {
     /** Bytes per journal chunk; each completed chunk's SHA-256 is journaled (at most one is re-fetched per cut). */
@@ -62,7 +75,14 @@ export const DEFAULT_CONFIG = {
     /** Listen backlog for many concurrent devices. */
     backlog: 4096,
   },
-  emulator: {},
+  emulator: {
+    /** MicroPython heap of a virtual module's interpreter. */
+    heapBytes: 8 * 1024 * 1024,
+    /** MicroPython's Python stack (words); nested cooperative threads and callbacks use it. */
+    pystackWords: 16384,
+    /** Exit code of `fota emulate` / `fota device boot` when the simulated power was cut. */
+    powerCutExitCode: 11,
+  },
 };
 
 export type FotaConfig = typeof DEFAULT_CONFIG;

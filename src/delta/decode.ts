@@ -1,0 +1,759 @@
+// The device side of a fota delta: a synchronous, streaming PayloadDecoder. Patch bytes arrive in
+// chunks of any size; the base image is read by random access; the new image leaves strictly in order
+// through `out`. Working memory is fixed at construction (model + output buffer + base window) and
+// reported by `memoryBytes`. `saveState()` between pushes captures everything needed to resume.
+
+import { createHash } from "node:crypto";
+import { CompatibilityError, FormatError, IntegrityError, StorageError } from "../errors.js";
+import { applyFilter, filterName, FILTER_MARGIN } from "./filters.js";
+import { L, MOVE_BITS, newModel, PROB_BITS, type LenModel } from "./rangecoder.js";
+import { Sha256, SHA256_STATE_BYTES } from "./sha256.js";
+import { copyLenCtx, dbyteCtx, INPLACE_MAGIC, litCtx, litLenCtx, nzCtx, STREAM_MAGIC, type CoderState } from "./stream.js";
+import type { PayloadDecoder, RandomAccessReader } from "./types.js";
+
+const TOP = 0x1000000;
+const PAD = 64; // zero bytes appended to the input at finish(); the encoder drops trailing zeros
+const OP_MARGIN = 160; // input bytes an operation header can consume at most
+const enum Phase {
+  Header = 0,
+  Init = 1,
+  Ops = 2,
+  End = 3,
+}
+const enum St {
+  Op = 0,
+  Copy = 1,
+  LitLen = 2,
+  Lit = 3,
+  Sector = 4,
+}
+
+/** Where an in-place patch writes: the device's sector-level interface (see inplace.ts). */
+export interface InPlaceSink {
+  /** Sector size the region is erased in; must equal the patch's. */
+  readonly sectorSize: number;
+  /** Replace sector `index` of the region with `data` (power-safe: through the scratch sector). `step` counts from 0. */
+  writeSector(index: number, data: Uint8Array, step: number): void;
+  /** Steps already completed before an interruption (they are replayed without writing). */
+  readonly doneSteps?: number;
+}
+
+export interface DeltaDecoderOptions {
+  /** SHA-256 (hex) the base image must have; checked before the first output byte. */
+  baseSha256?: string;
+  /** SHA-256 (hex) of the new image; checked at finish(). */
+  targetSha256?: string;
+  /** Size the new image must have. */
+  targetSize?: number;
+  /** Output buffer size (bytes). */
+  outBufferBytes?: number;
+  /** Window of the base image read at once (bytes). */
+  baseWindowBytes?: number;
+  /** Refuse to start when the decoder would need more working memory than this. */
+  memoryLimitBytes?: number;
+  /** Largest new image accepted. */
+  maxImageBytes?: number;
+  /** In-place patches only: the region being rewritten (the base reader reads the same region). */
+  inPlace?: InPlaceSink;
+}
+
+function corrupt(msg: string, details?: Record<string, unknown>): FormatError {
+  return new FormatError("corrupt-patch", `corrupt delta patch: ${msg}`, details ? { details } : undefined);
+}
+
+function hex(b: Uint8Array): string {
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("hex");
+}
+
+/** SHA-256 of a whole RandomAccessReader, read in bounded pieces. */
+export function readerSha256(r: RandomAccessReader, piece = 64 * 1024): string {
+  const h = createHash("sha256");
+  for (let o = 0; o < r.size; o += piece) {
+    const n = Math.min(piece, r.size - o);
+    const b = r.read(o, n);
+    if (b.length !== n) throw new StorageError("io-failed", `base image read at ${o} returned ${b.length} of ${n} bytes`);
+    h.update(b);
+  }
+  return h.digest("hex");
+}
+
+/** Working memory the decoder needs for the given buffer sizes (bytes). */
+export function decoderMemoryBytes(outBufferBytes: number, baseWindowBytes: number): number {
+  return L.total * 2 + outBufferBytes + baseWindowBytes + 2 * FILTER_MARGIN + OP_MARGIN + PAD + SHA256_STATE_BYTES + 512;
+}
+
+export class DeltaDecoder implements PayloadDecoder, CoderState {
+  readonly memoryBytes: number;
+  private probs = newModel();
+  private outBuf: Uint8Array;
+  private replay: Uint8Array | null = null;
+  private inplace = 0;
+  private sectorSize = 0;
+  private step = 0;
+  private nSteps = 0;
+  private sectorEnd = 0;
+  private prevSector = -1;
+  private readonly win: Uint8Array;
+  private winStart = 0;
+  private winEnd = 0; // filtered base bytes [winStart, winEnd) are at win[FILTER_MARGIN + ...]
+  private winOff = 0;
+  private sha = new Sha256();
+
+  // stream position
+  private phase = Phase.Header;
+  private st = St.Op;
+  filter = 0;
+  newSize = 0;
+  oldSize = 0;
+  private range = 0xffffffff;
+  private code = 0;
+  private buf: Uint8Array = new Uint8Array(0);
+  private pos = 0;
+  private end = 0;
+  private carry: Uint8Array = new Uint8Array(0);
+  private baseChecked = false;
+  private trailing = 0;
+
+  // operation state
+  private copyRem = 0;
+  private litRem = 0;
+  private oldPos = 0;
+  private curCopyLen = 0;
+  private newPos = 0;
+  private outBase = 0;
+  private outFill = 0;
+  /** Bytes of the new image handed to `out` so far. */
+  produced = 0;
+  /** Patch bytes accepted so far. */
+  consumed = 0;
+
+  // CoderState
+  rep0 = 0;
+  rep1 = 0;
+  prevOldEnd = 0;
+  lastLit = 0;
+  hist = 0;
+  prevDiff = 0;
+  prev = 0;
+  kind = 0;
+
+  constructor(
+    private readonly base: RandomAccessReader,
+    private readonly opts: DeltaDecoderOptions = {},
+  ) {
+    const outCap = Math.max(64, opts.outBufferBytes ?? 16 * 1024);
+    const winCap = Math.max(64, opts.baseWindowBytes ?? 16 * 1024);
+    this.outBuf = new Uint8Array(outCap);
+    this.win = new Uint8Array(winCap + 2 * FILTER_MARGIN);
+    this.memoryBytes = decoderMemoryBytes(outCap, winCap);
+    if (opts.memoryLimitBytes !== undefined && this.memoryBytes > opts.memoryLimitBytes) {
+      throw new StorageError("out-of-memory", `delta decoder needs ${this.memoryBytes} bytes of working memory; the limit is ${opts.memoryLimitBytes}`, {
+        details: { needed: this.memoryBytes, limit: opts.memoryLimitBytes },
+      });
+    }
+  }
+
+  get done(): boolean {
+    return this.phase === Phase.End;
+  }
+
+  push(bytes: Uint8Array, out: (image: Uint8Array) => void): void {
+    this.consumed += bytes.length;
+    if (this.phase === Phase.End) {
+      this.trailing += bytes.length;
+      return;
+    }
+    if (this.carry.length > 0) {
+      const b = new Uint8Array(this.carry.length + bytes.length);
+      b.set(this.carry);
+      b.set(bytes, this.carry.length);
+      this.buf = b;
+    } else this.buf = bytes;
+    this.pos = 0;
+    this.end = this.buf.length;
+    this.run(out, false);
+    this.carry = new Uint8Array(this.buf.subarray(this.pos, Math.max(this.pos, this.end)));
+    this.buf = new Uint8Array(0);
+    this.flush(out, false);
+  }
+
+  finish(out: (image: Uint8Array) => void): void {
+    if (this.phase !== Phase.End) {
+      const b = new Uint8Array(this.carry.length + PAD);
+      b.set(this.carry);
+      this.buf = b;
+      this.pos = 0;
+      this.end = this.carry.length;
+      this.run(out, true);
+      if (this.pos > this.end) {
+        this.trailing = 0;
+      } else this.trailing += this.end - this.pos;
+      this.carry = new Uint8Array(0);
+      this.buf = new Uint8Array(0);
+    }
+    if (this.phase !== Phase.End) throw new FormatError("truncated", "delta patch ends before the new image is complete");
+    this.flush(out, true);
+    if (this.trailing > 4) throw corrupt(`${this.trailing} bytes after the end of the patch`);
+    if (this.produced !== this.newSize) throw corrupt("output size differs from the header");
+    if (this.inplace) return this.checkRegionResult();
+    const digest = hex(this.sha.digest());
+    if (this.opts.targetSha256 !== undefined && digest !== this.opts.targetSha256.toLowerCase()) {
+      throw new IntegrityError("digest-mismatch", "the patched image does not have the expected SHA-256", {
+        details: { expected: this.opts.targetSha256, actual: digest },
+      });
+    }
+  }
+
+  private checkRegionResult(): void {
+    if (this.opts.targetSha256 === undefined) return;
+    const r = this.base;
+    const d = readerSha256({ size: this.newSize, read: (o, n) => r.read(o, n) });
+    if (d !== this.opts.targetSha256.toLowerCase()) {
+      throw new IntegrityError("digest-mismatch", "the rewritten region does not have the expected SHA-256", { details: { expected: this.opts.targetSha256, actual: d } });
+    }
+  }
+
+  // ---- input primitives -------------------------------------------------------------------------
+
+  private bit(i: number): number {
+    const probs = this.probs;
+    const p = probs[i]!;
+    const bound = (this.range >>> PROB_BITS) * p;
+    let bit: number;
+    if (this.code < bound) {
+      this.range = bound;
+      probs[i] = p + (((1 << PROB_BITS) - p) >> MOVE_BITS);
+      bit = 0;
+    } else {
+      this.code -= bound;
+      this.range -= bound;
+      probs[i] = p - (p >> MOVE_BITS);
+      bit = 1;
+    }
+    if (this.range < TOP) {
+      this.range = (this.range * 256) >>> 0;
+      this.code = ((this.code * 256) + (this.buf[this.pos++] ?? 0)) >>> 0;
+    }
+    return bit;
+  }
+
+  private direct(bits: number): number {
+    let v = 0;
+    for (let b = 0; b < bits; b++) {
+      this.range = this.range >>> 1;
+      let bit = 0;
+      if (this.code >= this.range) {
+        this.code -= this.range;
+        bit = 1;
+      }
+      v = (v * 2) + bit;
+      if (this.range < TOP) {
+        this.range = (this.range * 256) >>> 0;
+        this.code = ((this.code * 256) + (this.buf[this.pos++] ?? 0)) >>> 0;
+      }
+    }
+    return v;
+  }
+
+  private tree(base: number, bits: number): number {
+    let m = 1;
+    for (let b = 0; b < bits; b++) m = (m << 1) | this.bit(base + m);
+    return m - (1 << bits);
+  }
+
+  private len(model: LenModel, ctx: number): number {
+    const k = this.tree(model.tree + ctx * 32, 5);
+    if (k > 30) throw corrupt("length field out of range");
+    let m = 1;
+    let b = k - 1;
+    for (; b >= 0 && m < 8; b--) m = (m << 1) | this.bit(model.mant + k * 8 + m);
+    let x = m;
+    if (b >= 0) x = x * 2 ** (b + 1) + this.direct(b + 1);
+    return x - 1;
+  }
+
+  // ---- the state machine ------------------------------------------------------------------------
+
+  private parseHeader(): boolean {
+    const b = this.buf;
+    let p = this.pos;
+    if (p >= this.end) return false;
+    const magic = b[p++]!;
+    const inplace = (magic & 0xf0) === INPLACE_MAGIC;
+    if ((magic & 0xf0) !== STREAM_MAGIC && !inplace) throw corrupt(`not a fota delta stream (first byte 0x${magic.toString(16)})`);
+    if (inplace !== (this.opts.inPlace !== undefined)) {
+      throw new CompatibilityError("wrong-base", inplace ? "an in-place delta must be applied by the in-place applier" : "this delta is not an in-place delta");
+    }
+    const filter = magic & 0x0f;
+    if (filterName(filter) === undefined) throw corrupt(`unknown filter ${filter}`);
+    const vals: number[] = [];
+    for (let k = 0; k < (inplace ? 3 : 2); k++) {
+      let v = 0;
+      let mul = 1;
+      for (let i = 0; ; i++) {
+        if (p >= this.end) return false;
+        const c = b[p++]!;
+        if (i === 4 && c > 0x0f) throw corrupt("size field too long");
+        v += (c & 0x7f) * mul;
+        mul *= 128;
+        if ((c & 0x80) === 0) break;
+      }
+      vals.push(v);
+    }
+    this.pos = p;
+    this.filter = filter;
+    this.newSize = vals[0]!;
+    this.oldSize = vals[1]!;
+    if (inplace) {
+      const bits = vals[2]!;
+      if (bits < 8 || bits > 16) throw corrupt(`sector size 2^${bits} out of range`);
+      this.inplace = 1;
+      this.sectorSize = 2 ** bits;
+      if (this.opts.inPlace!.sectorSize !== this.sectorSize) {
+        throw new CompatibilityError("wrong-base", `in-place patch made for ${this.sectorSize}-byte sectors; the flash has ${this.opts.inPlace!.sectorSize}`);
+      }
+      this.nSteps = Math.ceil(this.newSize / this.sectorSize);
+      this.outBuf = new Uint8Array(this.sectorSize + 8);
+      this.st = St.Sector;
+    }
+    const max = this.opts.maxImageBytes ?? 256 * 1024 * 1024;
+    if (this.newSize > max) throw corrupt(`new image size ${this.newSize} over the limit ${max}`);
+    if (this.opts.targetSize !== undefined && this.opts.targetSize !== this.newSize) {
+      throw corrupt(`patch builds ${this.newSize} bytes but the manifest says ${this.opts.targetSize}`);
+    }
+    return true;
+  }
+
+  private checkBase(): void {
+    if (this.inplace) return this.checkRegion();
+    if (this.base.size !== this.oldSize) {
+      throw new CompatibilityError("wrong-base", `this delta applies to a ${this.oldSize}-byte base image; the installed image has ${this.base.size} bytes`, {
+        details: { expectedSize: this.oldSize, actualSize: this.base.size },
+      });
+    }
+    if (this.opts.baseSha256 !== undefined) {
+      const d = readerSha256(this.base);
+      if (d !== this.opts.baseSha256.toLowerCase()) {
+        throw new CompatibilityError("wrong-base", "this delta was made for another base image (SHA-256 differs)", {
+          details: { expected: this.opts.baseSha256, actual: d },
+        });
+      }
+    }
+    this.baseChecked = true;
+  }
+
+  private checkRegion(): void {
+    const need = Math.max(this.oldSize, this.newSize);
+    if (this.base.size < need) throw new CompatibilityError("too-large", `in-place region has ${this.base.size} bytes; the patch needs ${need}`);
+    if ((this.opts.inPlace!.doneSteps ?? 0) === 0 && this.opts.baseSha256 !== undefined) {
+      const r = this.base;
+      const d = readerSha256({ size: this.oldSize, read: (o, n) => r.read(o, n) });
+      if (d !== this.opts.baseSha256.toLowerCase()) {
+        throw new CompatibilityError("wrong-base", "this delta was made for another base image (SHA-256 differs)", { details: { expected: this.opts.baseSha256, actual: d } });
+      }
+    }
+    this.baseChecked = true;
+  }
+
+  private finishSector(): void {
+    const j = this.outBase / this.sectorSize;
+    const len = this.outFill;
+    const data = this.outBuf.subarray(0, len);
+    if (this.replay === null) {
+      applyFilter(this.filter, data, this.outBase, false, 0, len, this.sectorSize);
+      this.opts.inPlace!.writeSector(j, new Uint8Array(data), this.step);
+    }
+    this.produced += len;
+    this.outFill = 0;
+    this.replay = null;
+    this.step++;
+    this.st = St.Sector;
+    if (this.step === this.nSteps) this.phase = Phase.End;
+  }
+
+  private startSector(j: number): void {
+    const S = this.sectorSize;
+    if (!(j >= 0 && j < this.nSteps)) throw corrupt(`sector ${j} outside the new image`, { step: this.step });
+    this.prevSector = j;
+    this.newPos = this.outBase = j * S;
+    this.sectorEnd = Math.min(this.newSize, (j + 1) * S);
+    this.outFill = 0;
+    this.prev = 0;
+    this.winStart = this.winEnd = 0;
+    if (this.step < (this.opts.inPlace!.doneSteps ?? 0)) {
+      // already written before an interruption: its new bytes are in the region; replay them
+      const n = this.sectorEnd - this.newPos;
+      const r = new Uint8Array(this.base.read(this.newPos, n));
+      applyFilter(this.filter, r, this.newPos, true, 0, n, S);
+      this.replay = r;
+    }
+  }
+
+  private run(out: (image: Uint8Array) => void, final: boolean): void {
+    if (this.phase === Phase.Header) {
+      if (!this.parseHeader()) {
+        if (final) throw new FormatError("truncated", "delta patch ends inside its header");
+        return;
+      }
+      this.phase = Phase.Init;
+    }
+    if (!this.baseChecked) this.checkBase();
+    if (this.phase === Phase.Init) {
+      if (this.newSize === 0) {
+        this.phase = Phase.End;
+        return;
+      }
+      if (!final && this.end - this.pos < 4) return;
+      let c = 0;
+      for (let i = 0; i < 4; i++) c = c * 256 + (this.buf[this.pos++] ?? 0);
+      this.code = c;
+      this.range = 0xffffffff;
+      this.phase = Phase.Ops;
+    }
+    const limit = final ? this.end + PAD - OP_MARGIN / 2 : this.end - OP_MARGIN;
+    while (this.phase === Phase.Ops) {
+      const end = this.inplace ? this.sectorEnd : this.newSize;
+      switch (this.st) {
+        case St.Sector: {
+          if (this.pos > limit && !final) return;
+          if (final && this.pos > this.end + 8) throw new FormatError("truncated", "delta patch ends before the new image is complete");
+          const z = this.len(L.sector, 0);
+          const d = z & 1 ? -(z + 1) / 2 : z / 2;
+          this.startSector(this.prevSector + 1 + d);
+          this.st = St.Op;
+          break;
+        }
+        case St.Op: {
+          if (this.pos > limit && !final) return;
+          if (final && this.pos > this.end + 8) throw new FormatError("truncated", "delta patch ends before the new image is complete");
+          const copyLen = this.len(L.copyLen, copyLenCtx(this));
+          if (copyLen > end - this.newPos) throw corrupt("copy runs past the end of the new image", { at: this.newPos });
+          if (copyLen > 0) {
+            const kind = this.tree(L.offKind + this.kind * 4, 2);
+            let offset: number;
+            if (kind === 0) offset = this.rep0;
+            else if (kind === 1) offset = this.prevOldEnd - this.newPos;
+            else if (kind === 2) offset = this.rep1;
+            else {
+              const neg = this.bit(L.offSign);
+              const mag = this.len(L.offMag, 0) + 1;
+              offset = this.rep0 + (neg ? -mag : mag);
+            }
+            this.kind = kind;
+            if (offset !== this.rep0) {
+              this.rep1 = this.rep0;
+              this.rep0 = offset;
+            }
+            const oldPos = this.newPos + offset;
+            if (oldPos < 0 || oldPos + copyLen > this.oldSize) throw corrupt("copy reads outside the base image", { at: this.newPos, oldPos });
+            this.oldPos = oldPos;
+          }
+          this.curCopyLen = copyLen;
+          this.copyRem = copyLen;
+          this.st = St.Copy;
+          break;
+        }
+        case St.Copy: {
+          if (!this.copy(out, final)) return;
+          if (this.curCopyLen > 0) {
+            this.prevOldEnd = this.oldPos;
+          }
+          this.st = St.LitLen;
+          break;
+        }
+        case St.LitLen: {
+          if (this.pos > limit && !final) return;
+          if (final && this.pos > this.end + 8) throw new FormatError("truncated", "delta patch ends before the new image is complete");
+          const litLen = this.len(L.litLen, litLenCtx(this.curCopyLen));
+          if (litLen > end - this.newPos) throw corrupt("literal run past the end of the new image", { at: this.newPos });
+          if (litLen + this.curCopyLen === 0) throw corrupt("empty operation", { at: this.newPos });
+          this.litRem = litLen;
+          this.lastLit = litLen;
+          this.st = St.Lit;
+          break;
+        }
+        case St.Lit: {
+          if (!this.literal(out, final)) return;
+          this.st = St.Op;
+          if (this.inplace) {
+            if (this.newPos === this.sectorEnd) this.finishSector();
+          } else if (this.newPos === this.newSize) this.phase = Phase.End;
+          break;
+        }
+      }
+    }
+  }
+
+  /** Bytes the input can still pay for at `perByte` coded bytes each (for final, within padding). */
+  private budget(perByte: number, final: boolean): number {
+    const room = final ? this.end + PAD - 16 - this.pos : this.end - 16 - this.pos;
+    return room <= 0 ? 0 : Math.floor(room / perByte);
+  }
+
+  private refill(at: number): void {
+    const W = this.win.length - 2 * FILTER_MARGIN;
+    const a = at;
+    const b = Math.min(this.oldSize, a + W);
+    const lo = Math.max(0, a - FILTER_MARGIN);
+    const hi = Math.min(this.oldSize, b + FILTER_MARGIN);
+    const raw = this.base.read(lo, hi - lo);
+    if (raw.length !== hi - lo) throw new StorageError("io-failed", `base image read at ${lo} returned ${raw.length} of ${hi - lo} bytes`);
+    this.win.set(raw, 0);
+    applyFilter(this.filter, this.win, lo, true, 0, hi - lo, this.sectorSize);
+    this.winStart = a;
+    this.winEnd = b;
+    this.winOff = a - lo;
+  }
+
+  private copy(out: (image: Uint8Array) => void, final: boolean): boolean {
+    const outBuf = this.outBuf;
+    const win = this.win;
+    const probs = this.probs;
+    const rp = this.replay;
+    while (this.copyRem > 0) {
+      if (!this.inplace && this.outFill >= outBuf.length - 4) this.flush(out, false);
+      let n: number;
+      if (rp !== null) n = Math.min(this.copyRem, this.budget(9, final));
+      else {
+        if (this.oldPos < this.winStart || this.oldPos >= this.winEnd) this.refill(this.oldPos);
+        n = Math.min(this.copyRem, outBuf.length - this.outFill, this.winEnd - this.oldPos, this.budget(9, final));
+      }
+      if (n <= 0) {
+        if (final) throw new FormatError("truncated", "delta patch ends before the new image is complete");
+        return false;
+      }
+      let hist = this.hist;
+      let prevDiff = this.prevDiff;
+      let p = this.newPos;
+      let o = this.oldPos - this.winStart + this.winOff;
+      let f = this.outFill;
+      let range = this.range;
+      let code = this.code;
+      let pos = this.pos;
+      const buf = this.buf;
+      this.copyRem -= n;
+      this.newPos += n;
+      this.oldPos += n;
+      this.outFill += n;
+      for (; n > 0; n--, p++, o++, f++) {
+        // non-zero flag
+        let i = L.nz + nzCtx(p, hist);
+        let pr = probs[i]!;
+        let bound = (range >>> PROB_BITS) * pr;
+        let nz: number;
+        if (code < bound) {
+          range = bound;
+          probs[i] = pr + (((1 << PROB_BITS) - pr) >> MOVE_BITS);
+          nz = 0;
+        } else {
+          code -= bound;
+          range -= bound;
+          probs[i] = pr - (pr >> MOVE_BITS);
+          nz = 1;
+        }
+        if (range < TOP) {
+          range = (range * 256) >>> 0;
+          code = (code * 256 + buf[pos++]!) >>> 0;
+        }
+        let d = 0;
+        if (nz) {
+          const base = L.dbyte + dbyteCtx(p, hist, prevDiff) * 256;
+          let m = 1;
+          while (m < 256) {
+            i = base + m;
+            pr = probs[i]!;
+            bound = (range >>> PROB_BITS) * pr;
+            if (code < bound) {
+              range = bound;
+              probs[i] = pr + (((1 << PROB_BITS) - pr) >> MOVE_BITS);
+              m = m << 1;
+            } else {
+              code -= bound;
+              range -= bound;
+              probs[i] = pr - (pr >> MOVE_BITS);
+              m = (m << 1) | 1;
+            }
+            if (range < TOP) {
+              range = (range * 256) >>> 0;
+              code = (code * 256 + buf[pos++]!) >>> 0;
+            }
+          }
+          d = m - 256;
+          prevDiff = d;
+        }
+        hist = ((hist << 1) | nz) & 0xff;
+        outBuf[f] = rp === null ? (win[o]! + d) & 0xff : rp[f]!;
+      }
+      this.range = range;
+      this.code = code;
+      this.pos = pos;
+      this.hist = hist;
+      this.prevDiff = prevDiff;
+      this.prev = outBuf[f - 1]!;
+    }
+    return true;
+  }
+
+  private literal(out: (image: Uint8Array) => void, final: boolean): boolean {
+    const outBuf = this.outBuf;
+    const probs = this.probs;
+    while (this.litRem > 0) {
+      if (!this.inplace && this.outFill >= outBuf.length - 4) this.flush(out, false);
+      let n = Math.min(this.litRem, outBuf.length - this.outFill, this.budget(8, final));
+      if (n <= 0) {
+        if (final) throw new FormatError("truncated", "delta patch ends before the new image is complete");
+        return false;
+      }
+      let p = this.newPos;
+      let f = this.outFill;
+      let prev = this.prev;
+      let range = this.range;
+      let code = this.code;
+      let pos = this.pos;
+      const buf = this.buf;
+      this.litRem -= n;
+      this.newPos += n;
+      this.outFill += n;
+      for (; n > 0; n--, p++, f++) {
+        const base = L.lit + litCtx(p, prev) * 256;
+        let m = 1;
+        while (m < 256) {
+          const i = base + m;
+          const pr = probs[i]!;
+          const bound = (range >>> PROB_BITS) * pr;
+          if (code < bound) {
+            range = bound;
+            probs[i] = pr + (((1 << PROB_BITS) - pr) >> MOVE_BITS);
+            m = m << 1;
+          } else {
+            code -= bound;
+            range -= bound;
+            probs[i] = pr - (pr >> MOVE_BITS);
+            m = (m << 1) | 1;
+          }
+          if (range < TOP) {
+            range = (range * 256) >>> 0;
+            code = (code * 256 + buf[pos++]!) >>> 0;
+          }
+        }
+        prev = m - 256;
+        outBuf[f] = prev;
+      }
+      this.range = range;
+      this.code = code;
+      this.pos = pos;
+      this.prev = prev;
+    }
+    return true;
+  }
+
+  private flush(out: (image: Uint8Array) => void, final: boolean): void {
+    if (this.inplace) return;
+    let emit = this.outFill;
+    if (this.filter !== 0) {
+      const stop = applyFilter(this.filter, this.outBuf, this.outBase, false, 0, this.outFill);
+      if (!final) emit = Math.min(stop, this.outFill);
+    }
+    if (emit > 0) {
+      const chunk = this.outBuf.slice(0, emit);
+      this.sha.update(chunk);
+      this.produced += emit;
+      this.outBuf.copyWithin(0, emit, this.outFill);
+      this.outFill -= emit;
+      this.outBase += emit;
+      out(chunk);
+    }
+  }
+
+  // ---- save / restore ---------------------------------------------------------------------------
+
+  private static readonly NUMS = [
+    "phase", "st", "filter", "newSize", "oldSize", "range", "code", "copyRem", "litRem", "oldPos", "curCopyLen", "newPos",
+    "outBase", "produced", "consumed", "rep0", "rep1", "prevOldEnd", "lastLit", "hist", "prevDiff", "prev", "kind", "trailing",
+  ] as const;
+
+  /** Everything needed to resume after the bytes pushed so far (call between push() calls). */
+  saveState(): Uint8Array {
+    const nums = DeltaDecoder.NUMS;
+    const size = 8 + nums.length * 8 + SHA256_STATE_BYTES + 4 + this.outFill + 4 + this.carry.length + this.probs.byteLength;
+    const outb = new Uint8Array(size);
+    const dv = new DataView(outb.buffer);
+    let o = 0;
+    dv.setUint32(o, 0x66643173); // "fd1s"
+    dv.setUint32(o + 4, nums.length);
+    o += 8;
+    const self = this as unknown as Record<string, number>;
+    for (const k of nums) {
+      dv.setFloat64(o, self[k]!);
+      o += 8;
+    }
+    outb.set(this.sha.saveState(), o);
+    o += SHA256_STATE_BYTES;
+    dv.setUint32(o, this.outFill);
+    o += 4;
+    outb.set(this.outBuf.subarray(0, this.outFill), o);
+    o += this.outFill;
+    dv.setUint32(o, this.carry.length);
+    o += 4;
+    outb.set(this.carry, o);
+    o += this.carry.length;
+    for (let i = 0; i < this.probs.length; i++, o += 2) dv.setUint16(o, this.probs[i]!, true);
+    return outb;
+  }
+
+  /** A decoder continuing from `state` (from saveState) with the same base and options. */
+  static restore(state: Uint8Array, base: RandomAccessReader, opts: DeltaDecoderOptions = {}): DeltaDecoder {
+    const bad = (why: string): FormatError => new FormatError("malformed", `saved delta decoder state is invalid: ${why}`);
+    const d = new DeltaDecoder(base, opts);
+    const nums = DeltaDecoder.NUMS;
+    const dv = new DataView(state.buffer, state.byteOffset, state.byteLength);
+    const need = (n: number): void => {
+      if (o + n > state.length) throw bad("too short");
+    };
+    let o = 0;
+    need(8);
+    if (dv.getUint32(0) !== 0x66643173 || dv.getUint32(4) !== nums.length) throw bad("wrong magic");
+    o = 8;
+    need(nums.length * 8);
+    const self = d as unknown as Record<string, number>;
+    for (const k of nums) {
+      const v = dv.getFloat64(o);
+      if (!Number.isSafeInteger(v)) throw bad(`field ${k}`);
+      self[k] = v;
+      o += 8;
+    }
+    need(SHA256_STATE_BYTES);
+    try {
+      d.sha = Sha256.restore(state.subarray(o, o + SHA256_STATE_BYTES));
+    } catch {
+      throw bad("digest state");
+    }
+    o += SHA256_STATE_BYTES;
+    need(4);
+    const fill = dv.getUint32(o);
+    o += 4;
+    need(fill);
+    if (fill > d.outBuf.length) throw bad("output buffer");
+    d.outBuf.set(state.subarray(o, o + fill));
+    d.outFill = fill;
+    o += fill;
+    need(4);
+    const cl = dv.getUint32(o);
+    o += 4;
+    need(cl);
+    d.carry = new Uint8Array(state.subarray(o, o + cl));
+    o += cl;
+    need(d.probs.byteLength);
+    for (let i = 0; i < d.probs.length; i++, o += 2) d.probs[i] = dv.getUint16(o, true);
+    if (o !== state.length) throw bad("trailing bytes");
+    const sane =
+      d.phase >= Phase.Header && d.phase <= Phase.End && d.st >= St.Op && d.st <= St.Lit && filterName(d.filter) !== undefined &&
+      d.newPos >= 0 && d.newPos <= d.newSize && d.outBase + d.outFill === d.newPos && d.copyRem >= 0 && d.litRem >= 0 &&
+      d.newPos + d.copyRem + d.litRem <= d.newSize && d.oldPos >= 0 && d.oldPos + d.copyRem <= d.oldSize &&
+      d.range >= 0 && d.range <= 0xffffffff && d.code >= 0 && d.code <= 0xffffffff && d.produced === d.outBase;
+    if (!sane) throw bad("inconsistent fields");
+    if (d.phase !== Phase.Header && d.phase !== Phase.End) d.checkBase();
+    else d.baseChecked = d.phase === Phase.End;
+    return d;
+  }
+}

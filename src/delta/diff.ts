@@ -1,0 +1,153 @@
+// Host side matching: a suffix array over the (filtered) old image, then a bsdiff-style scan that
+// grows exact matches into approximate ones (a copy may carry a few differing bytes, coded as a
+// sparse difference) and leaves the rest as literals.
+
+import { suffixArray } from "./sais.js";
+import type { Op } from "./stream.js";
+
+export interface DiffOptions {
+  /** How many more matching bytes a new match must bring over the current alignment (bsdiff: 8). */
+  switchBonus?: number;
+}
+
+/** Index over an old image for repeated diffing. */
+export class OldIndex {
+  readonly sa: Int32Array;
+  constructor(readonly old: Uint8Array) {
+    this.sa = suffixArray(old);
+  }
+
+  /** Longest match of nw[at..] in old: [position, length]. */
+  search(nw: Uint8Array, at: number, out: Int32Array): void {
+    const old = this.old;
+    const sa = this.sa;
+    const n = old.length;
+    const m = nw.length;
+    if (n === 0) {
+      out[0] = 0;
+      out[1] = 0;
+      return;
+    }
+    let lo = 0;
+    let hi = n - 1;
+    let lcpLo = lcp(old, sa[lo]!, nw, at, 0);
+    let lcpHi = lcp(old, sa[hi]!, nw, at, 0);
+    while (hi - lo > 1) {
+      const mid = (lo + hi) >>> 1;
+      const s = sa[mid]!;
+      const k = lcp(old, s, nw, at, Math.min(lcpLo, lcpHi));
+      // old suffix < new suffix?
+      if (s + k >= n || (at + k < m && old[s + k]! < nw[at + k]!)) {
+        lo = mid;
+        lcpLo = k;
+      } else {
+        hi = mid;
+        lcpHi = k;
+      }
+    }
+    if (lcpLo >= lcpHi) {
+      out[0] = sa[lo]!;
+      out[1] = lcpLo;
+    } else {
+      out[0] = sa[hi]!;
+      out[1] = lcpHi;
+    }
+  }
+}
+
+function lcp(a: Uint8Array, i: number, b: Uint8Array, j: number, k: number): number {
+  const n = Math.min(a.length - i, b.length - j);
+  while (k < n && a[i + k] === b[j + k]) k++;
+  return k;
+}
+
+/** bsdiff-style operations turning `old` into `nw` (both already filtered). */
+export function diffOps(index: OldIndex, nw: Uint8Array, opts: DiffOptions = {}): Op[] {
+  const old = index.old;
+  const oldLen = old.length;
+  const newLen = nw.length;
+  const bonus = opts.switchBonus ?? 8;
+  const ops: Op[] = [];
+  const res = new Int32Array(2);
+  let scan = 0;
+  let len = 0;
+  let pos = 0;
+  let lastScan = 0;
+  let lastPos = 0;
+  let lastOffset = 0;
+  while (scan < newLen) {
+    let oldScore = 0;
+    scan += len;
+    let scsc = scan;
+    for (; scan < newLen; scan++) {
+      index.search(nw, scan, res);
+      pos = res[0]!;
+      len = res[1]!;
+      for (; scsc < scan + len; scsc++) {
+        const q = scsc + lastOffset;
+        if (q >= 0 && q < oldLen && old[q] === nw[scsc]) oldScore++;
+      }
+      if ((len === oldScore && len !== 0) || len > oldScore + bonus) break;
+      const q = scan + lastOffset;
+      if (q >= 0 && q < oldLen && old[q] === nw[scan]) oldScore--;
+    }
+    if (len !== oldScore || scan === newLen) {
+      // grow the previous match forwards
+      let s = 0;
+      let sf = 0;
+      let lenf = 0;
+      for (let i = 0; lastScan + i < scan && lastPos + i < oldLen; ) {
+        if (old[lastPos + i] === nw[lastScan + i]) s++;
+        i++;
+        if (s * 2 - i > sf * 2 - lenf) {
+          sf = s;
+          lenf = i;
+        }
+      }
+      // grow the new match backwards
+      let lenb = 0;
+      if (scan < newLen) {
+        let sb = 0;
+        s = 0;
+        for (let i = 1; scan >= lastScan + i && pos >= i; i++) {
+          if (old[pos - i] === nw[scan - i]) s++;
+          if (s * 2 - i > sb * 2 - lenb) {
+            sb = s;
+            lenb = i;
+          }
+        }
+      }
+      if (lastScan + lenf > scan - lenb) {
+        const overlap = lastScan + lenf - (scan - lenb);
+        s = 0;
+        let ss = 0;
+        let lens = 0;
+        for (let i = 0; i < overlap; i++) {
+          if (nw[lastScan + lenf - overlap + i] === old[lastPos + lenf - overlap + i]) s++;
+          if (nw[scan - lenb + i] === old[pos - lenb + i]) s--;
+          if (s > ss) {
+            ss = s;
+            lens = i + 1;
+          }
+        }
+        lenf += lens - overlap;
+        lenb -= lens;
+      }
+      ops.push({ copyLen: lenf, oldPos: lastPos, litLen: scan - lenb - (lastScan + lenf) });
+      lastScan = scan - lenb;
+      lastPos = pos - lenb;
+      lastOffset = pos - scan;
+    }
+  }
+  return mergeOps(ops);
+}
+
+/** Drops empty operations (joining their literals with the previous operation). */
+function mergeOps(ops: Op[]): Op[] {
+  const out: Op[] = [];
+  for (const op of ops) {
+    if (op.copyLen === 0 && out.length > 0) out[out.length - 1]!.litLen += op.litLen;
+    else if (op.copyLen > 0 || op.litLen > 0) out.push({ ...op });
+  }
+  return out;
+}

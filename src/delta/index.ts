@@ -1,0 +1,226 @@
+// The delta engine of fota: createDelta on the host, a streaming bounded-memory decoder for devices,
+// an in-place form for single-slot devices, and the payload-decoder dispatcher (full or delta).
+
+import { DEFAULT_CONFIG, type FotaConfig } from "../config.js";
+import { FormatError, UsageError } from "../errors.js";
+import type { Encoding, Manifest } from "../format/manifest.js";
+import { openFullImageDecoder } from "../format/payload.js";
+import { createRawDelta, sha256hex } from "./create.js";
+import { DeltaDecoder, type DeltaDecoderOptions } from "./decode.js";
+import { FILTERS, filterName, type FilterName } from "./filters.js";
+import { createInPlacePatch, MemoryRegion, type InPlaceRegion, type InPlaceStats } from "./inplace.js";
+import { INPLACE_MAGIC, STREAM_MAGIC } from "./stream.js";
+import type { PayloadDecoder, RandomAccessReader } from "./types.js";
+
+export type { PayloadDecoder, RandomAccessReader } from "./types.js";
+export { bytesReader } from "./types.js";
+export { DeltaDecoder, type DeltaDecoderOptions, type InPlaceSink, readerSha256, decoderMemoryBytes } from "./decode.js";
+export { FILTERS, FILTER_NAMES, applyFilter, filterImage, type FilterName } from "./filters.js";
+export { MemoryRegion, type InPlaceRegion, type InPlaceStats } from "./inplace.js";
+export { suffixArray } from "./sais.js";
+export { Sha256 } from "./sha256.js";
+
+/** Delta algorithm names (Encoding.delta). */
+export const DELTA_ALGORITHMS = { stream: "fd1", inPlace: "fd1-inplace" } as const;
+/** Encoding.compression of delta payloads (the entropy stage). */
+export const DELTA_COMPRESSION = "range";
+
+export interface CreateDeltaOptions {
+  /** Filter, or "auto" (default: try config.delta.autoFilters, keep the smallest). */
+  filter?: FilterName | "auto";
+  /** Build the in-place form (single-slot devices) with this sector size (default config.delta.inPlaceSectorBytes when true). */
+  inPlace?: boolean | { sectorSize: number };
+  config?: FotaConfig;
+}
+
+export interface DeltaResult {
+  /** The delta stream (the package payload). */
+  payload: Uint8Array;
+  /** The encoding descriptor for the manifest. */
+  encoding: Encoding;
+  filter: FilterName;
+  /** Working memory the device decoder needs with the configured buffers (bytes). */
+  decoderMemoryBytes: number;
+  inPlace?: InPlaceStats;
+}
+
+function checkFilter(f: string): FilterName | "auto" {
+  if (f === "auto" || f in FILTERS) return f as FilterName | "auto";
+  throw new UsageError("bad-argument", `unknown filter "${f}"; use auto or one of ${Object.keys(FILTERS).join(", ")}`);
+}
+
+/** Builds a delta that turns `oldImage` into `newImage`. */
+export function createDelta(oldImage: Uint8Array, newImage: Uint8Array, opts: CreateDeltaOptions = {}): DeltaResult {
+  const config = opts.config ?? DEFAULT_CONFIG;
+  const max = config.delta.maxImageBytes;
+  if (oldImage.length > max || newImage.length > max) throw new UsageError("bad-argument", `images over ${max} bytes are not supported by the delta engine`);
+  const filter = checkFilter(opts.filter ?? "auto");
+  const raw = createRawDelta(oldImage, newImage, { filter, autoFilters: config.delta.autoFilters.map((f) => checkFilter(f) as FilterName) });
+  const memory = new DeltaDecoder(bytesReaderOf(oldImage), deltaDecoderOptions(config)).memoryBytes;
+  if (opts.inPlace) {
+    const sectorSize = typeof opts.inPlace === "object" ? opts.inPlace.sectorSize : config.delta.inPlaceSectorBytes;
+    const ip = createInPlacePatch(oldImage, newImage, FILTERS[raw.filter], sectorSize);
+    return {
+      payload: ip.patch,
+      encoding: { compression: DELTA_COMPRESSION, delta: DELTA_ALGORITHMS.inPlace, filter: raw.filter },
+      filter: raw.filter,
+      decoderMemoryBytes: memory - config.delta.outBufferBytes + sectorSize * 2,
+      inPlace: ip.stats,
+    };
+  }
+  return {
+    payload: raw.patch,
+    encoding: { compression: DELTA_COMPRESSION, delta: DELTA_ALGORITHMS.stream, filter: raw.filter },
+    filter: raw.filter,
+    decoderMemoryBytes: memory,
+  };
+}
+
+function bytesReaderOf(b: Uint8Array): RandomAccessReader {
+  return { size: b.length, read: (o, n) => b.subarray(o, o + n) };
+}
+
+function deltaDecoderOptions(config: FotaConfig): DeltaDecoderOptions {
+  return {
+    outBufferBytes: config.delta.outBufferBytes,
+    baseWindowBytes: config.delta.baseWindowBytes,
+    memoryLimitBytes: config.delta.maxWorkingMemoryBytes,
+    maxImageBytes: config.delta.maxImageBytes,
+  };
+}
+
+export interface CreateDeltaDecoderOptions {
+  /** SHA-256 (hex) of the base image, checked before the first output byte. */
+  baseSha256?: string;
+  /** SHA-256 (hex) and size of the new image, checked at finish(). */
+  targetSha256?: string;
+  targetSize?: number;
+  /** A state from saveState() to resume from. */
+  state?: Uint8Array;
+  config?: FotaConfig;
+}
+
+function checkEncoding(encoding: Encoding, algorithm: string): void {
+  if (encoding.delta !== algorithm) {
+    throw new FormatError("unsupported-encoding", `delta algorithm "${encoding.delta ?? "none"}" is not supported here (expected ${algorithm})`);
+  }
+  if (encoding.compression !== DELTA_COMPRESSION) throw new FormatError("unsupported-encoding", `delta compression "${encoding.compression}" is not supported (expected ${DELTA_COMPRESSION})`);
+  if (filterName(FILTERS[encoding.filter as FilterName] ?? -1) === undefined) throw new FormatError("unsupported-encoding", `delta filter "${encoding.filter}" is not supported`);
+}
+
+/** The streaming decoder of a delta payload ("fd1"), reading the base through `base`. */
+export function createDeltaDecoder(encoding: Encoding, base: RandomAccessReader, opts: CreateDeltaDecoderOptions = {}): DeltaDecoder {
+  checkEncoding(encoding, DELTA_ALGORITHMS.stream);
+  const o: DeltaDecoderOptions = { ...deltaDecoderOptions(opts.config ?? DEFAULT_CONFIG) };
+  if (opts.baseSha256 !== undefined) o.baseSha256 = opts.baseSha256;
+  if (opts.targetSha256 !== undefined) o.targetSha256 = opts.targetSha256;
+  if (opts.targetSize !== undefined) o.targetSize = opts.targetSize;
+  const d = opts.state ? DeltaDecoder.restore(opts.state, base, o) : new DeltaDecoder(base, o);
+  return d;
+}
+
+/**
+ * The applier of an in-place payload ("fd1-inplace"): rewrites `region` (which holds the base image)
+ * sector by sector through region.writeSector. Feed the payload with push(bytes, () => {}) and
+ * finish(() => {}); after a power cut, build it again with region.doneSteps = completed steps and feed
+ * the payload again from its start.
+ */
+export function createInPlaceApplier(encoding: Encoding, region: InPlaceRegion, opts: Omit<CreateDeltaDecoderOptions, "state"> = {}): DeltaDecoder {
+  checkEncoding(encoding, DELTA_ALGORITHMS.inPlace);
+  const o: DeltaDecoderOptions = { ...deltaDecoderOptions(opts.config ?? DEFAULT_CONFIG), inPlace: region };
+  if (opts.baseSha256 !== undefined) o.baseSha256 = opts.baseSha256;
+  if (opts.targetSha256 !== undefined) o.targetSha256 = opts.targetSha256;
+  if (opts.targetSize !== undefined) o.targetSize = opts.targetSize;
+  return new DeltaDecoder(region, o);
+}
+
+const hex = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("hex");
+
+/**
+ * The payload decoder for a verified manifest: full packages go to FORMAT's decoders, delta packages
+ * to the delta decoder over `base`. (In-place deltas given here are applied in host memory and their
+ * image emitted at finish(); devices use createInPlaceApplier.)
+ */
+export function openPayloadDecoder(manifest: Manifest, base?: RandomAccessReader, opts: { state?: Uint8Array; config?: FotaConfig } = {}): PayloadDecoder {
+  if (manifest.kind === "full") return openFullImageDecoder(manifest, opts.state ? { state: opts.state } : {});
+  if (!base) throw new UsageError("bad-argument", "a delta package needs the base image it was made from (e.g. --base FILE)");
+  const common = {
+    targetSha256: hex(manifest.target.sha256),
+    targetSize: manifest.target.size,
+    ...(manifest.base ? { baseSha256: hex(manifest.base.sha256) } : {}),
+    ...(opts.config ? { config: opts.config } : {}),
+  };
+  if (manifest.encoding.delta === DELTA_ALGORITHMS.inPlace) {
+    const parts: Uint8Array[] = [];
+    return {
+      push: (bytes) => void parts.push(new Uint8Array(bytes)),
+      finish: (out) => {
+        const old = new Uint8Array(base.size);
+        for (let o = 0; o < base.size; o += 1 << 20) old.set(base.read(o, Math.min(1 << 20, base.size - o)), o);
+        out(applyDelta(old, Buffer.concat(parts), manifest.encoding, common));
+      },
+    };
+  }
+  return createDeltaDecoder(manifest.encoding, base, { ...common, ...(opts.state ? { state: opts.state } : {}) });
+}
+
+/** Host convenience: applies a whole delta payload in memory and returns the new image. */
+export function applyDelta(oldImage: Uint8Array, payload: Uint8Array, encoding: Encoding, opts: CreateDeltaDecoderOptions = {}): Uint8Array {
+  const parts: Uint8Array[] = [];
+  let n = 0;
+  const out = (b: Uint8Array): void => {
+    parts.push(b);
+    n += b.length;
+  };
+  if (encoding.delta === DELTA_ALGORITHMS.inPlace) {
+    const h = peekDeltaHeader(payload);
+    const region = new MemoryRegion(oldImage, h.sectorSize ?? 4096, Math.max(oldImage.length, h.newSize));
+    const a = createInPlaceApplier(encoding, region, opts);
+    a.push(payload, () => {});
+    a.finish(() => {});
+    return region.bytes.slice(0, a.newSize);
+  }
+  const d = createDeltaDecoder(encoding, bytesReaderOf(oldImage), opts);
+  d.push(payload, out);
+  d.finish(out);
+  const img = new Uint8Array(n);
+  let o = 0;
+  for (const p of parts) {
+    img.set(p, o);
+    o += p.length;
+  }
+  return img;
+}
+
+export { sha256hex };
+
+/** The plain header of a delta payload (sizes, filter, in-place sector size). */
+export function peekDeltaHeader(payload: Uint8Array): { filter: FilterName; newSize: number; oldSize: number; sectorSize?: number } {
+  const bad = (): FormatError => new FormatError("corrupt-patch", "corrupt delta patch: unreadable header");
+  if (payload.length < 3) throw bad();
+  const magic = payload[0]!;
+  const inplace = (magic & 0xf0) === INPLACE_MAGIC;
+  if (!inplace && (magic & 0xf0) !== STREAM_MAGIC) throw bad();
+  const filter = filterName(magic & 15);
+  if (!filter) throw bad();
+  let p = 1;
+  const vals: number[] = [];
+  for (let k = 0; k < (inplace ? 3 : 2); k++) {
+    let v = 0;
+    let mul = 1;
+    for (let i = 0; ; i++) {
+      if (p >= payload.length || i > 4) throw bad();
+      const c = payload[p++]!;
+      v += (c & 0x7f) * mul;
+      mul *= 128;
+      if ((c & 0x80) === 0) break;
+    }
+    vals.push(v);
+  }
+  const h: { filter: FilterName; newSize: number; oldSize: number; sectorSize?: number } = { filter, newSize: vals[0]!, oldSize: vals[1]! };
+  if (inplace) {
+    if (vals[2]! < 8 || vals[2]! > 16) throw bad();
+    h.sectorSize = 2 ** vals[2]!;
+  }
+  return h;
+}

@@ -1,0 +1,145 @@
+// The fota delta stream ("fd1"): a tiny plain header, then one range-coded stream of operations.
+//
+//   header  byte 0: 0xD0 | filter id (bits 0..3) ; varint new size ; varint old size
+//   body    operations until the output reaches the new size. Each operation is
+//             copyLen            (length model, context: was the last literal run empty)
+//             [offset]           only when copyLen > 0: which old position the copy starts at
+//             copyLen diff bytes new = old + diff (mod 256), a "non-zero" flag then the byte
+//             litLen             (length model)
+//             litLen literals    bytes of the new image, order-1 context
+//           offsets: kind 0 = same (old - new) displacement as the last copy, 1 = continue right after
+//           the last copy's old end, 2 = the displacement before that, 3 = explicit signed change.
+// Everything is computed on filtered images (see filters.ts): the decoder filters what it reads from
+// the base and unfilters what it writes.
+
+import { L, RangeEncoder } from "./rangecoder.js";
+
+export const STREAM_MAGIC = 0xd0;
+export const INPLACE_MAGIC = 0xe0;
+
+/** One bsdiff-style operation: copy-with-difference from old, then literal bytes. */
+export interface Op {
+  copyLen: number;
+  oldPos: number;
+  litLen: number;
+}
+
+export function putVarint(out: number[], v: number): void {
+  while (v >= 0x80) {
+    out.push((v & 0x7f) | 0x80);
+    v = Math.floor(v / 128);
+  }
+  out.push(v);
+}
+
+// Context functions shared by encoder and decoder.
+export const nzCtx = (pos: number, hist: number): number => (pos & 3) | ((hist & 63) << 2);
+export const dbyteCtx = (pos: number, hist: number, prevDiff: number): number => (pos & 3) | ((hist & 1) << 2) | ((prevDiff === 0 ? 0 : prevDiff < 0x80 ? 1 : 2) << 3);
+export const litCtx = (pos: number, prev: number): number => ((pos & 3) << 4) | (prev >> 4);
+
+/** Per-stream coder state shared by the encoder's mirror of the decoder. */
+export interface CoderState {
+  rep0: number;
+  rep1: number;
+  prevOldEnd: number;
+  lastLit: number;
+  hist: number;
+  prevDiff: number;
+  prev: number;
+  kind: number;
+}
+
+export function initialCoderState(): CoderState {
+  return { rep0: 0, rep1: 0, prevOldEnd: 0, lastLit: 0, hist: 0, prevDiff: 0, prev: 0, kind: 0 };
+}
+
+export const copyLenCtx = (s: CoderState): number => (s.lastLit === 0 ? 0 : 1) | (s.kind === 0 ? 0 : 2);
+export const litLenCtx = (copyLen: number): number => (copyLen === 0 ? 0 : copyLen < 32 ? 1 : copyLen < 512 ? 2 : 3);
+
+/** Codes operations (over filtered images) one at a time; mirrors the decoder's state machine. */
+export class OpEncoder {
+  readonly s = initialCoderState();
+  constructor(
+    readonly enc: RangeEncoder,
+    private readonly oldF: Uint8Array,
+    private readonly newF: Uint8Array,
+  ) {}
+
+  /** In-place streams: announces the sector the next operations fill (see inplace.ts). */
+  sector(index: number, prevIndex: number): void {
+    const d = index - (prevIndex + 1);
+    this.enc.len(L.sector, 0, d >= 0 ? d * 2 : -d * 2 - 1);
+    this.s.prev = 0;
+  }
+
+  op(op: Op, newPos: number): void {
+    const { enc, oldF, newF, s } = this;
+    const { copyLen, oldPos, litLen } = op;
+    enc.len(L.copyLen, copyLenCtx(s), copyLen);
+    if (copyLen > 0) {
+      const offset = oldPos - newPos;
+      let kind: number;
+      if (offset === s.rep0) kind = 0;
+      else if (oldPos === s.prevOldEnd) kind = 1;
+      else if (offset === s.rep1) kind = 2;
+      else kind = 3;
+      enc.tree(L.offKind + s.kind * 4, 2, kind);
+      if (kind === 3) {
+        const d = offset - s.rep0;
+        enc.bit(L.offSign, d < 0 ? 1 : 0);
+        enc.len(L.offMag, 0, Math.abs(d) - 1);
+      }
+      s.kind = kind;
+      if (offset !== s.rep0) {
+        s.rep1 = s.rep0;
+        s.rep0 = offset;
+      }
+      let hist = s.hist;
+      let prevDiff = s.prevDiff;
+      for (let k = 0; k < copyLen; k++) {
+        const p = newPos + k;
+        const d = (newF[p]! - oldF[oldPos + k]!) & 0xff;
+        const nz = d === 0 ? 0 : 1;
+        enc.bit(L.nz + nzCtx(p, hist), nz);
+        if (nz) {
+          enc.tree(L.dbyte + dbyteCtx(p, hist, prevDiff) * 256, 8, d);
+          prevDiff = d;
+        }
+        hist = ((hist << 1) | nz) & 0xff;
+      }
+      s.hist = hist;
+      s.prevDiff = prevDiff;
+      s.prevOldEnd = oldPos + copyLen;
+      newPos += copyLen;
+      s.prev = newF[newPos - 1]!;
+    }
+    enc.len(L.litLen, litLenCtx(copyLen), litLen);
+    let prev = s.prev;
+    for (let k = 0; k < litLen; k++) {
+      const p = newPos + k;
+      const b = newF[p]!;
+      enc.tree(L.lit + litCtx(p, prev) * 256, 8, b);
+      prev = b;
+    }
+    s.prev = prev;
+    s.lastLit = litLen;
+  }
+}
+
+/** Encodes sequential operations over filtered images into the range-coded body (no header). */
+export function encodeOps(ops: readonly Op[], oldF: Uint8Array, newF: Uint8Array): Uint8Array {
+  const e = new OpEncoder(new RangeEncoder(), oldF, newF);
+  let newPos = 0;
+  for (const op of ops) {
+    e.op(op, newPos);
+    newPos += op.copyLen + op.litLen;
+  }
+  return e.enc.finish();
+}
+
+export function encodeHeader(magic: number, filter: number, newSize: number, oldSize: number): Uint8Array {
+  const h: number[] = [magic | filter];
+  putVarint(h, newSize);
+  putVarint(h, oldSize);
+  return Uint8Array.from(h);
+}

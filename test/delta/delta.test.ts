@@ -1,0 +1,352 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { CompatibilityError, FormatError, isFotaError, StorageError } from "../../src/errors.js";
+import {
+  applyDelta,
+  applyFilter,
+  bytesReader,
+  createDelta,
+  createDeltaDecoder,
+  createInPlaceApplier,
+  FILTER_NAMES,
+  filterImage,
+  FILTERS,
+  MemoryRegion,
+  Sha256,
+  suffixArray,
+  type DeltaResult,
+} from "../../src/delta/index.js";
+import { withConfig } from "../../src/config.js";
+import { chunks, link, makeProgram, rng, sha } from "./helpers.js";
+
+function applyChunked(old: Uint8Array, d: DeltaResult, sizes: number[], nw: Uint8Array): Uint8Array {
+  const dec = createDeltaDecoder(d.encoding, bytesReader(old), { baseSha256: sha(old), targetSha256: sha(nw), targetSize: nw.length });
+  const parts: Uint8Array[] = [];
+  const out = (b: Uint8Array): void => void parts.push(new Uint8Array(b));
+  for (const c of chunks(d.payload, sizes)) dec.push(c, out);
+  dec.finish(out);
+  return Buffer.concat(parts);
+}
+
+/** An image edited the way firmware changes: bytes inserted, deleted, blocks moved, values patched. */
+const editArb = fc.record({
+  kind: fc.constantFrom("insert", "delete", "move", "patch"),
+  at: fc.double({ min: 0, max: 1, noNaN: true }),
+  to: fc.double({ min: 0, max: 1, noNaN: true }),
+  len: fc.integer({ min: 1, max: 200 }),
+  seed: fc.integer({ min: 1, max: 1e9 }),
+});
+
+function edit(img: Uint8Array, e: { kind: string; at: number; to: number; len: number; seed: number }): Uint8Array {
+  const r = rng(e.seed);
+  const at = Math.floor(e.at * img.length);
+  const len = Math.min(e.len, img.length - at);
+  const rand = (n: number) => Uint8Array.from({ length: n }, () => Math.floor(r() * 256));
+  const b = Buffer.from(img);
+  switch (e.kind) {
+    case "insert":
+      return Buffer.concat([b.subarray(0, at), rand(e.len), b.subarray(at)]);
+    case "delete":
+      return Buffer.concat([b.subarray(0, at), b.subarray(at + len)]);
+    case "move": {
+      const block = b.subarray(at, at + len);
+      const rest = Buffer.concat([b.subarray(0, at), b.subarray(at + len)]);
+      const to = Math.floor(e.to * rest.length);
+      return Buffer.concat([rest.subarray(0, to), block, rest.subarray(to)]);
+    }
+    default: {
+      const out = new Uint8Array(b);
+      for (let i = 0; i < len; i += 1 + Math.floor(r() * 16)) out[at + i] = Math.floor(r() * 256);
+      return out;
+    }
+  }
+}
+
+describe("suffix array", () => {
+  it("matches a naive sort on random and repetitive strings", () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 300 }), fc.integer({ min: 1, max: 4 }), (raw, alpha) => {
+        const s = raw.map((x) => x % (alpha === 4 ? 256 : alpha + 1));
+        const sa = Array.from(suffixArray(s));
+        const naive = Array.from(s.keys()).sort((a, b) => Buffer.compare(Buffer.from(s.subarray(a)), Buffer.from(s.subarray(b))));
+        expect(sa).toEqual(naive);
+      }),
+      { numRuns: 200 },
+    );
+  });
+});
+
+describe("filters", () => {
+  it("are reversible and give the same bytes on any slice as on the whole image", () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 16, maxLength: 400 }), fc.constantFrom(...FILTER_NAMES), fc.nat(), fc.nat(), (img, name, x, y) => {
+        // bias towards branch patterns
+        for (let i = 1; i < img.length; i += 7) if (img[i]! % 3 === 0) img[i] = 0xf0 | (img[i]! & 7);
+        const id = FILTERS[name];
+        const f = filterImage(id, img);
+        expect(Buffer.compare(filterImage(id, f, false), img)).toBe(0);
+        const a = x % img.length;
+        const b = a + (y % (img.length - a + 1));
+        const lo = Math.max(0, a - 8);
+        const hi = Math.min(img.length, b + 8);
+        const w = new Uint8Array(img.subarray(lo, hi));
+        applyFilter(id, w, lo, true);
+        expect(Buffer.compare(w.subarray(a - lo, b - lo), f.subarray(a, b))).toBe(0);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it("the thumb filter makes every call to one function the same bytes (absolute targets)", () => {
+    const p = makeProgram(7);
+    const img = link(p);
+    const f = filterImage(FILTERS.thumb, img);
+    const starts: number[] = [];
+    let at = 0;
+    for (const b of p.bodies) {
+      starts.push(at);
+      at += b.length;
+    }
+    const seen = new Map<number, string>();
+    let raw = new Set<string>();
+    let calls = 0;
+    p.calls.forEach((list, i) => {
+      for (const [off, callee] of list) {
+        if (off + 4 > p.bodies[i]!.length || callee !== 0) continue;
+        const pc = starts[i]! + off;
+        const key = Buffer.from(f.subarray(pc, pc + 4)).toString("hex");
+        raw.add(Buffer.from(img.subarray(pc, pc + 4)).toString("hex"));
+        if (seen.size) expect(key).toBe([...seen.values()][0]);
+        seen.set(pc, key);
+        calls++;
+      }
+    });
+    expect(calls).toBeGreaterThan(1);
+    expect(raw.size).toBeGreaterThan(1); // relative encodings differ; absolute ones do not
+    raw = new Set();
+  });
+});
+
+describe("createDelta / decoder", () => {
+  it("round-trips mutated firmware-like images with every filter, fed in random chunk sizes", () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 1e6 }),
+        fc.array(editArb, { minLength: 0, maxLength: 4 }),
+        fc.constantFrom<"auto" | (typeof FILTER_NAMES)[number]>("auto", ...FILTER_NAMES),
+        fc.array(fc.integer({ min: 1, max: 700 }), { minLength: 1, maxLength: 6 }),
+        (seed, edits, filter, sizes) => {
+          const old = link(makeProgram(seed, 12, 200));
+          let nw: Uint8Array = old;
+          for (const e of edits) nw = edit(nw, e);
+          const d = createDelta(old, nw, { filter });
+          expect(sha(applyChunked(old, d, sizes, nw))).toBe(sha(nw));
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+
+  it("round-trips relinked programs (functions grown, so every call and pointer shifts)", () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 1e6 }), fc.array(fc.tuple(fc.nat(), fc.integer({ min: 2, max: 80 })), { maxLength: 5 }), (seed, grows) => {
+        const p = makeProgram(seed, 20, 300);
+        const old = link(p);
+        for (const [i, n] of grows) {
+          const f = i % p.bodies.length;
+          const b = p.bodies[f]!;
+          const nb = new Uint8Array(b.length + n * 2);
+          nb.set(b);
+          p.bodies[f] = nb;
+        }
+        const nw = link(p);
+        const d = createDelta(old, nw);
+        expect(sha(applyDelta(old, d.payload, d.encoding))).toBe(sha(nw));
+      }),
+      { numRuns: 25 },
+    );
+  });
+
+  it("round-trips random and degenerate images", () => {
+    const r = rng(5);
+    const rand = (n: number) => Uint8Array.from({ length: n }, () => Math.floor(r() * 256));
+    const cases: Array<[Uint8Array, Uint8Array]> = [
+      [new Uint8Array(0), new Uint8Array(0)],
+      [new Uint8Array(0), rand(100)],
+      [rand(100), new Uint8Array(0)],
+      [new Uint8Array(5000).fill(0xff), new Uint8Array(7000).fill(0xff)],
+      [rand(3000), rand(3000)],
+      [Uint8Array.of(1), Uint8Array.of(2)],
+    ];
+    for (const [a, b] of cases) {
+      const d = createDelta(a, b);
+      expect(sha(applyChunked(a, d, [1, 3, 50], b))).toBe(sha(b));
+    }
+  });
+
+  it("keeps a one-line fix tiny", () => {
+    const old = link(makeProgram(42, 40, 400));
+    const nw = new Uint8Array(old);
+    nw[1234] ^= 0x5a;
+    const d = createDelta(old, nw);
+    expect(d.payload.length).toBeLessThan(48);
+  });
+
+  it("resumes from saveState at any point and gives the same image", () => {
+    const p = makeProgram(99, 20, 300);
+    const old = link(p);
+    p.bodies[3] = new Uint8Array(p.bodies[3]!.length + 40);
+    const nw = link(p);
+    const d = createDelta(old, nw);
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 97 }), fc.integer({ min: 0, max: 100 }), (chunk, cutPct) => {
+        const opts = { baseSha256: sha(old), targetSha256: sha(nw) };
+        const cs = chunks(d.payload, [chunk]);
+        const cut = Math.floor((cs.length * cutPct) / 100);
+        const parts: Uint8Array[] = [];
+        const out = (b: Uint8Array): void => void parts.push(new Uint8Array(b));
+        const a = createDeltaDecoder(d.encoding, bytesReader(old), opts);
+        for (const c of cs.slice(0, cut)) a.push(c, out);
+        const state = a.saveState();
+        // the first decoder is dropped; a new one continues from the state alone
+        const b = createDeltaDecoder(d.encoding, bytesReader(old), { ...opts, state });
+        for (const c of cs.slice(cut)) b.push(c, out);
+        b.finish(out);
+        expect(sha(Buffer.concat(parts))).toBe(sha(nw));
+      }),
+      { numRuns: 40 },
+    );
+  });
+
+  it("refuses the wrong base before writing anything", () => {
+    const old = link(makeProgram(1));
+    const nw = edit(old, { kind: "insert", at: 0.5, to: 0, len: 10, seed: 3 });
+    const d = createDelta(old, nw);
+    const other = new Uint8Array(old);
+    other[10] ^= 1;
+    let wrote = 0;
+    const dec = createDeltaDecoder(d.encoding, bytesReader(other), { baseSha256: sha(old) });
+    expect(() => {
+      dec.push(d.payload, () => wrote++);
+      dec.finish(() => wrote++);
+    }).toThrow(CompatibilityError);
+    expect(wrote).toBe(0);
+    const shorter = createDeltaDecoder(d.encoding, bytesReader(old.subarray(1)), {});
+    expect(() => shorter.push(d.payload, () => {})).toThrow(CompatibilityError);
+  });
+
+  it("reports its working memory and refuses a bound it cannot keep", () => {
+    const old = link(makeProgram(1));
+    const d = createDelta(old, old);
+    expect(d.decoderMemoryBytes).toBeGreaterThan(1024);
+    expect(d.decoderMemoryBytes).toBeLessThanOrEqual(withConfig().delta.maxWorkingMemoryBytes);
+    const tight = withConfig({ delta: { maxWorkingMemoryBytes: 20_000 } });
+    expect(() => createDeltaDecoder(d.encoding, bytesReader(old), { config: tight })).toThrow(StorageError);
+  });
+
+  it("SHA-256 state survives save/restore", () => {
+    const data = Uint8Array.from({ length: 1000 }, (_, i) => (i * 7) & 0xff);
+    const h = new Sha256().update(data.subarray(0, 333));
+    const h2 = Sha256.restore(h.saveState()).update(data.subarray(333));
+    expect(Buffer.from(h2.digest()).toString("hex")).toBe(sha(data));
+  });
+});
+
+describe("corrupt patches", () => {
+  it("only typed errors escape, whatever the damage", () => {
+    const p = makeProgram(3, 16, 250);
+    const old = link(p);
+    p.bodies[2] = new Uint8Array(p.bodies[2]!.length + 30);
+    const nw = link(p);
+    const good = createDelta(old, nw, { filter: "thumb" });
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 6 }),
+        fc.option(fc.nat()),
+        fc.integer({ min: 1, max: 300 }),
+        (flips, cut, chunk) => {
+          const bad = new Uint8Array(good.payload);
+          for (const [i, v] of flips) bad[i % bad.length] = v;
+          const payload = cut === null ? bad : bad.subarray(0, cut % bad.length);
+          try {
+            const dec = createDeltaDecoder(good.encoding, bytesReader(old), { targetSha256: sha(nw) });
+            for (const c of chunks(payload, [chunk])) dec.push(c, () => {});
+            dec.finish(() => {});
+            // a change may leave the output intact (e.g. in trailing bits): then it must be the right image
+          } catch (e) {
+            if (!isFotaError(e)) throw e;
+            expect(["format", "integrity", "compatibility"]).toContain(e.kind);
+          }
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it("a truncated patch is a FormatError", () => {
+    const old = link(makeProgram(4));
+    const nw = edit(old, { kind: "patch", at: 0.2, to: 0, len: 100, seed: 9 });
+    const d = createDelta(old, nw);
+    const dec = createDeltaDecoder(d.encoding, bytesReader(old), {});
+    dec.push(d.payload.subarray(0, d.payload.length >> 1), () => {});
+    expect(() => dec.finish(() => {})).toThrow(FormatError);
+  });
+});
+
+describe("in-place", () => {
+  const S = 256;
+  function pair(seed: number): [Uint8Array, Uint8Array] {
+    const p = makeProgram(seed, 14, 200);
+    const old = link(p);
+    // move a function to the front and grow another: copies now read forwards and backwards
+    p.bodies.unshift(p.bodies.pop()!);
+    p.calls.unshift(p.calls.pop()!);
+    for (const c of p.calls) for (const x of c) x[1] = (x[1] + 1) % p.bodies.length;
+    p.bodies[5] = new Uint8Array(p.bodies[5]!.length + 60);
+    return [old, link(p)];
+  }
+
+  it("rewrites the region in place, and resumes after an interruption at every step", () => {
+    for (const seed of [11, 12, 13]) {
+      const [old, nw] = pair(seed);
+      const d = createDelta(old, nw, { inPlace: { sectorSize: S } });
+      const opts = { baseSha256: sha(old), targetSha256: sha(nw), targetSize: nw.length };
+      // uninterrupted
+      const full = new MemoryRegion(old, S, nw.length);
+      const a = createInPlaceApplier(d.encoding, full, opts);
+      a.push(d.payload, () => {});
+      a.finish(() => {});
+      expect(sha(full.bytes.subarray(0, nw.length))).toBe(sha(nw));
+      const steps = d.inPlace!.steps;
+      for (let cut = 0; cut < steps; cut++) {
+        const region = new MemoryRegion(old, S, nw.length);
+        let done = 0;
+        const real = region.writeSector.bind(region);
+        region.writeSector = (i, data) => {
+          if (done === cut) throw new Error("power cut");
+          real(i, data);
+          done++;
+        };
+        const first = createInPlaceApplier(d.encoding, region, opts);
+        expect(() => {
+          first.push(d.payload, () => {});
+          first.finish(() => {});
+        }).toThrow("power cut");
+        region.writeSector = real;
+        region.doneSteps = done;
+        const again = createInPlaceApplier(d.encoding, region, opts);
+        for (const c of chunks(d.payload, [37])) again.push(c, () => {});
+        again.finish(() => {});
+        expect(sha(region.bytes.subarray(0, nw.length))).toBe(sha(nw));
+      }
+    }
+  });
+
+  it("stays close to the size of the ordinary delta", () => {
+    const [old, nw] = pair(21);
+    const normal = createDelta(old, nw, { filter: "thumb" });
+    const ip = createDelta(old, nw, { filter: "thumb", inPlace: { sectorSize: S } });
+    expect(ip.payload.length).toBeLessThan(normal.payload.length * 1.5 + 64);
+    expect(sha(applyDelta(old, ip.payload, ip.encoding))).toBe(sha(nw));
+  });
+});

@@ -1,0 +1,90 @@
+// Synthetic firmware for delta tests: functions with Thumb-2 BL calls between them and a literal pool
+// of absolute pointers, laid out one after another. `relink` rebuilds every branch and pointer after an
+// edit, which is what a compiler does when code moves.
+import { createHash } from "node:crypto";
+
+export interface Program {
+  bodies: Uint8Array[];
+  /** calls[i]: [offset in body i (even), callee index] */
+  calls: Array<Array<[number, number]>>;
+}
+
+export function rng(seed: number): () => number {
+  let s = seed >>> 0 || 1;
+  return () => {
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
+    return s / 0x100000000;
+  };
+}
+
+export function makeProgram(seed: number, nFuncs = 24, maxBody = 300): Program {
+  const r = rng(seed);
+  const bodies: Uint8Array[] = [];
+  const calls: Array<Array<[number, number]>> = [];
+  const vocab = Array.from({ length: 32 }, () => Math.floor(r() * 65536));
+  for (let i = 0; i < nFuncs; i++) {
+    const len = 8 + 2 * Math.floor((r() * maxBody) / 2);
+    const b = new Uint8Array(len);
+    for (let k = 0; k < len; k += 2) {
+      const hw = r() < 0.7 ? vocab[Math.floor(r() * vocab.length)]! : Math.floor(r() * 65536);
+      b[k] = hw & 0xff;
+      b[k + 1] = (hw >> 8) & 0x7f; // keep clear of the BL pattern
+    }
+    const c: Array<[number, number]> = [];
+    for (let k = 4; k + 4 <= len; k += 2 + 2 * Math.floor(r() * 20)) {
+      c.push([k, Math.floor(r() * nFuncs)]);
+      k += 4;
+    }
+    bodies.push(b);
+    calls.push(c);
+  }
+  return { bodies, calls };
+}
+
+/** Lays the program out: bodies, calls patched as Thumb BL, then a table of function addresses. */
+export function link(p: Program, base = 0x08000000): Uint8Array {
+  const starts: number[] = [];
+  let at = 0;
+  for (const b of p.bodies) {
+    starts.push(at);
+    at += b.length;
+  }
+  const out = new Uint8Array(at + 4 * p.bodies.length);
+  p.bodies.forEach((b, i) => out.set(b, starts[i]!));
+  p.calls.forEach((list, i) => {
+    for (const [off, callee] of list) {
+      const pc = starts[i]! + off;
+      if (off + 4 > p.bodies[i]!.length) continue;
+      const rel = ((starts[callee]! - (pc + 4)) >> 1) & 0x3fffff;
+      const hw1 = 0xf000 | (rel >>> 11);
+      const hw2 = 0xf800 | (rel & 0x7ff);
+      out[pc] = hw1 & 0xff;
+      out[pc + 1] = hw1 >> 8;
+      out[pc + 2] = hw2 & 0xff;
+      out[pc + 3] = hw2 >> 8;
+    }
+  });
+  const dv = new DataView(out.buffer);
+  starts.forEach((s, i) => dv.setUint32(at + 4 * i, base + s + 1, true));
+  return out;
+}
+
+export function sha(b: Uint8Array): string {
+  return createHash("sha256").update(b).digest("hex");
+}
+
+/** Splits `data` into chunks of sizes drawn from `sizes` (cycled). */
+export function chunks(data: Uint8Array, sizes: number[]): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  let i = 0;
+  for (let o = 0; o < data.length; i++) {
+    const n = Math.max(1, sizes[i % sizes.length]!);
+    out.push(data.subarray(o, o + n));
+    o += n;
+  }
+  return out;
+}
