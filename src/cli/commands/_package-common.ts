@@ -2,13 +2,11 @@
 // the payload decoder the CLI uses, and a progress bar on interactive terminals.
 import { SingleBar } from "cli-progress";
 import { UsageError } from "../../errors.js";
-import { fullOnlyDecoderFactory, type DecoderFactory } from "../../format/index.js";
+import type { DecoderFactory } from "../../format/index.js";
+import { openPayloadDecoder } from "../../delta/index.js";
 
-/**
- * The payload decoder factory of `fota verify` and `fota apply`. Full packages only for now; the
- * delta engine's dispatcher (openPayloadDecoder, which also handles full packages) goes here.
- */
-export const openDecoder: DecoderFactory = fullOnlyDecoderFactory;
+/** The payload decoder factory of `fota verify` and `fota apply`: the delta engine's dispatcher (full and delta). */
+export const openDecoder: DecoderFactory = (manifest, base) => openPayloadDecoder(manifest, base);
 
 /** Collects a repeatable option's values. */
 export function collect(value: string, previous: string[] = []): string[] {

@@ -16,6 +16,7 @@ import {
   type ImageRef,
   type PackageKind,
 } from "../../format/index.js";
+import { createDelta, type FilterName } from "../../delta/index.js";
 import { collect, parseCount, parseTime, progressBar } from "./_package-common.js";
 
 interface PackOptions {
@@ -31,6 +32,9 @@ interface PackOptions {
   chunkSize?: string;
   output: string;
   json?: boolean;
+  kind?: string;
+  filter: string;
+  inPlace?: boolean;
 }
 
 /** What goes into the package besides the manifest's fixed facts. */
@@ -47,8 +51,14 @@ interface ProducedPayload {
  * kind "delta", its encoding descriptor, the payload and the base's size + SHA-256).
  */
 function producePayload(opts: PackOptions, newImage: Uint8Array, config: FotaConfig, showProgress: boolean): ProducedPayload {
-  if (opts.from !== undefined) {
-    throw new UsageError("not-supported", "delta packages are not supported yet (--from); build a full package without --from");
+  if (opts.kind !== undefined && opts.kind !== "delta" && opts.kind !== "full") throw new UsageError("bad-argument", `--kind must be delta or full, got "${opts.kind}"`);
+  if (opts.kind === "delta" && opts.from === undefined) throw new UsageError("bad-argument", "--kind delta needs --from OLD.bin (the base image)");
+  let delta: ProducedPayload | undefined;
+  if (opts.from !== undefined && opts.kind !== "full") {
+    const oldImage = readFileBytes(opts.from);
+    const d = createDelta(oldImage, newImage, { filter: opts.filter as FilterName | "auto", inPlace: opts.inPlace === true, config });
+    delta = { kind: "delta", encoding: d.encoding, payload: d.payload, base: { size: oldImage.length, sha256: sha256(oldImage) } };
+    if (opts.kind === "delta") return delta;
   }
   const compression = opts.compression as CompressionName | "auto";
   if (compression !== "auto" && !COMPRESSIONS.includes(compression)) {
@@ -57,6 +67,8 @@ function producePayload(opts: PackOptions, newImage: Uint8Array, config: FotaCon
   const bar = progressBar("compressing", newImage.length, showProgress);
   try {
     const { encoding, payload } = encodeFullPayload(newImage, compression, config, (done) => bar.update(done));
+    if (delta && delta.payload.length < payload.length) return delta;
+    if (delta) process.stderr.write(`the delta (${delta.payload.length} bytes) is larger than the compressed full image (${payload.length} bytes): building a full package (--kind delta forces a delta)\n`);
     return { kind: "full", encoding, payload };
   } finally {
     bar.stop();
@@ -74,6 +86,9 @@ export function register(program: Command): void {
     .requiredOption("-o, --output <out.fota>", "where to write the package")
     .option("--security-counter <n>", "anti-rollback counter: devices refuse packages below their own", "0")
     .option("--from <old.bin>", "build a delta against this exact base image")
+    .option("--kind <kind>", "delta or full (default with --from: delta unless it is larger than the full package)")
+    .option("--filter <name>", "delta branch filter: auto, none, thumb, arm, arm64, arm64-branch", "auto")
+    .option("--in-place", "delta for single-slot devices (rewrites the image in the same flash, sector by sector)")
     .option("--expires <iso>", "expiry time (ISO 8601, e.g. 2027-01-31T00:00:00Z); devices refuse the package after it")
     .option("--created <iso>", "creation time to record (default: $SOURCE_DATE_EPOCH or now); fix it for reproducible bytes")
     .option("--compression <name>", `full-image compression: auto, ${COMPRESSIONS.join(", ")}`, "auto")
