@@ -277,10 +277,11 @@ export class Device {
   }
 
   /** @internal Append journal progress (one small program). */
-  progress(step: number, bytesDone: number): void {
-    this.store.appendProgress(step);
+  progress(step: number, bytesDone: number, aux = 0): void {
+    this.store.appendProgress(step, aux);
     if (this._state.journal) {
       this._state.journal.step = step;
+      this._state.journal.aux = aux;
       this._state.journal.bytesDone = bytesDone;
     }
   }

@@ -5,7 +5,8 @@
 import { type FotaConfig } from "../config.js";
 import { toHex } from "../format/bytes.js";
 import type { Manifest } from "../format/manifest.js";
-import { openFullImageDecoder, type PayloadDecoder, type RandomAccessReader } from "../format/payload.js";
+import type { PayloadDecoder, RandomAccessReader } from "../format/payload.js";
+import { createInPlaceApplier, openPayloadDecoder } from "../delta/index.js";
 import { PackageReader } from "../format/reader.js";
 import type { PublicKeyInput } from "../format/keys.js";
 import type { PackageFacts, PackageOpener } from "./package.js";
@@ -16,7 +17,7 @@ export type DecoderFactory = (manifest: Manifest, base?: RandomAccessReader) => 
 export interface FormatPipeOptions {
   trustedKeys: readonly PublicKeyInput[];
   config?: FotaConfig;
-  /** Decoder dispatcher; default: full images only (FORMAT's decoders). */
+  /** Decoder dispatcher; default: DELTA's openPayloadDecoder (full and delta payloads). */
   openDecoder?: DecoderFactory;
 }
 
@@ -36,18 +37,27 @@ export function factsOf(m: Manifest, packageSize?: number): PackageFacts {
   return f;
 }
 
-const fullOnly: DecoderFactory = (m) => openFullImageDecoder(m);
+const dispatch: DecoderFactory = (m, base) => openPayloadDecoder(m, base);
 
 export function formatPackageOpener(opts: FormatPipeOptions): PackageOpener {
-  const openDecoder = opts.openDecoder ?? fullOnly;
+  const openDecoder = opts.openDecoder ?? dispatch;
   return (hooks) => {
     let decoder: PayloadDecoder | undefined;
     const reader = new PackageReader({
       trustedKeys: opts.trustedKeys,
       ...(opts.config ? { config: opts.config } : {}),
       onManifest: (m, info) => {
-        const base = hooks.onManifest(factsOf(m, info.layout.totalBytes));
-        decoder = openDecoder(m, base);
+        const facts = factsOf(m, info.layout.totalBytes);
+        const base = hooks.onManifest(facts);
+        if (facts.inPlace && hooks.inPlaceRegion) {
+          const region = hooks.inPlaceRegion(facts);
+          decoder = createInPlaceApplier(m.encoding, region, {
+            targetSha256: facts.target.sha256,
+            targetSize: facts.target.size,
+            ...(facts.base ? { baseSha256: facts.base.sha256 } : {}),
+            ...(opts.config ? { config: opts.config } : {}),
+          });
+        } else decoder = openDecoder(m, base);
       },
     });
     return {

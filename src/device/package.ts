@@ -23,12 +23,26 @@ export interface PackageFacts {
   inPlace?: boolean;
 }
 
+/** The region an in-place delta rewrites (same shape as DELTA's InPlaceRegion). */
+export interface InPlaceTarget extends RandomAccessReader {
+  readonly sectorSize: number;
+  /** Replace sector `index` with `data`, power-safely; `step` counts the patch's steps from 0. */
+  writeSector(index: number, data: Uint8Array, step: number): void;
+  /** Steps completed before an interruption (replayed without writing). */
+  readonly doneSteps?: number;
+}
+
 export interface PackageHooks {
   /**
    * Called once, after the signature verified and before any payload byte is handed out. Throw to
    * refuse the package (nothing has been written yet). Return the base image for delta payloads.
    */
   onManifest(facts: PackageFacts): RandomAccessReader | undefined;
+  /**
+   * For in-place deltas applied on the device (inplace bootloader): the region to rewrite. Without
+   * it, an in-place delta is decoded like any payload (verification passes).
+   */
+  inPlaceRegion?(facts: PackageFacts): InPlaceTarget;
 }
 
 /** Raw package bytes in, verified image bytes out (in order). */

@@ -46,6 +46,8 @@ export interface JournalRecord {
   area: string;
   /** Progress unit count that is durable (sectors done for installs). */
   step: number;
+  /** A second number recorded with the last progress entry (e.g. the sector a staged step targets). */
+  aux?: number;
   /** Image bytes durable in the target area. */
   bytesDone: number;
   /** Opaque decoder state (base64), from PayloadDecoder.saveState(). */
@@ -97,7 +99,7 @@ export interface BootState {
 }
 
 const HEADER_MAGIC = 0x53544f46; // "FOTS"
-const ENTRY_MAGIC = 0x31475250; // "PRG1"
+const ENTRY_MAGIC = 0x5250; // "PR": low half of word 0; the high half is the copy's seq (low 16 bits)
 const HEADER_BYTES = 16;
 
 export interface LoadedState {
@@ -108,6 +110,10 @@ export interface LoadedState {
   copy: number;
   /** Whether the other copy was invalid (a torn or never-written copy). */
   fallback: boolean;
+}
+
+function entryWord0(seq: number): number {
+  return (ENTRY_MAGIC | ((seq & 0xffff) << 16)) >>> 0;
 }
 
 function roundUp(n: number, m: number): number {
@@ -164,22 +170,24 @@ export class BootStore {
     return { seq, state, entriesAt: roundUp(HEADER_BYTES + len, this.entrySize) };
   }
 
-  /** Last valid progress step appended to a copy (undefined if none). */
-  private scanEntries(copy: number, seq: number, entriesAt: number): { step: number | undefined; end: number } {
+  /** Last valid progress entry appended to a copy (undefined if none). */
+  private scanEntries(copy: number, seq: number, entriesAt: number): { step: number | undefined; aux: number; end: number } {
     const base = copy * this.copySize;
     let step: number | undefined;
+    let aux = 0;
     let at = entriesAt;
     while (at + this.entrySize <= this.copySize) {
       const e = this.area.read(base + at, 16);
       const dv = new DataView(e.buffer, e.byteOffset, 16);
-      if (dv.getUint32(0, true) !== ENTRY_MAGIC || dv.getUint32(4, true) !== seq) break;
+      if (dv.getUint32(0, true) !== entryWord0(seq)) break;
       if (crc32(e.subarray(0, 12)) !== dv.getUint32(12, true)) break;
-      const s = dv.getUint32(8, true);
+      const s = dv.getUint32(4, true);
       if (step !== undefined && s < step) break;
       step = s;
+      aux = dv.getUint32(8, true);
       at += this.entrySize;
     }
-    return { step, end: at };
+    return { step, aux, end: at };
   }
 
   /**
@@ -201,8 +209,11 @@ export class BootStore {
     }
     const p = copies[pick]!;
     const state = p.state;
-    const { step } = this.scanEntries(pick, p.seq, p.entriesAt);
-    if (step !== undefined && state.journal && step > state.journal.step) state.journal.step = step;
+    const { step, aux } = this.scanEntries(pick, p.seq, p.entriesAt);
+    if (step !== undefined && state.journal && step >= state.journal.step) {
+      state.journal.step = step;
+      state.journal.aux = aux;
+    }
     // After a reboot the next write is always a fresh copy: a torn entry may have left cells that
     // read erased but cannot be programmed again.
     this.current = { copy: pick, seq: p.seq, state, appendAt: undefined };
@@ -236,25 +247,27 @@ export class BootStore {
    * Record that the journal reached `step` (monotonic). One small program when the current copy has
    * room and was written in this power cycle; otherwise a fresh copy with journal.step = step.
    */
-  appendProgress(step: number): void {
+  appendProgress(step: number, aux = 0): void {
     const cur = this.current;
     if (!cur || !cur.state.journal) throw new StorageError("flash-failed", "no journal to append progress to");
     if (cur.appendAt === undefined || cur.appendAt + this.entrySize > this.copySize) {
       const next = structuredClone(cur.state);
       next.journal!.step = step;
+      next.journal!.aux = aux;
       this.save(next);
       return;
     }
     const e = new Uint8Array(this.entrySize).fill(0xff);
     const dv = new DataView(e.buffer);
-    dv.setUint32(0, ENTRY_MAGIC, true);
-    dv.setUint32(4, cur.seq, true);
-    dv.setUint32(8, step >>> 0, true);
+    dv.setUint32(0, entryWord0(cur.seq), true);
+    dv.setUint32(4, step >>> 0, true);
+    dv.setUint32(8, aux >>> 0, true);
     dv.setUint32(12, crc32(e.subarray(0, 12)), true);
     const at = cur.appendAt;
     // advance first: should the program throw, this slot is never reused in this power cycle
     cur.appendAt += this.entrySize;
     this.area.program(cur.copy * this.copySize + at, e);
     cur.state.journal!.step = step;
+    cur.state.journal!.aux = aux;
   }
 }

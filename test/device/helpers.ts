@@ -2,7 +2,9 @@
 // "complete the update from whatever state the flash is in" driver the power-cut sweeps use.
 import { createHash } from "node:crypto";
 import { generateSigningKey, type SigningKey } from "../../src/format/keys.js";
-import { buildFullPackage } from "../../src/format/package.js";
+import { buildFullPackage, buildPackage } from "../../src/format/package.js";
+import { sha256 as sha256Bytes } from "../../src/format/bytes.js";
+import { createDelta } from "../../src/delta/index.js";
 import { Device, SimFlash, formatPackageOpener, planLayout, Rng, type Layout, type StrategyName, type BootResult } from "../../src/device/index.js";
 
 export const MODEL = "EC600N";
@@ -44,6 +46,23 @@ export function fullPackage(image: Uint8Array, opts: { version?: string; securit
     securityCounter: opts.securityCounter ?? 1,
     keys: [key()],
     compression: opts.compression ?? "deflate",
+    created: 1_700_000_000,
+  }).bytes;
+}
+
+/** A delta package from `old` to `neu` (the in-place form for single-slot devices when asked). */
+export function deltaPackage(old: Uint8Array, neu: Uint8Array, opts: { inPlace?: boolean; securityCounter?: number; version?: string } = {}): Uint8Array {
+  const d = createDelta(old, neu, opts.inPlace ? { inPlace: { sectorSize: SECTOR } } : {});
+  return buildPackage({
+    kind: "delta",
+    models: [MODEL],
+    version: opts.version ?? "2.0",
+    securityCounter: opts.securityCounter ?? 2,
+    target: { size: neu.length, sha256: sha256Bytes(neu) },
+    base: { size: old.length, sha256: sha256Bytes(old) },
+    encoding: d.encoding,
+    payload: d.payload,
+    keys: [key()],
     created: 1_700_000_000,
   }).bytes;
 }

@@ -4,10 +4,23 @@
 import { describe, expect, it } from "vitest";
 import type { Device } from "../../src/device/index.js";
 import { Rng } from "../../src/device/index.js";
-import { chunks, fullPackage, makeRig, mutate } from "./helpers.js";
+import { chunks, deltaPackage, fullPackage, makeRig, mutate } from "./helpers.js";
 import { randomCuts, sweep, type Scenario } from "./sweep.js";
 
 const IMAGE = 24 * 1024;
+
+/** A new image with blocks moved around and edits (so an in-place delta has read/write cycles). */
+function shuffleBlocks(img: Uint8Array, seed: number): Uint8Array {
+  const rng = new Rng(seed);
+  const out = mutate(img, seed);
+  for (let k = 0; k < 4; k++) {
+    const len = 1024 + rng.below(2048);
+    const from = rng.below(img.length - len);
+    const to = rng.below(img.length - len);
+    out.set(img.subarray(from, from + len), to);
+  }
+  return out;
+}
 
 function localArm(pkg: Uint8Array) {
   return (d: Device, rng: Rng) => {
@@ -27,6 +40,10 @@ function scenarios(): Scenario[] {
     const pkg = fullPackage(neu, { securityCounter: 2 });
     out.push({ name: `${strategy}/full`, rig, neu, arm: (d) => d.install(chunks(pkg, 1000)) });
     out.push({ name: `${strategy}/local-upgrade`, rig, neu, arm: localArm(pkg) });
+    // a delta: streamed against the active slot (ab), or the in-place form through the scratch sector
+    const moved = shuffleBlocks(neu, 11);
+    const delta = deltaPackage(rig.old, moved, { inPlace: strategy === "inplace" });
+    out.push({ name: `${strategy}/delta`, rig, neu: moved, arm: (d) => d.install(chunks(delta, 999)) });
   }
   {
     const rig = makeRig("two-stage", IMAGE);

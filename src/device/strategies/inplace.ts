@@ -47,11 +47,11 @@ export function boot(dev: Device): BootResult {
   if (closeInterrupted(dev, s)) dev.save(s);
   if (s.update.state === "pending" && s.pkg?.state === "verified") {
     dev.step(s, "install");
-    s.journal = { phase: "install", area: "slot0", step: 0, bytesDone: 0 };
+    s.journal = { phase: s.pkg.kind === "delta" ? "install-delta" : "install", area: "slot0", step: 0, bytesDone: 0 };
     s.slots[0] = { state: "writing" };
     dev.save(s);
   }
-  if (s.update.state === "installing" && s.journal?.phase === "install") {
+  if (s.update.state === "installing" && (s.journal?.phase === "install" || s.journal?.phase === "install-delta")) {
     return runInstall(dev);
   }
   return bootApp(dev);
@@ -79,13 +79,54 @@ export function bootApp(dev: Device): BootResult {
 
 function runInstall(dev: Device): BootResult {
   const s: BootState = dev.raw;
-  const pkg = s.pkg!;
-  const target = pkg.target!;
-  const j = s.journal!;
+  const target = s.pkg!.target!;
+  const j = structuredClone(s.journal!);
   const slot = dev.areas.slots[0]!;
   try {
+    if (j.phase === "install-delta") {
+      applyInPlace(dev);
+    } else {
+      installFull(dev);
+    }
+  } catch (e) {
+    rethrowPowerCut(e);
+    if (!isFotaError(e)) throw e;
+    dev.commit((st) => {
+      dev.step(st, "fail", e.reason);
+      delete st.journal;
+      delete st.pkg;
+    });
+    throw e;
+  }
+  if (!dev.holds(slot, target)) {
+    // the package decoded but the slot does not read back (a flash fault). A full payload can start
+    // over at the next boot; an in-place delta has consumed its base, so it is reported as failed.
+    dev.commit((st) => {
+      if (j.phase === "install") st.journal = { phase: j.phase, area: "slot0", step: 0, bytesDone: 0 };
+      else {
+        dev.step(st, "fail", "digest-mismatch");
+        delete st.journal;
+      }
+    });
+    throw new IntegrityError("digest-mismatch", "the application slot does not read back as the installed image");
+  }
+  dev.commit((st) => {
+    st.slots[0] = { state: "pending", image: target, attemptsLeft: dev.maxAttempts };
+    delete st.journal;
+    delete st.pkg;
+  });
+  return bootApp(dev);
+}
+
+/** Full payload: decode the stored package from its start, write sectors from the journaled one on. */
+function installFull(dev: Device): void {
+  const s = dev.raw;
+  const pkg = s.pkg!;
+  const target = pkg.target!;
+  const slot = dev.areas.slots[0]!;
+  {
     const writer = new ImageWriter(slot, {
-      skipSectors: j.step,
+      skipSectors: s.journal!.step,
       onSector: (n, bytes) => {
         if (n % dev.journalEvery === 0) dev.progress(n, bytes);
       },
@@ -101,27 +142,65 @@ function runInstall(dev: Device): BootResult {
     for (const c of areaChunks(dev.areas.package!, pkg.size)) pipe.push(c, out);
     pipe.finish(out);
     writer.finish();
-  } catch (e) {
-    rethrowPowerCut(e);
-    if (!isFotaError(e)) throw e;
-    dev.commit((st) => {
-      dev.step(st, "fail", e.reason);
-      delete st.journal;
-      delete st.pkg;
-    });
-    throw e;
   }
-  if (!dev.holds(slot, target)) {
-    // the package decoded but the slot does not read back: start the install over at next boot
-    dev.commit((st) => {
-      st.journal = { phase: "install", area: "slot0", step: 0, bytesDone: 0 };
-    });
-    throw new IntegrityError("digest-mismatch", "the application slot does not read back as the installed image");
+}
+
+/**
+ * In-place delta: DELTA's applier rewrites the slot sector by sector; each sector goes through the
+ * scratch sector. Journal (progress entries, value = 2 x step + phase, aux = sector index):
+ *   odd  2s+1: step s staged in scratch (for sector aux); the slot sector may be half-written
+ *   even 2s+2: step s written to the slot
+ * After a cut at "staged", the bootloader first copies scratch -> slot sector, then lets the applier
+ * replay the done steps (it reads their new bytes back from the slot) and continue.
+ */
+function applyInPlace(dev: Device): void {
+  const s = dev.raw;
+  const pkg = s.pkg!;
+  const target = pkg.target!;
+  const slot = dev.areas.slots[0]!;
+  const scratch = dev.areas.scratch;
+  if (!scratch) throw new StateError("bad-transition", "an in-place delta install needs a scratch sector in the layout");
+  const S = slot.geometry.sectorSize;
+  const wa = slot.geometry.writeAlign;
+  const pad = (d: Uint8Array) => {
+    const n = Math.ceil(d.length / wa) * wa;
+    if (n === d.length) return d;
+    const p = new Uint8Array(n).fill(0xff);
+    p.set(d);
+    return p;
+  };
+  let half = s.journal!.step;
+  if (half % 2 === 1) {
+    const idx = s.journal!.aux ?? 0;
+    slot.eraseSector(idx * S);
+    slot.program(idx * S, scratch.read(0, S));
+    half++;
+    dev.progress(half, (half / 2) * S, idx);
   }
-  dev.commit((st) => {
-    st.slots[0] = { state: "pending", image: target, attemptsLeft: dev.maxAttempts };
-    delete st.journal;
-    delete st.pkg;
+  const doneSteps = half / 2;
+  const region = {
+    sectorSize: S,
+    doneSteps,
+    size: slot.geometry.size,
+    read: (o: number, n: number) => slot.read(o, n),
+    writeSector(index: number, data: Uint8Array, step: number) {
+      scratch.eraseSector(0);
+      scratch.program(0, pad(data));
+      dev.progress(2 * step + 1, step * S, index);
+      slot.eraseSector(index * S);
+      slot.program(index * S, pad(data));
+      dev.progress(2 * step + 2, (step + 1) * S, index);
+    },
+  };
+  const pipe = dev.openPackage({
+    onManifest: (f) => {
+      if (f.target.sha256 !== target.sha256) throw new IntegrityError("digest-mismatch", "the stored package no longer builds the armed image");
+      if (!f.inPlace) throw new StateError("bad-transition", "the stored delta is not an in-place delta");
+      return undefined;
+    },
+    inPlaceRegion: () => region,
   });
-  return bootApp(dev);
+  const out = () => {};
+  for (const c of areaChunks(dev.areas.package!, pkg.size)) pipe.push(c, out);
+  pipe.finish(out);
 }

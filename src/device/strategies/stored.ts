@@ -3,7 +3,7 @@
 // the stored bytes from flash, so what gets armed is what is in flash.
 
 import { createHash } from "node:crypto";
-import { StateError } from "../../errors.js";
+import { CompatibilityError, StateError } from "../../errors.js";
 import { AreaReader, areaChunks, PackageWriter, type RandomAccessReader } from "../io.js";
 import { checkPackageFacts, expectDigest, type PackageFacts } from "../package.js";
 import type { Device } from "../device.js";
@@ -34,6 +34,7 @@ export class PackageIntake {
     private readonly dev: Device,
     onAccepted: (f: PackageFacts) => void,
   ) {
+    const inplaceLayout = dev.layout.strategy === "inplace";
     const area = dev.areas.package;
     if (!area) throw new StateError("bad-transition", `this ${dev.layout.strategy} layout has no package area`);
     this.writer = new PackageWriter(area);
@@ -41,6 +42,10 @@ export class PackageIntake {
     this.pipe = dev.openPackage({
       onManifest: (f) => {
         checkPackageFacts(f, dev.checkContext(dev.areas.slots[0]!.geometry.size, base?.image));
+        if (f.kind === "delta" && inplaceLayout && !f.inPlace) {
+          throw new CompatibilityError("wrong-base", "a single-slot (inplace) device needs an in-place delta; build it with the in-place option or send a full package");
+        }
+        if (f.inPlace && !inplaceLayout) throw new CompatibilityError("wrong-base", `an in-place delta needs the inplace strategy; this device uses ${dev.layout.strategy}`);
         this.factsSeen = f;
         onAccepted(f);
         return f.kind === "delta" ? base?.reader : undefined;
@@ -56,7 +61,6 @@ export class PackageIntake {
   }
 
   private readonly out = (img: Uint8Array) => {
-    // an in-place delta cannot be decoded beside its base; its stored bytes are checked by digest
     this.hash.update(img);
     this.produced += img.length;
   };
@@ -85,7 +89,7 @@ export class PackageIntake {
     this.flush();
     const f = this.factsSeen;
     if (!f) throw new StateError("bad-transition", "package ended before its manifest");
-    if (!f.inPlace) expectDigest("decoded image", f.target, { size: this.produced, sha256: this.hash.digest("hex") });
+    expectDigest("decoded image", f.target, { size: this.produced, sha256: this.hash.digest("hex") });
     return f;
   }
 }
@@ -110,5 +114,5 @@ export function verifyStored(dev: Device, size: number, expect: PackageFacts): v
   };
   for (const c of areaChunks(area, size)) pipe.push(c, out);
   pipe.finish(out);
-  if (!expect.inPlace) expectDigest("image from the stored package", expect.target, { size: produced, sha256: hash.digest("hex") });
+  expectDigest("image from the stored package", expect.target, { size: produced, sha256: hash.digest("hex") });
 }
