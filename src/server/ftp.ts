@@ -139,7 +139,7 @@ export async function startFtp(o: FtpServeOptions): Promise<{ server: FtpSrv; ur
     port,
     url: `ftp://${o.host}:${port}/`,
     close: async () => {
-      await Promise.race([server.close(), new Promise((r) => setTimeout(r, 2000))]);
+      await Promise.race([server.close(), new Promise((r) => setTimeout(r, 2000).unref())]);
     },
   };
 }

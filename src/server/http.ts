@@ -52,6 +52,7 @@ export async function startHttp(o: HttpServeOptions): Promise<{ app: FastifyInst
   const app = Fastify({
     logger: false,
     keepAliveTimeout: o.keepAliveTimeoutMs,
+    forceCloseConnections: "idle",
     ...(o.tls ? { https: { cert: o.tls.cert, key: o.tls.key } } : {}),
   }) as unknown as FastifyInstance;
 

@@ -2,7 +2,6 @@
 import * as fs from "node:fs";
 import { DEFAULT_CONFIG } from "../config.js";
 import { UsageError } from "../errors.js";
-import { startFtp } from "./ftp.js";
 import { startHttp } from "./http.js";
 import { listServed, type ServedFile } from "./paths.js";
 import type { DownloadRecord } from "./types.js";
@@ -62,9 +61,10 @@ export async function serve(o: ServeOptions): Promise<RunningServer> {
   const http = await startHttp({ realRoot, host, port: o.httpPort, tls, keepAliveTimeoutMs: cfg.keepAliveTimeoutMs, backlog: cfg.backlog, onDownload }).catch((err: unknown) => {
     throw listenError(err, host, o.httpPort, "HTTP");
   });
-  let ftp: Awaited<ReturnType<typeof startFtp>> | undefined;
+  let ftp: Awaited<ReturnType<typeof import("./ftp.js").startFtp>> | undefined;
   if (o.ftpPort !== undefined) {
     try {
+      const { startFtp } = await import("./ftp.js"); // ftp-srv loads only when FTP is asked for
       ftp = await startFtp({
         realRoot,
         host,
@@ -88,7 +88,11 @@ export async function serve(o: ServeOptions): Promise<RunningServer> {
     ftpUrl: ftp?.url,
     ftpPort: ftp?.port,
     close: async () => {
-      await Promise.all([Promise.race([http.app.close(), new Promise((r) => setTimeout(r, 3000))]), ftp?.close()]);
+      // Let running downloads finish for up to 3 s, then cut them.
+      const timer = setTimeout(() => http.app.server.closeAllConnections(), 3000);
+      timer.unref();
+      await Promise.all([http.app.close(), ftp?.close()]);
+      clearTimeout(timer);
     },
   };
 }

@@ -3,7 +3,7 @@
 import type { Command } from "commander";
 import * as fs from "node:fs";
 import { UsageError } from "../../errors.js";
-import { fetchTo, FileJournal, FileSink, type FetchEvent } from "../../transport/index.js";
+import type { FetchEvent } from "../../transport/index.js";
 
 function num(v: string | undefined, what: string): number | undefined {
   if (v === undefined) return undefined;
@@ -30,6 +30,7 @@ export function register(program: Command): void {
     .option("--json", "print events and the result as JSON lines")
     .addHelpText("after", "\nExample:\n  fota fetch http://127.0.0.1:8080/fw.pkg -o fw.pkg   # rerun after a kill: it resumes\n")
     .action(async (url: string, opts: Record<string, string | boolean | undefined>) => {
+      const { fetchTo, FileJournal, FileSink } = await import("../../transport/index.js");
       const json = opts.json === true;
       const out = (o: unknown) => process.stdout.write((typeof o === "string" ? o : JSON.stringify(o)) + "\n");
       const pem = (f: unknown, what: string) => {

@@ -1,7 +1,7 @@
 // `fota serve DIR`: host packages over HTTP(S) (and FTP) until SIGINT/SIGTERM.
 import type { Command } from "commander";
 import { UsageError } from "../../errors.js";
-import { serve, type DownloadRecord } from "../../server/index.js";
+import type { DownloadRecord } from "../../server/index.js";
 
 function port(v: string): number {
   const n = Number(v);
@@ -47,6 +47,8 @@ export function register(program: Command): void {
               `${r.bytes} bytes in ${r.durationMs.toFixed(1)} ms${r.complete ? "" : " (aborted by client)"}`,
           );
       };
+      // Loaded on use: fastify and ftp-srv are heavy, and other commands do not need them.
+      const { serve } = await import("../../server/index.js");
       const s = await serve({
         dir,
         host: opts.host as string,
