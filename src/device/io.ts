@@ -108,9 +108,10 @@ function padded(data: Uint8Array, len: number): Uint8Array {
 }
 
 /**
- * Stores a package byte stream into the package area with a RAM buffer of one program page: each
- * sector is erased when the write position first enters it, each full page is programmed once,
- * flush() programs the tail (padded to the write alignment).
+ * Stores a package byte stream into the package area with a RAM buffer of one program page (the
+ * local-upgrade default) or any multiple of it (one sector for OTA installs): each sector is erased
+ * when the write position first enters it, each full buffer is programmed once, flush() programs the
+ * tail (padded to the write alignment).
  */
 export class PackageWriter {
   private readonly page: Uint8Array;
@@ -119,8 +120,13 @@ export class PackageWriter {
   private durable = 0;
   private erasedUpTo = 0;
 
-  constructor(private readonly area: Flash) {
-    this.page = new Uint8Array(area.geometry.pageSize);
+  constructor(
+    private readonly area: Flash,
+    bufferBytes = area.geometry.pageSize,
+  ) {
+    const g = area.geometry;
+    if (bufferBytes % g.pageSize !== 0 || bufferBytes > g.sectorSize) throw new StorageError("flash-failed", `package buffer of ${bufferBytes} bytes must be whole pages, at most one sector`);
+    this.page = new Uint8Array(bufferBytes);
   }
 
   /** Bytes accepted (in RAM or flash). */

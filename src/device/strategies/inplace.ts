@@ -15,7 +15,7 @@ import { closeInterrupted } from "./common.js";
 import { PackageIntake, verifyStored } from "./stored.js";
 
 export async function install(dev: Device, source: ByteSource, opts: InstallOptions): Promise<void> {
-  const intake = new PackageIntake(dev, (f) => acceptStored(dev, f, f.packageSize ?? 0));
+  const intake = new PackageIntake(dev, (f) => acceptStored(dev, f, f.packageSize ?? 0), dev.areas.package!.geometry.sectorSize);
   await dev.pump(source, (b) => intake.push(b), opts);
   const facts = intake.finish();
   opts.onProgress?.({ phase: "verify", done: 0, total: intake.bytesReceived });

@@ -33,11 +33,13 @@ export class PackageIntake {
   constructor(
     private readonly dev: Device,
     onAccepted: (f: PackageFacts) => void,
+    /** RAM buffer for the package area: one page (local upgrade) or one sector (OTA). */
+    bufferBytes?: number,
   ) {
     const inplaceLayout = dev.layout.strategy === "inplace";
     const area = dev.areas.package;
     if (!area) throw new StateError("bad-transition", `this ${dev.layout.strategy} layout has no package area`);
-    this.writer = new PackageWriter(area);
+    this.writer = new PackageWriter(area, bufferBytes ?? area.geometry.pageSize);
     const base = baseFor(dev);
     this.pipe = dev.openPackage({
       onManifest: (f) => {
