@@ -1,0 +1,153 @@
+// `npm run bench:serve`: N concurrent ranged downloads (N = 100 and 1000 by default) against
+// `fota serve` (the real CLI, one Node process) and Debian's nginx (one worker) in the same run, on
+// the same file. Prints throughput, p50/p99 time-to-first-byte and errors for both, side by side.
+//
+// Environment: BENCH_N="100,1000" BENCH_FILE_KB=256 BENCH_ROUNDS=1
+import { spawn, execFileSync, type ChildProcess } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { fileURLToPath } from "node:url";
+import { Agent, request } from "undici";
+import { findBinary, startNginx, tempDir, pseudoRandomBytes, type ExternalServer } from "../test/transport/helpers/servers.js";
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const REPO = [path.resolve(HERE, ".."), path.resolve(HERE, "../..")].find((p) => fs.existsSync(path.join(p, "bin", "fota.js")))!;
+const FOTA_BIN = path.join(REPO, "bin", "fota.js");
+
+const NS = (process.env.BENCH_N ?? "100,1000").split(",").map(Number);
+const FILE_BYTES = Number(process.env.BENCH_FILE_KB ?? 256) * 1024;
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 1);
+
+interface RunStats {
+  n: number;
+  wallMs: number;
+  bytes: number;
+  errors: number;
+  errorKinds: Record<string, number>;
+  ttfb: number[];
+}
+
+function startFotaServe(dir: string): Promise<{ url: string; child: ChildProcess }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [FOTA_BIN, "serve", dir, "--http-port", "0", "--json"], { stdio: ["ignore", "pipe", "inherit"] });
+    let buf = "";
+    let started = false;
+    const t = setTimeout(() => reject(new Error("fota serve did not start")), 30_000);
+    child.stdout!.on("data", (d) => {
+      if (started) return; // the per-download log lines are read and dropped
+      buf += d;
+      const line = buf.split("\n")[0];
+      if (buf.includes("\n") && line) {
+        started = true;
+        clearTimeout(t);
+        resolve({ url: (JSON.parse(line) as { http: string }).http, child });
+      }
+    });
+    child.once("exit", (c) => reject(new Error(`fota serve exited ${c}`)));
+  });
+}
+
+async function run(base: string, n: number, data: Buffer): Promise<RunStats> {
+  const agent = new Agent({ connections: null, pipelining: 1, headersTimeout: 120_000, bodyTimeout: 120_000, connect: { timeout: 60_000 } });
+  const stats: RunStats = { n, wallMs: 0, bytes: 0, errors: 0, errorKinds: {}, ttfb: [] };
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: n }, async (_, i) => {
+      // Each device resumes at its own offset in the first half of the file.
+      const start = Math.floor(((i * 7919) % 997) / 997 * (data.length / 2));
+      const s = performance.now();
+      try {
+        const res = await request(`${base}fw.bin`, { dispatcher: agent, headers: { range: `bytes=${start}-` } });
+        let first = true;
+        let got = 0;
+        let head: Buffer | undefined;
+        for await (const chunk of res.body) {
+          if (first) {
+            stats.ttfb.push(performance.now() - s);
+            first = false;
+            head = Buffer.from((chunk as Buffer).subarray(0, 16));
+          }
+          got += (chunk as Buffer).length;
+        }
+        const want = data.length - start;
+        if (res.statusCode !== 206) throw new Error(`status ${res.statusCode}`);
+        if (got !== want) throw new Error("wrong length");
+        if (!head || !head.equals(data.subarray(start, start + head.length))) throw new Error("wrong bytes");
+        stats.bytes += got;
+      } catch (err) {
+        stats.errors++;
+        const k = (err as { code?: string }).code ?? (err as Error).message;
+        stats.errorKinds[k] = (stats.errorKinds[k] ?? 0) + 1;
+      }
+    }),
+  );
+  stats.wallMs = performance.now() - t0;
+  await agent.close();
+  return stats;
+}
+
+function pct(xs: number[], p: number): number {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
+}
+
+function row(name: string, s: RunStats): string {
+  const mibs = s.bytes / 1024 / 1024 / (s.wallMs / 1000);
+  const errs = s.errors ? `${s.errors} ${JSON.stringify(s.errorKinds)}` : "0";
+  return `| ${name.padEnd(10)} | ${String(s.n).padStart(5)} | ${mibs.toFixed(1).padStart(8)} | ${pct(s.ttfb, 50).toFixed(1).padStart(8)} | ${pct(s.ttfb, 99).toFixed(1).padStart(8)} | ${(s.wallMs / 1000).toFixed(2).padStart(6)} | ${errs}`;
+}
+
+async function main(): Promise<void> {
+  if (!findBinary("nginx")) {
+    console.error("bench:serve needs nginx (apt-get install nginx-light) to compare against");
+    process.exit(2);
+  }
+  let nofile = "?";
+  try {
+    nofile = execFileSync("sh", ["-c", "ulimit -n"]).toString().trim();
+  } catch {
+    // unknown
+  }
+  if (nofile !== "unlimited" && Number(nofile) < 4 * Math.max(...NS)) console.error(`warning: ulimit -n is ${nofile}; raise it (ulimit -n 65536) for ${Math.max(...NS)} connections`);
+  const dir = tempDir("bench-serve");
+  const data = pseudoRandomBytes(FILE_BYTES, 42);
+  fs.writeFileSync(path.join(dir, "fw.bin"), data);
+  fs.chmodSync(path.join(dir, "fw.bin"), 0o644);
+  const fota = await startFotaServe(dir);
+  let nginx: ExternalServer | undefined;
+  try {
+    nginx = await startNginx(dir);
+    console.log(`bench:serve  file ${FILE_BYTES / 1024} KiB, each device asks Range: bytes=X- (X in the first half), ${os.cpus().length} CPUs, node ${process.version}, ulimit -n ${nofile}`);
+    console.log(`fota serve: one Node process (fastify + @fastify/static), logging each download; nginx: 1 worker, sendfile on\n`);
+    console.log("| server     |     N |    MiB/s | p50 TTFB ms | p99 TTFB ms | wall s | errors");
+    console.log("|------------|-------|----------|----------|----------|--------|-------");
+    const ratios: string[] = [];
+    for (const n of NS) {
+      for (let r = 0; r < ROUNDS; r++) {
+        // Warm both, then measure alternately.
+        await run(fota.url, Math.min(n, 20), data);
+        await run(nginx.url, Math.min(n, 20), data);
+        const a = await run(fota.url, n, data);
+        const b = await run(nginx.url, n, data);
+        console.log(row("fota serve", a));
+        console.log(row("nginx", b));
+        const ta = a.bytes / a.wallMs;
+        const tb = b.bytes / b.wallMs;
+        ratios.push(`N=${n}: fota/nginx throughput ${(ta / tb).toFixed(2)} (target >= 0.5), fota errors ${a.errors} (target 0)`);
+      }
+    }
+    console.log("");
+    for (const r of ratios) console.log(r);
+  } finally {
+    fota.child.kill("SIGTERM");
+    await nginx?.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
