@@ -14,6 +14,7 @@ import * as ab from "./strategies/ab.js";
 import * as inplace from "./strategies/inplace.js";
 import * as twoStage from "./strategies/two-stage.js";
 import { LocalUpgrade } from "./local.js";
+import { PackageDownload } from "./download.js";
 
 /** A package as a stream of byte chunks of any size. */
 export type ByteSource = Iterable<Uint8Array> | AsyncIterable<Uint8Array>;
@@ -203,6 +204,15 @@ export class Device {
     });
   }
 
+  /**
+   * A resumable download into the package area: `sink` and `journal` have the shapes of TRANSPORT's
+   * ByteSink and DownloadJournal (pass them to fetchTo); after a power cut, a new Device's download()
+   * continues from the last journaled chunk. finish() verifies and arms.
+   */
+  download(): PackageDownload {
+    return new PackageDownload(this);
+  }
+
   /** Local upgrade: write(bytes, totalSize) in any chunk sizes, flush(), verify(). */
   localUpgrade(): LocalUpgrade {
     return new LocalUpgrade(this);
@@ -302,6 +312,7 @@ export class Device {
     this.step(s, "start");
     s.update.target = target;
     delete s.journal;
+    delete s.download;
   }
 
   /** @internal Refuse to start while an install or a trial is under way. */
@@ -385,6 +396,7 @@ export class Device {
           if (s.recovery?.state === "writing") s.recovery.state = "empty";
           delete s.pkg;
           delete s.journal;
+          delete s.download;
           delete s.update.target;
         });
         return;

@@ -156,6 +156,37 @@ export class PackageWriter {
     if (this.fill > 0) this.programPage(this.fill);
   }
 
+  /** Program the whole write units held in RAM; keep the rest (fewer than writeAlign bytes) buffered. */
+  flushAligned(): void {
+    const n = this.fill - (this.fill % this.area.geometry.writeAlign);
+    if (n === 0) return;
+    const rest = this.page.slice(n, this.fill);
+    this.programPage(n);
+    this.page.set(rest);
+    this.fill = rest.length;
+  }
+
+  /**
+   * Continue at `offset` (at most what is durable): RAM is dropped; a sector holding `offset` in its
+   * middle is rewritten with its prefix, so the bytes from `offset` on are erased again.
+   */
+  restartAt(offset: number): void {
+    const g = this.area.geometry;
+    if (offset % g.writeAlign !== 0 || offset < 0 || offset > g.size) throw new StorageError("flash-failed", `cannot restart the package at ${offset}`);
+    const S = g.sectorSize;
+    const k = offset - (offset % S);
+    if (offset % S !== 0) {
+      const prefix = this.area.read(k, offset - k);
+      this.area.eraseSector(k);
+      this.area.program(k, prefix);
+      this.erasedUpTo = k + S;
+    } else {
+      this.erasedUpTo = offset;
+    }
+    this.durable = offset;
+    this.fill = 0;
+  }
+
   private programPage(len: number): void {
     const g = this.area.geometry;
     const end = this.durable + roundUp(len, g.writeAlign);

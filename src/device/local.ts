@@ -83,7 +83,7 @@ export class LocalUpgrade {
   }
 }
 
-function armFromPackageAb(dev: Device, size: number, facts: PackageFacts): void {
+export function armFromPackageAb(dev: Device, size: number, facts: PackageFacts): void {
   const s0 = dev.raw;
   const target = 1 - s0.active;
   const st = new AreaStream(dev, {

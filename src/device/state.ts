@@ -92,6 +92,8 @@ export interface BootState {
   pkg?: StoredPackage;
   update: UpdateRecord;
   journal?: JournalRecord;
+  /** A resumable download into the package area (TRANSPORT's journal: header + chunk digests). */
+  download?: import("./download.js").DownloadRecord;
   /** Two-stage: stage two still to be fetched by the recovery system (opaque locator, e.g. a URL). */
   stageTwo?: { locator: string };
   /** Boots counted by the bootloader (diagnostics). */

@@ -71,11 +71,14 @@ export { imageInfoOf };
 /** Close a download that a power cut interrupted (stale downloading/verifying state). */
 export function closeInterrupted(dev: Device, s: BootState): boolean {
   if (!["downloading", "downloaded", "verifying"].includes(s.update.state)) return false;
+  // a journaled download resumes after the reboot (Device.download())
+  if (s.update.state === "downloading" && s.download) return false;
   dev.step(s, "interrupted");
   for (const slot of s.slots) if (slot.state === "writing") slot.state = "empty";
   if (s.recovery?.state === "writing") s.recovery.state = "empty";
   delete s.pkg;
   delete s.journal;
+  delete s.download;
   delete s.update.target;
   return true;
 }

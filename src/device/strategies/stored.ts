@@ -35,11 +35,14 @@ export class PackageIntake {
     onAccepted: (f: PackageFacts) => void,
     /** RAM buffer for the package area: one page (local upgrade) or one sector (OTA). */
     bufferBytes?: number,
+    /** Resume: bytes 0..startAt are already stored (replay() them); writing continues there. */
+    startAt = 0,
   ) {
     const inplaceLayout = dev.layout.strategy === "inplace";
     const area = dev.areas.package;
     if (!area) throw new StateError("bad-transition", `this ${dev.layout.strategy} layout has no package area`);
     this.writer = new PackageWriter(area, bufferBytes ?? area.geometry.pageSize);
+    if (startAt > 0) this.writer.restartAt(startAt);
     const base = baseFor(dev);
     this.pipe = dev.openPackage({
       onManifest: (f) => {
@@ -79,10 +82,29 @@ export class PackageIntake {
     this.writer.write(bytes);
   }
 
+  /** Feed bytes that are already stored (a resume) through the checks, without writing them. */
+  replay(bytes: Uint8Array): void {
+    this.received += bytes.length;
+    this.pipe.push(bytes, this.out);
+  }
+
   flush(): void {
     for (const h of this.held) this.writer.write(h);
     this.held = [];
     this.writer.flush();
+  }
+
+  /** Make the whole write units durable, keep writing afterwards (resumable downloads). */
+  checkpoint(): void {
+    if (!this.factsSeen) return;
+    for (const h of this.held) this.writer.write(h);
+    this.held = [];
+    this.writer.flushAligned();
+  }
+
+  /** Bytes programmed to flash. */
+  get durable(): number {
+    return this.writer.flushed;
   }
 
   /** End of package: the pipe's final checks, and the produced image's size and digest. */
