@@ -2,3 +2,19 @@
 export * from "./errors.js";
 export { DEFAULT_CONFIG, withConfig, type FotaConfig } from "./config.js";
 export * from "./device/index.js";
+export {
+  fetchTo,
+  fetchToFile,
+  fetchToBuffer,
+  FileSink,
+  MemorySink,
+  FileJournal,
+  MemoryJournal,
+  type ByteSink,
+  type DownloadJournal,
+  type Fetcher,
+  type FetchOptions,
+  type FetchProgress,
+  type FetchEvent,
+  type FetchResult,
+} from "./transport/index.js";
