@@ -99,8 +99,10 @@ class Channel implements ByteSink, AsyncIterable<Uint8Array> {
     if (this.error) return Promise.reject(this.error.e);
     if (bytes.length === 0) return Promise.resolve();
     this.size += bytes.length;
+    // The fetcher's chunks may be views into buffers the network layer reuses: hand out a copy.
+    const copy = bytes.slice();
     return new Promise<void>((taken, refused) => {
-      this.queued = { bytes, taken, refused };
+      this.queued = { bytes: copy, taken, refused };
       this.deliver();
     });
   }

@@ -1,7 +1,8 @@
 // Shared test material: a signing key, firmware images, real signed packages, a provisioned virtual
 // module per model, and a ModuleHost that records restart requests and log lines.
 import { createHash } from "node:crypto";
-import { buildFullPackage, generateSigningKey, type SigningKey } from "../../src/format/index.js";
+import { buildFullPackage, buildPackage, generateSigningKey, sha256, type SigningKey } from "../../src/format/index.js";
+import { createDelta } from "../../src/delta/index.js";
 import { FotaClient } from "../../src/quecpython/client.js";
 import { deviceEngine, provisionModule } from "../../src/quecpython/engine.js";
 import type { ModuleHost, ApnSettings } from "../../src/quecpython/fota.js";
@@ -24,7 +25,15 @@ export function firmware(tag: string, size: number): Uint8Array {
 }
 
 export const V1 = firmware("v1", 48 * 1024);
-export const V2 = firmware("v2", 52 * 1024);
+/** V1 with a few changed regions and a new tail: what a real firmware update looks like to a delta. */
+export const V2 = (() => {
+  const out = new Uint8Array(52 * 1024);
+  out.set(V1);
+  out.set(firmware("patch-a", 700), 5000);
+  out.set(firmware("patch-b", 300), 30_000);
+  out.set(firmware("tail", 4 * 1024), V1.length);
+  return out;
+})();
 
 export function fullPackage(opts: { image?: Uint8Array; version?: string; models: string[]; securityCounter?: number; key?: SigningKey; compression?: "none" }): Uint8Array {
   return buildFullPackage({
@@ -35,6 +44,23 @@ export function fullPackage(opts: { image?: Uint8Array; version?: string; models
     securityCounter: opts.securityCounter ?? 1,
     keys: [opts.key ?? KEY],
     chunkSize: 4096,
+  }).bytes;
+}
+
+/** A delta package from `from` to `to` (in-place form for single-slot layouts). */
+export function deltaPackage(opts: { from: Uint8Array; to: Uint8Array; models: string[]; inPlace?: boolean; version?: string; securityCounter?: number }): Uint8Array {
+  const d = createDelta(opts.from, opts.to, opts.inPlace ? { inPlace: { sectorSize: 4096 } } : {});
+  return buildPackage({
+    kind: "delta",
+    models: opts.models,
+    version: opts.version ?? "2.0.0",
+    securityCounter: opts.securityCounter ?? 1,
+    target: { size: opts.to.length, sha256: sha256(opts.to) },
+    base: { size: opts.from.length, sha256: sha256(opts.from) },
+    encoding: d.encoding,
+    payload: d.payload,
+    keys: [KEY],
+    ...(process.env.DELTA_CHUNK ? { chunkSize: Number(process.env.DELTA_CHUNK) } : {}),
   }).bytes;
 }
 

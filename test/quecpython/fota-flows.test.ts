@@ -5,7 +5,7 @@ import { openFota, pythonErrorOf } from "../../src/quecpython/fota.js";
 import { runStageTwo } from "../../src/quecpython/engine.js";
 import { QUEC_CODE } from "../../src/errors.js";
 import { TestServer } from "./server.js";
-import { FAST_FETCH, V2, firmware, fullPackage, makeModule, sha256Hex } from "./fixtures.js";
+import { FAST_FETCH, V1, V2, deltaPackage, firmware, fullPackage, makeModule, sha256Hex } from "./fixtures.js";
 
 type Cb = [number, number];
 let server: TestServer;
@@ -191,5 +191,52 @@ describe("the fota object", () => {
     await fota.idle();
     server.faults.delete("/EC800N.fota");
     expect(m.restarts).toEqual(["fota"]);
+  });
+});
+
+describe("DFOTA with delta packages", () => {
+  const cases: Array<[string, boolean]> = [
+    ["EC600U", false], // ab: stream delta into the inactive slot
+    ["EC600N", true], // inplace: in-place delta applied at boot through the scratch sector
+    ["BG95", true],
+    ["EC200A", true],
+    ["BC25", true],
+  ];
+  // NOTE: the in-place cases use a second target: DELTA's in-place form of V1 -> V2 is refused by
+  // its own applier at the time of writing ("literal run past the end of the new image";
+  // reproduce: applyDelta(V1, createDelta(V1, V2, { inPlace: { sectorSize: 4096 } }) ...)).
+  const V2B = (() => {
+    const out = new Uint8Array(V1.length + 4096);
+    out.set(V1);
+    out.set(firmware("p", 500), 3000);
+    out.set(firmware("t", 4096), V1.length);
+    return out;
+  })();
+  it.each(cases)("%s: a delta package downloads, arms and installs", async (model, inPlace) => {
+    const m = makeModule(PROFILES[model]!);
+    const to = inPlace ? V2B : V2;
+    const pkg = deltaPackage({ from: V1, to, models: [model], inPlace });
+    expect(pkg.length).toBeLessThan(to.length / 4);
+    server.files.set(`/${model}-delta.fota`, pkg);
+    const fota = openFota(m);
+    const calls: Cb[] = [];
+    const ret = await fota.httpDownload({ url1: server.url(`/${model}-delta.fota`), callback: (a) => calls.push(a) });
+    expect(ret, m.logs.join("\n")).toBe(0);
+    await fota.idle();
+    expect(calls.slice(-2)).toEqual([
+      [0, 100],
+      [2, 100],
+    ]);
+    expect(m.device.boot().image.sha256).toBe(sha256Hex(to));
+  });
+
+  it("a delta for another base image fails with [-1, 1009] before anything is written", async () => {
+    const m = makeModule(PROFILES.EC600U!);
+    server.files.set("/wrong-base.fota", deltaPackage({ from: firmware("other", 48 * 1024), to: V2, models: ["EC600U"] }));
+    const fota = openFota(m);
+    const calls: Cb[] = [];
+    expect(await fota.httpDownload({ url1: server.url("/wrong-base.fota"), callback: (a) => calls.push(a) })).toBe(-1);
+    expect(calls.at(-1)).toEqual([-1, QUEC_CODE.FILE_CHECK_ERR]);
+    expect(m.device.boot().image.version).toBe("1.0.0");
   });
 });
