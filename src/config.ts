@@ -46,7 +46,16 @@ export const DEFAULT_CONFIG = {
     /** Largest image the delta engine accepts (bytes). */
     maxImageBytes: 256 * 1024 * 1024,
   },
-  device: {},
+  device: {
+    /** Trial boots a new image gets before it is rolled back (1: the first unconfirmed reset rolls back). */
+    maxAttempts: 1,
+    /** Full-image inplace installs journal their progress every N sectors (a resume redoes at most N). */
+    journalEvery: 4,
+    /** Default flash geometry: erase sector, program page, smallest program unit (1 = any byte). */
+    sectorBytes: 4096,
+    pageBytes: 256,
+    writeAlign: 1,
+  },
   transport: {
     /** Bytes per journal chunk; each completed chunk's SHA-256 is journaled (at most one is re-fetched per cut). */
     chunkBytes: 64 * 1024,

@@ -18,3 +18,5 @@ export {
   type FetchEvent,
   type FetchResult,
 } from "./transport/index.js";
+export * from "./emulator/index.js";
+export * from "./quecpython/index.js";
