@@ -3,6 +3,7 @@
 // a stream of package bytes (install), through the local-upgrade calls (write/flush/verify), or, on
 // two-stage layouts, as stage two fetched by the recovery system. The bootloader model is boot().
 
+import { DEFAULT_CONFIG } from "../config.js";
 import { CancelledError, StateError, FotaError, LWM2M_RESULT, type Reason, isFotaError } from "../errors.js";
 import { isPowerCut, type Flash } from "./flash.js";
 import { LWM2M_STATE_OF, nextUpdate, type UpdateEvent, type UpdateState } from "./flow.js";
@@ -41,9 +42,9 @@ export interface DeviceOptions {
   model: string;
   /** Turns raw package bytes into verified image bytes (FORMAT + DELTA; see formatPipe.ts). */
   openPackage: PackageOpener;
-  /** Trial boots a new image gets before it is rolled back (default 1: roll back on the first unconfirmed reset). */
+  /** Trial boots a new image gets before it is rolled back (default config.device.maxAttempts = 1). */
   maxAttempts?: number;
-  /** Inplace installs journal their progress every N sectors (default 4). */
+  /** Full-image inplace installs journal their progress every N sectors (default config.device.journalEvery). */
   journalEvery?: number;
   /** Clock for expiry checks (ms since epoch). */
   now?: () => number;
@@ -112,8 +113,8 @@ export class Device {
     this.layout = opts.layout;
     this.model = opts.model;
     this.openPackage = opts.openPackage;
-    this.maxAttempts = Math.max(1, opts.maxAttempts ?? 1);
-    this.journalEvery = Math.max(1, opts.journalEvery ?? 4);
+    this.maxAttempts = Math.max(1, opts.maxAttempts ?? DEFAULT_CONFIG.device.maxAttempts);
+    this.journalEvery = Math.max(1, opts.journalEvery ?? DEFAULT_CONFIG.device.journalEvery);
     this.now = opts.now ?? Date.now;
     this.areas = openAreas(opts.flash, opts.layout);
     this.store = new BootStore(this.areas.state);

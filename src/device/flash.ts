@@ -6,6 +6,7 @@
 // flash operations, and the code above never sees a half-finished await.
 
 import * as fs from "node:fs";
+import { DEFAULT_CONFIG } from "../config.js";
 import { StorageError, UsageError } from "../errors.js";
 import { Rng, mixSeed } from "./rng.js";
 
@@ -57,11 +58,12 @@ export interface GeometryInit {
   writeAlign?: number;
 }
 
-/** Validated geometry with defaults (4 KiB sectors, 256-byte pages, byte-programmable). */
+/** Validated geometry with defaults from config.device (4 KiB sectors, 256-byte pages, byte-programmable). */
 export function makeGeometry(init: GeometryInit): FlashGeometry {
-  const sectorSize = init.sectorSize ?? 4096;
-  const pageSize = init.pageSize ?? 256;
-  const writeAlign = init.writeAlign ?? 1;
+  const d = DEFAULT_CONFIG.device;
+  const sectorSize = init.sectorSize ?? d.sectorBytes;
+  const pageSize = init.pageSize ?? d.pageBytes;
+  const writeAlign = init.writeAlign ?? d.writeAlign;
   const isPow2 = (n: number) => Number.isInteger(n) && n > 0 && (n & (n - 1)) === 0;
   if (!isPow2(sectorSize)) throw new UsageError("bad-argument", `flash sector size ${sectorSize} is not a power of two`);
   if (!isPow2(pageSize) || pageSize > sectorSize) {
