@@ -32,17 +32,26 @@ export interface PackageApplierOptions extends Omit<PackageReaderOptions, "onMan
   onManifest?: (manifest: Manifest, info: PackageInfo) => void;
   /** Image bytes written so far, out of the target size. */
   onProgress?: (done: number, total: number) => void;
+  /**
+   * Verification only: a delta package without a base is still checked for authenticity and payload
+   * integrity (the image cannot be rebuilt, so ApplyResult.imageChecked is false).
+   */
+  verifyOnly?: boolean;
 }
 
 export interface ApplyResult {
   manifest: Manifest;
   info: PackageInfo;
+  /** The rebuilt image's size and SHA-256 (the manifest's target when imageChecked is false). */
   image: ImageRef;
+  /** False only in verifyOnly mode for a delta without its base: the image was not rebuilt. */
+  imageChecked: boolean;
 }
 
 export class PackageApplier {
   readonly reader: PackageReader;
   private decoder?: PayloadDecoder;
+  private decode = true;
   private readonly hash: Hash = createHash("sha256");
   private written = 0;
   private readonly config: FotaConfig;
@@ -66,19 +75,21 @@ export class PackageApplier {
       onManifest: (manifest, info) => {
         const base = opts.base ? imageRefOf(opts.base) : undefined;
         checkManifest(manifest, { ...opts.policy });
-        checkBase(manifest, base); // a delta needs its exact base; full packages pass
+        if (opts.verifyOnly && manifest.kind === "delta" && !base) this.decode = false;
+        else checkBase(manifest, base); // a delta needs its exact base; full packages pass
         opts.onManifest?.(manifest, info);
-        this.decoder = (opts.openDecoder ?? fullOnlyDecoderFactory)(manifest, opts.base);
+        if (this.decode) this.decoder = (opts.openDecoder ?? fullOnlyDecoderFactory)(manifest, opts.base);
       },
     });
   }
 
   push(bytes: Uint8Array): void {
-    this.reader.push(bytes, (chunk) => this.decoder!.push(chunk.bytes, this.sink));
+    this.reader.push(bytes, (chunk) => this.decoder?.push(chunk.bytes, this.sink));
   }
 
   finish(): ApplyResult {
     const { manifest, info } = this.reader.finish();
+    if (!this.decode) return { manifest, info, image: manifest.target, imageChecked: false };
     this.decoder!.finish(this.sink);
     const sha256 = new Uint8Array(this.hash.digest());
     if (this.written !== manifest.target.size) {
@@ -89,7 +100,7 @@ export class PackageApplier {
         details: { expected: toHex(manifest.target.sha256), actual: toHex(sha256) },
       });
     }
-    return { manifest, info, image: { size: this.written, sha256 } };
+    return { manifest, info, image: { size: this.written, sha256 }, imageChecked: true };
   }
 }
 

@@ -31,8 +31,7 @@ export function register(program: Command): void {
       const now = parseTime(opts.now, "--now");
       const counter = parseCount(opts.securityCounter, "--security-counter");
       const base = opts.base !== undefined ? openFileReader(opts.base) : undefined;
-      let decoded = true;
-      let result: ApplyResult | undefined;
+      let result: ApplyResult;
       try {
         const applier = new PackageApplier({
           trustedKeys,
@@ -42,24 +41,14 @@ export function register(program: Command): void {
             ...(counter !== undefined ? { securityCounter: counter } : {}),
             ...(now ? { now: now.getTime() } : {}),
           },
-          // A delta without --base cannot be decoded: then only signatures and payload digests are checked.
-          openDecoder: (manifest, b) => {
-            if (manifest.kind === "delta" && !b) {
-              decoded = false;
-              return { push() {}, finish() {} };
-            }
-            return openDecoder(manifest, b);
-          },
+          openDecoder,
+          // A delta without --base cannot be rebuilt: then signatures and payload digests are checked.
+          verifyOnly: true,
           write: () => {},
         });
         const size = streamFile(pkg, (bytes) => applier.push(bytes));
         if (size === 0) throw new FormatError("truncated", `${pkg} is empty`);
-        if (!decoded) {
-          const r = applier.reader.finish();
-          result = { manifest: r.manifest, info: r.info, image: r.manifest.target };
-        } else {
-          result = applier.finish();
-        }
+        result = applier.finish();
       } finally {
         base?.close();
       }
@@ -67,7 +56,7 @@ export function register(program: Command): void {
       const checks = [
         "signature",
         "payload digests",
-        ...(decoded ? ["image sha256"] : []),
+        ...(result.imageChecked ? ["image sha256"] : []),
         ...(m.expires !== undefined ? ["expiry"] : []),
         ...(opts.base !== undefined ? ["base"] : []),
         ...(opts.model !== undefined ? ["model"] : []),
