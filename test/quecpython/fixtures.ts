@@ -85,7 +85,12 @@ export function makeModule(profile: ModelProfile, opts: { strategy?: StrategyNam
     ...(opts.strategy === "two-stage" ? { recoveryImage: { image: firmware("recovery-v1", 8 * 1024), version: "r1" } } : {}),
   });
   device.boot();
-  const client = new FotaClient({ engine: deviceEngine(device), fetch: opts.fetch ?? FAST_FETCH });
+  return hostFor(profile, device, opts.fetch);
+}
+
+/** A recording ModuleHost around an existing device (e.g. reopened from flash after a power cut). */
+export function hostFor(profile: ModelProfile, device: Device, fetch?: FetchOptions): TestModule {
+  const client = new FotaClient({ engine: deviceEngine(device), fetch: fetch ?? FAST_FETCH });
   const m: TestModule = {
     profile,
     client,
