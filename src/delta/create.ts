@@ -1,21 +1,29 @@
-// createDelta: filters, matching and coding on the host.
+// createDelta: filters or reference prediction, matching and coding on the host. "auto" tries the
+// branch filters and the reference predictors and keeps the smallest stream.
 
 import { createHash } from "node:crypto";
 import { UsageError } from "../errors.js";
 import { diffOps, OldIndex } from "./diff.js";
 import { filterImage, FILTERS, type FilterName } from "./filters.js";
-import { encodeHeader, encodeOps, STREAM_MAGIC } from "./stream.js";
+import { AddressMap, predict, PRED } from "./predict.js";
+import { encodeHeader, encodeOps, STREAM_MAGIC, type Op, type Prediction } from "./stream.js";
 
 export interface CreateOptions {
-  /** "auto" (default) tries every filter and keeps the smallest patch. */
+  /** "auto" (default) tries every filter and predictor and keeps the smallest patch. */
   filter?: FilterName | "auto";
   /** Filters tried by auto. */
   autoFilters?: FilterName[];
+  /** Reference prediction flags to force (0 = none); default: auto tries them when filter is auto. */
+  predict?: number;
+  /** Most address-map segments. */
+  maxMapSegments?: number;
 }
 
 export interface RawDelta {
   patch: Uint8Array;
   filter: FilterName;
+  /** Reference prediction flags used (see predict.ts). */
+  predict: number;
 }
 
 export const DEFAULT_AUTO_FILTERS: FilterName[] = ["none", "thumb", "arm", "arm64"];
@@ -24,23 +32,141 @@ export function sha256hex(b: Uint8Array): string {
   return createHash("sha256").update(b).digest("hex");
 }
 
+function copiesOf(ops: readonly Op[]): Array<[number, number, number]> {
+  const out: Array<[number, number, number]> = [];
+  let pos = 0;
+  for (const op of ops) {
+    if (op.copyLen > 0) out.push([op.oldPos, pos, op.copyLen]);
+    pos += op.copyLen + op.litLen;
+  }
+  return out;
+}
+
+/** The address map (and, for absolute pointers, the load address) of a prediction over `ops`. */
+export function buildPrediction(old: Uint8Array, nw: Uint8Array, ops: readonly Op[], flags: number, maxSeg = 1024): Prediction {
+  const copies = copiesOf(ops);
+  const map = AddressMap.fromCopies(copies, maxSeg);
+  let base = 0;
+  if (flags & PRED.abs32) {
+    // sample changed aligned words in copies and pick the load address that predicts most of them
+    const pairs: Array<[number, number]> = [];
+    const hist = new Map<number, number>();
+    for (const [o, n, len] of copies) {
+      if ((o - n) % 4 !== 0) continue;
+      for (let k = (4 - (o & 3)) & 3; k + 4 <= len && pairs.length < 4000; k += 4) {
+        const a = o + k;
+        const b = n + k;
+        const wo = (old[a]! | (old[a + 1]! << 8) | (old[a + 2]! << 16) | (old[a + 3]! << 24)) >>> 0;
+        const wn = (nw[b]! | (nw[b + 1]! << 8) | (nw[b + 2]! << 16) | (nw[b + 3]! << 24)) >>> 0;
+        if (wo === wn || wo >>> 24 !== wn >>> 24 || wo >>> 20 === 0) continue;
+        pairs.push([wo, wn]);
+        hist.set(wo >>> 20, (hist.get(wo >>> 20) ?? 0) + 1);
+      }
+    }
+    // each pair allows the load addresses B with shift(wo - B) = wn - wo: intervals; take the best covered B
+    const bySegShift = new Map<number, number[]>();
+    for (let i = 0; i < map.length; i++) {
+      const sh = map.shifts[i]!;
+      let l = bySegShift.get(sh);
+      if (!l) bySegShift.set(sh, (l = []));
+      l.push(i);
+    }
+    const events: Array<[number, number]> = [];
+    for (const [wo, wn] of pairs) {
+      const segs = bySegShift.get(wn - wo);
+      if (!segs || segs.length > 64) continue;
+      for (const i of segs) {
+        // x = wo - B in [start, end), x & ~1 for Thumb function pointers
+        events.push([wo - map.ends[i]! + 1, 1], [wo - map.starts[i]! + 2, -1]);
+      }
+    }
+    events.sort((x, y) => x[0] - y[0] || x[1] - y[1]);
+    let cover = 0;
+    let bestScore = 0;
+    for (const [at, dlt] of events) {
+      cover += dlt;
+      if (dlt > 0 && cover > bestScore) {
+        bestScore = cover;
+        base = Math.max(0, at);
+      }
+    }
+    // verify the pick exactly
+    let exact = 0;
+    for (const [wo, wn] of pairs) {
+      const x = wo - base;
+      if (x >= 0 && x < old.length && ((wo + map.shift(x & ~1)) >>> 0) === wn) exact++;
+    }
+    bestScore = exact;
+    if (bestScore < Math.max(8, pairs.length * 0.05)) flags &= ~PRED.abs32;
+  }
+  return { flags, base, map };
+}
+
+function assemble(filterId: number, newSize: number, oldSize: number, body: Uint8Array, pred?: Prediction): Uint8Array {
+  const head = encodeHeader(STREAM_MAGIC, filterId, newSize, oldSize, undefined, pred);
+  const patch = new Uint8Array(head.length + body.length);
+  patch.set(head);
+  patch.set(body, head.length);
+  return patch;
+}
+
+/** Share of positions where the new image has the branch patterns of each architecture. */
+function archHints(img: Uint8Array): { thumb: number; arm64: number } {
+  let thumb = 0;
+  let a64 = 0;
+  for (let i = 0; i + 4 <= img.length; i += 2) {
+    if ((img[i + 1]! & 0xf8) === 0xf0 && (img[i + 3]! & 0xf8) === 0xf8) thumb++;
+    if ((i & 3) === 0 && (img[i + 3]! & 0xfc) === 0x94) a64++;
+  }
+  const n = Math.max(1, img.length / 4);
+  return { thumb: thumb / n, arm64: a64 / n };
+}
+
 export function createRawDelta(oldImage: Uint8Array, newImage: Uint8Array, opts: CreateOptions = {}): RawDelta {
   const want = opts.filter ?? "auto";
   if (want !== "auto" && !(want in FILTERS)) throw new UsageError("bad-argument", `unknown filter "${want}"; use one of ${Object.keys(FILTERS).join(", ")} or auto`);
-  const candidates = want === "auto" ? (opts.autoFilters ?? DEFAULT_AUTO_FILTERS) : [want];
+  const maxSeg = opts.maxMapSegments ?? 1024;
   let best: RawDelta | undefined;
-  for (const name of candidates) {
-    const id = FILTERS[name];
+  const consider = (patch: Uint8Array, filter: FilterName, flags: number): void => {
+    if (!best || patch.length < best.patch.length) best = { patch, filter, predict: flags };
+  };
+  if (want !== "auto") {
+    const id = FILTERS[want];
     const oldF = filterImage(id, oldImage);
     const newF = filterImage(id, newImage);
-    const index = new OldIndex(oldF);
-    const ops = diffOps(index, newF);
-    const body = encodeOps(ops, oldF, newF);
-    const head = encodeHeader(STREAM_MAGIC, id, newImage.length, oldImage.length);
-    const patch = new Uint8Array(head.length + body.length);
-    patch.set(head);
-    patch.set(body, head.length);
-    if (!best || patch.length < best.patch.length) best = { patch, filter: name };
+    const ops = diffOps(new OldIndex(oldF), newF);
+    const flags = id === FILTERS.none ? (opts.predict ?? 0) : 0;
+    const pred = flags ? buildPrediction(oldF, newF, ops, flags, maxSeg) : undefined;
+    consider(assemble(id, newImage.length, oldImage.length, encodeOps(ops, oldF, newF, pred), pred), want, pred?.flags ?? 0);
+    return best!;
+  }
+  const hints = archHints(newImage);
+  const filters = (opts.autoFilters ?? DEFAULT_AUTO_FILTERS).filter((f) => {
+    if (f === "thumb") return hints.thumb > 0.002;
+    if (f === "arm64" || f === "arm64-branch") return hints.arm64 > 0.002;
+    if (f === "arm") return hints.thumb <= 0.002 && hints.arm64 <= 0.002;
+    return true;
+  });
+  for (const name of filters) {
+    const id = FILTERS[name];
+    const oldF = id === FILTERS.none ? oldImage : filterImage(id, oldImage);
+    const newF = id === FILTERS.none ? newImage : filterImage(id, newImage);
+    const ops = diffOps(new OldIndex(oldF), newF);
+    consider(assemble(id, newImage.length, oldImage.length, encodeOps(ops, oldF, newF)), name, 0);
+    if (id !== FILTERS.none) continue;
+    const variants: number[] = [];
+    if (hints.thumb > 0.002) variants.push(PRED.thumb | PRED.abs32, PRED.thumb);
+    if (hints.arm64 > 0.002) variants.push(PRED.arm64);
+    variants.push(PRED.abs32);
+    const seen = new Set<number>();
+    for (const v of variants) {
+      const pred = buildPrediction(oldImage, newImage, ops, v, maxSeg);
+      if (pred.flags === 0 || seen.has(pred.flags)) continue;
+      seen.add(pred.flags);
+      consider(assemble(id, newImage.length, oldImage.length, encodeOps(ops, oldImage, newImage, pred), pred), name, pred.flags);
+    }
   }
   return best!;
 }
+
+export { predict };

@@ -6,19 +6,21 @@
 import { createHash } from "node:crypto";
 import { CompatibilityError, FormatError, IntegrityError, StorageError } from "../errors.js";
 import { applyFilter, filterName, FILTER_MARGIN } from "./filters.js";
+import { AddressMap, predict } from "./predict.js";
 import { L, MOVE_BITS, newModel, PROB_BITS, type LenModel } from "./rangecoder.js";
 import { Sha256, SHA256_STATE_BYTES } from "./sha256.js";
-import { copyLenCtx, dbyteCtx, INPLACE_MAGIC, litCtx, litLenCtx, nzCtx, STREAM_MAGIC, type CoderState } from "./stream.js";
+import { copyLenCtx, dbyteCtx, INPLACE_MAGIC, litCtx, litLenCtx, nzCtx, STREAM_MAGIC, unzigzag, type CoderState } from "./stream.js";
 import type { PayloadDecoder, RandomAccessReader } from "./types.js";
 
 const TOP = 0x1000000;
-const PAD = 64; // zero bytes appended to the input at finish(); the encoder drops trailing zeros
-const OP_MARGIN = 160; // input bytes an operation header can consume at most
+const PAD = 96; // zero bytes appended to the input at finish(); the encoder drops trailing zeros
+const OP_MARGIN = 320; // input bytes an operation header can consume at most (2 per coded bit)
 const enum Phase {
   Header = 0,
   Init = 1,
   Ops = 2,
   End = 3,
+  Map = 4,
 }
 const enum St {
   Op = 0,
@@ -55,6 +57,8 @@ export interface DeltaDecoderOptions {
   maxImageBytes?: number;
   /** In-place patches only: the region being rewritten (the base reader reads the same region). */
   inPlace?: InPlaceSink;
+  /** Most address-map segments accepted (each costs 12 bytes of working memory). */
+  maxMapSegments?: number;
 }
 
 function corrupt(msg: string, details?: Record<string, unknown>): FormatError {
@@ -93,6 +97,13 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
   private nSteps = 0;
   private sectorEnd = 0;
   private prevSector = -1;
+  private predFlags = 0;
+  private predBase = 0;
+  private mapN = 0;
+  private mapI = 0;
+  private mapPrevEnd = 0;
+  private mapPrevShift = 0;
+  private map = new AddressMap(new Int32Array(0), new Int32Array(0), new Int32Array(0));
   private readonly win: Uint8Array;
   private winStart = 0;
   private winEnd = 0; // filtered base bytes [winStart, winEnd) are at win[FILTER_MARGIN + ...]
@@ -230,7 +241,7 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
       probs[i] = p - (p >> MOVE_BITS);
       bit = 1;
     }
-    if (this.range < TOP) {
+    while (this.range < TOP) {
       this.range = (this.range * 256) >>> 0;
       this.code = ((this.code * 256) + (this.buf[this.pos++] ?? 0)) >>> 0;
     }
@@ -287,7 +298,8 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
     const filter = magic & 0x0f;
     if (filterName(filter) === undefined) throw corrupt(`unknown filter ${filter}`);
     const vals: number[] = [];
-    for (let k = 0; k < (inplace ? 3 : 2); k++) {
+    let want = inplace ? 4 : 3;
+    for (let k = 0; k < want; k++) {
       let v = 0;
       let mul = 1;
       for (let i = 0; ; i++) {
@@ -299,7 +311,12 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
         if ((c & 0x80) === 0) break;
       }
       vals.push(v);
+      if (k === want - 1 && want === (inplace ? 4 : 3) && (v & 4) !== 0) want++;
     }
+    const flags = vals[inplace ? 3 : 2]!;
+    if (flags > 7 || (flags !== 0 && filter !== 0)) throw corrupt(`bad prediction flags ${flags}`);
+    this.predFlags = flags;
+    this.predBase = flags & 4 ? vals[inplace ? 4 : 3]! : 0;
     this.pos = p;
     this.filter = filter;
     this.newSize = vals[0]!;
@@ -408,9 +425,32 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
       for (let i = 0; i < 4; i++) c = c * 256 + (this.buf[this.pos++] ?? 0);
       this.code = c;
       this.range = 0xffffffff;
-      this.phase = Phase.Ops;
+      this.phase = this.predFlags !== 0 ? Phase.Map : Phase.Ops;
     }
     const limit = final ? this.end + PAD - OP_MARGIN / 2 : this.end - OP_MARGIN;
+    while (this.phase === Phase.Map) {
+      if (this.pos > limit && !final) return;
+      if (final && this.pos > this.end + 8) throw new FormatError("truncated", "delta patch ends inside its address map");
+      if (this.mapI === 0 && this.mapN === 0) {
+        const n = this.len(L.mapN, 0);
+        const max = this.opts.maxMapSegments ?? 4096;
+        if (n > max) throw corrupt(`address map of ${n} segments (limit ${max})`);
+        this.mapN = n;
+        this.map = new AddressMap(new Int32Array(n), new Int32Array(n), new Int32Array(n));
+        if (n === 0) this.phase = Phase.Ops;
+        continue;
+      }
+      const start = this.mapPrevEnd + this.len(L.mapGap, 0);
+      const end = start + this.len(L.mapLen, 0) + 1;
+      const shift = this.mapPrevShift + unzigzag(this.len(L.mapShift, 0));
+      if (end > this.oldSize || Math.abs(shift) > 0x7fffffff) throw corrupt("address map outside the base image");
+      this.map.starts[this.mapI] = start;
+      this.map.ends[this.mapI] = end;
+      this.map.shifts[this.mapI] = shift;
+      this.mapPrevEnd = end;
+      this.mapPrevShift = shift;
+      if (++this.mapI === this.mapN) this.phase = Phase.Ops;
+    }
     while (this.phase === Phase.Ops) {
       const end = this.inplace ? this.sectorEnd : this.newSize;
       switch (this.st) {
@@ -447,6 +487,7 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
             const oldPos = this.newPos + offset;
             if (oldPos < 0 || oldPos + copyLen > this.oldSize) throw corrupt("copy reads outside the base image", { at: this.newPos, oldPos });
             this.oldPos = oldPos;
+            if (this.predFlags !== 0) this.winStart = this.winEnd = 0; // the prediction depends on the displacement
           }
           this.curCopyLen = copyLen;
           this.copyRem = copyLen;
@@ -493,13 +534,16 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
   private refill(at: number): void {
     const W = this.win.length - 2 * FILTER_MARGIN;
     const a = at;
-    const b = Math.min(this.oldSize, a + W);
+    const b = Math.min(this.oldSize, a + W, a + this.copyRem);
     const lo = Math.max(0, a - FILTER_MARGIN);
     const hi = Math.min(this.oldSize, b + FILTER_MARGIN);
     const raw = this.base.read(lo, hi - lo);
     if (raw.length !== hi - lo) throw new StorageError("io-failed", `base image read at ${lo} returned ${raw.length} of ${hi - lo} bytes`);
     this.win.set(raw, 0);
-    applyFilter(this.filter, this.win, lo, true, 0, hi - lo, this.sectorSize);
+    if (this.predFlags !== 0) {
+      const w = this.win.subarray(0, hi - lo);
+      predict(this.predFlags, w, w, lo, this.rep0, this.map, this.oldSize, this.predBase);
+    } else applyFilter(this.filter, this.win, lo, true, 0, hi - lo, this.sectorSize);
     this.winStart = a;
     this.winEnd = b;
     this.winOff = a - lo;
@@ -513,10 +557,10 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
     while (this.copyRem > 0) {
       if (!this.inplace && this.outFill >= outBuf.length - 4) this.flush(out, false);
       let n: number;
-      if (rp !== null) n = Math.min(this.copyRem, this.budget(9, final));
+      if (rp !== null) n = Math.min(this.copyRem, this.budget(18, final));
       else {
         if (this.oldPos < this.winStart || this.oldPos >= this.winEnd) this.refill(this.oldPos);
-        n = Math.min(this.copyRem, outBuf.length - this.outFill, this.winEnd - this.oldPos, this.budget(9, final));
+        n = Math.min(this.copyRem, outBuf.length - this.outFill, this.winEnd - this.oldPos, this.budget(18, final));
       }
       if (n <= 0) {
         if (final) throw new FormatError("truncated", "delta patch ends before the new image is complete");
@@ -551,7 +595,7 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
           probs[i] = pr - (pr >> MOVE_BITS);
           nz = 1;
         }
-        if (range < TOP) {
+        while (range < TOP) {
           range = (range * 256) >>> 0;
           code = (code * 256 + buf[pos++]!) >>> 0;
         }
@@ -573,7 +617,7 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
               probs[i] = pr - (pr >> MOVE_BITS);
               m = (m << 1) | 1;
             }
-            if (range < TOP) {
+            while (range < TOP) {
               range = (range * 256) >>> 0;
               code = (code * 256 + buf[pos++]!) >>> 0;
             }
@@ -599,7 +643,7 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
     const probs = this.probs;
     while (this.litRem > 0) {
       if (!this.inplace && this.outFill >= outBuf.length - 4) this.flush(out, false);
-      let n = Math.min(this.litRem, outBuf.length - this.outFill, this.budget(8, final));
+      let n = Math.min(this.litRem, outBuf.length - this.outFill, this.budget(16, final));
       if (n <= 0) {
         if (final) throw new FormatError("truncated", "delta patch ends before the new image is complete");
         return false;
@@ -631,7 +675,7 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
             probs[i] = pr - (pr >> MOVE_BITS);
             m = (m << 1) | 1;
           }
-          if (range < TOP) {
+          while (range < TOP) {
             range = (range * 256) >>> 0;
             code = (code * 256 + buf[pos++]!) >>> 0;
           }
@@ -670,12 +714,14 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
   private static readonly NUMS = [
     "phase", "st", "filter", "newSize", "oldSize", "range", "code", "copyRem", "litRem", "oldPos", "curCopyLen", "newPos",
     "outBase", "produced", "consumed", "rep0", "rep1", "prevOldEnd", "lastLit", "hist", "prevDiff", "prev", "kind", "trailing",
+    "predFlags", "predBase", "mapN", "mapI", "mapPrevEnd", "mapPrevShift",
   ] as const;
 
   /** Everything needed to resume after the bytes pushed so far (call between push() calls). */
   saveState(): Uint8Array {
     const nums = DeltaDecoder.NUMS;
-    const size = 8 + nums.length * 8 + SHA256_STATE_BYTES + 4 + this.outFill + 4 + this.carry.length + this.probs.byteLength;
+    const mapBytes = this.mapN * 12;
+    const size = 8 + nums.length * 8 + SHA256_STATE_BYTES + 4 + this.outFill + 4 + this.carry.length + this.probs.byteLength + mapBytes;
     const outb = new Uint8Array(size);
     const dv = new DataView(outb.buffer);
     let o = 0;
@@ -698,6 +744,7 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
     outb.set(this.carry, o);
     o += this.carry.length;
     for (let i = 0; i < this.probs.length; i++, o += 2) dv.setUint16(o, this.probs[i]!, true);
+    for (const arr of [this.map.starts, this.map.ends, this.map.shifts]) for (let i = 0; i < this.mapN; i++, o += 4) dv.setInt32(o, arr[i]!, true);
     return outb;
   }
 
@@ -745,13 +792,22 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
     o += cl;
     need(d.probs.byteLength);
     for (let i = 0; i < d.probs.length; i++, o += 2) d.probs[i] = dv.getUint16(o, true);
+    if (d.mapN > (opts.maxMapSegments ?? 4096) || d.mapI > d.mapN) throw bad("address map");
+    need(d.mapN * 12);
+    d.map = new AddressMap(new Int32Array(d.mapN), new Int32Array(d.mapN), new Int32Array(d.mapN));
+    for (const arr of [d.map.starts, d.map.ends, d.map.shifts]) for (let i = 0; i < d.mapN; i++, o += 4) arr[i] = dv.getInt32(o, true);
     if (o !== state.length) throw bad("trailing bytes");
-    const sane =
-      d.phase >= Phase.Header && d.phase <= Phase.End && d.st >= St.Op && d.st <= St.Lit && filterName(d.filter) !== undefined &&
-      d.newPos >= 0 && d.newPos <= d.newSize && d.outBase + d.outFill === d.newPos && d.copyRem >= 0 && d.litRem >= 0 &&
-      d.newPos + d.copyRem + d.litRem <= d.newSize && d.oldPos >= 0 && d.oldPos + d.copyRem <= d.oldSize &&
-      d.range >= 0 && d.range <= 0xffffffff && d.code >= 0 && d.code <= 0xffffffff && d.produced === d.outBase;
-    if (!sane) throw bad("inconsistent fields");
+    const checks: Array<[string, boolean]> = [
+      ["phase", d.phase >= Phase.Header && d.phase <= Phase.Map],
+      ["step", d.st >= St.Op && d.st <= St.Sector],
+      ["filter", filterName(d.filter) !== undefined],
+      ["position", d.newPos >= 0 && d.newPos <= d.newSize && d.outBase + d.outFill === d.newPos && d.produced === d.outBase],
+      ["runs", d.copyRem >= 0 && d.litRem >= 0 && d.newPos + d.copyRem + d.litRem <= d.newSize],
+      ["copy", d.copyRem === 0 || (d.oldPos >= 0 && d.oldPos + d.copyRem <= d.oldSize)],
+      ["coder", d.range >= 0 && d.range <= 0xffffffff && d.code >= 0 && d.code <= 0xffffffff],
+    ];
+    const failed = checks.find((c) => !c[1]);
+    if (failed) throw bad(`inconsistent ${failed[0]}`);
     if (d.phase !== Phase.Header && d.phase !== Phase.End) d.checkBase();
     else d.baseChecked = d.phase === Phase.End;
     return d;

@@ -59,7 +59,7 @@ export function createDelta(oldImage: Uint8Array, newImage: Uint8Array, opts: Cr
   const memory = new DeltaDecoder(bytesReaderOf(oldImage), deltaDecoderOptions(config)).memoryBytes;
   if (opts.inPlace) {
     const sectorSize = typeof opts.inPlace === "object" ? opts.inPlace.sectorSize : config.delta.inPlaceSectorBytes;
-    const ip = createInPlacePatch(oldImage, newImage, FILTERS[raw.filter], sectorSize);
+    const ip = createInPlacePatch(oldImage, newImage, FILTERS[raw.filter], sectorSize, raw.predict);
     return {
       payload: ip.patch,
       encoding: { compression: DELTA_COMPRESSION, delta: DELTA_ALGORITHMS.inPlace, filter: raw.filter },

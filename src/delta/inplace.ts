@@ -8,7 +8,8 @@
 import { diffOps, OldIndex } from "./diff.js";
 import { filterImage } from "./filters.js";
 import { RangeEncoder } from "./rangecoder.js";
-import { encodeHeader, INPLACE_MAGIC, OpEncoder, putVarint, type Op } from "./stream.js";
+import { encodeHeader, INPLACE_MAGIC, OpEncoder, type Op } from "./stream.js";
+import { buildPrediction } from "./create.js";
 import type { InPlaceSink } from "./decode.js";
 import type { RandomAccessReader } from "./types.js";
 
@@ -29,7 +30,7 @@ export interface InPlaceStats {
 }
 
 /** Builds an in-place patch (header + body) with filter `filterId`. */
-export function createInPlacePatch(oldImage: Uint8Array, newImage: Uint8Array, filterId: number, sectorSize: number): { patch: Uint8Array; stats: InPlaceStats } {
+export function createInPlacePatch(oldImage: Uint8Array, newImage: Uint8Array, filterId: number, sectorSize: number, predFlags = 0): { patch: Uint8Array; stats: InPlaceStats } {
   const S = sectorSize;
   const bits = Math.log2(S);
   if (!Number.isInteger(bits) || bits < 8 || bits > 16) throw new RangeError(`in-place sector size ${S} must be a power of two in 256..65536`);
@@ -109,7 +110,8 @@ export function createInPlacePatch(oldImage: Uint8Array, newImage: Uint8Array, f
     emit(j);
   }
 
-  const enc = new OpEncoder(new RangeEncoder(), oF, nF);
+  const pred = predFlags !== 0 ? buildPrediction(oF, nF, ops, predFlags) : undefined;
+  const enc = new OpEncoder(new RangeEncoder(), oF, nF, pred);
   let prevJ = -1;
   for (const j of order) {
     enc.sector(j, prevJ);
@@ -121,8 +123,7 @@ export function createInPlacePatch(oldImage: Uint8Array, newImage: Uint8Array, f
     }
   }
   const body = enc.enc.finish();
-  const head = Array.from(encodeHeader(INPLACE_MAGIC, filterId, newImage.length, oldImage.length));
-  putVarint(head, bits);
+  const head = encodeHeader(INPLACE_MAGIC, filterId, newImage.length, oldImage.length, bits, pred);
   const patch = new Uint8Array(head.length + body.length);
   patch.set(head);
   patch.set(body, head.length);

@@ -3,9 +3,9 @@
 // field with its own context models, so fields are modelled separately yet the stream can be decoded
 // strictly in order with a few tens of KiB of state and no decompressor window.
 
-export const PROB_BITS = 11;
+export const PROB_BITS = 15;
 export const PROB_INIT = 1 << (PROB_BITS - 1);
-export const MOVE_BITS = 5;
+export const MOVE_BITS = 4;
 const TOP = 0x1000000;
 
 /** Offsets (in probabilities) of every model in the shared Uint16Array. */
@@ -22,6 +22,10 @@ export const L = (() => {
     litLen: len(4),
     offMag: len(2),
     sector: len(1),
+    mapN: len(1),
+    mapGap: len(1),
+    mapLen: len(1),
+    mapShift: len(1),
     offKind: take(8 * 4),
     offSign: take(2),
     nz: take(256),

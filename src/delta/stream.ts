@@ -12,6 +12,7 @@
 // Everything is computed on filtered images (see filters.ts): the decoder filters what it reads from
 // the base and unfilters what it writes.
 
+import { AddressMap, predict, PRED_MARGIN } from "./predict.js";
 import { L, RangeEncoder } from "./rangecoder.js";
 
 export const STREAM_MAGIC = 0xd0;
@@ -56,6 +57,16 @@ export function initialCoderState(): CoderState {
 export const copyLenCtx = (s: CoderState): number => (s.lastLit === 0 ? 0 : 1) | (s.kind === 0 ? 0 : 2);
 export const litLenCtx = (copyLen: number): number => (copyLen === 0 ? 0 : copyLen < 32 ? 1 : copyLen < 512 ? 2 : 3);
 
+/** Reference prediction settings of a stream (see predict.ts). */
+export interface Prediction {
+  flags: number;
+  base: number;
+  map: AddressMap;
+}
+
+export const zigzag = (d: number): number => (d >= 0 ? d * 2 : -d * 2 - 1);
+export const unzigzag = (z: number): number => (z % 2 === 1 ? -(z + 1) / 2 : z / 2);
+
 /** Codes operations (over filtered images) one at a time; mirrors the decoder's state machine. */
 export class OpEncoder {
   readonly s = initialCoderState();
@@ -63,7 +74,22 @@ export class OpEncoder {
     readonly enc: RangeEncoder,
     private readonly oldF: Uint8Array,
     private readonly newF: Uint8Array,
-  ) {}
+    private readonly pred?: Prediction,
+  ) {
+    if (pred && pred.flags !== 0) {
+      const m = pred.map;
+      enc.len(L.mapN, 0, m.length);
+      let prevEnd = 0;
+      let prevShift = 0;
+      for (let i = 0; i < m.length; i++) {
+        enc.len(L.mapGap, 0, m.starts[i]! - prevEnd);
+        enc.len(L.mapLen, 0, m.ends[i]! - m.starts[i]! - 1);
+        enc.len(L.mapShift, 0, zigzag(m.shifts[i]! - prevShift));
+        prevEnd = m.ends[i]!;
+        prevShift = m.shifts[i]!;
+      }
+    }
+  }
 
   /** In-place streams: announces the sector the next operations fill (see inplace.ts). */
   sector(index: number, prevIndex: number): void {
@@ -96,9 +122,18 @@ export class OpEncoder {
       }
       let hist = s.hist;
       let prevDiff = s.prevDiff;
+      let src = oldF;
+      let srcAt = oldPos;
+      if (this.pred && this.pred.flags !== 0) {
+        const lo = Math.max(0, oldPos - PRED_MARGIN);
+        const hi = Math.min(oldF.length, oldPos + copyLen + PRED_MARGIN);
+        src = new Uint8Array(oldF.subarray(lo, hi)); // a copy even when oldF is a Buffer
+        predict(this.pred.flags, src, src, lo, offset, this.pred.map, oldF.length, this.pred.base);
+        srcAt = oldPos - lo;
+      }
       for (let k = 0; k < copyLen; k++) {
         const p = newPos + k;
-        const d = (newF[p]! - oldF[oldPos + k]!) & 0xff;
+        const d = (newF[p]! - src[srcAt + k]!) & 0xff;
         const nz = d === 0 ? 0 : 1;
         enc.bit(L.nz + nzCtx(p, hist), nz);
         if (nz) {
@@ -127,8 +162,8 @@ export class OpEncoder {
 }
 
 /** Encodes sequential operations over filtered images into the range-coded body (no header). */
-export function encodeOps(ops: readonly Op[], oldF: Uint8Array, newF: Uint8Array): Uint8Array {
-  const e = new OpEncoder(new RangeEncoder(), oldF, newF);
+export function encodeOps(ops: readonly Op[], oldF: Uint8Array, newF: Uint8Array, pred?: Prediction): Uint8Array {
+  const e = new OpEncoder(new RangeEncoder(), oldF, newF, pred);
   let newPos = 0;
   for (const op of ops) {
     e.op(op, newPos);
@@ -137,9 +172,13 @@ export function encodeOps(ops: readonly Op[], oldF: Uint8Array, newF: Uint8Array
   return e.enc.finish();
 }
 
-export function encodeHeader(magic: number, filter: number, newSize: number, oldSize: number): Uint8Array {
+export function encodeHeader(magic: number, filter: number, newSize: number, oldSize: number, sectorBits?: number, pred?: Prediction): Uint8Array {
   const h: number[] = [magic | filter];
   putVarint(h, newSize);
   putVarint(h, oldSize);
+  if (sectorBits !== undefined) putVarint(h, sectorBits);
+  const flags = pred?.flags ?? 0;
+  putVarint(h, flags);
+  if (flags & 4) putVarint(h, pred!.base);
   return Uint8Array.from(h);
 }

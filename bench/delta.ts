@@ -1,0 +1,122 @@
+// `npm run bench:delta -- CORPUS_DIR`: our delta packages against bsdiff, xdelta3, zstd --patch-from
+// and xz, on every pair of CORPUS_DIR/pairs.tsv (made by ../shared/corpus/fetch.sh). Prints sizes,
+// create and apply times, decoder working memory and in-place size; the last line is the median
+// ratio of our whole package (manifest and signature included) to bsdiff's patch.
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createDelta, createDeltaDecoder, bytesReader, sha256hex } from "../src/delta/index.js";
+import { buildPackage, generateSigningKey, sha256 } from "../src/format/index.js";
+
+const dir = process.argv[2];
+if (!dir) {
+  process.stderr.write("usage: npm run bench:delta -- CORPUS_DIR   (make one with ../shared/corpus/fetch.sh)\n");
+  process.exit(2);
+}
+const only = process.argv[3];
+const tmp = mkdtempSync(join(tmpdir(), "fota-bench-"));
+const key = generateSigningKey();
+
+function tool(cmd: string, args: string[]): { ok: boolean; ms: number } {
+  const t = performance.now();
+  const r = spawnSync(cmd, args, { stdio: ["ignore", "ignore", "pipe"] });
+  return { ok: r.status === 0, ms: performance.now() - t };
+}
+function size(p: string): number {
+  try {
+    return statSync(p).size;
+  } catch {
+    return NaN;
+  }
+}
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+
+const cols = ["pair", "old", "new", "ours.fota", "payload", "filter", "bsdiff", "xdelta3", "zstd", "xz(new)", "ours/bsd", "create ms", "bsdiff ms", "apply MB/s", "mem KiB", "inplace", "ip/ours"];
+const rows: string[][] = [cols];
+const ratios: number[] = [];
+for (const line of readFileSync(join(dir, "pairs.tsv"), "utf8").trim().split("\n")) {
+  const [name, o, n] = line.split("\t") as [string, string, string];
+  if (only && !name.includes(only)) continue;
+  const oldP = join(dir, o);
+  const newP = join(dir, n);
+  const old = new Uint8Array(readFileSync(oldP));
+  const nw = new Uint8Array(readFileSync(newP));
+
+  const t0 = performance.now();
+  const d = createDelta(old, nw);
+  const createMs = performance.now() - t0;
+  const pkg = buildPackage({
+    kind: "delta",
+    models: ["bench"],
+    version: "1",
+    created: 0,
+    target: { size: nw.length, sha256: sha256(nw) },
+    base: { size: old.length, sha256: sha256(old) },
+    encoding: d.encoding,
+    payload: d.payload,
+    keys: [key],
+  });
+
+  // apply: streamed in 4 KiB chunks, base read by random access, output digest checked
+  let best = Infinity;
+  let mem = 0;
+  for (let rep = 0; rep < 3; rep++) {
+    const dec = createDeltaDecoder(d.encoding, bytesReader(old), { targetSha256: sha256hex(nw), baseSha256: sha256hex(old) });
+    mem = dec.memoryBytes;
+    let got = 0;
+    const out = (b: Uint8Array): void => {
+      got += b.length;
+    };
+    const t = performance.now();
+    for (let i = 0; i < d.payload.length; i += 4096) dec.push(d.payload.subarray(i, i + 4096), out);
+    dec.finish(out);
+    best = Math.min(best, performance.now() - t);
+    if (got !== nw.length) throw new Error(`${name}: applied ${got} of ${nw.length} bytes`);
+  }
+  const ip = createDelta(old, nw, { filter: d.filter, inPlace: true });
+
+  const bsd = join(tmp, "p.bsdiff");
+  const b = tool("bsdiff", [oldP, newP, bsd]);
+  const xd = join(tmp, "p.xd3");
+  tool("xdelta3", ["-9", "-e", "-f", "-s", oldP, newP, xd]);
+  const zs = join(tmp, "p.zst");
+  const zlong = Math.max(10, Math.ceil(Math.log2(Math.max(old.length, nw.length) + 1)));
+  let z = tool("zstd", ["-19", "-q", "-f", `--patch-from=${oldP}`, newP, "-o", zs]);
+  if (!z.ok) z = tool("zstd", ["-19", "-q", "-f", `--long=${zlong}`, `--patch-from=${oldP}`, newP, "-o", zs]);
+  const xzOut = join(tmp, "n.xz");
+  const x = spawnSync("xz", ["-9e", "-c", newP], { maxBuffer: 1 << 30 });
+  writeFileSync(xzOut, x.stdout);
+
+  const bsize = size(bsd);
+  const ratio = pkg.bytes.length / bsize;
+  ratios.push(ratio);
+  rows.push([
+    name,
+    String(old.length),
+    String(nw.length),
+    String(pkg.bytes.length),
+    String(d.payload.length),
+    d.filter,
+    b.ok ? String(bsize) : "n/a",
+    String(size(xd)),
+    z.ok ? String(size(zs)) : "n/a",
+    String(size(xzOut)),
+    ratio.toFixed(3),
+    createMs.toFixed(0),
+    b.ms.toFixed(0),
+    (nw.length / 1e6 / (best / 1000)).toFixed(1),
+    (mem / 1024).toFixed(1),
+    String(ip.payload.length),
+    (ip.payload.length / d.payload.length).toFixed(3),
+  ]);
+  process.stderr.write(`${name} done\n`);
+}
+rmSync(tmp, { recursive: true, force: true });
+const widths = cols.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+for (const r of rows) process.stdout.write(r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ") + "\n");
+process.stdout.write(`median ratio ours/bsdiff (whole .fota package vs bsdiff patch): ${median(ratios).toFixed(3)} over ${ratios.length} pairs\n`);
