@@ -13,7 +13,7 @@
 
 import { CancelledError, StateError, StorageError, isFotaError } from "../errors.js";
 import { isPowerCut } from "../device/flash.js";
-import { fetchTo, type ByteSink, type FetchOptions, type FetchResult } from "../transport/index.js";
+import { fetchTo, type ByteSink, type FetchOptions, type FetchResult, type TlsOptions } from "../transport/index.js";
 
 /** Identity of the image an armed update installs. */
 export interface ArmedImage {
@@ -164,14 +164,26 @@ class Channel implements ByteSink, AsyncIterable<Uint8Array> {
 
 export class FotaClient {
   readonly engine: FotaEngine;
-  private readonly fetchOptions: FetchOptions;
+  private fetchOptions: FetchOptions;
+  private readonly baseTls: TlsOptions | undefined;
   private readonly fetchFn: typeof fetchTo;
   private running: AbortController | undefined;
 
   constructor(opts: FotaClientOptions) {
     this.engine = opts.engine;
     this.fetchOptions = opts.fetch ?? {};
+    this.baseTls = this.fetchOptions.tls;
     this.fetchFn = opts.fetchTo ?? fetchTo;
+  }
+
+  /**
+   * TLS material for later HTTPS downloads (trusted CA, client certificate and key), merged over
+   * the options the client was made with; undefined restores those.
+   */
+  setTls(tls: TlsOptions | undefined): void {
+    const merged = tls === undefined ? this.baseTls : { ...(this.baseTls ?? {}), ...tls };
+    const { tls: _old, ...rest } = this.fetchOptions;
+    this.fetchOptions = merged === undefined ? rest : { ...rest, tls: merged };
   }
 
   /** Whether a download is running. */

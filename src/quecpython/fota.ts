@@ -102,6 +102,12 @@ export class QuecFota {
       obj = new QuecFota(host);
       singletons.set(host, obj);
     }
+    // The module hands key / cert / root_cert to its TLS layer on every construction (S2).
+    const pem = (v: unknown): string | undefined => (v === null || v === undefined ? undefined : typeof v === "string" ? v : new TextDecoder().decode(v as Uint8Array));
+    const ca = pem(c.values.root_cert);
+    const cert = pem(c.values.cert);
+    const key = pem(c.values.key);
+    host.client.setTls(ca === undefined && cert === undefined && key === undefined ? undefined : { ...(ca ? { ca } : {}), ...(cert ? { cert } : {}), ...(key ? { key } : {}) });
     const flag = (c.values.reset_disable as number) !== 0;
     // The platforms that honour the flag get it on every construction; ASR 1603 ignores it.
     obj.resetDisable = host.profile.resetDisableHonoured ? flag : false;

@@ -1,6 +1,7 @@
 // A small real HTTP server on 127.0.0.1 for the quecpython tests: serves byte buffers by path with
 // Range support, and injects faults per path (404, drop the connection after N body bytes, stall).
 import * as http from "node:http";
+import * as https from "node:https";
 import type { AddressInfo } from "node:net";
 
 export interface Fault {
@@ -27,10 +28,12 @@ export class TestServer {
   private server: http.Server;
   private sockets = new Set<import("node:net").Socket>();
   port = 0;
+  private readonly scheme: string;
 
-  constructor() {
-    this.server = http.createServer((req, res) => this.handle(req, res));
-    this.server.on("connection", (s) => {
+  constructor(opts: { tls?: { cert: string; key: string } } = {}) {
+    this.scheme = opts.tls ? "https" : "http";
+    this.server = opts.tls ? https.createServer(opts.tls, (req, res) => this.handle(req, res)) : http.createServer((req, res) => this.handle(req, res));
+    this.server.on("connection", (s: import("node:net").Socket) => {
       this.sockets.add(s);
       s.on("close", () => this.sockets.delete(s));
     });
@@ -43,7 +46,7 @@ export class TestServer {
   }
 
   url(p: string): string {
-    return `http://127.0.0.1:${this.port}${p}`;
+    return `${this.scheme}://127.0.0.1:${this.port}${p}`;
   }
 
   async stop(): Promise<void> {
