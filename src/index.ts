@@ -1,6 +1,9 @@
 // Public library surface of fota. Each part re-exports what device or host code may use.
 export * from "./errors.js";
 export { DEFAULT_CONFIG, withConfig, type FotaConfig } from "./config.js";
+export * from "./format/index.js";
+// Both format and device name these shared shapes; the format ones are the contract.
+export type { RandomAccessReader, DecoderFactory } from "./format/index.js";
 export * from "./device/index.js";
 export {
   fetchTo,
