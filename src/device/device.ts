@@ -107,6 +107,8 @@ export class Device {
   /** A refusal or failure that was not persisted (e.g. refused before any flash write). */
   private ramResult: { result: number; reason: string } | undefined;
   private busy = false;
+  /** @internal Progress callback of the boot in progress (installs at boot report through it). */
+  bootProgress: ((p: Progress) => void) | undefined;
 
   constructor(opts: DeviceOptions) {
     this.flash = opts.flash;
@@ -223,7 +225,8 @@ export class Device {
    * The bootloader: read the state, finish or resume a pending install, handle trial boots and
    * rollback, verify the image (size + SHA-256) and "boot" it.
    */
-  boot(): BootResult {
+  boot(opts: { onProgress?: (p: Progress) => void } = {}): BootResult {
+    this.bootProgress = opts.onProgress;
     this._booted = undefined;
     this.ramResult = undefined;
     let r: BootResult;
@@ -336,7 +339,11 @@ export class Device {
   }
 
   /** @internal Feed a byte source to a push function, honouring the abort signal. */
-  async pump(source: ByteSource, push: (b: Uint8Array) => void, opts: { signal?: AbortSignal; onProgress?: (p: Progress) => void; total?: number; phase?: Progress["phase"] }): Promise<number> {
+  async pump(
+    source: ByteSource,
+    push: (b: Uint8Array) => void,
+    opts: { signal?: AbortSignal; onProgress?: (p: Progress) => void; total?: number | (() => number | undefined); phase?: Progress["phase"] },
+  ): Promise<number> {
     let done = 0;
     const check = () => {
       if (opts.signal?.aborted) throw new CancelledError("cancelled", "update cancelled");
@@ -346,7 +353,10 @@ export class Device {
       check();
       push(chunk);
       done += chunk.length;
-      opts.onProgress?.({ phase: opts.phase ?? "download", done, ...(opts.total !== undefined ? { total: opts.total } : {}) });
+      if (opts.onProgress) {
+        const total = typeof opts.total === "function" ? opts.total() : opts.total;
+        opts.onProgress({ phase: opts.phase ?? "download", done, ...(total !== undefined ? { total } : {}) });
+      }
     }
     check();
     return done;

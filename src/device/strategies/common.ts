@@ -23,7 +23,7 @@ export interface StreamTarget {
  * by sector; finish() reads the image back and compares size and SHA-256. Synchronous.
  */
 export class AreaStream {
-  private facts: PackageFacts | undefined;
+  facts: PackageFacts | undefined;
   private readonly writer: ImageWriter;
   private readonly pipe;
   private readonly out = (img: Uint8Array) => this.writer.write(img);
@@ -62,7 +62,7 @@ export class AreaStream {
 
 export async function streamToArea(dev: Device, source: ByteSource, opts: Omit<InstallOptions, "stageTwo">, t: StreamTarget): Promise<PackageFacts> {
   const st = new AreaStream(dev, t);
-  await dev.pump(source, (b) => st.push(b), { ...opts, phase: t.phase ?? "download" });
+  await dev.pump(source, (b) => st.push(b), { ...opts, phase: t.phase ?? "download", total: () => st.facts?.packageSize });
   return st.finish(opts.onProgress);
 }
 

@@ -16,7 +16,7 @@ import { PackageIntake, verifyStored } from "./stored.js";
 
 export async function install(dev: Device, source: ByteSource, opts: InstallOptions): Promise<void> {
   const intake = new PackageIntake(dev, (f) => acceptStored(dev, f, f.packageSize ?? 0), dev.areas.package!.geometry.sectorSize);
-  await dev.pump(source, (b) => intake.push(b), opts);
+  await dev.pump(source, (b) => intake.push(b), { ...opts, total: () => intake.facts?.packageSize });
   const facts = intake.finish();
   opts.onProgress?.({ phase: "verify", done: 0, total: intake.bytesReceived });
   armStored(dev, intake.bytesReceived, facts);
@@ -129,6 +129,7 @@ function installFull(dev: Device): void {
       skipSectors: s.journal!.step,
       onSector: (n, bytes) => {
         if (n % dev.journalEvery === 0) dev.progress(n, bytes);
+        dev.bootProgress?.({ phase: "install", done: Math.min(bytes, target.size), total: target.size });
       },
     });
     const pipe = dev.openPackage({
@@ -190,6 +191,7 @@ function applyInPlace(dev: Device): void {
       slot.eraseSector(index * S);
       slot.program(index * S, pad(data));
       dev.progress(2 * step + 2, (step + 1) * S, index);
+      dev.bootProgress?.({ phase: "install", done: Math.min((step + 1) * S, target.size), total: target.size });
     },
   };
   const pipe = dev.openPackage({
