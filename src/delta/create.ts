@@ -5,7 +5,7 @@ import { createHash } from "node:crypto";
 import { UsageError } from "../errors.js";
 import { diffOps, OldIndex } from "./diff.js";
 import { filterImage, FILTERS, type FilterName } from "./filters.js";
-import { AddressMap, predict, PRED } from "./predict.js";
+import { AddressMap, mapReferences, PRED } from "./predict.js";
 import { encodeHeader, encodeOps, STREAM_MAGIC, type Op, type Prediction } from "./stream.js";
 
 export interface CreateOptions {
@@ -122,6 +122,46 @@ function archHints(img: Uint8Array): { thumb: number; arm64: number } {
   return { thumb: thumb / n, arm64: a64 / n };
 }
 
+/** The base as the decoder sees it: filtered, then references mapped. */
+export function mappedBase(oldF: Uint8Array, pred: Prediction, barrier = 0): Uint8Array {
+  const out = new Uint8Array(oldF);
+  mapReferences(pred.flags, out, 0, pred.map, oldF.length, pred.base, barrier);
+  return out;
+}
+
+/** Reference-map flags worth trying with a filter. */
+export function mapFlagsFor(filter: FilterName): number[] {
+  if (filter === "thumb") return [PRED.thumb | PRED.abs32, PRED.thumb];
+  if (filter === "arm64" || filter === "arm64-branch") return [PRED.arm64 | PRED.abs32, PRED.arm64];
+  return [PRED.abs32];
+}
+
+/**
+ * Two-pass matching with reference mapping: a first pass gives the address map; the base is mapped
+ * and matched again (moved references now match); the map is refined from the second pass.
+ * Returns the best stream found for this filter (also plain, without mapping).
+ */
+function tryFilter(name: FilterName, oldImage: Uint8Array, newImage: Uint8Array, flagsList: number[], maxSeg: number, consider: (p: Uint8Array, f: FilterName, flags: number) => void): void {
+  const id = FILTERS[name];
+  const oldF = id === FILTERS.none ? oldImage : filterImage(id, oldImage);
+  const newF = id === FILTERS.none ? newImage : filterImage(id, newImage);
+  const ops1 = diffOps(new OldIndex(oldF), newF);
+  consider(assemble(id, newImage.length, oldImage.length, encodeOps(ops1, oldF, newF)), name, 0);
+  if (flagsList.length === 0) return;
+  const pred1 = buildPrediction(oldF, newF, ops1, flagsList[0]!, maxSeg);
+  if (pred1.flags === 0) return;
+  const oldM = mappedBase(oldF, pred1);
+  const ops2 = diffOps(new OldIndex(oldM), newF);
+  consider(assemble(id, newImage.length, oldImage.length, encodeOps(ops2, oldM, newF, pred1), pred1), name, pred1.flags);
+  const seen = new Set<number>();
+  for (const flags of flagsList) {
+    const pred2 = buildPrediction(oldF, newF, ops2, flags, maxSeg);
+    if (pred2.flags === 0 || seen.has(pred2.flags)) continue;
+    seen.add(pred2.flags);
+    consider(assemble(id, newImage.length, oldImage.length, encodeOps(ops2, mappedBase(oldF, pred2), newF, pred2), pred2), name, pred2.flags);
+  }
+}
+
 export function createRawDelta(oldImage: Uint8Array, newImage: Uint8Array, opts: CreateOptions = {}): RawDelta {
   const want = opts.filter ?? "auto";
   if (want !== "auto" && !(want in FILTERS)) throw new UsageError("bad-argument", `unknown filter "${want}"; use one of ${Object.keys(FILTERS).join(", ")} or auto`);
@@ -131,42 +171,20 @@ export function createRawDelta(oldImage: Uint8Array, newImage: Uint8Array, opts:
     if (!best || patch.length < best.patch.length) best = { patch, filter, predict: flags };
   };
   if (want !== "auto") {
-    const id = FILTERS[want];
-    const oldF = filterImage(id, oldImage);
-    const newF = filterImage(id, newImage);
-    const ops = diffOps(new OldIndex(oldF), newF);
-    const flags = id === FILTERS.none ? (opts.predict ?? 0) : 0;
-    const pred = flags ? buildPrediction(oldF, newF, ops, flags, maxSeg) : undefined;
-    consider(assemble(id, newImage.length, oldImage.length, encodeOps(ops, oldF, newF, pred), pred), want, pred?.flags ?? 0);
+    const flags = opts.predict === undefined ? mapFlagsFor(want) : opts.predict === 0 ? [] : [opts.predict];
+    tryFilter(want, oldImage, newImage, flags, maxSeg, consider);
     return best!;
   }
   const hints = archHints(newImage);
+  const arch = hints.thumb > 0.002 || hints.arm64 > 0.002;
   const filters = (opts.autoFilters ?? DEFAULT_AUTO_FILTERS).filter((f) => {
     if (f === "thumb") return hints.thumb > 0.002;
     if (f === "arm64" || f === "arm64-branch") return hints.arm64 > 0.002;
-    if (f === "arm") return hints.thumb <= 0.002 && hints.arm64 <= 0.002;
+    if (f === "arm") return !arch;
+    if (f === "none") return !arch;
     return true;
   });
-  for (const name of filters) {
-    const id = FILTERS[name];
-    const oldF = id === FILTERS.none ? oldImage : filterImage(id, oldImage);
-    const newF = id === FILTERS.none ? newImage : filterImage(id, newImage);
-    const ops = diffOps(new OldIndex(oldF), newF);
-    consider(assemble(id, newImage.length, oldImage.length, encodeOps(ops, oldF, newF)), name, 0);
-    if (id !== FILTERS.none) continue;
-    const variants: number[] = [];
-    if (hints.thumb > 0.002) variants.push(PRED.thumb | PRED.abs32, PRED.thumb);
-    if (hints.arm64 > 0.002) variants.push(PRED.arm64);
-    variants.push(PRED.abs32);
-    const seen = new Set<number>();
-    for (const v of variants) {
-      const pred = buildPrediction(oldImage, newImage, ops, v, maxSeg);
-      if (pred.flags === 0 || seen.has(pred.flags)) continue;
-      seen.add(pred.flags);
-      consider(assemble(id, newImage.length, oldImage.length, encodeOps(ops, oldImage, newImage, pred), pred), name, pred.flags);
-    }
-  }
+  if (filters.length === 0) filters.push("none");
+  for (const name of filters) tryFilter(name, oldImage, newImage, mapFlagsFor(name), maxSeg, consider);
   return best!;
 }
-
-export { predict };

@@ -6,7 +6,7 @@
 import { createHash } from "node:crypto";
 import { CompatibilityError, FormatError, IntegrityError, StorageError } from "../errors.js";
 import { applyFilter, filterName, FILTER_MARGIN } from "./filters.js";
-import { AddressMap, predict } from "./predict.js";
+import { AddressMap, mapReferences, predFilterOk } from "./predict.js";
 import { L, MOVE_BITS, newModel, PROB_BITS, type LenModel } from "./rangecoder.js";
 import { Sha256, SHA256_STATE_BYTES } from "./sha256.js";
 import { copyLenCtx, dbyteCtx, INPLACE_MAGIC, litCtx, litLenCtx, nzCtx, STREAM_MAGIC, unzigzag, type CoderState } from "./stream.js";
@@ -314,7 +314,7 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
       if (k === want - 1 && want === (inplace ? 4 : 3) && (v & 4) !== 0) want++;
     }
     const flags = vals[inplace ? 3 : 2]!;
-    if (flags > 7 || (flags !== 0 && filter !== 0)) throw corrupt(`bad prediction flags ${flags}`);
+    if (flags > 7 || !predFilterOk(flags, filter)) throw corrupt(`bad reference-map flags ${flags} for filter ${filter}`);
     this.predFlags = flags;
     this.predBase = flags & 4 ? vals[inplace ? 4 : 3]! : 0;
     this.pos = p;
@@ -466,7 +466,7 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
         case St.Op: {
           if (this.pos > limit && !final) return;
           if (final && this.pos > this.end + 8) throw new FormatError("truncated", "delta patch ends before the new image is complete");
-          const copyLen = this.len(L.copyLen, copyLenCtx(this));
+          const copyLen = this.inplace && this.bit(L.fill) ? end - this.newPos : this.len(L.copyLen, copyLenCtx(this));
           if (copyLen > end - this.newPos) throw corrupt("copy runs past the end of the new image", { at: this.newPos });
           if (copyLen > 0) {
             const kind = this.tree(L.offKind + this.kind * 4, 2);
@@ -487,7 +487,6 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
             const oldPos = this.newPos + offset;
             if (oldPos < 0 || oldPos + copyLen > this.oldSize) throw corrupt("copy reads outside the base image", { at: this.newPos, oldPos });
             this.oldPos = oldPos;
-            if (this.predFlags !== 0) this.winStart = this.winEnd = 0; // the prediction depends on the displacement
           }
           this.curCopyLen = copyLen;
           this.copyRem = copyLen;
@@ -505,7 +504,7 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
         case St.LitLen: {
           if (this.pos > limit && !final) return;
           if (final && this.pos > this.end + 8) throw new FormatError("truncated", "delta patch ends before the new image is complete");
-          const litLen = this.len(L.litLen, litLenCtx(this.curCopyLen));
+          const litLen = this.newPos === end ? 0 : this.len(L.litLen, litLenCtx(this.curCopyLen));
           if (litLen > end - this.newPos) throw corrupt("literal run past the end of the new image", { at: this.newPos });
           if (litLen + this.curCopyLen === 0) throw corrupt("empty operation", { at: this.newPos });
           this.litRem = litLen;
@@ -534,16 +533,14 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
   private refill(at: number): void {
     const W = this.win.length - 2 * FILTER_MARGIN;
     const a = at;
-    const b = Math.min(this.oldSize, a + W, a + this.copyRem);
+    const b = Math.min(this.oldSize, a + W);
     const lo = Math.max(0, a - FILTER_MARGIN);
     const hi = Math.min(this.oldSize, b + FILTER_MARGIN);
     const raw = this.base.read(lo, hi - lo);
     if (raw.length !== hi - lo) throw new StorageError("io-failed", `base image read at ${lo} returned ${raw.length} of ${hi - lo} bytes`);
     this.win.set(raw, 0);
-    if (this.predFlags !== 0) {
-      const w = this.win.subarray(0, hi - lo);
-      predict(this.predFlags, w, w, lo, this.rep0, this.map, this.oldSize, this.predBase);
-    } else applyFilter(this.filter, this.win, lo, true, 0, hi - lo, this.sectorSize);
+    applyFilter(this.filter, this.win, lo, true, 0, hi - lo, this.sectorSize);
+    if (this.predFlags !== 0) mapReferences(this.predFlags, this.win.subarray(0, hi - lo), lo, this.map, this.oldSize, this.predBase, this.sectorSize);
     this.winStart = a;
     this.winEnd = b;
     this.winOff = a - lo;

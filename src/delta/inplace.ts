@@ -8,8 +8,8 @@
 import { diffOps, OldIndex } from "./diff.js";
 import { filterImage } from "./filters.js";
 import { RangeEncoder } from "./rangecoder.js";
-import { encodeHeader, INPLACE_MAGIC, OpEncoder, type Op } from "./stream.js";
-import { buildPrediction } from "./create.js";
+import { encodeHeader, INPLACE_MAGIC, OpEncoder, type Op, type Prediction } from "./stream.js";
+import { buildPrediction, mappedBase } from "./create.js";
 import type { InPlaceSink } from "./decode.js";
 import type { RandomAccessReader } from "./types.js";
 
@@ -36,7 +36,16 @@ export function createInPlacePatch(oldImage: Uint8Array, newImage: Uint8Array, f
   if (!Number.isInteger(bits) || bits < 8 || bits > 16) throw new RangeError(`in-place sector size ${S} must be a power of two in 256..65536`);
   const oF = filterImage(filterId, oldImage, true, S);
   const nF = filterImage(filterId, newImage, true, S);
-  const ops = diffOps(new OldIndex(oF), nF);
+  let ops = diffOps(new OldIndex(oF), nF);
+  let base = oF;
+  let pred: Prediction | undefined;
+  if (predFlags !== 0) {
+    pred = buildPrediction(oF, nF, ops, predFlags);
+    if (pred.flags !== 0) {
+      base = mappedBase(oF, pred, S);
+      ops = diffOps(new OldIndex(base), nF);
+    } else pred = undefined;
+  }
   const nNew = Math.ceil(nF.length / S);
   const segs: Seg[][] = Array.from({ length: nNew }, () => []);
   const addSeg = (newStart: number, len: number, oldPos: number): void => {
@@ -110,15 +119,15 @@ export function createInPlacePatch(oldImage: Uint8Array, newImage: Uint8Array, f
     emit(j);
   }
 
-  const pred = predFlags !== 0 ? buildPrediction(oF, nF, ops, predFlags) : undefined;
-  const enc = new OpEncoder(new RangeEncoder(), oF, nF, pred);
+  const enc = new OpEncoder(new RangeEncoder(), base, nF, pred);
   let prevJ = -1;
   for (const j of order) {
     enc.sector(j, prevJ);
     prevJ = j;
     let newPos = j * S;
+    const limit = Math.min(nF.length, (j + 1) * S);
     for (const op of segsToOps(segs[j]!)) {
-      enc.op(op, newPos);
+      enc.op(op, newPos, limit, true);
       newPos += op.copyLen + op.litLen;
     }
   }

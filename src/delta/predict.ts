@@ -1,18 +1,28 @@
-// Reference prediction: when code moves, every branch and pointer to moved code changes by the same
-// amount as its target. The patch carries a compact address map (old position -> shift, taken from the
-// copies) and, inside a copy, every Thumb-2 BL/B.W, AArch64 BL/B and absolute 32-bit pointer found in
-// the old bytes is rewritten to point where its target went before the difference is taken. So moved
-// references cost nothing; only real changes remain. Like the filters, the rewrite is stateless: it
-// decides from the raw old bytes at fixed alignments, so any slice can be predicted on its own.
+// Reference mapping: when code moves, every branch and pointer to moved code changes by the same
+// amount as its target. The patch carries a compact address map (old position -> shift, taken from a
+// first matching pass) and the base image is "mapped" before diffing: after a branch filter has made
+// Thumb-2 BL/B.W or AArch64 BL/B targets absolute, each target T becomes T + shift(T); absolute 32-bit
+// pointers into the image (load address `base`) move the same way. Moved references then match the
+// new image exactly; only real changes remain. Like the filters, the mapping is stateless: it decides
+// from the filtered bytes at fixed alignments, so any slice of the base can be mapped on its own.
+
+import { FILTERS } from "./filters.js";
 
 export const PRED = {
+  /** Thumb-2 branch targets (needs filter thumb). */
   thumb: 1,
+  /** AArch64 branch targets (needs filter arm64 or arm64-branch). */
   arm64: 2,
+  /** Absolute 32-bit pointers. */
   abs32: 4,
 } as const;
 
-/** Margin (bytes) around a slice that prediction needs to be exact. */
-export const PRED_MARGIN = 8;
+/** Which filter a prediction flag needs (0 = any). */
+export function predFilterOk(flags: number, filter: number): boolean {
+  if (flags & PRED.thumb && filter !== FILTERS.thumb) return false;
+  if (flags & PRED.arm64 && filter !== FILTERS.arm64 && filter !== FILTERS["arm64-branch"]) return false;
+  return true;
+}
 
 /** Piecewise-constant map old position -> shift (new - old), sorted by old start. */
 export class AddressMap {
@@ -31,9 +41,9 @@ export class AddressMap {
     const s = this.starts;
     const n = s.length;
     if (n === 0) return 0;
+    if (x < s[0]!) return this.shifts[0]!;
     let lo = 0;
     let hi = n - 1;
-    if (x < s[0]!) return this.shifts[0]!;
     while (lo < hi) {
       const mid = (lo + hi + 1) >>> 1;
       if (s[mid]! <= x) lo = mid;
@@ -59,78 +69,79 @@ export class AddressMap {
     }
     let keep = out;
     if (out.length > max) {
-      const idx = out.map((_, i) => i).sort((a, b) => out[b]![1] - out[b]![0] - (out[a]![1] - out[a]![0]) || a - b).slice(0, max).sort((a, b) => a - b);
+      const idx = out
+        .map((_, i) => i)
+        .sort((a, b) => out[b]![1] - out[b]![0] - (out[a]![1] - out[a]![0]) || a - b)
+        .slice(0, max)
+        .sort((a, b) => a - b);
       keep = idx.map((i) => out[i]!);
     }
     return new AddressMap(Int32Array.from(keep, (k) => k[0]), Int32Array.from(keep, (k) => k[1]), Int32Array.from(keep, (k) => k[2]));
   }
 }
 
-function isThumbBranch(raw: Uint8Array, i: number): boolean {
-  if ((raw[i + 1]! & 0xf8) !== 0xf0) return false;
-  const t = raw[i + 3]! & 0xf8;
-  return t === 0xf8 || t === 0xb8;
+function isThumbBranch(b: Uint8Array, i: number): boolean {
+  if ((b[i + 1]! & 0xf8) !== 0xf0) return false;
+  const t = b[i + 3]! & 0xf8;
+  return t === 0xf8 || t === 0xe8 || t === 0xb8;
 }
 
 /**
- * Writes into `out` (same length as `raw`, already a copy of it) the predicted new bytes of old bytes
- * `raw`, whose byte 0 is at old position `pos0`, for a copy whose new position is old position - c.
- * Only positions whose whole 4-byte window (and its neighbours) lie in [0, raw.length) are touched.
+ * Maps, in place, the references in `buf` (filtered base bytes; byte 0 at old position `pos0`).
+ * Only 4-byte windows lying wholly inside `buf` are touched (the caller keeps a margin of
+ * PRED_MARGIN bytes around the slice it needs). `barrier`: as for the filters.
  */
-export function predict(flags: number, raw: Uint8Array, out: Uint8Array, pos0: number, c: number, map: AddressMap, oldSize: number, base: number): void {
-  const n = raw.length;
+export function mapReferences(flags: number, buf: Uint8Array, pos0: number, map: AddressMap, oldSize: number, base: number, barrier = 0): void {
+  const n = buf.length;
   if (flags & PRED.thumb) {
-    for (let i = (pos0 & 1); i + 4 <= n; i += 2) {
-      if (!isThumbBranch(raw, i)) continue;
-      const v = ((raw[i + 1]! & 7) << 19) | (raw[i]! << 11) | ((raw[i + 3]! & 7) << 8) | raw[i + 2]!;
-      const off = ((v << 10) >> 10) * 2; // sign-extend 22 bits, halfwords -> bytes
-      const p = pos0 + i;
-      const t = p + 4 + off;
-      if (t < 0 || t >= oldSize) continue;
-      const offN = t + map.shift(t) - (p - c + 4);
-      if (offN < -(1 << 22) || offN >= 1 << 22) continue;
-      const w = (offN >> 1) & 0x3fffff;
-      out[i + 1] = 0xf0 | ((w >>> 19) & 7);
-      out[i] = (w >>> 11) & 0xff;
-      out[i + 3] = (raw[i + 3]! & 0xf8) | ((w >>> 8) & 7);
-      out[i + 2] = w & 0xff;
+    for (let i = pos0 & 1; i + 4 <= n; i += 2) {
+      if (!isThumbBranch(buf, i)) continue;
+      if (barrier !== 0 && (pos0 + i + 2) % barrier === 0) continue;
+      const w = ((buf[i + 1]! & 7) << 19) | (buf[i]! << 11) | ((buf[i + 3]! & 7) << 8) | buf[i + 2]!;
+      const t = w * 2; // absolute target (mod 2^23)
+      if (t >= oldSize) continue;
+      const m = ((t + map.shift(t)) >> 1) & 0x3fffff;
+      buf[i + 1] = 0xf0 | ((m >>> 19) & 7);
+      buf[i] = (m >>> 11) & 0xff;
+      buf[i + 3] = (buf[i + 3]! & 0xf8) | ((m >>> 8) & 7);
+      buf[i + 2] = m & 0xff;
+      i += 2;
     }
   }
   if (flags & (PRED.arm64 | PRED.abs32)) {
     for (let i = (4 - (pos0 & 3)) & 3; i + 4 <= n; i += 4) {
-      const p = pos0 + i;
-      const b3 = raw[i + 3]!;
+      const b3 = buf[i + 3]!;
       if (flags & PRED.arm64) {
         const op = b3 & 0xfc;
         if (op === 0x94 || op === 0x14) {
-          const v = raw[i]! | (raw[i + 1]! << 8) | (raw[i + 2]! << 16) | ((b3 & 3) << 24);
-          const off = ((v << 6) >> 6) * 4;
-          const t = p + off;
-          if (t < 0 || t >= oldSize) continue;
-          const offN = t + map.shift(t) - (p - c);
-          if (offN < -(1 << 27) || offN >= 1 << 27) continue;
-          const w = (offN >> 2) & 0x3ffffff;
-          out[i] = w & 0xff;
-          out[i + 1] = (w >>> 8) & 0xff;
-          out[i + 2] = (w >>> 16) & 0xff;
-          out[i + 3] = op | ((w >>> 24) & 3);
+          const w = buf[i]! | (buf[i + 1]! << 8) | (buf[i + 2]! << 16) | ((b3 & 3) << 24);
+          const t = w * 4;
+          if (t < oldSize) {
+            const m = ((t + map.shift(t)) >> 2) & 0x3ffffff;
+            buf[i] = m & 0xff;
+            buf[i + 1] = (m >>> 8) & 0xff;
+            buf[i + 2] = (m >>> 16) & 0xff;
+            buf[i + 3] = op | ((m >>> 24) & 3);
+          }
           continue;
         }
       }
       if (flags & PRED.abs32) {
-        // not when a Thumb branch window overlaps this word
-        if (flags & PRED.thumb && ((i >= 2 && isThumbBranch(raw, i - 2)) || isThumbBranch(raw, i) || (i + 6 <= n && isThumbBranch(raw, i + 2)))) continue;
-        if (i < 2 || i + 6 > n) continue;
-        const w = (raw[i]! | (raw[i + 1]! << 8) | (raw[i + 2]! << 16) | (b3 << 24)) >>> 0;
+        // never inside a Thumb branch window (those were handled above)
+        if (flags & PRED.thumb) {
+          if (i < 2 || i + 6 > n) continue;
+          if (isThumbBranch(buf, i - 2) || isThumbBranch(buf, i) || isThumbBranch(buf, i + 2)) continue;
+        }
+        const w = (buf[i]! | (buf[i + 1]! << 8) | (buf[i + 2]! << 16) | (b3 << 24)) >>> 0;
         const x = w - base;
         if (x < 0 || x >= oldSize) continue;
         const s = map.shift(x & ~1);
         if (s === 0) continue;
         const wn = (w + s) >>> 0;
-        out[i] = wn & 0xff;
-        out[i + 1] = (wn >>> 8) & 0xff;
-        out[i + 2] = (wn >>> 16) & 0xff;
-        out[i + 3] = wn >>> 24;
+        buf[i] = wn & 0xff;
+        buf[i + 1] = (wn >>> 8) & 0xff;
+        buf[i + 2] = (wn >>> 16) & 0xff;
+        buf[i + 3] = wn >>> 24;
       }
     }
   }

@@ -28,6 +28,7 @@ export const L = (() => {
     mapShift: len(1),
     offKind: take(8 * 4),
     offSign: take(2),
+    fill: take(4),
     nz: take(256),
     dbyte: take(32 * 256),
     lit: take(64 * 256),

@@ -12,7 +12,7 @@
 // Everything is computed on filtered images (see filters.ts): the decoder filters what it reads from
 // the base and unfilters what it writes.
 
-import { AddressMap, predict, PRED_MARGIN } from "./predict.js";
+import type { AddressMap } from "./predict.js";
 import { L, RangeEncoder } from "./rangecoder.js";
 
 export const STREAM_MAGIC = 0xd0;
@@ -67,7 +67,10 @@ export interface Prediction {
 export const zigzag = (d: number): number => (d >= 0 ? d * 2 : -d * 2 - 1);
 export const unzigzag = (z: number): number => (z % 2 === 1 ? -(z + 1) / 2 : z / 2);
 
-/** Codes operations (over filtered images) one at a time; mirrors the decoder's state machine. */
+/**
+ * Codes operations one at a time; mirrors the decoder's state machine. `oldF` is the base as the
+ * decoder sees it (filtered, references mapped), `newF` the filtered new image.
+ */
 export class OpEncoder {
   readonly s = initialCoderState();
   constructor(
@@ -98,10 +101,13 @@ export class OpEncoder {
     this.s.prev = 0;
   }
 
-  op(op: Op, newPos: number): void {
+  /** `limit`: where the current run of output ends (new size; in-place: the sector end). */
+  op(op: Op, newPos: number, limit = this.newF.length, inPlace = false): void {
     const { enc, oldF, newF, s } = this;
     const { copyLen, oldPos, litLen } = op;
-    enc.len(L.copyLen, copyLenCtx(s), copyLen);
+    const fills = copyLen === limit - newPos;
+    if (inPlace) enc.bit(L.fill, fills ? 1 : 0);
+    if (!inPlace || !fills) enc.len(L.copyLen, copyLenCtx(s), copyLen);
     if (copyLen > 0) {
       const offset = oldPos - newPos;
       let kind: number;
@@ -122,15 +128,8 @@ export class OpEncoder {
       }
       let hist = s.hist;
       let prevDiff = s.prevDiff;
-      let src = oldF;
-      let srcAt = oldPos;
-      if (this.pred && this.pred.flags !== 0) {
-        const lo = Math.max(0, oldPos - PRED_MARGIN);
-        const hi = Math.min(oldF.length, oldPos + copyLen + PRED_MARGIN);
-        src = new Uint8Array(oldF.subarray(lo, hi)); // a copy even when oldF is a Buffer
-        predict(this.pred.flags, src, src, lo, offset, this.pred.map, oldF.length, this.pred.base);
-        srcAt = oldPos - lo;
-      }
+      const src = oldF;
+      const srcAt = oldPos;
       for (let k = 0; k < copyLen; k++) {
         const p = newPos + k;
         const d = (newF[p]! - src[srcAt + k]!) & 0xff;
@@ -148,7 +147,7 @@ export class OpEncoder {
       newPos += copyLen;
       s.prev = newF[newPos - 1]!;
     }
-    enc.len(L.litLen, litLenCtx(copyLen), litLen);
+    if (newPos < limit) enc.len(L.litLen, litLenCtx(copyLen), litLen);
     let prev = s.prev;
     for (let k = 0; k < litLen; k++) {
       const p = newPos + k;
