@@ -135,9 +135,11 @@ describe("app_fota boot-time install is power-safe", () => {
     installStagedFiles(probe, { ops: all });
     const total = all.n;
     expect(total).toBeGreaterThan(6);
+    const template = fs.mkdtempSync(path.join(os.tmpdir(), "appfota-template-"));
+    await stage(template);
     for (let cut = 0; cut < total; cut++) {
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), "appfota-cut-"));
-      await stage(dir);
+      fs.cpSync(template, dir, { recursive: true });
       expect(() => installStagedFiles(dir, { ops: counting(cut) })).toThrow("power cut");
       // every target is whole: old or new content, never partial
       for (const [name, bytes] of Object.entries(files)) {
