@@ -1,6 +1,6 @@
 // Host file helpers for the CLI and tools: key files, a RandomAccessReader over a file, streaming a
 // file through a push consumer, and write-to-temp-then-rename.
-import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, renameSync, rmSync, writeFileSync, writeSync } from "node:fs";
+import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, writeFileSync, writeSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { SignatureError, StorageError, UsageError } from "../errors.js";
 import { generateSigningKey, loadSigningKey, loadTrustedKey, privateKeyPem, publicKeyPem, type SigningKey, type TrustedKey } from "./keys.js";
@@ -32,6 +32,7 @@ export function writeKeyPair(path: string, opts: { force?: boolean } = {}): Sign
   }
   const key = generateSigningKey();
   try {
+    mkdirSync(dirname(path), { recursive: true });
     writeFileSync(path, privateKeyPem(key), { mode: 0o600 });
     writeFileSync(pub, publicKeyPem(key), { mode: 0o644 });
   } catch (e) {

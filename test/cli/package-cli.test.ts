@@ -57,6 +57,11 @@ describe("fota keygen", () => {
     expect(readFileSync(p("a.key"), "utf8")).not.toBe(before);
   });
 
+  it("creates missing parent folders", async () => {
+    expect((await runFota(["keygen", "keys/nested/c.key"], { cwd: dir })).code).toBe(0);
+    expect(existsSync(p("keys/nested/c.key.pub"))).toBe(true);
+  });
+
   it("refuses when only the .pub exists, too", async () => {
     writeFileSync(p("b.key.pub"), "x");
     await expectFailure(["keygen", "b.key"], "file-exists");
