@@ -8,5 +8,7 @@ import { register as pack } from "./pack.js";
 import { register as inspect } from "./inspect.js";
 import { register as verify } from "./verify.js";
 import { register as apply } from "./apply.js";
+import { register as emulate } from "./emulate.js";
+import { register as device } from "./device.js";
 
-export const COMMANDS: Array<(program: Command) => void> = [demo, keygen, pack, inspect, verify, apply, serve, fetch];
+export const COMMANDS: Array<(program: Command) => void> = [demo, keygen, pack, inspect, verify, apply, serve, fetch, emulate, device];
