@@ -68,11 +68,11 @@ function* chunks(b: Uint8Array, n: number): Generator<Uint8Array> {
   for (let o = 0; o < b.length; o += n) yield b.subarray(o, o + n);
 }
 
-async function run(strategy: StrategyName, kind: "full" | "delta", size: number): Promise<Row> {
+async function run(strategy: StrategyName, kind: "full" | "delta", size: number, scratchSectors = 1): Promise<Row> {
   const old = firmware(size, 1);
   const neu = edit(old, 2);
   const recovery = firmware(64 * 1024, 3);
-  const { layout, flashSize } = planLayout(strategy, { sectorSize: SECTOR, slotSize: size + SECTOR, recoverySize: 128 * 1024, packageSize: strategy === "inplace" ? size + 64 * 1024 : 0 });
+  const { layout, flashSize } = planLayout(strategy, { sectorSize: SECTOR, slotSize: size + SECTOR, recoverySize: 128 * 1024, packageSize: strategy === "inplace" ? size + 64 * 1024 : 0, scratchSectors });
   let counting = false;
   const regions: Record<string, number> = {};
   const flash = new SimFlash({
@@ -141,13 +141,14 @@ async function main(): Promise<void> {
   const rows: string[][] = [];
   for (const size of sizes) {
     for (const strategy of ["ab", "inplace", "two-stage"] as const) {
-      for (const kind of ["full", "delta"] as const) {
+      for (const [kind, scratch] of [["full", 1], ["delta", 1], ["delta", 2]] as const) {
         if (kind === "delta" && (!withDelta || strategy === "two-stage")) continue;
-        const r = await run(strategy, kind, size);
+        if (scratch === 2 && strategy !== "inplace") continue;
+        const r = await run(strategy, kind, size, scratch);
         const sectors = Math.ceil(size / SECTOR);
         rows.push([
           r.strategy,
-          r.kind === "delta" && strategy === "inplace" ? "delta (in-place)" : r.kind,
+          r.kind === "delta" && strategy === "inplace" ? `in-place delta, ${scratch} scratch` : r.kind,
           fmtSize(r.size),
           fmtSize(r.pkg),
           String(r.erases),

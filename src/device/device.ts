@@ -6,7 +6,7 @@
 import { DEFAULT_CONFIG } from "../config.js";
 import { CancelledError, StateError, FotaError, LWM2M_RESULT, type Reason, isFotaError } from "../errors.js";
 import { isPowerCut, type Flash } from "./flash.js";
-import { LWM2M_STATE_OF, nextUpdate, type UpdateEvent, type UpdateState } from "./flow.js";
+import { LWM2M_STATE_OF, findTransition, nextUpdate, type UpdateEvent, type UpdateState } from "./flow.js";
 import { hashArea } from "./io.js";
 import { openAreas, type Areas, type Layout, type StrategyName } from "./layout.js";
 import type { PackageFacts, PackageOpener } from "./package.js";
@@ -307,6 +307,14 @@ export class Device {
     s.update.result = n.result;
     if (reason) s.update.reason = reason;
     else if (event === "start" || event === "clear") delete s.update.reason;
+  }
+
+  /**
+   * @internal A bootloader step: applied when the table allows it from the current state, skipped
+   * otherwise (the bootloader must boot something whatever the bookkeeping says).
+   */
+  bootStep(s: BootState, event: UpdateEvent, reason?: Reason): void {
+    if (findTransition(s.update.state, event)) this.step(s, event, reason);
   }
 
   /** @internal Start an update in `s`: supersede an armed one, close a stale download. */

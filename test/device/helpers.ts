@@ -85,8 +85,15 @@ export interface Rig {
   maxAttempts?: number;
 }
 
-export function makeRig(strategy: StrategyName, imageSize: number, extra: Partial<Rig> = {}): Rig {
-  const { layout, flashSize } = planLayout(strategy, { sectorSize: SECTOR, slotSize: imageSize + SECTOR, ...(strategy === "ab" ? { packageSize: imageSize * 2 } : {}) });
+export function makeRig(strategy: StrategyName, imageSize: number, extra: Partial<Rig> & { scratchSectors?: number } = {}): Rig {
+  const { scratchSectors, ...rest } = extra;
+  const { layout, flashSize } = planLayout(strategy, {
+    sectorSize: SECTOR,
+    slotSize: imageSize + SECTOR,
+    ...(strategy === "ab" ? { packageSize: imageSize * 2 } : {}),
+    ...(scratchSectors ? { scratchSectors } : {}),
+  });
+  extra = rest;
   const rig: Rig = { strategy, layout, geometry: { size: flashSize, sectorSize: SECTOR, pageSize: 256, writeAlign: 4 }, old: makeImage(imageSize, 1), ...extra };
   if (strategy === "two-stage") rig.recovery ??= makeImage(SECTOR * 2, 99);
   return rig;

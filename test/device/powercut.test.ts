@@ -44,6 +44,11 @@ function scenarios(): Scenario[] {
     const moved = shuffleBlocks(neu, 11);
     const delta = deltaPackage(rig.old, moved, { inPlace: strategy === "inplace" });
     out.push({ name: `${strategy}/delta`, rig, neu: moved, arm: (d) => d.install(chunks(delta, 999)) });
+    if (strategy === "inplace") {
+      // two scratch sectors used in turn (one journal entry per step)
+      const rig2 = makeRig(strategy, IMAGE, { scratchSectors: 2 });
+      out.push({ name: "inplace/delta-2-scratch", rig: rig2, neu: moved, arm: (d) => d.install(chunks(delta, 999)) });
+    }
   }
   {
     const rig = makeRig("two-stage", IMAGE);

@@ -44,12 +44,12 @@ export function boot(dev: Device): BootResult {
     if (dev.holds(dev.areas.slots[p]!, slot.image)) {
       slot.state = "trial";
       slot.attemptsLeft = Math.max(0, (slot.attemptsLeft ?? 1) - 1);
-      dev.step(s, "installed");
+      dev.bootStep(s, "installed");
       dev.save(s);
       return dev.bootSlot(p);
     }
     slot.state = "bad";
-    dev.step(s, "fail", "digest-mismatch");
+    dev.bootStep(s, "fail", "digest-mismatch");
     delete s.update.target;
     dirty = true;
   }
@@ -60,13 +60,13 @@ export function boot(dev: Device): BootResult {
     const slot = s.slots[t]!;
     if ((slot.attemptsLeft ?? 0) > 0 && dev.holds(dev.areas.slots[t]!, slot.image)) {
       slot.attemptsLeft = slot.attemptsLeft! - 1;
-      dev.step(s, "boot-trial");
+      dev.bootStep(s, "boot-trial");
       dev.save(s);
       return dev.bootSlot(t);
     }
     slot.state = "bad";
     delete slot.attemptsLeft;
-    if (s.update.state === "trial") dev.step(s, "rollback");
+    dev.bootStep(s, "rollback");
     delete s.update.target;
     rolledBack = true;
     dirty = true;

@@ -147,12 +147,12 @@ function installFull(dev: Device): void {
 }
 
 /**
- * In-place delta: DELTA's applier rewrites the slot sector by sector; each sector goes through the
- * scratch sector. Journal (progress entries, value = 2 x step + phase, aux = sector index):
- *   odd  2s+1: step s staged in scratch (for sector aux); the slot sector may be half-written
- *   even 2s+2: step s written to the slot
- * After a cut at "staged", the bootloader first copies scratch -> slot sector, then lets the applier
- * replay the done steps (it reads their new bytes back from the slot) and continue.
+ * In-place delta: DELTA's applier rewrites the slot sector by sector; each sector goes through a
+ * scratch sector first, and the journal records which step is staged for which sector (aux). After a
+ * cut with a step staged, the bootloader first copies scratch -> slot sector (the slot sector may be
+ * half-erased), then lets the applier replay the done steps (it reads their new bytes back from the
+ * slot) and continue. With one scratch sector each step costs two journal entries; with two (used in
+ * turn) one.
  */
 function applyInPlace(dev: Device): void {
   const s = dev.raw;
@@ -170,29 +170,57 @@ function applyInPlace(dev: Device): void {
     p.set(d);
     return p;
   };
-  let half = s.journal!.step;
-  if (half % 2 === 1) {
-    const idx = s.journal!.aux ?? 0;
-    slot.eraseSector(idx * S);
-    slot.program(idx * S, scratch.read(0, S));
-    half++;
-    dev.progress(half, (half / 2) * S, idx);
-  }
-  const doneSteps = half / 2;
-  const region = {
-    sectorSize: S,
-    doneSteps,
-    size: slot.geometry.size,
-    read: (o: number, n: number) => slot.read(o, n),
-    writeSector(index: number, data: Uint8Array, step: number) {
+  const progress = (step: number) => dev.bootProgress?.({ phase: "install", done: Math.min((step + 1) * S, target.size), total: target.size });
+  let doneSteps: number;
+  let writeSector: (index: number, data: Uint8Array, step: number) => void;
+  if (scratch.sectorCount >= 2) {
+    // Two scratch sectors used in turn: one entry per step. Entry value v = s + 1 means "step s is
+    // staged in scratch[s % 2] for sector aux, and every earlier step is written". scratch[s % 2] is
+    // next erased by step s + 2, which only starts after step s + 1 was staged (so s was written).
+    const v = s.journal!.step;
+    if (v > 0) {
+      const st = v - 1;
+      const idx = s.journal!.aux ?? 0;
+      slot.eraseSector(idx * S);
+      slot.program(idx * S, scratch.read((st % 2) * S, S));
+    }
+    doneSteps = v;
+    writeSector = (index, data, step) => {
+      const at = (step % 2) * S;
+      scratch.eraseSector(at);
+      scratch.program(at, pad(data));
+      dev.progress(step + 1, step * S, index);
+      slot.eraseSector(index * S);
+      slot.program(index * S, pad(data));
+      progress(step);
+    };
+  } else {
+    // One scratch sector: two entries per step, 2s + 1 = staged (for sector aux), 2s + 2 = written.
+    let half = s.journal!.step;
+    if (half % 2 === 1) {
+      const idx = s.journal!.aux ?? 0;
+      slot.eraseSector(idx * S);
+      slot.program(idx * S, scratch.read(0, S));
+      half++;
+      dev.progress(half, (half / 2) * S, idx);
+    }
+    doneSteps = half / 2;
+    writeSector = (index, data, step) => {
       scratch.eraseSector(0);
       scratch.program(0, pad(data));
       dev.progress(2 * step + 1, step * S, index);
       slot.eraseSector(index * S);
       slot.program(index * S, pad(data));
       dev.progress(2 * step + 2, (step + 1) * S, index);
-      dev.bootProgress?.({ phase: "install", done: Math.min((step + 1) * S, target.size), total: target.size });
-    },
+      progress(step);
+    };
+  }
+  const region = {
+    sectorSize: S,
+    doneSteps,
+    size: slot.geometry.size,
+    read: (o: number, n: number) => slot.read(o, n),
+    writeSector,
   };
   const pipe = dev.openPackage({
     onManifest: (f) => {

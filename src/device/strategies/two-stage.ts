@@ -52,7 +52,7 @@ export function boot(dev: Device): BootResult {
       return bootRecovery(dev);
     }
     s.recovery = { state: "bad" };
-    dev.step(s, "fail", "digest-mismatch");
+    dev.bootStep(s, "fail", "digest-mismatch");
     delete s.stageTwo;
     dev.save(s);
   }
