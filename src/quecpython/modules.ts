@@ -30,7 +30,13 @@ export function moduleFetchers(ctx: Pick<HostContext, "networkUp" | "throttle">,
   return base.map((f) => ({
     schemes: f.schemes,
     async open(req) {
-      if (!ctx.networkUp) throw new TransportError("connect-failed", `no network (the module is not registered): cannot reach ${req.url.host}`);
+      if (!ctx.networkUp) {
+        // No data connection: a host name cannot be resolved (the lookup times out); an IP address
+        // cannot be connected to.
+        const literal = /^[\d.]+$|^\[.*\]$/.test(req.url.hostname);
+        if (literal) throw new TransportError("connect-failed", `no network (the module is not registered): cannot connect to ${req.url.host}`);
+        throw new TransportError("dns-timeout", `no network (the module is not registered): cannot resolve ${req.url.hostname}`);
+      }
       const resp = await f.open(req);
       const body = resp.body;
       return {
