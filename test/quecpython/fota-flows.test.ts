@@ -202,19 +202,9 @@ describe("DFOTA with delta packages", () => {
     ["EC200A", true],
     ["BC25", true],
   ];
-  // NOTE: the in-place cases use a second target: DELTA's in-place form of V1 -> V2 is refused by
-  // its own applier at the time of writing ("literal run past the end of the new image";
-  // reproduce: applyDelta(V1, createDelta(V1, V2, { inPlace: { sectorSize: 4096 } }) ...)).
-  const V2B = (() => {
-    const out = new Uint8Array(V1.length + 4096);
-    out.set(V1);
-    out.set(firmware("p", 500), 3000);
-    out.set(firmware("t", 4096), V1.length);
-    return out;
-  })();
   it.each(cases)("%s: a delta package downloads, arms and installs", async (model, inPlace) => {
     const m = makeModule(PROFILES[model]!);
-    const to = inPlace ? V2B : V2;
+    const to = V2;
     const pkg = deltaPackage({ from: V1, to, models: [model], inPlace });
     expect(pkg.length).toBeLessThan(to.length / 4);
     server.files.set(`/${model}-delta.fota`, pkg);
