@@ -156,3 +156,50 @@ describe("refusals and failures", () => {
     await expect(d.install(chunks(fullPackage(mutate(rig.old, 19)), 4096))).rejects.toThrow(/confirm it first/);
   });
 });
+
+describe("two-stage", () => {
+  it("a stage-two download that fails leaves the recovery in charge; the next boot retries and succeeds", async () => {
+    const { TransportError } = await import("../../src/errors.js");
+    const rig = makeRig("two-stage", IMAGE);
+    const flash = provision(rig);
+    const neu = mutate(rig.old, 51);
+    const stage1 = fullPackage(mutate(rig.recovery!, 52), { version: "rec-2" });
+    const stage2 = fullPackage(neu, { securityCounter: 3 });
+    let d = device(rig, flash);
+    d.boot();
+    await d.install(chunks(stage1, 2048), { stageTwo: "http://127.0.0.1/stage2.fota" });
+    d = device(rig, flash);
+    expect(d.boot().kind).toBe("recovery");
+    const seen: string[] = [];
+    const broken = function* (url: string) {
+      seen.push(url);
+      yield stage2.subarray(0, 5000);
+      throw new TransportError("connection-lost", "link dropped");
+    };
+    await expect(d.runRecovery(broken)).rejects.toBeInstanceOf(TransportError);
+    expect(seen).toEqual(["http://127.0.0.1/stage2.fota"]);
+    expect(d.status()).toMatchObject({ state: "installing", reason: "connection-lost", lwm2m: { state: 3, result: 4 } });
+    d = device(rig, flash);
+    expect(d.boot().kind).toBe("recovery");
+    await d.runRecovery(() => chunks(stage2, 4096));
+    d = device(rig, flash);
+    const b = d.boot();
+    expect(bootedSha(rig, flash, b)).toBe(sha(neu));
+    d.confirm();
+    expect(d.status()).toMatchObject({ state: "confirmed", securityCounter: 3 });
+  });
+
+  it("a stage-two package refused before touching the application slot gives up and boots the old image", async () => {
+    const rig = makeRig("two-stage", IMAGE);
+    const flash = provision(rig);
+    let d = device(rig, flash);
+    d.boot();
+    await d.install(chunks(fullPackage(mutate(rig.recovery!, 53)), 2048), { stageTwo: "x" });
+    d = device(rig, flash);
+    d.boot();
+    await expect(d.runRecovery(() => chunks(fullPackage(mutate(rig.old, 54), { models: ["OTHER"] }), 4096))).rejects.toBeInstanceOf(CompatibilityError);
+    const b = device(rig, flash).boot();
+    expect(b.kind).toBe("app");
+    expect(bootedSha(rig, flash, b)).toBe(sha(rig.old));
+  });
+});
