@@ -2,7 +2,8 @@
 // `fota serve` (the real CLI, one Node process) and Debian's nginx (one worker) in the same run, on
 // the same file. Prints throughput, p50/p99 time-to-first-byte and errors for both, side by side.
 //
-// Environment: BENCH_N="100,1000" BENCH_FILE_KB=256 BENCH_ROUNDS=1
+// Environment: BENCH_N="100,1000" BENCH_FILE_KB=256 BENCH_ROUNDS=3 (the order alternates per round;
+// the summary gives the median throughput of each server, so a noisy shared machine skews less).
 import { spawn, execFileSync, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -17,7 +18,7 @@ const FOTA_BIN = path.join(REPO, "bin", "fota.js");
 
 const NS = (process.env.BENCH_N ?? "100,1000").split(",").map(Number);
 const FILE_BYTES = Number(process.env.BENCH_FILE_KB ?? 256) * 1024;
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 1);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 
 interface RunStats {
   n: number;
@@ -123,23 +124,33 @@ async function main(): Promise<void> {
     console.log(`fota serve: one Node process (fastify + @fastify/static), logging each download; nginx: 1 worker, sendfile on\n`);
     console.log("| server     |     N |    MiB/s | p50 TTFB ms | p99 TTFB ms | wall s | errors");
     console.log("|------------|-------|----------|----------|----------|--------|-------");
-    const ratios: string[] = [];
+    const summary: string[] = [];
     for (const n of NS) {
+      const fotaRuns: RunStats[] = [];
+      const nginxRuns: RunStats[] = [];
+      // Warm both.
+      await run(fota.url, Math.min(n, 20), data);
+      await run(nginx.url, Math.min(n, 20), data);
       for (let r = 0; r < ROUNDS; r++) {
-        // Warm both, then measure alternately.
-        await run(fota.url, Math.min(n, 20), data);
-        await run(nginx.url, Math.min(n, 20), data);
-        const a = await run(fota.url, n, data);
-        const b = await run(nginx.url, n, data);
-        console.log(row("fota serve", a));
-        console.log(row("nginx", b));
-        const ta = a.bytes / a.wallMs;
-        const tb = b.bytes / b.wallMs;
-        ratios.push(`N=${n}: fota/nginx throughput ${(ta / tb).toFixed(2)} (target >= 0.5), fota errors ${a.errors} (target 0)`);
+        const order = r % 2 === 0 ? (["fota", "nginx"] as const) : (["nginx", "fota"] as const);
+        for (const which of order) {
+          const s = await run(which === "fota" ? fota.url : nginx.url, n, data);
+          (which === "fota" ? fotaRuns : nginxRuns).push(s);
+          console.log(row(which === "fota" ? "fota serve" : "nginx", s));
+        }
       }
+      const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+      const tf = med(fotaRuns.map((s) => s.bytes / s.wallMs));
+      const tn = med(nginxRuns.map((s) => s.bytes / s.wallMs));
+      const ef = fotaRuns.reduce((a, s) => a + s.errors, 0);
+      const en = nginxRuns.reduce((a, s) => a + s.errors, 0);
+      summary.push(
+        `N=${n}: median MiB/s fota ${((tf * 1000) / 1048576).toFixed(1)} vs nginx ${((tn * 1000) / 1048576).toFixed(1)} -> ratio ${(tf / tn).toFixed(2)} (target >= 0.5); ` +
+          `errors fota ${ef}, nginx ${en} over ${ROUNDS} rounds (target 0)`,
+      );
     }
     console.log("");
-    for (const r of ratios) console.log(r);
+    for (const line of summary) console.log(line);
   } finally {
     fota.child.kill("SIGTERM");
     await nginx?.stop();

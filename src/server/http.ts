@@ -31,21 +31,34 @@ async function checkPath(realRoot: string, rawUrl: string): Promise<"ok" | "esca
   if (decoded.includes("\0")) return "bad";
   const parts = decoded.split(/[\\/]+/).filter((p) => p !== "" && p !== ".");
   if (parts.some((p) => p === "..")) return "escape";
-  // Walk from the root so a symlinked directory or file pointing out is caught even if the target
-  // does not exist.
-  let cur = realRoot;
-  for (const p of parts) {
-    const next = path.join(cur, p);
-    let real: string;
-    try {
-      real = await fs.promises.realpath(next);
-    } catch {
-      return "ok"; // missing: the static handler answers 404
-    }
-    if (!isInside(realRoot, real)) return "escape";
-    cur = real;
+  // One realpath resolves every symlink on the way. A path that does not resolve (missing, or a
+  // symlink to a missing target) is answered 404 by the static handler, which opens the same path.
+  let real: string;
+  try {
+    real = await fs.promises.realpath(path.join(realRoot, ...parts));
+  } catch {
+    return "ok";
   }
-  return "ok";
+  return isInside(realRoot, real) ? "ok" : "escape";
+}
+
+/** Remembers verdicts for a second: thousands of devices ask for the same few paths. */
+class VerdictCache {
+  private map = new Map<string, { v: "ok" | "escape" | "bad"; at: number }>();
+  constructor(
+    private realRoot: string,
+    private ttlMs = 1000,
+    private max = 10_000,
+  ) {}
+  async check(rawUrl: string): Promise<"ok" | "escape" | "bad"> {
+    const now = Date.now();
+    const hit = this.map.get(rawUrl);
+    if (hit && now - hit.at < this.ttlMs) return hit.v;
+    const v = await checkPath(this.realRoot, rawUrl);
+    if (this.map.size >= this.max) this.map.clear();
+    this.map.set(rawUrl, { v, at: now });
+    return v;
+  }
 }
 
 export async function startHttp(o: HttpServeOptions): Promise<{ app: FastifyInstance; url: string; port: number }> {
@@ -56,8 +69,9 @@ export async function startHttp(o: HttpServeOptions): Promise<{ app: FastifyInst
     ...(o.tls ? { https: { cert: o.tls.cert, key: o.tls.key } } : {}),
   }) as unknown as FastifyInstance;
 
+  const verdicts = new VerdictCache(o.realRoot);
   app.addHook("onRequest", async (req, reply) => {
-    const verdict = await checkPath(o.realRoot, req.url);
+    const verdict = await verdicts.check(req.url);
     if (verdict !== "ok") {
       const code = verdict === "bad" ? 400 : 403;
       return reply.code(code).type("text/plain").send(verdict === "bad" ? "bad path\n" : "outside the served directory\n");
