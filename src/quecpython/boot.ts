@@ -8,7 +8,7 @@ import type { FetchOptions } from "../transport/index.js";
 import { installStagedFiles, type InstallOps, type InstallReport } from "./app_fota.js";
 import { runStageTwo } from "./engine.js";
 
-export interface BootModuleOptions {
+export interface BootSequenceOptions {
   device: Device;
   /** Host directory of the module's /usr. */
   usrDir: string;
@@ -25,7 +25,7 @@ export interface BootModuleOptions {
   log?: (line: string) => void;
 }
 
-export interface BootReport {
+export interface BootSequenceReport {
   /** Every bootloader run of this power-on (two with mini FOTA stage two: recovery, then app). */
   boots: BootResult[];
   /** The firmware the application runs on. */
@@ -38,7 +38,7 @@ export interface BootReport {
 }
 
 /** Powers the module on: bootloader, recovery stage two if pending, app_fota install. */
-export async function bootModule(opts: BootModuleOptions): Promise<BootReport> {
+export async function bootSequence(opts: BootSequenceOptions): Promise<BootSequenceReport> {
   const log = opts.log ?? (() => {});
   const boots: BootResult[] = [];
   let booted = opts.device.boot();

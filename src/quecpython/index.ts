@@ -33,7 +33,7 @@ export {
   fetchSource,
 } from "./client.js";
 export { type ProvisionModuleOptions, deviceEngine, provisionModule, openModule, runStageTwo } from "./engine.js";
-export { type BootModuleOptions, type BootReport, bootModule } from "./boot.js";
+export { type BootSequenceOptions, type BootSequenceReport, bootSequence } from "./boot.js";
 export { type FotaCallback, type ApnSettings, type ModuleHost, type InvokeResult, STATUS as FOTA_STATUS, QuecFota, openFota, quecCodeOf, pythonErrorOf } from "./fota.js";
 export {
   type StatEntry,

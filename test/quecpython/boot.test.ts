@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { isPowerCut, type SimFlash } from "../../src/device/flash.js";
-import { bootModule } from "../../src/quecpython/boot.js";
+import { bootSequence } from "../../src/quecpython/boot.js";
 import { openModule } from "../../src/quecpython/engine.js";
 import { openFota } from "../../src/quecpython/fota.js";
 import { AppFota } from "../../src/quecpython/app_fota.js";
@@ -30,14 +30,14 @@ beforeEach(() => {
 });
 afterEach(() => rmSync(usr, { recursive: true, force: true }));
 
-describe("bootModule", () => {
+describe("bootSequence", () => {
   it("mini FOTA: stage one, restart, recovery fetches stage two, restart into the new firmware", async () => {
     const m = makeModule(PROFILES.EC600N!, { strategy: "two-stage" });
     const fota = openFota(m);
     expect(await fota.httpDownload({ url1: server.url("/mini1.fota"), url2: server.url("/EC600N.fota") })).toBe(0);
     await fota.idle();
     expect(m.restarts).toEqual(["mini-fota"]);
-    const r = await bootModule({ device: m.device, usrDir: usr, fetch: FAST_FETCH });
+    const r = await bootSequence({ device: m.device, usrDir: usr, fetch: FAST_FETCH });
     expect(r.stageTwo).toBe(true);
     expect(r.boots.map((b) => b.kind)).toEqual(["recovery", "app"]);
     expect(r.booted.image.sha256).toBe(sha256Hex(V2));
@@ -47,10 +47,10 @@ describe("bootModule", () => {
     for (const confirm of ["auto", "manual"] as const) {
       const m = makeModule(PROFILES.EC600U!);
       expect(await openFota(m).httpDownload({ url1: server.url("/EC600U.fota") })).toBe(0);
-      const first = await bootModule({ device: m.device, usrDir: usr, confirm });
+      const first = await bootSequence({ device: m.device, usrDir: usr, confirm });
       expect(first.booted.image.version).toBe("2.0.0");
       expect(first.confirmed).toBe(confirm === "auto");
-      const second = await bootModule({ device: m.device, usrDir: usr, confirm });
+      const second = await bootSequence({ device: m.device, usrDir: usr, confirm });
       expect(second.booted.image.version).toBe(confirm === "auto" ? "2.0.0" : "1.0.0");
     }
   });
@@ -60,10 +60,10 @@ describe("bootModule", () => {
     writeFileSync(join(usr, "main.py"), "print('v1 app')\n");
     const app = new AppFota({ usrDir: usr, fetch: FAST_FETCH });
     expect(await app.download(server.url("/app/main.py"), "/usr/main.py")).toBe(0);
-    expect((await bootModule({ device: m.device, usrDir: usr })).appFota.state).toBe("idle");
+    expect((await bootSequence({ device: m.device, usrDir: usr })).appFota.state).toBe("idle");
     expect(readFileSync(join(usr, "main.py"), "utf8")).toBe("print('v1 app')\n");
     app.setUpdateFlag();
-    expect((await bootModule({ device: m.device, usrDir: usr })).appFota.installed).toEqual(["/usr/main.py"]);
+    expect((await bootSequence({ device: m.device, usrDir: usr })).appFota.installed).toEqual(["/usr/main.py"]);
     expect(readFileSync(join(usr, "main.py"), "utf8")).toBe("print('v2 app')\n");
   });
 });
@@ -81,7 +81,7 @@ async function downloadAndBoot(m: TestModule): Promise<void> {
   const ret = await fota.httpDownload({ url1: server.url(`/${m.profile.model}.fota`) });
   await fota.idle();
   expect(ret).toBe(0);
-  await bootModule({ device: m.device, usrDir: usr });
+  await bootSequence({ device: m.device, usrDir: usr });
 }
 
 describe.each([
@@ -116,7 +116,7 @@ describe.each([
         expect(cut).toBe(true);
         cuts++;
         m = powerCycle(m, profile);
-        const after = await bootModule({ device: m.device, usrDir: usr });
+        const after = await bootSequence({ device: m.device, usrDir: usr });
         expect([sha256Hex(V1), sha256Hex(V2)]).toContain(after.booted.image.sha256);
         if (after.booted.image.version !== "2.0.0") await downloadAndBoot(m);
         expect(m.device.boot().image.sha256).toBe(sha256Hex(V2));
