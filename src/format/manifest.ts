@@ -108,7 +108,8 @@ export function encodeEncoding(e: Encoding): Uint8Array {
 
 /** The canonical bytes of a manifest. Checks the rules a reader checks, so a writer cannot emit what a reader refuses. */
 export function encodeManifest(m: Manifest, config: FotaConfig = DEFAULT_CONFIG): Uint8Array {
-  validateManifest(m, config, (msg) => new UsageError("bad-argument", `manifest: ${msg}`));
+  const bad = (msg: string) => new UsageError("bad-argument", `manifest: ${msg}`);
+  validateManifest(m, config, bad, bad);
   const F = MANIFEST_FIELDS;
   const out: RawField[] = [];
   out.push(field(F.formatVersion, encodeUint(m.formatVersion)));
@@ -213,14 +214,21 @@ export function decodeManifest(buf: Uint8Array, config: FotaConfig = DEFAULT_CON
     if (k.chunkDigests) throw new FormatError("malformed", "manifest lists chunk digests for a payload of at most one chunk (the payload digest covers it)");
     if (n === 1) p.chunkDigests.push(p.sha256.slice());
   }
-  validateManifest(m, config, (msg) => new FormatError("malformed", `manifest: ${msg}`));
+  validateManifest(
+    m,
+    config,
+    (msg) => new FormatError("malformed", `manifest: ${msg}`),
+    (msg, details) => new FormatError("limit-exceeded", `manifest: ${msg}`, { details }),
+  );
   return m;
 }
 
-/** The rules both sides check; `fail` makes the error (UsageError for a writer, FormatError for a reader). */
-function validateManifest(m: Manifest, config: FotaConfig, fail: (msg: string) => Error): void {
+/**
+ * The rules both sides check; `fail` and `limit` make the errors (UsageError for a writer; FormatError
+ * malformed / limit-exceeded for a reader).
+ */
+function validateManifest(m: Manifest, config: FotaConfig, fail: (msg: string) => Error, limit: (msg: string, details: Record<string, unknown>) => Error): void {
   const lim = config.format;
-  const limit = (msg: string, details: Record<string, unknown>) => new FormatError("limit-exceeded", `manifest: ${msg}`, { details });
   if (m.formatVersion !== FORMAT.version) throw fail(`format version ${m.formatVersion} is not ${FORMAT.version}`);
   if (!(m.kind in KINDS)) throw fail(`unknown kind ${String(m.kind)}`);
   if (m.models.length < 1) throw fail("no target model");

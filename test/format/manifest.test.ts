@@ -190,7 +190,7 @@ describe("manifest codec (cases)", () => {
     const models = { ...m, models: Array.from({ length: 5 }, (_, i) => `M${i}`) };
     expectFormat(() => decodeManifest(encodeManifest(models), withConfig({ format: { maxModels: 4 } })), "limit-exceeded");
     const long = { ...m, models: ["x".repeat(300)] };
-    expect(() => encodeManifest(long)).toThrow(FormatError);
+    expect(() => encodeManifest(long)).toThrow(UsageError);
     const bigPayload = withFields(m, (fs) => fs.map((f) => (f.id === MANIFEST_FIELDS.payloadSize.id ? { ...f, value: encodeVarint(2 ** 40) } : f)));
     expectFormat(() => decodeManifest(bigPayload), "limit-exceeded");
     const manyChunks = withFields(m, (fs) =>
