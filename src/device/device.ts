@@ -5,7 +5,7 @@
 
 import { DEFAULT_CONFIG } from "../config.js";
 import { CancelledError, StateError, FotaError, LWM2M_RESULT, type Reason, isFotaError } from "../errors.js";
-import { isPowerCut, type Flash } from "./flash.js";
+import { isPowerCut, type Flash, type FlashCounters } from "./flash.js";
 import { LWM2M_STATE_OF, findTransition, nextUpdate, type UpdateEvent, type UpdateState } from "./flow.js";
 import { hashArea } from "./io.js";
 import { openAreas, type Areas, type Layout, type StrategyName } from "./layout.js";
@@ -79,6 +79,8 @@ export interface DeviceStatus {
   target?: ImageInfo;
   stageTwo?: string;
   boots: number;
+  /** Flash operation counters of this device object's flash since it was opened (wear). */
+  flash: FlashCounters;
 }
 
 export interface ProvisionOptions extends Omit<DeviceOptions, "openPackage"> {
@@ -178,6 +180,7 @@ export class Device {
       active: s.active,
       slots: structuredClone(s.slots),
       boots: s.boots,
+      flash: { ...this.flash.counters },
     };
     if (reason !== undefined) st.reason = reason;
     if (s.recovery) st.recovery = structuredClone(s.recovery);

@@ -4,7 +4,7 @@
 // unless verify() passed. The package is checked as it streams, so a package for another model or
 // with an older security counter is refused before its first byte reaches flash.
 
-import { IntegrityError, StateError, UsageError } from "../errors.js";
+import { CompatibilityError, IntegrityError, StateError, UsageError } from "../errors.js";
 import type { Device } from "./device.js";
 import { imageInfoOf, type PackageFacts } from "./package.js";
 import * as ab from "./strategies/ab.js";
@@ -36,7 +36,7 @@ export class LocalUpgrade {
       if (this.total === undefined) {
         this.dev.assertCanStart();
         const cap = this.dev.areas.package!.geometry.size;
-        if (totalSize > cap) throw new IntegrityError("size-mismatch", `package of ${totalSize} bytes does not fit the ${cap}-byte package area`);
+        if (totalSize > cap) throw new CompatibilityError("too-large", `package of ${totalSize} bytes does not fit the ${cap}-byte package area`, { details: { size: totalSize, capacity: cap } });
         this.total = totalSize;
         this.intake = new PackageIntake(this.dev, (f) => acceptStored(this.dev, f, totalSize));
       } else if (totalSize !== this.total) {

@@ -94,3 +94,17 @@ describe("local upgrade", () => {
     expect(bootedSha(rig, flash, b)).toBe(sha(neu));
   });
 });
+
+describe("local upgrade limits", () => {
+  it("a package larger than the package area is refused at the first write, before any flash write", async () => {
+    const { CompatibilityError } = await import("../../src/errors.js");
+    const rig = makeRig("inplace", IMAGE);
+    const flash = provision(rig);
+    const d = device(rig, flash);
+    d.boot();
+    const ops = flash.opCount;
+    expect(() => d.localUpgrade().write(new Uint8Array(10), rig.layout.package!.size + 1)).toThrow(CompatibilityError);
+    expect(flash.opCount).toBe(ops);
+    expect(d.status()).toMatchObject({ reason: "too-large", result: LWM2M_RESULT.NOT_ENOUGH_FLASH });
+  });
+});
