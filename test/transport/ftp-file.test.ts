@@ -152,6 +152,20 @@ describe("FTP from fota serve", () => {
     expect(sha256(sink.bytes())).toBe(sha256(v2));
   });
 
+  it("cancels an FTP transfer through the AbortSignal", async () => {
+    const ac = new AbortController();
+    const sink = new MemorySink();
+    const err = await fetchTo(`ftp://fw:s3cret@127.0.0.1:${serve.ftpPort}/fw.bin`, sink, {
+      ...FAST,
+      signal: ac.signal,
+      onProgress: (p) => {
+        if (p.received >= 50_000) ac.abort();
+      },
+    }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CancelledError);
+    expect(sink.offset()).toBeLessThan(SIZE);
+  });
+
   it("maps a refused connection to connect-failed (1004)", async () => {
     const port = await freePort();
     await expectReason(fetchToBuffer(`ftp://127.0.0.1:${port}/fw.bin`, { ...FAST, retries: 1 }), "connect-failed", 1004);

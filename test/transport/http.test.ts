@@ -203,6 +203,19 @@ describe("HTTP edge cases", () => {
     expect(Buffer.from(bytes).equals(Buffer.alloc(1000, 0x41))).toBe(true);
   });
 
+  it("keeps a throttled but moving body alive (no read timeout while bytes arrive)", async () => {
+    proxy.plan = () => ({ kind: "throttle", bytesPerSec: 400_000 });
+    const progress: number[] = [];
+    const { bytes, result } = await fetchToBuffer(proxy.url("/fw.bin"), {
+      ...FAST,
+      timeouts: { connectMs: 2000, headersMs: 2000, readMs: 500 },
+      onProgress: (p) => progress.push(p.received),
+    });
+    expect(sha256(bytes)).toBe(sha256(data));
+    expect(result.attempts).toBe(1);
+    expect(progress.length).toBeGreaterThanOrEqual(4);
+  });
+
   it("fails with bad-length (1007) when the declared size is not the expected one", async () => {
     proxy.plan = () => ({ kind: "pass" });
     await expectReason(fetchToBuffer(proxy.url("/fw.bin"), { ...FAST, expectedSize: SIZE + 1 }), "bad-length", 1007);

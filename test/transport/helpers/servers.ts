@@ -199,7 +199,7 @@ export async function startVsftpd(root: string): Promise<ExternalServer> {
   fs.mkdirSync(path.join(work, "empty"));
   fs.chmodSync(root, 0o555);
   const port = await freePort();
-  const pasvMin = 41000 + Math.floor(Math.random() * 200) * 100;
+  const pasvMin = 50000 + Math.floor(Math.random() * 100) * 100; // clear of the fota serve ranges the tests use (46000-47999)
   const conf = `listen=YES
 listen_ipv6=NO
 listen_address=127.0.0.1
