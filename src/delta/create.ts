@@ -131,7 +131,7 @@ export function mappedBase(oldF: Uint8Array, pred: Prediction, barrier = 0): Uin
 
 /** Reference-map flags worth trying with a filter. */
 export function mapFlagsFor(filter: FilterName): number[] {
-  if (filter === "thumb") return [PRED.thumb | PRED.abs32, PRED.thumb];
+  if (filter === "thumb") return [PRED.thumb | PRED.abs32 | PRED.thumbLdr, PRED.thumb | PRED.abs32, PRED.thumb];
   if (filter === "arm64" || filter === "arm64-branch") return [PRED.arm64 | PRED.abs32, PRED.arm64];
   return [PRED.abs32];
 }
@@ -177,13 +177,15 @@ export function createRawDelta(oldImage: Uint8Array, newImage: Uint8Array, opts:
   }
   const hints = archHints(newImage);
   const arch = hints.thumb > 0.002 || hints.arm64 > 0.002;
+  // one matching run per plausible filter: the architecture's branch filter (with reference mapping)
+  // when the image looks like code of that architecture, else the plain ones
   const filters = (opts.autoFilters ?? DEFAULT_AUTO_FILTERS).filter((f) => {
-    if (f === "thumb") return hints.thumb > 0.002;
-    if (f === "arm64" || f === "arm64-branch") return hints.arm64 > 0.002;
-    if (f === "arm") return !arch;
-    if (f === "none") return !arch;
-    return true;
+    if (f === "thumb") return hints.thumb > 0.002 && hints.thumb >= hints.arm64;
+    if (f === "arm64-branch") return hints.arm64 > 0.002 && hints.arm64 > hints.thumb;
+    if (f === "arm64") return false; // arm64-branch (without ADRP) maps better
+    return !arch;
   });
+  if (hints.arm64 > 0.002 && hints.arm64 > hints.thumb && !filters.includes("arm64-branch")) filters.push("arm64-branch");
   if (filters.length === 0) filters.push("none");
   for (const name of filters) tryFilter(name, oldImage, newImage, mapFlagsFor(name), maxSeg, consider);
   return best!;

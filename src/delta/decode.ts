@@ -314,7 +314,7 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
       if (k === want - 1 && want === (inplace ? 4 : 3) && (v & 4) !== 0) want++;
     }
     const flags = vals[inplace ? 3 : 2]!;
-    if (flags > 7 || !predFilterOk(flags, filter)) throw corrupt(`bad reference-map flags ${flags} for filter ${filter}`);
+    if (flags > 15 || !predFilterOk(flags, filter)) throw corrupt(`bad reference-map flags ${flags} for filter ${filter}`);
     this.predFlags = flags;
     this.predBase = flags & 4 ? vals[inplace ? 4 : 3]! : 0;
     this.pos = p;
@@ -533,7 +533,7 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
   private refill(at: number): void {
     const W = this.win.length - 2 * FILTER_MARGIN;
     const a = at;
-    const b = Math.min(this.oldSize, a + W);
+    const b = Math.min(this.oldSize, a + W, a + Math.max(this.copyRem, 512)); // filter and map only what the copy needs
     const lo = Math.max(0, a - FILTER_MARGIN);
     const hi = Math.min(this.oldSize, b + FILTER_MARGIN);
     const raw = this.base.read(lo, hi - lo);

@@ -8,6 +8,8 @@ import type { Op } from "./stream.js";
 export interface DiffOptions {
   /** How many more matching bytes a new match must bring over the current alignment (bsdiff: 8). */
   switchBonus?: number;
+  /** Shortest exact match taken inside a literal run. */
+  minShortMatch?: number;
 }
 
 /** Index over an old image for repeated diffing. */
@@ -139,7 +141,63 @@ export function diffOps(index: OldIndex, nw: Uint8Array, opts: DiffOptions = {})
       lastOffset = pos - scan;
     }
   }
-  return mergeOps(ops);
+  return splitLiterals(index, nw, mergeOps(ops), opts.minShortMatch ?? 5);
+}
+
+/**
+ * Literal runs often contain short exact matches anywhere in the old image (bsdiff's scan only takes
+ * matches that beat the current alignment by 8 bytes). Each one of at least `minLen` bytes becomes a
+ * copy of its own.
+ */
+function splitLiterals(index: OldIndex, nw: Uint8Array, ops: Op[], minLen: number): Op[] {
+  if (index.old.length === 0) return ops;
+  const out: Op[] = [];
+  const res = new Int32Array(2);
+  const old = index.old;
+  let rep0 = 0;
+  let rep1 = 0;
+  let pos = 0;
+  for (const op of ops) {
+    pos += op.copyLen;
+    const end = pos + op.litLen;
+    let cur: Op = { copyLen: op.copyLen, oldPos: op.oldPos, litLen: 0 };
+    out.push(cur);
+    if (op.copyLen > 0 && op.oldPos - (pos - op.copyLen) !== rep0) {
+      rep1 = rep0;
+      rep0 = op.oldPos - (pos - op.copyLen);
+    }
+    for (let i = pos; i < end; ) {
+      index.search(nw, i, res);
+      let len = Math.min(res[1]!, end - i);
+      let at = res[0]!;
+      if (len < minLen) {
+        // a short match at a recent displacement is cheap to code
+        for (const r of [rep0, rep1]) {
+          let k = 0;
+          while (i + k < end && i + r + k >= 0 && i + r + k < old.length && old[i + r + k] === nw[i + k]) k++;
+          if (k >= 4 && k > len - 2) {
+            len = k;
+            at = i + r;
+            break;
+          }
+        }
+      }
+      if (len >= minLen || (len >= 4 && (at - i === rep0 || at - i === rep1))) {
+        cur = { copyLen: len, oldPos: at, litLen: 0 };
+        out.push(cur);
+        if (at - i !== rep0) {
+          rep1 = rep0;
+          rep0 = at - i;
+        }
+        i += len;
+      } else {
+        cur.litLen++;
+        i++;
+      }
+    }
+    pos = end;
+  }
+  return mergeOps(out);
 }
 
 /** Drops empty operations (joining their literals with the previous operation). */

@@ -15,6 +15,8 @@ export const PRED = {
   arm64: 2,
   /** Absolute 32-bit pointers. */
   abs32: 4,
+  /** Thumb PC-relative literal loads and ADR (16-bit forms): the pool moves with its function. */
+  thumbLdr: 8,
 } as const;
 
 /** Which filter a prediction flag needs (0 = any). */
@@ -108,6 +110,7 @@ export function mapReferences(flags: number, buf: Uint8Array, pos0: number, map:
       i += 2;
     }
   }
+  const claimed = flags & PRED.thumbLdr ? new Uint8Array((n >> 2) + 2) : undefined;
   if (flags & (PRED.arm64 | PRED.abs32)) {
     for (let i = (4 - (pos0 & 3)) & 3; i + 4 <= n; i += 4) {
       const b3 = buf[i + 3]!;
@@ -135,6 +138,7 @@ export function mapReferences(flags: number, buf: Uint8Array, pos0: number, map:
         const w = (buf[i]! | (buf[i + 1]! << 8) | (buf[i + 2]! << 16) | (b3 << 24)) >>> 0;
         const x = w - base;
         if (x < 0 || x >= oldSize) continue;
+        if (claimed) claimed[i >> 2] = 1;
         const s = map.shift(x & ~1);
         if (s === 0) continue;
         const wn = (w + s) >>> 0;
@@ -143,6 +147,24 @@ export function mapReferences(flags: number, buf: Uint8Array, pos0: number, map:
         buf[i + 2] = (wn >>> 16) & 0xff;
         buf[i + 3] = wn >>> 24;
       }
+    }
+  }
+  if (claimed) {
+    const a0 = (4 - (pos0 & 3)) & 3; // buffer index of the first aligned word
+    for (let i = pos0 & 1; i + 2 <= n; i += 2) {
+      const hi = buf[i + 1]! & 0xf8;
+      if (hi !== 0x48 && hi !== 0xa0) continue;
+      if (i < 4 || i + 8 > n) continue;
+      if (i >= a0 && claimed[(i - a0) >> 2]) continue;
+      if (isThumbBranch(buf, i - 2)) continue;
+      const p = pos0 + i;
+      const t = ((p + 4) & ~3) + buf[i]! * 4;
+      if (t >= oldSize) continue;
+      const ps = map.shift(p);
+      const tn = t + map.shift(t);
+      const d = tn - ((p + ps + 4) & ~3);
+      if (d < 0 || d > 1020 || d & 3) continue;
+      buf[i] = d >> 2;
     }
   }
 }

@@ -36,7 +36,7 @@ export function putVarint(out: number[], v: number): void {
 // Context functions shared by encoder and decoder.
 export const nzCtx = (pos: number, hist: number): number => (pos & 3) | ((hist & 63) << 2);
 export const dbyteCtx = (pos: number, hist: number, prevDiff: number): number => (pos & 3) | ((hist & 1) << 2) | ((prevDiff === 0 ? 0 : prevDiff < 0x80 ? 1 : 2) << 3);
-export const litCtx = (pos: number, prev: number): number => ((pos & 3) << 4) | (prev >> 4);
+export const litCtx = (pos: number, prev: number): number => ((pos & 1) << 5) | (prev >> 3);
 
 /** Per-stream coder state shared by the encoder's mirror of the decoder. */
 export interface CoderState {
