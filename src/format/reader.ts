@@ -184,9 +184,13 @@ export class PackageReader {
     return { manifest: this._manifest!, info: this._info!, payloadDigestChecked: this.total !== undefined };
   }
 
-  /** State to resume at the last verified chunk boundary (see restore). Needs a verified manifest. */
+  /**
+   * State to resume at the last verified chunk boundary (see restore). Needs a verified manifest.
+   * Also works after a failure in the payload (e.g. a corrupt chunk): the state holds only verified
+   * facts, so a restored reader re-fetches from the start of the chunk that failed.
+   */
   saveState(): Uint8Array {
-    if (!this._info || this._phase === "failed") throw new StateError("bad-transition", `no resumable state in phase ${this._phase}`);
+    if (!this._info) throw new StateError("bad-transition", `no resumable state in phase ${this._phase} (the manifest is not verified yet)`);
     const prefix = this.prefix.subarray(0, this._info.layout.payloadOffset);
     return concatBytes([FORMAT.readerStateMagic, encodeVarint(this.chunkIndex), encodeVarint(prefix.length), prefix]);
   }

@@ -183,6 +183,20 @@ describe("PackageReader", () => {
     }
   });
 
+  it("after a corrupt chunk, resumes from the start of that chunk with good bytes", () => {
+    const built = pkg();
+    const bad = built.bytes.slice();
+    bad[built.layout.payloadOffset + 4096 * 7 + 5] ^= 0x10;
+    const got: VerifiedChunk[] = [];
+    const r1 = new PackageReader({ trustedKeys: [testPub()] });
+    expect(errorOf(() => r1.push(bad, (c) => got.push(c)))).toBeInstanceOf(IntegrityError);
+    expect(r1.resumeOffset).toBe(built.layout.payloadOffset + 4096 * 7);
+    const r2 = PackageReader.restore(r1.saveState(), { trustedKeys: [testPub()] });
+    r2.push(built.bytes.subarray(r2.resumeOffset), (c) => got.push(c));
+    r2.finish();
+    expect(Buffer.concat(got.map((c) => c.bytes)).equals(Buffer.from(image))).toBe(true);
+  });
+
   it("re-verifies the signature on restore and refuses damaged state", () => {
     const built = pkg();
     const r1 = new PackageReader({ trustedKeys: [testPub()] });
