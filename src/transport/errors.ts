@@ -52,8 +52,7 @@ export function toTransportError(err: unknown, where: string): FotaError {
   const has = (...c: string[]) => codes.some((x) => c.includes(x));
   if (has("ENOTFOUND")) return transportError("dns-not-found", `host name of ${where} not found`, { cause: err });
   if (has("EAI_AGAIN")) return transportError("dns-timeout", `host name lookup for ${where} failed temporarily`, { cause: err });
-  if (codes.some((c) => TLS_CODES.test(c)) || /certificate|self.signed|SSL routines|TLS/i.test(msg))
-    return transportError("tls-failed", `TLS with ${where} failed: ${msg}`, { cause: err });
+  if (codes.some((c) => TLS_CODES.test(c))) return transportError("tls-failed", `TLS with ${where} failed: ${msg}`, { cause: err });
   if (has("ECONNREFUSED", "EHOSTUNREACH", "ENETUNREACH", "EADDRNOTAVAIL", "UND_ERR_CONNECT_TIMEOUT", "ETIMEDOUT"))
     return transportError("connect-failed", `cannot connect to ${where}: ${msg}`, { cause: err });
   if (has("UND_ERR_HEADERS_TIMEOUT", "UND_ERR_BODY_TIMEOUT") || /^Timeout \((control|data) socket\)/.test(msg))
@@ -63,6 +62,7 @@ export function toTransportError(err: unknown, where: string): FotaError {
     /closed|FIN packet|socket hang up|terminated|aborted/i.test(msg)
   )
     return transportError("connection-lost", `connection to ${where} lost: ${msg}`, { cause: err });
+  if (/certificate|self.signed|SSL routines|alert/i.test(msg)) return transportError("tls-failed", `TLS with ${where} failed: ${msg}`, { cause: err });
   if (has("ENOENT", "EISDIR")) return transportError("not-found", `${where} not found`, { cause: err });
   if (has("EACCES", "EPERM")) return transportError("auth-failed", `no permission to read ${where}`, { cause: err });
   return transportError("connection-lost", `transfer from ${where} failed: ${msg}`, { cause: err });
