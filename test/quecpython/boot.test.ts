@@ -125,3 +125,34 @@ describe.each([
     expect(cuts).toBe(points.size * 2);
   });
 });
+
+describe("power cuts in a local upgrade pass through the fota object untouched", () => {
+  it("write / flush / verify raise the PowerCut (never -1); after power returns the old or new image boots", async () => {
+    const pkg = fullPackage({ models: ["EC600U"] });
+    const probe = makeModule(PROFILES.EC600U!);
+    const f0 = probe.device.flash as SimFlash;
+    const start = f0.opCount;
+    const fp = openFota(probe);
+    for (let o = 0; o < pkg.length; o += 777) expect(fp.write(pkg.subarray(o, o + 777), pkg.length)).toBe(0);
+    expect(fp.flush()).toBe(0);
+    expect(fp.verify()).toBe(0);
+    const total = f0.opCount - start;
+    for (const at of [0, Math.floor(total / 3), Math.floor((2 * total) / 3), total - 1]) {
+      let m = makeModule(PROFILES.EC600U!);
+      (m.device.flash as SimFlash).schedulePowerCut({ afterOps: at, tear: true });
+      const fota = openFota(m);
+      let cut: unknown;
+      try {
+        for (let o = 0; o < pkg.length; o += 777) expect(fota.write(pkg.subarray(o, o + 777), pkg.length)).toBe(0);
+        expect(fota.flush()).toBe(0);
+        expect(fota.verify()).toBe(0);
+      } catch (e) {
+        cut = e;
+      }
+      expect(isPowerCut(cut)).toBe(true);
+      m = powerCycle(m, PROFILES.EC600U!);
+      const b = await bootSequence({ device: m.device, usrDir: usr });
+      expect([sha256Hex(V1), sha256Hex(V2)]).toContain(b.booted.image.sha256);
+    }
+  });
+});
