@@ -85,3 +85,54 @@ describe("power-cut sweep", () => {
     });
   }
 });
+
+describe("power-cut sweep of a rollback", () => {
+  it("ab: cut at every operation of install + unconfirmed reboots; the device ends on the old image, never on anything else", async () => {
+    const { SimFlash, isPowerCut } = await import("../../src/device/index.js");
+    const { bootedSha, device, provision, sha } = await import("./helpers.js");
+    const rig = makeRig("ab", IMAGE, { maxAttempts: 2 });
+    const neu = mutate(rig.old, 61);
+    const pkg = fullPackage(neu, { securityCounter: 2 });
+    const base = provision(rig).snapshot();
+    // install, then keep resetting without confirming until the old image is back
+    const run = async (flash: InstanceType<typeof SimFlash>, installed: { done: boolean }) => {
+      for (let round = 0; round < 8; round++) {
+        const d = device(rig, flash);
+        const b = d.boot();
+        const h = bootedSha(rig, flash, b);
+        expect([sha(rig.old), sha(neu)]).toContain(h);
+        if (h === sha(rig.old)) {
+          if (installed.done && d.status().state === "rolled-back") return "rolled-back";
+          if (!installed.done) {
+            await d.install(chunks(pkg, 2000));
+            installed.done = true;
+          }
+        }
+      }
+      return "stuck";
+    };
+    const probe = new SimFlash(rig.geometry, base);
+    const start = probe.opCount;
+    expect(await run(probe, { done: false })).toBe("rolled-back");
+    const ops = probe.opCount - start;
+    let cuts = 0;
+    for (let i = 0; i < ops; i++) {
+      for (const tear of [false, true]) {
+        const flash = new SimFlash(rig.geometry, base);
+        const installed = { done: false };
+        flash.schedulePowerCut({ afterOps: i, tear, seed: 100 + i });
+        try {
+          await run(flash, installed);
+        } catch (e) {
+          if (!isPowerCut(e)) throw e;
+        }
+        flash.powerOn();
+        cuts++;
+        // whatever state the cut left: no more cuts; the device converges (rolls back or reinstalls)
+        const end = await run(flash, installed);
+        expect(end, `cut at op ${i}${tear ? " (torn)" : ""}`).toBe("rolled-back");
+      }
+    }
+    console.log(`[device sweep] ab/rollback (2 trial attempts): ${ops} flash ops, ${cuts} cuts tried (plain + torn)`);
+  });
+});
