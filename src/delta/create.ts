@@ -24,6 +24,8 @@ export interface RawDelta {
   filter: FilterName;
   /** Reference prediction flags used (see predict.ts). */
   predict: number;
+  /** Segments of the address map the stream carries. */
+  mapSegments: number;
 }
 
 export const DEFAULT_AUTO_FILTERS: FilterName[] = ["none", "thumb", "arm", "arm64"];
@@ -141,34 +143,34 @@ export function mapFlagsFor(filter: FilterName): number[] {
  * and matched again (moved references now match); the map is refined from the second pass.
  * Returns the best stream found for this filter (also plain, without mapping).
  */
-function tryFilter(name: FilterName, oldImage: Uint8Array, newImage: Uint8Array, flagsList: number[], maxSeg: number, consider: (p: Uint8Array, f: FilterName, flags: number) => void): void {
+function tryFilter(name: FilterName, oldImage: Uint8Array, newImage: Uint8Array, flagsList: number[], maxSeg: number, consider: (p: Uint8Array, f: FilterName, flags: number, mapSegments: number) => void): void {
   const id = FILTERS[name];
   const oldF = id === FILTERS.none ? oldImage : filterImage(id, oldImage);
   const newF = id === FILTERS.none ? newImage : filterImage(id, newImage);
   const ops1 = diffOps(new OldIndex(oldF), newF);
-  consider(assemble(id, newImage.length, oldImage.length, encodeOps(ops1, oldF, newF)), name, 0);
+  consider(assemble(id, newImage.length, oldImage.length, encodeOps(ops1, oldF, newF)), name, 0, 0);
   if (flagsList.length === 0) return;
   const pred1 = buildPrediction(oldF, newF, ops1, flagsList[0]!, maxSeg);
   if (pred1.flags === 0) return;
   const oldM = mappedBase(oldF, pred1);
   const ops2 = diffOps(new OldIndex(oldM), newF);
-  consider(assemble(id, newImage.length, oldImage.length, encodeOps(ops2, oldM, newF, pred1), pred1), name, pred1.flags);
+  consider(assemble(id, newImage.length, oldImage.length, encodeOps(ops2, oldM, newF, pred1), pred1), name, pred1.flags, pred1.map.length);
   const seen = new Set<number>();
   for (const flags of flagsList) {
     const pred2 = buildPrediction(oldF, newF, ops2, flags, maxSeg);
     if (pred2.flags === 0 || seen.has(pred2.flags)) continue;
     seen.add(pred2.flags);
-    consider(assemble(id, newImage.length, oldImage.length, encodeOps(ops2, mappedBase(oldF, pred2), newF, pred2), pred2), name, pred2.flags);
+    consider(assemble(id, newImage.length, oldImage.length, encodeOps(ops2, mappedBase(oldF, pred2), newF, pred2), pred2), name, pred2.flags, pred2.map.length);
   }
 }
 
 export function createRawDelta(oldImage: Uint8Array, newImage: Uint8Array, opts: CreateOptions = {}): RawDelta {
   const want = opts.filter ?? "auto";
   if (want !== "auto" && !(want in FILTERS)) throw new UsageError("bad-argument", `unknown filter "${want}"; use one of ${Object.keys(FILTERS).join(", ")} or auto`);
-  const maxSeg = opts.maxMapSegments ?? 1024;
+  const maxSeg = opts.maxMapSegments ?? Math.min(16384, Math.max(1024, Math.ceil(newImage.length / 1024)));
   let best: RawDelta | undefined;
-  const consider = (patch: Uint8Array, filter: FilterName, flags: number): void => {
-    if (!best || patch.length < best.patch.length) best = { patch, filter, predict: flags };
+  const consider = (patch: Uint8Array, filter: FilterName, flags: number, mapSegments: number): void => {
+    if (!best || patch.length < best.patch.length) best = { patch, filter, predict: flags, mapSegments };
   };
   if (want !== "auto") {
     const flags = opts.predict === undefined ? mapFlagsFor(want) : opts.predict === 0 ? [] : [opts.predict];

@@ -87,7 +87,11 @@ export function decoderMemoryBytes(outBufferBytes: number, baseWindowBytes: numb
 }
 
 export class DeltaDecoder implements PayloadDecoder, CoderState {
-  readonly memoryBytes: number;
+  private readonly fixedMemory: number;
+  /** Working memory in use (buffers, model, address map), in bytes. */
+  get memoryBytes(): number {
+    return this.fixedMemory + this.mapN * 12;
+  }
   private probs = newModel();
   private outBuf: Uint8Array;
   private replay: Uint8Array | null = null;
@@ -156,7 +160,7 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
     const winCap = Math.max(64, opts.baseWindowBytes ?? 16 * 1024);
     this.outBuf = new Uint8Array(outCap);
     this.win = new Uint8Array(winCap + 2 * FILTER_MARGIN);
-    this.memoryBytes = decoderMemoryBytes(outCap, winCap);
+    this.fixedMemory = decoderMemoryBytes(outCap, winCap);
     if (opts.memoryLimitBytes !== undefined && this.memoryBytes > opts.memoryLimitBytes) {
       throw new StorageError("out-of-memory", `delta decoder needs ${this.memoryBytes} bytes of working memory; the limit is ${opts.memoryLimitBytes}`, {
         details: { needed: this.memoryBytes, limit: opts.memoryLimitBytes },
@@ -433,8 +437,14 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
       if (final && this.pos > this.end + 8) throw new FormatError("truncated", "delta patch ends inside its address map");
       if (this.mapI === 0 && this.mapN === 0) {
         const n = this.len(L.mapN, 0);
-        const max = this.opts.maxMapSegments ?? 4096;
+        const max = this.opts.maxMapSegments ?? 16384;
         if (n > max) throw corrupt(`address map of ${n} segments (limit ${max})`);
+        const limit = this.opts.memoryLimitBytes;
+        if (limit !== undefined && this.fixedMemory + n * 12 > limit) {
+          throw new StorageError("out-of-memory", `delta decoder needs ${this.fixedMemory + n * 12} bytes of working memory for this patch's address map; the limit is ${limit}`, {
+            details: { needed: this.fixedMemory + n * 12, limit },
+          });
+        }
         this.mapN = n;
         this.map = new AddressMap(new Int32Array(n), new Int32Array(n), new Int32Array(n));
         if (n === 0) this.phase = Phase.Ops;
@@ -789,7 +799,7 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
     o += cl;
     need(d.probs.byteLength);
     for (let i = 0; i < d.probs.length; i++, o += 2) d.probs[i] = dv.getUint16(o, true);
-    if (d.mapN > (opts.maxMapSegments ?? 4096) || d.mapI > d.mapN) throw bad("address map");
+    if (d.mapN > (opts.maxMapSegments ?? 16384) || d.mapI > d.mapN) throw bad("address map");
     need(d.mapN * 12);
     d.map = new AddressMap(new Int32Array(d.mapN), new Int32Array(d.mapN), new Int32Array(d.mapN));
     for (const arr of [d.map.starts, d.map.ends, d.map.shifts]) for (let i = 0; i < d.mapN; i++, o += 4) arr[i] = dv.getInt32(o, true);

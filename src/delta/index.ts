@@ -55,11 +55,14 @@ export function createDelta(oldImage: Uint8Array, newImage: Uint8Array, opts: Cr
   const max = config.delta.maxImageBytes;
   if (oldImage.length > max || newImage.length > max) throw new UsageError("bad-argument", `images over ${max} bytes are not supported by the delta engine`);
   const filter = checkFilter(opts.filter ?? "auto");
-  const raw = createRawDelta(oldImage, newImage, { filter, autoFilters: config.delta.autoFilters.map((f) => checkFilter(f) as FilterName) });
-  const memory = new DeltaDecoder(bytesReaderOf(oldImage), deltaDecoderOptions(config)).memoryBytes;
+  // the address map must fit in the decoder's working-memory bound (12 bytes a segment)
+  const fixed = new DeltaDecoder(bytesReaderOf(oldImage), { ...deltaDecoderOptions(config), memoryLimitBytes: undefined }).memoryBytes;
+  const maxMapSegments = Math.max(0, Math.min(Math.max(1024, Math.ceil(newImage.length / 1024)), Math.floor((config.delta.maxWorkingMemoryBytes - fixed) / 12)));
+  const raw = createRawDelta(oldImage, newImage, { filter, autoFilters: config.delta.autoFilters.map((f) => checkFilter(f) as FilterName), maxMapSegments });
+  const memory = fixed + 12 * raw.mapSegments;
   if (opts.inPlace) {
     const sectorSize = typeof opts.inPlace === "object" ? opts.inPlace.sectorSize : config.delta.inPlaceSectorBytes;
-    const ip = createInPlacePatch(oldImage, newImage, FILTERS[raw.filter], sectorSize, raw.predict);
+    const ip = createInPlacePatch(oldImage, newImage, FILTERS[raw.filter], sectorSize, raw.predict, Math.min(1024, maxMapSegments));
     return {
       payload: ip.patch,
       encoding: { compression: DELTA_COMPRESSION, delta: DELTA_ALGORITHMS.inPlace, filter: raw.filter },

@@ -30,7 +30,7 @@ export interface InPlaceStats {
 }
 
 /** Builds an in-place patch (header + body) with filter `filterId`. */
-export function createInPlacePatch(oldImage: Uint8Array, newImage: Uint8Array, filterId: number, sectorSize: number, predFlags = 0): { patch: Uint8Array; stats: InPlaceStats } {
+export function createInPlacePatch(oldImage: Uint8Array, newImage: Uint8Array, filterId: number, sectorSize: number, predFlags = 0, maxMapSegments = 1024): { patch: Uint8Array; stats: InPlaceStats } {
   const S = sectorSize;
   const bits = Math.log2(S);
   if (!Number.isInteger(bits) || bits < 8 || bits > 16) throw new RangeError(`in-place sector size ${S} must be a power of two in 256..65536`);
@@ -40,7 +40,7 @@ export function createInPlacePatch(oldImage: Uint8Array, newImage: Uint8Array, f
   let base = oF;
   let pred: Prediction | undefined;
   if (predFlags !== 0) {
-    pred = buildPrediction(oF, nF, ops, predFlags);
+    pred = buildPrediction(oF, nF, ops, predFlags, maxMapSegments);
     if (pred.flags !== 0) {
       base = mappedBase(oF, pred, S);
       ops = diffOps(new OldIndex(base), nF);
