@@ -270,6 +270,23 @@ export class FotaClient {
   local(): LocalUpgrade {
     return new LocalUpgrade(this.engine);
   }
+
+  /**
+   * Local upgrade in one call: feeds a package (any chunking; e.g. a file read in pieces) through
+   * write(), then flush() and verify(). Resolves with the armed image; restart to install it.
+   */
+  async installLocal(source: Iterable<Uint8Array> | AsyncIterable<Uint8Array>, totalSize: number, opts: { signal?: AbortSignal } = {}): Promise<ArmedImage> {
+    const local = this.local();
+    for await (const chunk of source as AsyncIterable<Uint8Array>) {
+      if (opts.signal?.aborted) {
+        local.abort();
+        throw new CancelledError("cancelled", "local upgrade cancelled");
+      }
+      local.write(chunk, totalSize);
+    }
+    local.flush();
+    return local.verify();
+  }
 }
 
 /**

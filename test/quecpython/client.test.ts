@@ -47,3 +47,20 @@ describe("FotaClient (TypeScript face)", () => {
     expect((await m.client.download(server.url("/bg95.fota"))).image.version).toBe("2.0.0");
   });
 });
+
+describe("FotaClient.installLocal", () => {
+  it("writes a package from any chunking, verifies and arms it; a foreign one is refused", async () => {
+    const m = makeModule(PROFILES.EC600U!);
+    const pkg = server.files.get("/ec600u.fota")!;
+    const pieces = function* () {
+      for (let o = 0, n = 1; o < pkg.length; o += n, n = (n * 7) % 5000 || 1) yield pkg.subarray(o, o + n);
+    };
+    const image = await m.client.installLocal(pieces(), pkg.length);
+    expect(image.sha256).toBe(sha256Hex(V2));
+    expect(m.device.boot().image.version).toBe("2.0.0");
+    const other = makeModule(PROFILES.EC600U!);
+    const foreign = server.files.get("/bg95.fota")!;
+    await expect(other.client.installLocal([foreign], foreign.length)).rejects.toBeInstanceOf(CompatibilityError);
+    expect(other.device.boot().image.version).toBe("1.0.0");
+  });
+});
