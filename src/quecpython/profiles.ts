@@ -117,7 +117,7 @@ const NOR = { sectorSize: 4 * KiB, pageSize: 256, writeAlign: 1 } as const;
 // ASR 1603 (EC600N family): the classic small-flash DFOTA module. The downloaded package is stored
 // in a FOTA area and applied in place by the bootloader at the next boot ("inplace", resumable after
 // a power cut, as [D] A7 describes). The FOTA area is deliberately smaller than the application
-// slot: a full image that does not fit is refused (1013 FILE_SIZE_TOO_LARGE), which is exactly why
+// slot: a full package that does not fit is refused (callback -1 with the storage code), which is why
 // these modules offer mini FOTA, whose stage two streams a full image straight into the application
 // slot from a small recovery system ("two-stage"). The same sizes serve both layouts.
 const ASR_1603_FLASH: FlashSpec = { ...NOR, slotSize: 1 * MiB, packageSize: 320 * KiB, recoverySize: 192 * KiB };

@@ -230,3 +230,32 @@ describe("DFOTA with delta packages", () => {
     expect(m.device.boot().image.version).toBe("1.0.0");
   });
 });
+
+describe("ASR: why mini FOTA exists", () => {
+  const big = firmware("big-v2", 400 * 1024);
+  it("a full package larger than the FOTA area fails (-1, storage code) and nothing is armed", async () => {
+    server.files.set("/big.fota", fullPackage({ models: ["EC600N"], image: big, compression: "none" }));
+    const m = makeModule(PROFILES.EC600N!);
+    const fota = openFota(m);
+    const calls: Cb[] = [];
+    expect(await fota.httpDownload({ url1: server.url("/big.fota"), callback: (a) => calls.push(a) })).toBe(0);
+    await fota.idle();
+    const last = calls.at(-1)!;
+    expect(last[0]).toBe(-1);
+    expect([QUEC_CODE.NO_MEMORY, QUEC_CODE.FILE_SIZE_TOO_LARGE]).toContain(last[1]);
+    expect(m.restarts).toEqual([]);
+    expect(m.device.boot().image.version).toBe("1.0.0");
+  });
+
+  it("the same image as mini FOTA stage two streams straight into the application slot", async () => {
+    server.files.set("/big.fota", fullPackage({ models: ["EC600N"], image: big, compression: "none" }));
+    server.files.set("/rec.fota", fullPackage({ models: ["EC600N"], image: firmware("recovery-v3", 8 * 1024), version: "r3" }));
+    const m = makeModule(PROFILES.EC600N!, { strategy: "two-stage" });
+    const fota = openFota(m);
+    expect(await fota.httpDownload({ url1: server.url("/rec.fota"), url2: server.url("/big.fota") })).toBe(0);
+    await fota.idle();
+    expect(m.device.boot().kind).toBe("recovery");
+    await runStageTwo(m.device, FAST_FETCH);
+    expect(m.device.boot().image.sha256).toBe(sha256Hex(big));
+  });
+});
