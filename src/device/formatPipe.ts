@@ -29,6 +29,7 @@ export function factsOf(m: Manifest, packageSize?: number): PackageFacts {
     version: m.version,
     securityCounter: m.securityCounter,
     target: { size: m.target.size, sha256: toHex(m.target.sha256) },
+    manifest: m,
   };
   if (m.base) f.base = { size: m.base.size, sha256: toHex(m.base.sha256) };
   if (m.expires !== undefined) f.expiresAt = m.expires * 1000;

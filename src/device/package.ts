@@ -4,6 +4,9 @@
 // formatPipe.ts. The engine only depends on this narrow interface.
 
 import { CompatibilityError, IntegrityError, RollbackError } from "../errors.js";
+import { fromHex } from "../format/bytes.js";
+import { checkManifest } from "../format/checks.js";
+import type { Manifest } from "../format/manifest.js";
 import type { RandomAccessReader } from "./io.js";
 import type { ImageInfo } from "./state.js";
 
@@ -21,6 +24,8 @@ export interface PackageFacts {
   packageSize?: number;
   /** The payload is an in-place delta (rewrites its base in the same area). */
   inPlace?: boolean;
+  /** The verified manifest itself (FORMAT's Manifest), when the opener is FORMAT's reader. */
+  manifest?: Manifest;
 }
 
 /** The region an in-place delta rewrites (same shape as DELTA's InPlaceRegion). */
@@ -72,6 +77,17 @@ export interface DeviceCheckContext {
  * write: model, anti-rollback counter, expiry, size, base image.
  */
 export function checkPackageFacts(f: PackageFacts, ctx: DeviceCheckContext): void {
+  if (f.manifest) {
+    // FORMAT's policy checks on the verified manifest (expiry, model, security counter, base, size)
+    checkManifest(f.manifest, {
+      model: ctx.model,
+      securityCounter: ctx.securityCounter,
+      ...(ctx.now !== undefined ? { now: ctx.now } : {}),
+      capacity: ctx.capacity,
+      ...(ctx.base && f.kind === "delta" ? { base: { size: ctx.base.size, sha256: fromHex(ctx.base.sha256) } } : {}),
+    });
+    return;
+  }
   if (f.models.length > 0 && !f.models.includes(ctx.model)) {
     throw new CompatibilityError("wrong-model", `package is for ${f.models.join(", ")}; this device is ${ctx.model}`, { details: { models: f.models, model: ctx.model } });
   }
@@ -80,7 +96,7 @@ export function checkPackageFacts(f: PackageFacts, ctx: DeviceCheckContext): voi
       details: { package: f.securityCounter, device: ctx.securityCounter },
     });
   }
-  if (f.expiresAt !== undefined && (ctx.now ?? Date.now()) > f.expiresAt) {
+  if (f.expiresAt !== undefined && (ctx.now ?? Date.now()) >= f.expiresAt) {
     throw new CompatibilityError("expired", `package expired at ${new Date(f.expiresAt).toISOString()}`);
   }
   if (f.target.size > ctx.capacity) {
