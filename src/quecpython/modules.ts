@@ -81,9 +81,13 @@ function fotaSession(ctx: HostContext): FotaSession {
       requestRestart: (reason) => {
         // Let the callbacks already sent run in the script first (status 2 before the reboot).
         const delivered = Promise.all([...session.pending]);
+        const note = reason === "fota" ? "fota: restarting to install the update" : "mini FOTA: restarting into the recovery system";
         void ctx
-          .hold(delivered.then(() => ctx.clock.sleep(RESTART_DELAY_MS, ctx.signal)))
-          .then(() => ctx.restart("engine", reason === "fota" ? "fota: restarting to install the update" : "mini FOTA: restarting into the recovery system"))
+          .hold(
+            delivered
+              .then(() => ctx.clock.sleep(RESTART_DELAY_MS, ctx.signal))
+              .then(() => ctx.restart("engine", note)),
+          )
           .catch(() => undefined);
       },
     },
