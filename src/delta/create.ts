@@ -138,6 +138,12 @@ export function mapFlagsFor(filter: FilterName): number[] {
   return [PRED.abs32];
 }
 
+/** Reference-map flags for an unfiltered stream of an architecture's code. */
+function rawFlagsFor(hints: { thumb: number; arm64: number }): number[] {
+  if (hints.arm64 > 0.002 && hints.arm64 > hints.thumb) return [PRED.arm64rel | PRED.abs32, PRED.arm64rel];
+  return [PRED.abs32];
+}
+
 /**
  * Two-pass matching with reference mapping: a first pass gives the address map; the base is mapped
  * and matched again (moved references now match); the map is refined from the second pass.
@@ -183,12 +189,13 @@ export function createRawDelta(oldImage: Uint8Array, newImage: Uint8Array, opts:
   // when the image looks like code of that architecture, else the plain ones
   const filters = (opts.autoFilters ?? DEFAULT_AUTO_FILTERS).filter((f) => {
     if (f === "thumb") return hints.thumb > 0.002 && hints.thumb >= hints.arm64;
-    if (f === "arm64-branch") return hints.arm64 > 0.002 && hints.arm64 > hints.thumb;
-    if (f === "arm64") return false; // arm64-branch (without ADRP) maps better
+    // AArch64: absolute branch filters turn data that looks like branches into differences when it
+    // moves; relative mapping without a filter does better (see PRED.arm64rel)
+    if (f === "arm64-branch" || f === "arm64") return false;
+    if (f === "none") return !arch || (hints.arm64 > 0.002 && hints.arm64 > hints.thumb);
     return !arch;
   });
-  if (hints.arm64 > 0.002 && hints.arm64 > hints.thumb && !filters.includes("arm64-branch")) filters.push("arm64-branch");
   if (filters.length === 0) filters.push("none");
-  for (const name of filters) tryFilter(name, oldImage, newImage, mapFlagsFor(name), maxSeg, consider);
+  for (const name of filters) tryFilter(name, oldImage, newImage, name === "none" ? rawFlagsFor(hints) : mapFlagsFor(name), maxSeg, consider);
   return best!;
 }

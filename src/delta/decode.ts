@@ -318,7 +318,7 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
       if (k === want - 1 && want === (inplace ? 4 : 3) && (v & 4) !== 0) want++;
     }
     const flags = vals[inplace ? 3 : 2]!;
-    if (flags > 15 || !predFilterOk(flags, filter)) throw corrupt(`bad reference-map flags ${flags} for filter ${filter}`);
+    if (flags > 31 || !predFilterOk(flags, filter)) throw corrupt(`bad reference-map flags ${flags} for filter ${filter}`);
     this.predFlags = flags;
     this.predBase = flags & 4 ? vals[inplace ? 4 : 3]! : 0;
     this.pos = p;

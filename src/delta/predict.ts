@@ -17,12 +17,15 @@ export const PRED = {
   abs32: 4,
   /** Thumb PC-relative literal loads and ADR (16-bit forms): the pool moves with its function. */
   thumbLdr: 8,
+  /** AArch64 BL/B left relative (no filter): offsets follow caller and target (robust to data that looks like code). */
+  arm64rel: 16,
 } as const;
 
 /** Which filter a prediction flag needs (0 = any). */
 export function predFilterOk(flags: number, filter: number): boolean {
   if (flags & PRED.thumb && filter !== FILTERS.thumb) return false;
   if (flags & PRED.arm64 && filter !== FILTERS.arm64 && filter !== FILTERS["arm64-branch"]) return false;
+  if (flags & PRED.arm64rel && (filter !== FILTERS.none || flags & PRED.arm64)) return false;
   return true;
 }
 
@@ -111,9 +114,28 @@ export function mapReferences(flags: number, buf: Uint8Array, pos0: number, map:
     }
   }
   const claimed = flags & PRED.thumbLdr ? new Uint8Array((n >> 2) + 2) : undefined;
-  if (flags & (PRED.arm64 | PRED.abs32)) {
+  if (flags & (PRED.arm64 | PRED.abs32 | PRED.arm64rel)) {
     for (let i = (4 - (pos0 & 3)) & 3; i + 4 <= n; i += 4) {
       const b3 = buf[i + 3]!;
+      if (flags & PRED.arm64rel) {
+        const op = b3 & 0xfc;
+        if (op === 0x94 || op === 0x14) {
+          const v = buf[i]! | (buf[i + 1]! << 8) | (buf[i + 2]! << 16) | ((b3 & 3) << 24);
+          const p = pos0 + i;
+          const t = p + ((v << 6) >> 6) * 4;
+          if (t >= 0 && t < oldSize) {
+            const offN = t + map.shift(t) - (p + map.shift(p));
+            if (offN >= -(1 << 27) && offN < 1 << 27) {
+              const m = (offN >> 2) & 0x3ffffff;
+              buf[i] = m & 0xff;
+              buf[i + 1] = (m >>> 8) & 0xff;
+              buf[i + 2] = (m >>> 16) & 0xff;
+              buf[i + 3] = op | ((m >>> 24) & 3);
+            }
+          }
+          continue;
+        }
+      }
       if (flags & PRED.arm64) {
         const op = b3 & 0xfc;
         if (op === 0x94 || op === 0x14) {

@@ -17,7 +17,8 @@ import {
   type DeltaResult,
 } from "../../src/delta/index.js";
 import { withConfig } from "../../src/config.js";
-import { chunks, link, makeProgram, rng, sha } from "./helpers.js";
+import { chunks, link, linkArm64, makeProgram, rng, sha } from "./helpers.js";
+import { AddressMap, mapReferences, PRED } from "../../src/delta/predict.js";
 
 function applyChunked(old: Uint8Array, d: DeltaResult, sizes: number[], nw: Uint8Array): Uint8Array {
   const dec = createDeltaDecoder(d.encoding, bytesReader(old), { baseSha256: sha(old), targetSha256: sha(nw), targetSize: nw.length });
@@ -164,6 +165,44 @@ describe("createDelta / decoder", () => {
         expect(sha(applyDelta(old, d.payload, d.encoding))).toBe(sha(nw));
       }),
       { numRuns: 25 },
+    );
+  });
+
+  it("AArch64 code: relinked programs round-trip", () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 1e6 }), fc.array(fc.tuple(fc.nat(), fc.integer({ min: 1, max: 40 })), { minLength: 1, maxLength: 4 }), (seed, grows) => {
+        const p = makeProgram(seed, 24, 400);
+        const old = linkArm64(p);
+        for (const [i, n] of grows) {
+          const f = i % p.bodies.length;
+          const nb = new Uint8Array(p.bodies[f]!.length + n * 4);
+          nb.set(p.bodies[f]!);
+          p.bodies[f] = nb;
+        }
+        const nw = linkArm64(p);
+        const d = createDelta(old, nw);
+        expect(sha(applyDelta(old, d.payload, d.encoding))).toBe(sha(nw));
+      }),
+      { numRuns: 15 },
+    );
+  });
+
+  it("reference mapping gives the same bytes on any slice as on the whole image", () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 32, maxLength: 400 }), fc.constantFrom(PRED.thumb | PRED.abs32 | PRED.thumbLdr, PRED.arm64rel | PRED.abs32, PRED.arm64 | PRED.abs32), fc.nat(), fc.nat(), (img, flags, x, y) => {
+        for (let i = 1; i < img.length; i += 5) if (img[i]! % 2 === 0) img[i] = [0xf0, 0xf8, 0x94, 0x48, 0x08][img[i]! % 5]!;
+        const map = new AddressMap(Int32Array.of(0, 100, 220), Int32Array.of(90, 200, 300), Int32Array.of(8, -12, 40));
+        const whole = new Uint8Array(img);
+        mapReferences(flags, whole, 0, map, img.length, 0x08000000);
+        const a = x % img.length;
+        const b = a + (y % (img.length - a + 1));
+        const lo = Math.max(0, a - 8);
+        const hi = Math.min(img.length, b + 8);
+        const w = new Uint8Array(img.subarray(lo, hi));
+        mapReferences(flags, w, lo, map, img.length, 0x08000000);
+        expect(Buffer.compare(w.subarray(a - lo, b - lo), whole.subarray(a, b))).toBe(0);
+      }),
+      { numRuns: 300 },
     );
   });
 

@@ -88,3 +88,24 @@ export function chunks(data: Uint8Array, sizes: number[]): Uint8Array[] {
   }
   return out;
 }
+
+/** AArch64 flavour of link(): BL as 32-bit words, 4-byte aligned bodies. */
+export function linkArm64(p: Program): Uint8Array {
+  const starts: number[] = [];
+  let at = 0;
+  for (const b of p.bodies) {
+    starts.push(at);
+    at += (b.length + 3) & ~3;
+  }
+  const out = new Uint8Array(at);
+  p.bodies.forEach((b, i) => out.set(b, starts[i]!));
+  const dv = new DataView(out.buffer);
+  p.calls.forEach((list, i) => {
+    for (const [off, callee] of list) {
+      const pc = starts[i]! + (off & ~3);
+      if ((off & ~3) + 4 > p.bodies[i]!.length) continue;
+      dv.setUint32(pc, (0x94000000 | (((starts[callee]! - pc) >> 2) & 0x3ffffff)) >>> 0, true);
+    }
+  });
+  return out;
+}
