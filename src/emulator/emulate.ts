@@ -136,7 +136,14 @@ export async function emulate(o: EmulateOptions): Promise<EmulateResult> {
     ...(o.stderr ? { stderr: o.stderr } : {}),
     ...(o.timeoutS !== undefined ? { timeoutMs: o.timeoutS * 1000 } : {}),
   });
-  const end = await session.start();
+  // Ctrl-C powers the module down cleanly (the flash is saved as it is between two operations).
+  let interrupted = false;
+  const onInterrupt = () => {
+    interrupted = true;
+    session.end({ kind: "power-down" });
+  };
+  process.once("SIGINT", onInterrupt);
+  const end = await session.start().finally(() => process.off("SIGINT", onInterrupt));
   const status = "status" in end && typeof end.status === "number" ? end.status : 0;
 
   if (end.kind === "power-cut") return powerCutResult(o, m, 0, p.say, "power-cut", fromVersion);
@@ -148,10 +155,16 @@ export async function emulate(o: EmulateOptions): Promise<EmulateResult> {
   }
   if (end.kind !== "restart") {
     m.powerOff("power-down");
-    const why = end.kind === "timeout" ? `stopped after ${o.timeoutS} s of virtual time` : end.kind === "power-down" ? "powered down by the script" : "script ended, nothing left running";
+    const why = interrupted
+      ? "powered down (interrupted)"
+      : end.kind === "timeout"
+        ? `stopped after ${o.timeoutS} s of virtual time`
+        : end.kind === "power-down"
+          ? "powered down by the script"
+          : "script ended, nothing left running";
     const summary = `fota: ${m.record.model} ${why}; firmware ${fromVersion} (no restart); ${m.ops} flash operations`;
     p.say(summary);
-    return { exitCode: end.kind === "timeout" ? EXIT_TIMEOUT : status, summary, end: end.kind, fromVersion, toVersion: fromVersion, flashOps: m.ops };
+    return { exitCode: interrupted ? 130 : end.kind === "timeout" ? EXIT_TIMEOUT : status, summary, end: end.kind, fromVersion, toVersion: fromVersion, flashOps: m.ops };
   }
 
   // Restart: a fresh power-on over the same flash; the bootloader installs what was armed.
@@ -167,7 +180,8 @@ export async function emulate(o: EmulateOptions): Promise<EmulateResult> {
     m.powerOff("power-down");
     throw e;
   }
-  m.powerOff("power-down");
+  // The command ends with the module just restarted: the next run sees powerOnReason() 2 (RESET).
+  m.powerOff("restart");
   const toVersion = second.boot.image.version;
   const st = m.status();
   const change = toVersion === fromVersion ? `still ${toVersion}` : `${fromVersion} -> ${toVersion}`;

@@ -15,9 +15,9 @@ import type { Device, BootResult, DeviceStatus } from "../device/device.js";
 import { SimFlash, type FlashCounters, type FlashOpEvent } from "../device/flash.js";
 import type { FetchOptions } from "../transport/index.js";
 import { loadTrustedKey } from "../format/keys.js";
-import { provisionModule, openModule, runStageTwo } from "../quecpython/engine.js";
+import { provisionModule, openModule } from "../quecpython/engine.js";
 import { requireProfile, makeImei, type ModelProfile, type StrategyName } from "../quecpython/profiles.js";
-import { installStagedFiles } from "../quecpython/app_fota.js";
+import { bootSequence } from "../quecpython/boot.js";
 import type { ModuleIdentity } from "./host.js";
 
 export const MODULE_FILE = "module.json";
@@ -224,37 +224,31 @@ export class VirtualModule {
    */
   async boot(opts: { fetch?: FetchOptions; onProgress?: (line: string) => void } = {}): Promise<BootReport> {
     const say = opts.onProgress ?? (() => {});
-    const report: BootReport = { boot: undefined as unknown as BootResult, confirmed: false, rolledBack: false, stageTwo: false, appFota: [] };
-    let r = this.bootWithProgress(say);
-    if (r.kind === "recovery") {
-      say(`recovery system: fetching mini FOTA stage two (${this.device.status().stageTwo ?? "?"})`);
-      await runStageTwo(this.device, opts.fetch ?? {});
-      report.stageTwo = true;
-      r = this.bootWithProgress(say);
-    }
-    if (r.rolledBack) report.rolledBack = true;
+    // The module's boot order is src/quecpython's bootSequence; we add install progress and the
+    // first-boot self test of a new image (confirm, or reset so the bootloader rolls it back).
+    const seq = await this.withInstallProgress(say, () =>
+      bootSequence({ device: this.device, usrDir: this.usrDir, confirm: "manual", log: say, ...(opts.fetch ? { fetch: opts.fetch } : {}) }),
+    );
+    const report: BootReport = { boot: seq.booted, confirmed: false, rolledBack: seq.boots.some((b) => b.rolledBack), stageTwo: seq.stageTwo, appFota: seq.appFota.installed };
+    const r = seq.booted;
     if (r.trial && r.kind === "app") {
       if (this.selfTestPasses(r)) {
         this.device.confirm();
         report.confirmed = true;
-        r = this.device.booted!;
+        report.boot = this.device.booted!;
       } else {
         say(`firmware ${r.image.version} failed its self test; resetting`);
-        r = this.bootWithProgress(say);
-        report.rolledBack = r.rolledBack || report.rolledBack;
+        report.boot = this.device.boot();
+        report.rolledBack = report.boot.rolledBack || report.rolledBack;
       }
     }
-    report.boot = r;
-    const app = installStagedFiles(this.usrDir, { log: (l) => say(l) });
-    report.appFota = app.installed;
     return report;
   }
 
-  private bootWithProgress(say: (line: string) => void): BootResult {
+  private async withInstallProgress<T>(say: (line: string) => void, run: () => Promise<T>): Promise<T> {
     const st = this.device.status();
     const target = st.target;
-    const installing = (st.state === "pending" || st.state === "installing") && target !== undefined;
-    if (!installing) return this.device.boot();
+    if (!((st.state === "pending" || st.state === "installing") && target !== undefined)) return run();
     const total = target.size;
     let done = 0;
     let shown = -1;
@@ -269,7 +263,7 @@ export class VirtualModule {
       }
     };
     try {
-      return this.device.boot();
+      return await run();
     } finally {
       this.progressSink = undefined;
     }
