@@ -18,6 +18,8 @@ export interface FtpServeOptions {
   user?: string;
   password?: string;
   onDownload: (r: DownloadRecord) => void;
+  /** FTP commands to refuse with 502 (tests use it to play a server without REST). */
+  disabledCommands?: string[];
 }
 
 class FsError extends Error {
@@ -117,6 +119,7 @@ export async function startFtp(o: FtpServeOptions): Promise<{ server: FtpSrv; ur
     greeting: "fota serve",
     log: quietLog,
     timeout: 60_000,
+    blacklist: o.disabledCommands ?? [],
   });
   // ftp-srv installs signal handlers that exit the process; `fota serve` stops gracefully itself.
   for (const sig of ["SIGINT", "SIGTERM", "SIGQUIT"] as const)

@@ -85,6 +85,17 @@ export const ftpFetcher: Fetcher = {
       let start = req.offset;
       // A changed file, or an offset past the end, means a clean restart from 0.
       if (start > 0 && ((req.validator !== undefined && req.validator !== validator) || start > size)) start = 0;
+      if (start > 0) {
+        // A server without REST answers 5xx: then restart from 0 instead of failing.
+        const rest = await client.send(`REST ${start}`).then(
+          () => true,
+          (err: unknown) => {
+            if (err instanceof FTPError && err.code >= 500 && err.code < 600) return false;
+            throw err;
+          },
+        );
+        if (!rest) start = 0;
+      }
       const pass = new PassThrough({ highWaterMark: 64 * 1024 });
       pass.on("error", () => undefined); // seen by the body's reader; never an uncaught event when nobody reads
       const done = client.downloadTo(pass, file, start);

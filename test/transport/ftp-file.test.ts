@@ -172,6 +172,27 @@ describe("FTP from fota serve", () => {
   });
 });
 
+describe("FTP server without REST", () => {
+  it("restarts from 0 when REST is refused, and still ends with the exact bytes", async () => {
+    const { startFtp } = await import("../../src/server/ftp.js");
+    const srv = await startFtp({ realRoot: fs.realpathSync(dir), host: "127.0.0.1", port: 0, pasvMin: 48000, pasvMax: 48499, onDownload: () => undefined, disabledCommands: ["REST"] });
+    try {
+      const u = `ftp://127.0.0.1:${srv.port}/fw.bin`;
+      const journal = new MemoryJournal();
+      const sink = new MemorySink();
+      const ac = new AbortController();
+      await fetchTo(u, sink, { ...FAST, journal, signal: ac.signal, onProgress: (p) => p.received >= 60_000 && ac.abort() }).catch(() => undefined);
+      expect(sink.offset()).toBeGreaterThan(0);
+      const r = await fetchTo(u, sink, { ...FAST, journal });
+      expect(r.restarts).toBe(1);
+      expect(r.bytesFetched).toBe(SIZE);
+      expect(sha256(sink.bytes())).toBe(sha256(data));
+    } finally {
+      await srv.close();
+    }
+  });
+});
+
 describe("file://", () => {
   it("copies the exact bytes, resumes from the journal, restarts when the file changed", async () => {
     const work = tempDir("file");
