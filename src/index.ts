@@ -6,6 +6,24 @@ export * from "./format/index.js";
 export type { RandomAccessReader, DecoderFactory } from "./format/index.js";
 export * from "./device/index.js";
 export {
+  createDelta,
+  createDeltaDecoder,
+  createInPlaceApplier,
+  openPayloadDecoder,
+  applyDelta,
+  peekDeltaHeader,
+  DELTA_ALGORITHMS,
+  DeltaDecoder,
+  MemoryRegion,
+  FILTER_NAMES as DELTA_FILTERS,
+  type CreateDeltaOptions,
+  type CreateDeltaDecoderOptions,
+  type DeltaResult,
+  type DeltaDecoderOptions,
+  type InPlaceRegion,
+  type InPlaceSink,
+} from "./delta/index.js";
+export {
   fetchTo,
   fetchToFile,
   fetchToBuffer,
