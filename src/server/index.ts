@@ -3,10 +3,12 @@ import * as fs from "node:fs";
 import { DEFAULT_CONFIG } from "../config.js";
 import { UsageError } from "../errors.js";
 import { startHttp } from "./http.js";
+import { checkServeOptions } from "./options.js";
 import { listServed, type ServedFile } from "./paths.js";
 import type { DownloadRecord } from "./types.js";
 
 export type { DownloadRecord } from "./types.js";
+export { checkServeOptions } from "./options.js";
 export { listServed, resolveInside, type ServedFile } from "./paths.js";
 
 export interface ServeOptions {
@@ -44,15 +46,7 @@ function readPem(file: string, what: string): Buffer {
 }
 
 export async function serve(o: ServeOptions): Promise<RunningServer> {
-  let realRoot: string;
-  try {
-    realRoot = fs.realpathSync(o.dir);
-  } catch (err) {
-    throw new UsageError("bad-argument", `cannot serve ${o.dir}: ${(err as Error).message}`, { cause: err });
-  }
-  if (!fs.statSync(realRoot).isDirectory()) throw new UsageError("bad-argument", `${o.dir} is not a directory`);
-  if ((o.tlsCert === undefined) !== (o.tlsKey === undefined)) throw new UsageError("bad-argument", "--tls-cert and --tls-key go together");
-  if ((o.ftpUser === undefined) !== (o.ftpPassword === undefined)) throw new UsageError("bad-argument", "--ftp-user and --ftp-password go together");
+  const realRoot = checkServeOptions(o);
   const host = o.host ?? "127.0.0.1";
   const cfg = DEFAULT_CONFIG.server;
   const onDownload = o.onDownload ?? (() => undefined);

@@ -2,6 +2,7 @@
 import type { Command } from "commander";
 import { UsageError } from "../../errors.js";
 import type { DownloadRecord } from "../../server/index.js";
+import { checkServeOptions } from "../../server/options.js";
 
 function port(v: string): number {
   const n = Number(v);
@@ -47,6 +48,13 @@ export function register(program: Command): void {
               `${r.bytes} bytes in ${r.durationMs.toFixed(1)} ms${r.complete ? "" : " (aborted by client)"}`,
           );
       };
+      checkServeOptions({
+        dir,
+        tlsCert: opts.tlsCert as string | undefined,
+        tlsKey: opts.tlsKey as string | undefined,
+        ftpUser: opts.ftpUser as string | undefined,
+        ftpPassword: opts.ftpPassword as string | undefined,
+      });
       // Loaded on use: fastify and ftp-srv are heavy, and other commands do not need them.
       const { serve } = await import("../../server/index.js");
       const s = await serve({
