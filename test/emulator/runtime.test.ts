@@ -436,6 +436,60 @@ print("after", _thread.threadIsRunning(tid), len(ticks))
   });
 });
 
+describe("queue and osTimer", () => {
+  it("passes items between threads through queue.Queue (get blocks until a put)", async () => {
+    const r = await run(`
+import _thread, utime
+from queue import Queue
+q = Queue(5)
+got = []
+def consumer():
+    for i in range(3):
+        got.append(q.get())
+def producer():
+    for i in range(3):
+        utime.sleep_ms(20)
+        q.put(i * 10)
+_thread.start_new_thread(producer, ())
+utime.sleep(1)
+print(q.size(), q.empty())
+_thread.start_new_thread(consumer, ())
+utime.sleep(1)
+print(got, q.empty())
+`);
+    expect(r.stderr).toBe("");
+    expect(r.lines).toEqual(["3 False", "[0, 10, 20] True"]);
+  });
+
+  it("fires osTimer callbacks on the virtual clock, periodic until stopped", async () => {
+    const r = await run(`
+import osTimer, utime
+ticks = []
+t = osTimer()
+def cb(arg):
+    ticks.append(utime.ticks_ms())
+print(t.start(100, 1, cb))
+utime.sleep_ms(1050)
+print(t.stop())
+print(2 <= len(ticks) <= 11, ticks == sorted(ticks))
+n = len(ticks)
+utime.sleep(1)
+print("stopped", len(ticks) == n)
+once = osTimer()
+fired = []
+def one(a):
+    fired.append(a)
+    print("one-shot", len(fired))
+once.start(50, 0, one)
+`,
+      { clock: new VirtualClock(10) },
+    );
+    expect(r.stderr).toBe("");
+    expect(r.lines).toEqual(["0", "0", "True True", "stopped True", "one-shot 1"]);
+    expect(r.end).toEqual({ kind: "ended", status: 0 });
+  });
+});
+
 describe("the virtual clock", () => {
   it("runs sleeps at --clock-speed: a minute of virtual time in well under a minute", async () => {
     const t0 = Date.now();

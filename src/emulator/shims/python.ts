@@ -421,3 +421,48 @@ class DecompIO:
     def readline(self):
         return self._s.readline()
 `;
+
+export const QUEUE_PY = String.raw`
+import _fota_rt as _rt
+
+class Queue:
+    def __init__(self, maxsize=100):
+        self._max = maxsize
+        self._items = []
+
+    def put(self, data=None):
+        if self._max > 0 and len(self._items) >= self._max:
+            _rt.wait(lambda: len(self._items) < self._max, None, "room in a full queue")
+        self._items.append(data)
+        return True
+
+    def get(self):
+        if not self._items:
+            _rt.wait(lambda: len(self._items) > 0, None, "an item in an empty queue")
+        return self._items.pop(0)
+
+    def empty(self):
+        return not self._items
+
+    def size(self):
+        return len(self._items)
+`;
+
+export const OSTIMER_PY = String.raw`
+import _fota_rt as _rt
+
+class osTimer:
+    def __init__(self):
+        self._id = _rt.call("osTimer.create")
+
+    def start(self, initialTime, cyclialEn, callback):
+        return _rt.call("osTimer.start", self._id, initialTime, 1 if cyclialEn else 0, _rt.fn_id(callback))
+
+    def stop(self):
+        return _rt.call("osTimer.stop", self._id)
+
+    def delete_timer(self):
+        return _rt.call("osTimer.stop", self._id)
+
+_EXPORT = osTimer
+`;
