@@ -85,6 +85,12 @@ export class AddressMap {
   }
 }
 
+/** A Thumb branch window at buffer index i that may be converted (not straddling a barrier). */
+function branchAt(b: Uint8Array, i: number, pos0: number, barrier: number): boolean {
+  if (barrier !== 0 && (pos0 + i + 2) % barrier === 0) return false;
+  return isThumbBranch(b, i);
+}
+
 function isThumbBranch(b: Uint8Array, i: number): boolean {
   if ((b[i + 1]! & 0xf8) !== 0xf0) return false;
   const t = b[i + 3]! & 0xf8;
@@ -100,8 +106,7 @@ export function mapReferences(flags: number, buf: Uint8Array, pos0: number, map:
   const n = buf.length;
   if (flags & PRED.thumb) {
     for (let i = pos0 & 1; i + 4 <= n; i += 2) {
-      if (!isThumbBranch(buf, i)) continue;
-      if (barrier !== 0 && (pos0 + i + 2) % barrier === 0) continue;
+      if (!branchAt(buf, i, pos0, barrier)) continue;
       const w = ((buf[i + 1]! & 7) << 19) | (buf[i]! << 11) | ((buf[i + 3]! & 7) << 8) | buf[i + 2]!;
       const t = w * 2; // absolute target (mod 2^23)
       if (t >= oldSize) continue;
@@ -155,7 +160,7 @@ export function mapReferences(flags: number, buf: Uint8Array, pos0: number, map:
         // never inside a Thumb branch window (those were handled above)
         if (flags & PRED.thumb) {
           if (i < 2 || i + 6 > n) continue;
-          if (isThumbBranch(buf, i - 2) || isThumbBranch(buf, i) || isThumbBranch(buf, i + 2)) continue;
+          if (branchAt(buf, i - 2, pos0, barrier) || branchAt(buf, i, pos0, barrier) || branchAt(buf, i + 2, pos0, barrier)) continue;
         }
         const w = (buf[i]! | (buf[i + 1]! << 8) | (buf[i + 2]! << 16) | (b3 << 24)) >>> 0;
         const x = w - base;
@@ -178,7 +183,7 @@ export function mapReferences(flags: number, buf: Uint8Array, pos0: number, map:
       if (hi !== 0x48 && hi !== 0xa0) continue;
       if (i < 4 || i + 8 > n) continue;
       if (i >= a0 && claimed[(i - a0) >> 2]) continue;
-      if (isThumbBranch(buf, i - 2)) continue;
+      if (branchAt(buf, i - 2, pos0, barrier)) continue;
       const p = pos0 + i;
       const t = ((p + 4) & ~3) + buf[i]! * 4;
       if (t >= oldSize) continue;
