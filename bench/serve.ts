@@ -22,6 +22,8 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 
 interface RunStats {
   n: number;
+  /** CPU seconds (user + system) the server process tree used during the run. */
+  cpuS: number;
   wallMs: number;
   bytes: number;
   errors: number;
@@ -29,7 +31,7 @@ interface RunStats {
   ttfb: number[];
 }
 
-function startFotaServe(dir: string): Promise<{ url: string; child: ChildProcess }> {
+function startFotaServe(dir: string): Promise<{ url: string; child: ChildProcess; pid: number }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [FOTA_BIN, "serve", dir, "--http-port", "0", "--json"], { stdio: ["ignore", "pipe", "inherit"] });
     let buf = "";
@@ -42,16 +44,40 @@ function startFotaServe(dir: string): Promise<{ url: string; child: ChildProcess
       if (buf.includes("\n") && line) {
         started = true;
         clearTimeout(t);
-        resolve({ url: (JSON.parse(line) as { http: string }).http, child });
+        resolve({ url: (JSON.parse(line) as { http: string }).http, child, pid: child.pid! });
       }
     });
     child.once("exit", (c) => reject(new Error(`fota serve exited ${c}`)));
   });
 }
 
-async function run(base: string, n: number, data: Buffer): Promise<RunStats> {
+/** user+system CPU ticks of a process and its children (Linux /proc), 0 elsewhere. */
+function treeTicks(pid: number): number {
+  let total = 0;
+  try {
+    for (const ent of fs.readdirSync("/proc")) {
+      if (!/^\d+$/.test(ent)) continue;
+      let stat: string;
+      try {
+        stat = fs.readFileSync(`/proc/${ent}/stat`, "utf8");
+      } catch {
+        continue;
+      }
+      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      const ppid = Number(f[1]);
+      if (Number(ent) === pid || ppid === pid) total += Number(f[11]) + Number(f[12]);
+    }
+  } catch {
+    return 0;
+  }
+  return total;
+}
+const TICKS_PER_S = 100;
+
+async function run(base: string, n: number, data: Buffer, serverPid = 0): Promise<RunStats> {
   const agent = new Agent({ connections: null, pipelining: 1, headersTimeout: 120_000, bodyTimeout: 120_000, connect: { timeout: 60_000 } });
-  const stats: RunStats = { n, wallMs: 0, bytes: 0, errors: 0, errorKinds: {}, ttfb: [] };
+  const ticks0 = serverPid ? treeTicks(serverPid) : 0;
+  const stats: RunStats = { n, cpuS: 0, wallMs: 0, bytes: 0, errors: 0, errorKinds: {}, ttfb: [] };
   const t0 = performance.now();
   await Promise.all(
     Array.from({ length: n }, async (_, i) => {
@@ -84,6 +110,7 @@ async function run(base: string, n: number, data: Buffer): Promise<RunStats> {
     }),
   );
   stats.wallMs = performance.now() - t0;
+  if (serverPid) stats.cpuS = (treeTicks(serverPid) - ticks0) / TICKS_PER_S;
   await agent.close();
   return stats;
 }
@@ -97,7 +124,7 @@ function pct(xs: number[], p: number): number {
 function row(name: string, s: RunStats): string {
   const mibs = s.bytes / 1024 / 1024 / (s.wallMs / 1000);
   const errs = s.errors ? `${s.errors} ${JSON.stringify(s.errorKinds)}` : "0";
-  return `| ${name.padEnd(10)} | ${String(s.n).padStart(5)} | ${mibs.toFixed(1).padStart(8)} | ${pct(s.ttfb, 50).toFixed(1).padStart(8)} | ${pct(s.ttfb, 99).toFixed(1).padStart(8)} | ${(s.wallMs / 1000).toFixed(2).padStart(6)} | ${errs}`;
+  return `| ${name.padEnd(10)} | ${String(s.n).padStart(5)} | ${mibs.toFixed(1).padStart(8)} | ${pct(s.ttfb, 50).toFixed(1).padStart(11)} | ${pct(s.ttfb, 99).toFixed(1).padStart(11)} | ${(s.wallMs / 1000).toFixed(2).padStart(6)} | ${s.cpuS.toFixed(2).padStart(12)} | ${errs}`;
 }
 
 async function main(): Promise<void> {
@@ -122,8 +149,8 @@ async function main(): Promise<void> {
     nginx = await startNginx(dir);
     console.log(`bench:serve  file ${FILE_BYTES / 1024} KiB, each device asks Range: bytes=X- (X in the first half), ${os.cpus().length} CPUs, node ${process.version}, ulimit -n ${nofile}`);
     console.log(`fota serve: one Node process (fastify + @fastify/static), logging each download; nginx: 1 worker, sendfile on\n`);
-    console.log("| server     |     N |    MiB/s | p50 TTFB ms | p99 TTFB ms | wall s | errors");
-    console.log("|------------|-------|----------|----------|----------|--------|-------");
+    console.log("| server     |     N |    MiB/s | p50 TTFB ms | p99 TTFB ms | wall s | server CPU s | errors");
+    console.log("|------------|-------|----------|-------------|-------------|--------|--------------|-------");
     const summary: string[] = [];
     for (const n of NS) {
       const fotaRuns: RunStats[] = [];
@@ -134,7 +161,7 @@ async function main(): Promise<void> {
       for (let r = 0; r < ROUNDS; r++) {
         const order = r % 2 === 0 ? (["fota", "nginx"] as const) : (["nginx", "fota"] as const);
         for (const which of order) {
-          const s = await run(which === "fota" ? fota.url : nginx.url, n, data);
+          const s = which === "fota" ? await run(fota.url, n, data, fota.pid) : await run(nginx.url, n, data, nginx.pid);
           (which === "fota" ? fotaRuns : nginxRuns).push(s);
           console.log(row(which === "fota" ? "fota serve" : "nginx", s));
         }
@@ -142,11 +169,13 @@ async function main(): Promise<void> {
       const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
       const tf = med(fotaRuns.map((s) => s.bytes / s.wallMs));
       const tn = med(nginxRuns.map((s) => s.bytes / s.wallMs));
+      const cf = med(fotaRuns.map((s) => s.cpuS));
+      const cn = med(nginxRuns.map((s) => s.cpuS));
       const ef = fotaRuns.reduce((a, s) => a + s.errors, 0);
       const en = nginxRuns.reduce((a, s) => a + s.errors, 0);
       summary.push(
         `N=${n}: median MiB/s fota ${((tf * 1000) / 1048576).toFixed(1)} vs nginx ${((tn * 1000) / 1048576).toFixed(1)} -> ratio ${(tf / tn).toFixed(2)} (target >= 0.5); ` +
-          `errors fota ${ef}, nginx ${en} over ${ROUNDS} rounds (target 0)`,
+          `errors fota ${ef}, nginx ${en} over ${ROUNDS} rounds (target 0); median server CPU s fota ${cf.toFixed(2)} vs nginx ${cn.toFixed(2)}`,
       );
     }
     console.log("");

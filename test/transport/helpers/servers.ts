@@ -143,6 +143,8 @@ export function startFotaServe(dir: string, extra: string[] = [], timeoutMs = 15
 }
 
 export interface ExternalServer {
+  /** Process id of the server (the nginx master, whose workers are its children). */
+  pid: number;
   port: number;
   url: string;
   stop(): Promise<void>;
@@ -182,6 +184,7 @@ http {
     throw new Error(`${(e as Error).message}\n${safeRead(path.join(work, "error.log"))}`);
   });
   return {
+    pid: child.pid!,
     port,
     url: `http://127.0.0.1:${port}/`,
     stop: async () => {
@@ -231,6 +234,7 @@ connect_from_port_20=NO
     throw e;
   });
   return {
+    pid: child.pid!,
     port,
     url: `ftp://127.0.0.1:${port}/`,
     stop: async () => {
