@@ -37,10 +37,11 @@ export {
 } from "./flow.js";
 export { planLayout, openAreas, STRATEGIES, type Layout, type LayoutPlan, type Region, type Areas, type StrategyName } from "./layout.js";
 export { AreaReader, hashArea, areaChunks, ImageWriter, PackageWriter, type RandomAccessReader } from "./io.js";
-export { checkPackageFacts, expectDigest, imageInfoOf, type PackageFacts, type PackageHooks, type PackagePipe, type PackageOpener } from "./package.js";
+export { checkPackageFacts, expectDigest, imageInfoOf, type PackageFacts, type PackageHooks, type PackagePipe, type PackageOpener, type InPlaceTarget } from "./package.js";
 export { formatPackageOpener, factsOf, type FormatPipeOptions, type DecoderFactory } from "./formatPipe.js";
 export { Device, sha256Hex, type DeviceOptions, type ProvisionOptions, type BootResult, type DeviceStatus, type InstallOptions, type Progress, type ByteSource } from "./device.js";
 export { LocalUpgrade } from "./local.js";
+export { PackageDownload, type DownloadHeader, type DownloadState, type DownloadRecord } from "./download.js";
 export * as ab from "./strategies/ab.js";
 export * as inplace from "./strategies/inplace.js";
 export * as twoStage from "./strategies/two-stage.js";
