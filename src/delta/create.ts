@@ -34,7 +34,7 @@ export function sha256hex(b: Uint8Array): string {
   return createHash("sha256").update(b).digest("hex");
 }
 
-function copiesOf(ops: readonly Op[]): Array<[number, number, number]> {
+export function copiesOf(ops: readonly Op[]): Array<[number, number, number]> {
   const out: Array<[number, number, number]> = [];
   let pos = 0;
   for (const op of ops) {

@@ -387,6 +387,7 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
     this.produced += len;
     this.outFill = 0;
     this.replay = null;
+    this.winStart = this.winEnd = 0; // the region changed: later copies may read the new bytes
     this.step++;
     this.st = St.Sector;
     if (this.step === this.nSteps) this.phase = Phase.End;

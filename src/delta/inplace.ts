@@ -9,7 +9,8 @@ import { diffOps, OldIndex } from "./diff.js";
 import { filterImage } from "./filters.js";
 import { RangeEncoder } from "./rangecoder.js";
 import { encodeHeader, INPLACE_MAGIC, OpEncoder, type Op, type Prediction } from "./stream.js";
-import { buildPrediction, mappedBase } from "./create.js";
+import { buildPrediction, copiesOf, mappedBase } from "./create.js";
+import { AddressMap, mapReferences } from "./predict.js";
 import type { InPlaceSink } from "./decode.js";
 import type { RandomAccessReader } from "./types.js";
 
@@ -21,12 +22,16 @@ interface Seg {
   len: number;
   /** -1 for literal bytes */
   oldPos: number;
+  /** Copies from an already rewritten part of the region (new bytes) instead of the base. */
+  fromNew?: boolean;
 }
 
 export interface InPlaceStats {
   steps: number;
   /** Copy bytes turned into literals to break read/write cycles. */
   brokenBytes: number;
+  /** Of those, bytes copied from already rewritten sectors instead. */
+  rescuedBytes: number;
 }
 
 /** Builds an in-place patch (header + body) with filter `filterId`. */
@@ -90,6 +95,42 @@ export function createInPlacePatch(oldImage: Uint8Array, newImage: Uint8Array, f
   const ready: number[] = [];
   for (let k = nNew - 1; k >= 0; k--) if (indeg[k] === 0) ready.push(k);
   let brokenBytes = 0;
+  let rescuedBytes = 0;
+  // Rewritten sectors hold new bytes; the applier filters and maps whatever it reads, sector by sector
+  // (the barrier keeps every transform inside its sector), so their view is this image's.
+  const newSeen = new Uint8Array(nF);
+  if (pred) mapReferences(pred.flags, newSeen, 0, pred.map, oF.length, pred.base, S);
+  const shiftMap = AddressMap.fromCopies(copiesOf(ops), 1 << 20);
+  const oldLen = oF.length;
+  const rescue = (list: Seg[], lo: number, hi: number): Seg[] => {
+    const out: Seg[] = [];
+    for (const g of list) {
+      if (g.oldPos < 0 || g.fromNew || g.oldPos + g.len <= lo || g.oldPos >= hi) {
+        out.push(g);
+        continue;
+      }
+      const a = Math.max(lo, g.oldPos) - g.oldPos;
+      const b = Math.min(hi, g.oldPos + g.len) - g.oldPos;
+      if (a > 0) out.push({ newStart: g.newStart, len: a, oldPos: g.oldPos });
+      // where did these old bytes go? if that part of the region is already rewritten, copy from it
+      const from = g.oldPos + a;
+      const to = from + shiftMap.shift(from);
+      const n = b - a;
+      let ok = to >= 8 && to + n + 8 <= Math.min(oldLen, nF.length);
+      for (let m = Math.floor(to / S); ok && m <= Math.floor((to + n - 1) / S); m++) if (!written[m]) ok = false;
+      if (ok) {
+        let same = 0;
+        for (let k = 0; k < n; k++) if (newSeen[to + k] === nF[g.newStart + a + k]) same++;
+        ok = same * 2 > n;
+      }
+      if (ok) {
+        out.push({ newStart: g.newStart + a, len: n, oldPos: to, fromNew: true });
+        rescuedBytes += n;
+      } else out.push({ newStart: g.newStart + a, len: n, oldPos: -1 });
+      if (b < g.len) out.push({ newStart: g.newStart + b, len: g.len - b, oldPos: g.oldPos + b });
+    }
+    return out;
+  };
   const emit = (j: number): void => {
     written[j] = 1;
     order.push(j);
@@ -108,7 +149,7 @@ export function createInPlacePatch(oldImage: Uint8Array, newImage: Uint8Array, f
         if (written[j] || j === k || !reads[j]!.has(k)) continue;
         brokenBytes += reads[j]!.get(k)!;
         reads[j]!.delete(k);
-        segs[j] = splitReads(segs[j]!, k * S, (k + 1) * S);
+        segs[j] = rescue(segs[j]!, k * S, (k + 1) * S);
       }
       indeg[k] = 0;
       cost[k] = 0;
@@ -126,7 +167,7 @@ export function createInPlacePatch(oldImage: Uint8Array, newImage: Uint8Array, f
     prevJ = j;
     let newPos = j * S;
     const limit = Math.min(nF.length, (j + 1) * S);
-    for (const op of segsToOps(segs[j]!)) {
+    for (const op of segsToOps(segs[j]!, newSeen)) {
       enc.op(op, newPos, limit, true);
       newPos += op.copyLen + op.litLen;
     }
@@ -136,28 +177,11 @@ export function createInPlacePatch(oldImage: Uint8Array, newImage: Uint8Array, f
   const patch = new Uint8Array(head.length + body.length);
   patch.set(head);
   patch.set(body, head.length);
-  return { patch, stats: { steps: nNew, brokenBytes } };
-}
-
-/** Turns the parts of copy segments that read old bytes [lo, hi) into literals. */
-function splitReads(list: Seg[], lo: number, hi: number): Seg[] {
-  const out: Seg[] = [];
-  for (const g of list) {
-    if (g.oldPos < 0 || g.oldPos + g.len <= lo || g.oldPos >= hi) {
-      out.push(g);
-      continue;
-    }
-    const a = Math.max(lo, g.oldPos) - g.oldPos;
-    const b = Math.min(hi, g.oldPos + g.len) - g.oldPos;
-    if (a > 0) out.push({ newStart: g.newStart, len: a, oldPos: g.oldPos });
-    out.push({ newStart: g.newStart + a, len: b - a, oldPos: -1 });
-    if (b < g.len) out.push({ newStart: g.newStart + b, len: g.len - b, oldPos: g.oldPos + b });
-  }
-  return out;
+  return { patch, stats: { steps: nNew, brokenBytes, rescuedBytes } };
 }
 
 /** Copy-then-literal operations for one sector's segments. */
-function segsToOps(list: Seg[]): Op[] {
+function segsToOps(list: Seg[], newSeen: Uint8Array): Op[] {
   const ops: Op[] = [];
   let cur: Op | undefined;
   for (const g of list) {
@@ -168,7 +192,10 @@ function segsToOps(list: Seg[]): Op[] {
         ops.push(cur);
       }
       cur.litLen += g.len;
-    } else if (cur && cur.litLen === 0 && cur.copyLen > 0 && cur.oldPos + cur.copyLen === g.oldPos) {
+    } else if (g.fromNew) {
+      cur = { copyLen: g.len, oldPos: g.oldPos, litLen: 0, src: newSeen, srcAt: g.oldPos };
+      ops.push(cur);
+    } else if (cur && cur.litLen === 0 && cur.copyLen > 0 && !cur.src && cur.oldPos + cur.copyLen === g.oldPos) {
       cur.copyLen += g.len;
     } else {
       cur = { copyLen: g.len, oldPos: g.oldPos, litLen: 0 };

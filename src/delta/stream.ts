@@ -23,6 +23,9 @@ export interface Op {
   copyLen: number;
   oldPos: number;
   litLen: number;
+  /** In-place only: the bytes the decoder will see at oldPos (when they differ from the base). */
+  src?: Uint8Array;
+  srcAt?: number;
 }
 
 export function putVarint(out: number[], v: number): void {
@@ -128,8 +131,8 @@ export class OpEncoder {
       }
       let hist = s.hist;
       let prevDiff = s.prevDiff;
-      const src = oldF;
-      const srcAt = oldPos;
+      const src = op.src ?? oldF;
+      const srcAt = op.src ? op.srcAt! : oldPos;
       for (let k = 0; k < copyLen; k++) {
         const p = newPos + k;
         const d = (newF[p]! - src[srcAt + k]!) & 0xff;
