@@ -51,6 +51,14 @@ function scenarios(): Scenario[] {
     }
   }
   {
+    // a flash whose smallest program unit is 16 bytes (package tails and journal entries padded)
+    const rig = makeRig("inplace", IMAGE);
+    rig.geometry = { ...rig.geometry, writeAlign: 16 };
+    const neu = mutate(rig.old, 13);
+    const pkg = fullPackage(neu, { securityCounter: 2 });
+    out.push({ name: "inplace/local-upgrade-16B-unit", rig, neu, arm: localArm(pkg) });
+  }
+  {
     const rig = makeRig("two-stage", IMAGE);
     const neu = mutate(rig.old, 9);
     // stage one installs a new recovery system; either recovery image may boot
