@@ -3,6 +3,7 @@
 // a stream of package bytes (install), through the local-upgrade calls (write/flush/verify), or, on
 // two-stage layouts, as stage two fetched by the recovery system. The bootloader model is boot().
 
+import { createHash } from "node:crypto";
 import { DEFAULT_CONFIG } from "../config.js";
 import { CancelledError, StateError, FotaError, LWM2M_RESULT, type Reason, isFotaError } from "../errors.js";
 import { isPowerCut, type Flash, type FlashCounters } from "./flash.js";
@@ -344,7 +345,7 @@ export class Device {
     return hashArea(area, image.size) === image.sha256;
   }
 
-  /** @internal Reset the RAM-only result and mark a persisted failure. */
+  /** @internal The persisted state itself (read-only by convention; change it through commit/save). */
   get raw(): BootState {
     return this._state;
   }
@@ -453,7 +454,6 @@ export class Device {
   }
 }
 
-import { createHash } from "node:crypto";
 export function sha256Hex(b: Uint8Array): string {
   return createHash("sha256").update(b).digest("hex");
 }
