@@ -6,6 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { generateSigningKey, publicKeyPem, buildFullPackage } from "../../src/format/index.js";
 import { EXIT_POWER_CUT, EXIT_TIMEOUT, emulate } from "../../src/emulator/emulate.js";
 import { SELFTEST_FAIL_MARKER, VirtualModule, moduleInfo } from "../../src/emulator/module.js";
+import { serve, type RunningServer } from "../../src/server/index.js";
+import { mkdirSync } from "node:fs";
 
 let dir: string;
 let pub: string;
@@ -33,14 +35,14 @@ function image(tag: string): Uint8Array {
   return b;
 }
 
-function module(name: string, pkgImage?: Uint8Array): string {
+function module(name: string, pkgImage?: Uint8Array, model = "EC600U"): string {
   const state = join(dir, name);
-  VirtualModule.create({ stateDir: state, model: "EC600U", firmware: fw1, version: "1.0", trust: [pub] });
+  VirtualModule.create({ stateDir: state, model, firmware: fw1, version: "1.0", trust: [pub] });
   if (pkgImage) writeFileSync(join(state, "usr", "FotaFile.bin"), buildFullPackage({ keys: [key], image: pkgImage, version: "2.0", models: ["EC600U"] }).bytes);
   return state;
 }
 
-async function run(state: string, source: string, extra: { powerCutAfterOps?: number; timeoutS?: number } = {}) {
+async function run(state: string, source: string, extra: { powerCutAfterOps?: number; timeoutS?: number; netOff?: boolean; linkKbps?: number } = {}) {
   const script = join(dir, `s${Math.random().toString(36).slice(2)}.py`);
   writeFileSync(script, source);
   const lines: string[] = [];
@@ -55,6 +57,51 @@ beforeAll(() => {
   pub = publicKeyPem(key);
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const OTA = (url: string) => `
+import fota, utime, log
+log.basicConfig(level=log.INFO)
+def result(args):
+    print("status", args[0], args[1])
+f = fota()
+print("httpDownload ->", f.httpDownload(url1="${url}", callback=result))
+utime.sleep(2)
+print("still running")
+`;
+
+describe("OTA over HTTP on the virtual module", () => {
+  let server: RunningServer;
+  beforeAll(async () => {
+    const www = join(dir, "www");
+    mkdirSync(www, { recursive: true });
+    writeFileSync(join(www, "v2.fota"), buildFullPackage({ keys: [key], image: image("ota 2.0"), version: "2.0", models: ["EC600N", "EC600U"] }).bytes);
+    server = await serve({ dir: www, httpPort: 0 });
+  });
+  afterAll(() => server?.close());
+
+  it("EC600N (async, automatic restart): callbacks in order, restart, install at boot with progress", async () => {
+    const state = module("ota-n", undefined, "EC600N");
+    const { r, stdout, lines } = await run(state, OTA(new URL("v2.fota", server.httpUrl).href), { linkKbps: 200 });
+    expect(r).toMatchObject({ exitCode: 0, end: "restart", fromVersion: "1.0", toVersion: "2.0" });
+    const out = stdout.trim().split("\n");
+    expect(out[0]).toBe("httpDownload -> 0");
+    const statuses = out.filter((l) => l.startsWith("status"));
+    expect(statuses.slice(-2)).toEqual(["status 0 100", "status 2 100"]);
+    expect(statuses.slice(0, -2).every((l) => l.startsWith("status 1 "))).toBe(true);
+    const text = lines.join("\n");
+    expect(text).toContain("bootloader: installing 2.0: 100%");
+    expect(moduleInfo(state).firmware!.version).toBe("2.0");
+  });
+
+  it("with --net off the download cannot connect: -1 and the 1004 code, no restart", async () => {
+    const state = module("ota-off", undefined, "EC600U");
+    const { r, stdout } = await run(state, "import checkNet\nprint(checkNet.waitNetworkReady(30))\n" + OTA(new URL("v2.fota", server.httpUrl).href), { netOff: true });
+    expect(stdout).toContain("(2, 2)");
+    expect(stdout).toContain("status -1 1004");
+    expect(stdout).toContain("httpDownload -> -1");
+    expect(r).toMatchObject({ end: "ended", toVersion: "1.0" });
+  });
+});
 
 describe("virtual module power cycle", () => {
   it("confirms a new image that passes its self test", async () => {
