@@ -544,7 +544,7 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
   private refill(at: number): void {
     const W = this.win.length - 2 * FILTER_MARGIN;
     const a = at;
-    const b = Math.min(this.oldSize, a + W, a + Math.max(this.copyRem, 512)); // filter and map only what the copy needs
+    const b = Math.min(this.oldSize, a + W, a + Math.max(this.copyRem, 16)); // filter and map only what the copy needs
     const lo = Math.max(0, a - FILTER_MARGIN);
     const hi = Math.min(this.oldSize, b + FILTER_MARGIN);
     const raw = this.base.read(lo, hi - lo);

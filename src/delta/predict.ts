@@ -41,12 +41,16 @@ export class AddressMap {
     return this.starts.length;
   }
 
+  private last = 0;
+
   /** Shift of old position x: of the segment holding it, else of the nearer neighbour. */
   shift(x: number): number {
     const s = this.starts;
     const n = s.length;
     if (n === 0) return 0;
     if (x < s[0]!) return this.shifts[0]!;
+    const c = this.last;
+    if (c < n && s[c]! <= x && x < this.ends[c]!) return this.shifts[c]!; // references cluster
     let lo = 0;
     let hi = n - 1;
     while (lo < hi) {
@@ -54,6 +58,7 @@ export class AddressMap {
       if (s[mid]! <= x) lo = mid;
       else hi = mid - 1;
     }
+    this.last = lo;
     if (x < this.ends[lo]! || lo === n - 1) return this.shifts[lo]!;
     return x - this.ends[lo]! <= s[lo + 1]! - x ? this.shifts[lo]! : this.shifts[lo + 1]!;
   }
@@ -84,6 +89,8 @@ export class AddressMap {
     return new AddressMap(Int32Array.from(keep, (k) => k[0]), Int32Array.from(keep, (k) => k[1]), Int32Array.from(keep, (k) => k[2]));
   }
 }
+
+let claimedBuf = new Uint8Array(0);
 
 /** A Thumb branch window at buffer index i that may be converted (not straddling a barrier). */
 function branchAt(b: Uint8Array, i: number, pos0: number, barrier: number): boolean {
@@ -118,7 +125,12 @@ export function mapReferences(flags: number, buf: Uint8Array, pos0: number, map:
       i += 2;
     }
   }
-  const claimed = flags & PRED.thumbLdr ? new Uint8Array((n >> 2) + 2) : undefined;
+  let claimed: Uint8Array | undefined;
+  if (flags & PRED.thumbLdr) {
+    if (claimedBuf.length < (n >> 2) + 2) claimedBuf = new Uint8Array((n >> 2) + 2);
+    claimed = claimedBuf;
+    claimed.fill(0, 0, (n >> 2) + 2);
+  }
   if (flags & (PRED.arm64 | PRED.abs32 | PRED.arm64rel)) {
     for (let i = (4 - (pos0 & 3)) & 3; i + 4 <= n; i += 4) {
       const b3 = buf[i + 3]!;
