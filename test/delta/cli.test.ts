@@ -1,0 +1,43 @@
+// `fota pack --from` / `fota apply --base` / `fota verify --base` with delta packages, run as a user would.
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { runFota } from "../helpers/cli.js";
+import { link, makeProgram, sha } from "./helpers.js";
+
+describe("fota pack --from (delta packages)", () => {
+  it("builds a delta, applies it to the base, refuses another base, and falls back to full when smaller", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "fota-delta-cli-"));
+    const p = makeProgram(77, 30, 400);
+    const old = link(p);
+    p.bodies[4] = new Uint8Array(p.bodies[4]!.length + 64);
+    const nw = link(p);
+    writeFileSync(join(dir, "old.bin"), old);
+    writeFileSync(join(dir, "new.bin"), nw);
+    expect((await runFota(["keygen", "k.key"], { cwd: dir })).code).toBe(0);
+    const packed = await runFota(["pack", "--key", "k.key", "--from", "old.bin", "--to", "new.bin", "--version", "2", "--model", "M", "-o", "d.fota", "--json"], { cwd: dir });
+    expect(packed.code, packed.stderr).toBe(0);
+    expect(JSON.parse(packed.stdout).kind).toBe("delta");
+    const applied = await runFota(["apply", "d.fota", "--pub", "k.key.pub", "--base", "old.bin", "-o", "out.bin"], { cwd: dir });
+    expect(applied.code, applied.stderr).toBe(0);
+    expect(sha(readFileSync(join(dir, "out.bin")))).toBe(sha(nw));
+    const wrong = await runFota(["verify", "d.fota", "--pub", "k.key.pub", "--base", "new.bin"], { cwd: dir });
+    expect(wrong.code).toBe(6); // compatibility: wrong-base
+    // unrelated images and a very compressible new one: the full package is smaller, so it is built
+    writeFileSync(join(dir, "text.bin"), Buffer.from("hello, world; ".repeat(3000)));
+    writeFileSync(join(dir, "rand.bin"), Uint8Array.from({ length: 4000 }, (_, i) => (i * 2654435761) >>> 24));
+    const full = await runFota(["pack", "--key", "k.key", "--from", "rand.bin", "--to", "text.bin", "--version", "2", "--model", "M", "-o", "f.fota", "--json"], { cwd: dir });
+    expect(full.code, full.stderr).toBe(0);
+    expect(JSON.parse(full.stdout).kind).toBe("full");
+    expect(full.stderr).toMatch(/larger than the compressed full image/);
+    const forced = await runFota(["pack", "--key", "k.key", "--from", "old.bin", "--to", "new.bin", "--version", "2", "--model", "M", "-o", "ip.fota", "--in-place", "--kind", "delta"], { cwd: dir });
+    expect(forced.code, forced.stderr).toBe(0);
+    const ip = await runFota(["apply", "ip.fota", "--pub", "k.key.pub", "--base", "old.bin", "-o", "out2.bin"], { cwd: dir });
+    expect(ip.code, ip.stderr).toBe(0);
+    expect(sha(readFileSync(join(dir, "out2.bin")))).toBe(sha(nw));
+    const bad = await runFota(["pack", "--key", "k.key", "--from", "old.bin", "--to", "new.bin", "--version", "2", "--model", "M", "-o", "x.fota", "--filter", "mips"], { cwd: dir });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/filter/);
+  });
+});
