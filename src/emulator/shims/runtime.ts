@@ -206,10 +206,12 @@ def wait(ready, deadline=None, what="an event", killable=True, idle_ok=False):
                 check_killed()
             if ready():
                 return True
-            if deadline is not None and vnow() >= deadline:
-                return False
+            # A blocking point always lets queued callbacks and new threads run, even when its own
+            # deadline has already passed (as a sleep yields on the module).
             if _run_one():
                 continue
+            if deadline is not None and vnow() >= deadline:
+                return False
             if len(_frames) > 1:
                 _warn_starved()
             if deadline is None:
