@@ -93,6 +93,25 @@ describe("OTA over HTTP on the virtual module", () => {
     expect(moduleInfo(state).firmware!.version).toBe("2.0");
   });
 
+  it("throttles the download to --link-kbps in virtual time (EC600U blocks in httpDownload)", async () => {
+    const state = module("ota-slow", undefined, "EC600U");
+    const size = (await import("node:fs")).statSync(join(dir, "www", "v2.fota")).size;
+    const script = `
+import fota, utime
+f = fota(reset_disable=1)
+t = utime.ticks_ms()
+r = f.httpDownload(url1="${new URL("v2.fota", server.httpUrl).href}")
+print(r, utime.ticks_diff(utime.ticks_ms(), t))
+`;
+    const { r, stdout } = await run(state, script, { linkKbps: 64 });
+    const [ret, ms] = stdout.trim().split(" ").map(Number);
+    expect(ret).toBe(0);
+    // size bytes at 64 kbit/s take size * 8 / 64 ms of virtual time at least.
+    expect(ms).toBeGreaterThanOrEqual(Math.floor((size * 8) / 64) - 50);
+    expect(r).toMatchObject({ end: "ended", toVersion: "1.0" });
+    expect(moduleInfo(state).update.state).toBe("pending");
+  });
+
   it("with --net off the download cannot connect: -1 and the 1004 code, no restart", async () => {
     const state = module("ota-off", undefined, "EC600U");
     const { r, stdout } = await run(state, "import checkNet\nprint(checkNet.waitNetworkReady(30))\n" + OTA(new URL("v2.fota", server.httpUrl).href), { netOff: true });
