@@ -81,6 +81,24 @@ function cancelled(signal: AbortSignal): CancelledError {
   return new CancelledError("cancelled", "download cancelled", { cause: signal.reason });
 }
 
+/**
+ * Wraps an error raised by the sink or the journal inside an attempt, so the retry logic does not
+ * mistake it for a network failure: it is rethrown unchanged (a device's PowerCut, which is
+ * deliberately not a FotaError, must reach the caller as the very same object).
+ */
+class SinkFailure {
+  constructor(readonly error: unknown) {}
+}
+
+/** Await a sink/journal call; whatever it throws becomes a SinkFailure. */
+async function local<T>(call: () => T | Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (err) {
+    throw new SinkFailure(err);
+  }
+}
+
 /** Raised inside an attempt when the resource must be downloaded again from byte 0. */
 class Restart {
   constructor(readonly reason: string) {}
@@ -136,8 +154,8 @@ export async function fetchTo(url: string | URL, sink: ByteSink, opts: FetchOpti
 
   const commitChunk = async () => {
     const digest = chunkHash.digest();
-    await sink.flush?.();
-    if (journal) await journal.commit(digest);
+    await local(() => sink.flush?.());
+    if (journal) await local(() => journal.commit(digest));
     emit({ type: "chunk", index: chunkIndex, offset });
     chunkIndex++;
     chunkHash = createHash("sha256");
@@ -149,7 +167,7 @@ export async function fetchTo(url: string | URL, sink: ByteSink, opts: FetchOpti
     while (p < bytes.length) {
       const take = Math.min(bytes.length - p, o.chunkBytes - chunkFill);
       const piece = bytes.subarray(p, p + take);
-      await sink.write(piece);
+      await local(() => sink.write(piece));
       whole.update(piece);
       chunkHash.update(piece);
       chunkFill += take;
@@ -244,7 +262,7 @@ export async function fetchTo(url: string | URL, sink: ByteSink, opts: FetchOpti
       }
       if (!headerWritten) {
         const header: JournalHeader = { url: u.href, size: total, validator, chunkBytes: o.chunkBytes };
-        if (journal) await journal.reset(header);
+        if (journal) await local(() => journal.reset(header));
         headerWritten = true;
       }
       const cap = total ?? o.expectedSize ?? o.maxBytes;
@@ -266,11 +284,12 @@ export async function fetchTo(url: string | URL, sink: ByteSink, opts: FetchOpti
         throw transportError("bad-length", `${where} sent ${offset} bytes, expected ${o.expectedSize}`, { retryable: false });
       if (total === undefined) total = offset;
       if (chunkFill > 0 || (offset === 0 && chunkIndex === 0)) await commitChunk();
-      else await sink.flush?.();
+      else await local(() => sink.flush?.());
       await closeQuietly(resp);
       break;
     } catch (err) {
       if (resp) await closeQuietly(resp);
+      if (err instanceof SinkFailure) throw err.error; // the sink's own failure (or a power cut): never retried
       if (err instanceof Restart) {
         stats.restarts++;
         if (stats.restarts > o.maxRestarts)
