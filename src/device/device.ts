@@ -34,6 +34,11 @@ export interface InstallOptions {
   onProgress?: (p: Progress) => void;
   /** Two-stage: where the recovery system fetches stage two from (e.g. url2). Required there. */
   stageTwo?: string;
+  /**
+   * The package's size in bytes when the caller knows it up front (e.g. Content-Length): a package
+   * that cannot fit the package area is then refused before the first byte is read.
+   */
+  size?: number;
 }
 
 export interface DeviceOptions {

@@ -10,7 +10,7 @@ import { areaChunks } from "./io.js";
 import type { PackageFacts } from "./package.js";
 import { acceptStored, armStored } from "./strategies/inplace.js";
 import { armFromPackageAb } from "./local.js";
-import { PackageIntake } from "./strategies/stored.js";
+import { checkPackageFits, PackageIntake } from "./strategies/stored.js";
 
 /** Same shape as TRANSPORT's JournalHeader. */
 export interface DownloadHeader {
@@ -80,6 +80,11 @@ export class PackageDownload {
 
   offset(): number {
     return this.intake.bytesReceived;
+  }
+
+  /** The source declared the package's size: refuse one that cannot fit before any byte arrives. */
+  declareSize(total: number): void {
+    this.dev.guardSync(() => checkPackageFits(this.dev, total));
   }
 
   write(bytes: Uint8Array): void {

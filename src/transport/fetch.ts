@@ -259,6 +259,10 @@ export async function fetchTo(url: string | URL, sink: ByteSink, opts: FetchOpti
           throw transportError("oversize", `${where} declares ${total} bytes, over the limit of ${o.maxBytes}`, { details: { declared: total, limit: o.maxBytes } });
         if (o.expectedSize !== undefined && total !== undefined && total !== o.expectedSize)
           throw transportError("bad-length", `${where} declares ${total} bytes, expected ${o.expectedSize}`, { details: { declared: total, expected: o.expectedSize } });
+        if (total !== undefined && sink.declareSize) {
+          const declared = total;
+          await local(() => sink.declareSize!(declared));
+        }
       }
       if (!headerWritten) {
         const header: JournalHeader = { url: u.href, size: total, validator, chunkBytes: o.chunkBytes };

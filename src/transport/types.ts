@@ -16,6 +16,11 @@ export interface ByteSink {
   /** Make everything written so far durable. The journal records a chunk only after this returns. */
   flush?(): MaybePromise<void>;
   /**
+   * Called once the source declared the resource's total size, before any byte of a fresh download
+   * is written. Throw (e.g. a CompatibilityError "too-large") to refuse it; fetchTo rethrows unchanged.
+   */
+  declareSize?(total: number): MaybePromise<void>;
+  /**
    * Read back stored bytes. When present, a resume after a process restart re-hashes the stored
    * prefix (checking every chunk against the journal) so the whole-file SHA-256 is exact.
    */

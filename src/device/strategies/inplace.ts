@@ -12,9 +12,10 @@ import { imageInfoOf, type PackageFacts } from "../package.js";
 import type { BootResult, ByteSource, Device, InstallOptions } from "../device.js";
 import type { BootState } from "../state.js";
 import { closeInterrupted } from "./common.js";
-import { PackageIntake, verifyStored } from "./stored.js";
+import { checkPackageFits, PackageIntake, verifyStored } from "./stored.js";
 
 export async function install(dev: Device, source: ByteSource, opts: InstallOptions): Promise<void> {
+  if (opts.size !== undefined) checkPackageFits(dev, opts.size);
   const intake = new PackageIntake(dev, (f) => acceptStored(dev, f, f.packageSize ?? 0), dev.areas.package!.geometry.sectorSize);
   await dev.pump(source, (b) => intake.push(b), { ...opts, total: () => intake.facts?.packageSize });
   const facts = intake.finish();

@@ -18,6 +18,18 @@ function baseFor(dev: Device): { image: ImageInfo; reader: RandomAccessReader } 
 }
 
 /**
+ * Refuse (CompatibilityError "too-large", QuecPython 1013) a package that cannot fit the package
+ * area, as soon as its size is known (declared by the transport or the caller, or read from the
+ * package header) and before anything is written.
+ */
+export function checkPackageFits(dev: Device, size: number): void {
+  const cap = dev.areas.package?.geometry.size ?? 0;
+  if (size > cap) {
+    throw new CompatibilityError("too-large", `package of ${size} bytes does not fit the ${cap}-byte package area`, { details: { size, capacity: cap } });
+  }
+}
+
+/**
  * Streams a package into the package area. Bytes are held in RAM until the signed manifest has been
  * verified and checked, so a refused package costs zero flash operations.
  */
@@ -47,6 +59,7 @@ export class PackageIntake {
     this.pipe = dev.openPackage({
       onManifest: (f) => {
         checkPackageFacts(f, dev.checkContext(dev.areas.slots[0]!.geometry.size, base?.image));
+        if (f.packageSize !== undefined) checkPackageFits(dev, f.packageSize);
         if (f.kind === "delta" && inplaceLayout && !f.inPlace) {
           throw new CompatibilityError("wrong-base", "a single-slot (inplace) device needs an in-place delta; build it with the in-place option or send a full package");
         }
