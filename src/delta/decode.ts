@@ -12,7 +12,8 @@ import { Sha256, SHA256_STATE_BYTES } from "./sha256.js";
 import { copyLenCtx, dbyteCtx, INPLACE_MAGIC, litCtx, litLenCtx, nzCtx, STREAM_MAGIC, unzigzag, type CoderState } from "./stream.js";
 import type { PayloadDecoder, RandomAccessReader } from "./types.js";
 
-const TOP = 0x1000000;
+const SIGN = -0x80000000; // x ^ SIGN orders int32-held unsigned values as signed ones
+const TOPMASK = -0x1000000; // range & TOPMASK === 0: range < 2^24, renormalise
 const PAD = 96; // zero bytes appended to the input at finish(); the encoder drops trailing zeros
 const OP_MARGIN = 320; // input bytes an operation header can consume at most (2 per coded bit)
 const enum Phase {
@@ -120,7 +121,8 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
   filter = 0;
   newSize = 0;
   oldSize = 0;
-  private range = 0xffffffff;
+  // range and code hold unsigned 32-bit values in int32 variables (no float arithmetic in the hot loops)
+  private range = -1;
   private code = 0;
   private buf: Uint8Array = new Uint8Array(0);
   private pos = 0;
@@ -233,21 +235,21 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
   private bit(i: number): number {
     const probs = this.probs;
     const p = probs[i]!;
-    const bound = (this.range >>> PROB_BITS) * p;
+    const bound = Math.imul(this.range >>> PROB_BITS, p);
     let bit: number;
-    if (this.code < bound) {
+    if ((this.code ^ SIGN) < (bound ^ SIGN)) {
       this.range = bound;
       probs[i] = p + (((1 << PROB_BITS) - p) >> MOVE_BITS);
       bit = 0;
     } else {
-      this.code -= bound;
-      this.range -= bound;
+      this.code = (this.code - bound) | 0;
+      this.range = (this.range - bound) | 0;
       probs[i] = p - (p >> MOVE_BITS);
       bit = 1;
     }
-    while (this.range < TOP) {
-      this.range = (this.range * 256) >>> 0;
-      this.code = ((this.code * 256) + (this.buf[this.pos++] ?? 0)) >>> 0;
+    while ((this.range & TOPMASK) === 0) {
+      this.range <<= 8;
+      this.code = (this.code << 8) | (this.buf[this.pos++] ?? 0);
     }
     return bit;
   }
@@ -257,14 +259,14 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
     for (let b = 0; b < bits; b++) {
       this.range = this.range >>> 1;
       let bit = 0;
-      if (this.code >= this.range) {
-        this.code -= this.range;
+      if ((this.code ^ SIGN) >= (this.range ^ SIGN)) {
+        this.code = (this.code - this.range) | 0;
         bit = 1;
       }
       v = (v * 2) + bit;
-      if (this.range < TOP) {
-        this.range = (this.range * 256) >>> 0;
-        this.code = ((this.code * 256) + (this.buf[this.pos++] ?? 0)) >>> 0;
+      if ((this.range & TOPMASK) === 0) {
+        this.range <<= 8;
+        this.code = (this.code << 8) | (this.buf[this.pos++] ?? 0);
       }
     }
     return v;
@@ -427,9 +429,9 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
       }
       if (!final && this.end - this.pos < 4) return;
       let c = 0;
-      for (let i = 0; i < 4; i++) c = c * 256 + (this.buf[this.pos++] ?? 0);
+      for (let i = 0; i < 4; i++) c = (c << 8) | (this.buf[this.pos++] ?? 0);
       this.code = c;
-      this.range = 0xffffffff;
+      this.range = -1;
       this.phase = this.predFlags !== 0 ? Phase.Map : Phase.Ops;
     }
     const limit = final ? this.end + PAD - OP_MARGIN / 2 : this.end - OP_MARGIN;
@@ -591,21 +593,21 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
         // non-zero flag
         let i = L.nz + nzCtx(p, hist);
         let pr = probs[i]!;
-        let bound = (range >>> PROB_BITS) * pr;
+        let bound = Math.imul(range >>> PROB_BITS, pr);
         let nz: number;
-        if (code < bound) {
+        if ((code ^ SIGN) < (bound ^ SIGN)) {
           range = bound;
           probs[i] = pr + (((1 << PROB_BITS) - pr) >> MOVE_BITS);
           nz = 0;
         } else {
-          code -= bound;
-          range -= bound;
+          code = (code - bound) | 0;
+          range = (range - bound) | 0;
           probs[i] = pr - (pr >> MOVE_BITS);
           nz = 1;
         }
-        while (range < TOP) {
-          range = (range * 256) >>> 0;
-          code = (code * 256 + buf[pos++]!) >>> 0;
+        while ((range & TOPMASK) === 0) {
+          range <<= 8;
+          code = (code << 8) | buf[pos++]!;
         }
         let d = 0;
         if (nz) {
@@ -614,20 +616,20 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
           while (m < 256) {
             i = base + m;
             pr = probs[i]!;
-            bound = (range >>> PROB_BITS) * pr;
-            if (code < bound) {
+            bound = Math.imul(range >>> PROB_BITS, pr);
+            if ((code ^ SIGN) < (bound ^ SIGN)) {
               range = bound;
               probs[i] = pr + (((1 << PROB_BITS) - pr) >> MOVE_BITS);
               m = m << 1;
             } else {
-              code -= bound;
-              range -= bound;
+              code = (code - bound) | 0;
+              range = (range - bound) | 0;
               probs[i] = pr - (pr >> MOVE_BITS);
               m = (m << 1) | 1;
             }
-            while (range < TOP) {
-              range = (range * 256) >>> 0;
-              code = (code * 256 + buf[pos++]!) >>> 0;
+            while ((range & TOPMASK) === 0) {
+              range <<= 8;
+              code = (code << 8) | buf[pos++]!;
             }
           }
           d = m - 256;
@@ -672,20 +674,20 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
         while (m < 256) {
           const i = base + m;
           const pr = probs[i]!;
-          const bound = (range >>> PROB_BITS) * pr;
-          if (code < bound) {
+          const bound = Math.imul(range >>> PROB_BITS, pr);
+          if ((code ^ SIGN) < (bound ^ SIGN)) {
             range = bound;
             probs[i] = pr + (((1 << PROB_BITS) - pr) >> MOVE_BITS);
             m = m << 1;
           } else {
-            code -= bound;
-            range -= bound;
+            code = (code - bound) | 0;
+            range = (range - bound) | 0;
             probs[i] = pr - (pr >> MOVE_BITS);
             m = (m << 1) | 1;
           }
-          while (range < TOP) {
-            range = (range * 256) >>> 0;
-            code = (code * 256 + buf[pos++]!) >>> 0;
+          while ((range & TOPMASK) === 0) {
+            range <<= 8;
+            code = (code << 8) | buf[pos++]!;
           }
         }
         prev = m - 256;
@@ -738,7 +740,7 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
     o += 8;
     const self = this as unknown as Record<string, number>;
     for (const k of nums) {
-      dv.setFloat64(o, self[k]!);
+      dv.setFloat64(o, k === "range" || k === "code" ? self[k]! >>> 0 : self[k]!);
       o += 8;
     }
     outb.set(this.sha.saveState(), o);
@@ -816,6 +818,8 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
     ];
     const failed = checks.find((c) => !c[1]);
     if (failed) throw bad(`inconsistent ${failed[0]}`);
+    d.range |= 0;
+    d.code |= 0;
     if (d.phase !== Phase.Header && d.phase !== Phase.End) d.checkBase();
     else d.baseChecked = d.phase === Phase.End;
     return d;

@@ -169,14 +169,14 @@ export function mapReferences(flags: number, buf: Uint8Array, pos0: number, map:
         }
       }
       if (flags & PRED.abs32) {
+        const w = (buf[i]! | (buf[i + 1]! << 8) | (buf[i + 2]! << 16) | (b3 << 24)) >>> 0;
+        const x = w - base;
+        if (x < 0 || x >= oldSize) continue;
         // never inside a Thumb branch window (those were handled above)
         if (flags & PRED.thumb) {
           if (i < 2 || i + 6 > n) continue;
           if (branchAt(buf, i - 2, pos0, barrier) || branchAt(buf, i, pos0, barrier) || branchAt(buf, i + 2, pos0, barrier)) continue;
         }
-        const w = (buf[i]! | (buf[i + 1]! << 8) | (buf[i + 2]! << 16) | (b3 << 24)) >>> 0;
-        const x = w - base;
-        if (x < 0 || x >= oldSize) continue;
         if (claimed) claimed[i >> 2] = 1;
         const s = map.shift(x & ~1);
         if (s === 0) continue;

@@ -1,7 +1,7 @@
 // SHA-256 with a state that can be saved and restored (node:crypto hashes cannot be serialised, and an
 // interrupted apply must resume its running digest of the output). FIPS 180-4.
 
-const K = new Uint32Array([
+const K = new Int32Array([
   0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5, 0xd807aa98, 0x12835b01,
   0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc,
   0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da, 0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147,
@@ -15,11 +15,11 @@ const K = new Uint32Array([
 export const SHA256_STATE_BYTES = 32 + 64 + 8;
 
 export class Sha256 {
-  private readonly h = new Uint32Array([
+  private readonly h = new Int32Array([
     0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
   ]);
   private readonly block = new Uint8Array(64);
-  private readonly w = new Uint32Array(64);
+  private readonly w = new Int32Array(64);
   private fill = 0;
   private total = 0;
 
