@@ -25,6 +25,9 @@ export const RESTART_DELAY_MS = 250;
 
 const FOTA_CALLS: readonly FotaCall[] = ["httpDownload", "apn_set", "download_cancel", "write", "flush", "verify"];
 
+/** Largest piece a throttled download receives at once (one TCP segment). */
+const LINK_SEGMENT_BYTES = 1460;
+
 /** Wraps fetchers so downloads follow the module's link: throttled, and failing when the net is off. */
 export function moduleFetchers(ctx: Pick<HostContext, "networkUp" | "throttle">, base: readonly Fetcher[] = DEFAULT_FETCHERS): Fetcher[] {
   return base.map((f) => ({
@@ -42,9 +45,13 @@ export function moduleFetchers(ctx: Pick<HostContext, "networkUp" | "throttle">,
       return {
         ...resp,
         body: (async function* () {
+          // A radio link delivers data in segments: throttle (and so report progress) per segment.
           for await (const chunk of body) {
-            await ctx.throttle(chunk.length, req.signal);
-            yield chunk;
+            for (let p = 0; p < chunk.length; p += LINK_SEGMENT_BYTES) {
+              const seg = chunk.subarray(p, p + LINK_SEGMENT_BYTES);
+              await ctx.throttle(seg.length, req.signal);
+              yield seg;
+            }
           }
         })(),
       };
