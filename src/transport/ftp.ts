@@ -3,14 +3,21 @@
 // URL form: ftp://user:password@host:port/path (path relative to the login directory; `//abs` for an
 // absolute path). No user means anonymous.
 import { PassThrough } from "node:stream";
-import { Client, FTPError } from "basic-ftp";
+import type * as BasicFtp from "basic-ftp";
 import { FotaError } from "../errors.js";
 import { toTransportError, transportError } from "./errors.js";
 import type { Fetcher, OpenRequest, OpenResponse } from "./types.js";
 
+/** basic-ftp is loaded on the first FTP download (not when the library or the CLI starts). */
+let ftpLib: typeof BasicFtp | undefined;
+
+function isFtpError(err: unknown): err is BasicFtp.FTPError {
+  return ftpLib !== undefined && err instanceof ftpLib.FTPError;
+}
+
 function ftpError(err: unknown, where: string, file: string): FotaError {
   if (err instanceof FotaError) return err;
-  if (err instanceof FTPError) {
+  if (isFtpError(err)) {
     const c = err.code;
     if (c === 530 || c === 532 || c === 331 || c === 332) return transportError("auth-failed", `${where} refused the login (FTP ${c})`, { cause: err, details: { ftpCode: c } });
     if (c === 550 || c === 450) return transportError("not-found", `${file} not found on ${where} (FTP ${c}: ${err.message.trim()})`, { cause: err, details: { ftpCode: c } });
@@ -39,7 +46,8 @@ export const ftpFetcher: Fetcher = {
     const where = u.host;
     const file = decodeURIComponent(u.pathname.replace(/^\//, "")) || "/";
     const o = req.options;
-    const client = new Client(o.timeouts.readMs);
+    ftpLib ??= await import("basic-ftp");
+    const client = new ftpLib.Client(o.timeouts.readMs);
     const onAbort = () => client.close();
     req.signal.addEventListener("abort", onAbort, { once: true });
     const close = () => {
@@ -90,7 +98,7 @@ export const ftpFetcher: Fetcher = {
         const rest = await client.send(`REST ${start}`).then(
           () => true,
           (err: unknown) => {
-            if (err instanceof FTPError && err.code >= 500 && err.code < 600) return false;
+            if (isFtpError(err) && err.code >= 500 && err.code < 600) return false;
             throw err;
           },
         );

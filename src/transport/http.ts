@@ -1,7 +1,7 @@
 // http:// and https:// over undici: one request per attempt, bounded redirects, `Range: bytes=N-`
 // with `If-Range` on resume, connect / headers / idle-body timeouts, custom CA and client
 // certificate, cancel through the AbortSignal.
-import { Agent, request, type Dispatcher } from "undici";
+import type { Agent, Dispatcher } from "undici";
 import { transportError, toTransportError } from "./errors.js";
 import type { Fetcher, OpenRequest, OpenResponse } from "./types.js";
 
@@ -53,7 +53,12 @@ function parseContentRange(v: string | undefined): { start: number; end: number;
   return { start: Number(m[1]), end: Number(m[2]), total: m[3] === "*" ? undefined : Number(m[3]) };
 }
 
-function makeAgent(req: OpenRequest): Agent {
+type Undici = typeof import("undici");
+/** undici is loaded on the first HTTP download (not when the library or the CLI starts). */
+let undiciLib: Promise<Undici> | undefined;
+const loadUndici = (): Promise<Undici> => (undiciLib ??= import("undici"));
+
+function makeAgent({ Agent }: Undici, req: OpenRequest): Agent {
   const t = req.options.timeouts;
   const tls = req.options.tls;
   return new Agent({
@@ -83,7 +88,9 @@ async function discard(res: Dispatcher.ResponseData): Promise<void> {
 export const httpFetcher: Fetcher = {
   schemes: ["http", "https"],
   async open(req: OpenRequest): Promise<OpenResponse> {
-    const agent = makeAgent(req);
+    const undici = await loadUndici();
+    const { request } = undici;
+    const agent = makeAgent(undici, req);
     const close = async () => {
       await agent.destroy().catch(() => undefined);
     };

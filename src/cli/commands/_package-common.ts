@@ -1,12 +1,16 @@
 // Shared pieces of the package commands (keygen, pack, inspect, verify, apply): option parsing,
 // the payload decoder the CLI uses, and a progress bar on interactive terminals.
-import { SingleBar } from "cli-progress";
+// Nothing heavy is imported at module load (the CLI starts fast): the format and delta libraries are
+// loaded by the actions that need them, cli-progress only when a bar is shown.
+import { createRequire } from "node:module";
 import { UsageError } from "../../errors.js";
 import type { DecoderFactory } from "../../format/index.js";
-import { openPayloadDecoder } from "../../delta/index.js";
 
-/** The payload decoder factory of `fota verify` and `fota apply`: the delta engine's dispatcher (full and delta). */
-export const openDecoder: DecoderFactory = (manifest, base) => openPayloadDecoder(manifest, base);
+/** The payload decoder factory of `fota verify` and `fota apply`: the delta engine's dispatcher (full and delta), loaded on first use. */
+export async function loadDecoder(): Promise<DecoderFactory> {
+  const { openPayloadDecoder } = await import("../../delta/index.js");
+  return (manifest, base) => openPayloadDecoder(manifest, base);
+}
 
 /** Collects a repeatable option's values. */
 export function collect(value: string, previous: string[] = []): string[] {
@@ -35,6 +39,7 @@ export interface Progress {
 /** A progress bar on stderr when it is a terminal (and not in --json mode); silent otherwise. */
 export function progressBar(label: string, total: number, enabled = true): Progress {
   if (!enabled || !process.stderr.isTTY || total <= 0) return { update() {}, stop() {} };
+  const { SingleBar } = createRequire(import.meta.url)("cli-progress") as typeof import("cli-progress");
   const bar = new SingleBar({ format: `${label} [{bar}] {percentage}% {value}/{total} bytes`, stream: process.stderr, hideCursor: true });
   bar.start(total, 0);
   return {

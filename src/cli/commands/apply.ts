@@ -2,8 +2,7 @@
 // verifying everything on the way; the output appears (atomically) only if its SHA-256 matched.
 import type { Command } from "commander";
 import { FormatError } from "../../errors.js";
-import { PackageApplier, openFileReader, readTrustedKey, streamFile, toHex, writeFileAtomically } from "../../format/index.js";
-import { collect, openDecoder, parseCount, parseTime, progressBar, type Progress } from "./_package-common.js";
+import { collect, loadDecoder, parseCount, parseTime, progressBar, type Progress } from "./_package-common.js";
 
 interface ApplyOptions {
   pub: string[];
@@ -28,7 +27,9 @@ export function register(program: Command): void {
     .option("--now <iso>", "check expiry against this time instead of the clock")
     .option("--json", "print the result as one JSON object")
     .addHelpText("after", "\nExample:\n  fota apply fw-1.1.fota --pub release.key.pub -o fw-1.1.bin\n")
-    .action((pkg: string, opts: ApplyOptions) => {
+    .action(async (pkg: string, opts: ApplyOptions) => {
+      const { PackageApplier, openFileReader, readTrustedKey, streamFile, toHex, writeFileAtomically } = await import("../../format/index.js");
+      const openDecoder = await loadDecoder();
       const trustedKeys = opts.pub.map((p) => readTrustedKey(p));
       const now = parseTime(opts.now, "--now");
       const counter = parseCount(opts.securityCounter, "--security-counter");

@@ -2,10 +2,13 @@
 // signatures and payload are not checked here: that is `fota verify`).
 import type { Command } from "commander";
 import { FormatError } from "../../errors.js";
-import { FORMAT, SIGNATURE_ALGORITHMS, decodeHeader, manifestToJson, openFileReader, parsePackagePrefix, toHex, type ParsedPackage } from "../../format/index.js";
+import type { ParsedPackage } from "../../format/index.js";
 import { shortHex } from "./_package-common.js";
 
-function readPrefix(path: string): { parsed: ParsedPackage; fileBytes: number } {
+type FormatLib = typeof import("../../format/index.js");
+
+function readPrefix(lib: FormatLib, path: string): { parsed: ParsedPackage; fileBytes: number } {
+  const { FORMAT, decodeHeader, openFileReader, parsePackagePrefix } = lib;
   const f = openFileReader(path);
   try {
     if (f.size < FORMAT.headerBytes) {
@@ -20,7 +23,7 @@ function readPrefix(path: string): { parsed: ParsedPackage; fileBytes: number } 
   }
 }
 
-const algorithmName = (v: number) => Object.entries(SIGNATURE_ALGORITHMS).find(([, id]) => id === v)?.[0] ?? `unknown (${v})`;
+const algorithmName = ({ SIGNATURE_ALGORITHMS }: FormatLib, v: number) => Object.entries(SIGNATURE_ALGORITHMS).find(([, id]) => id === v)?.[0] ?? `unknown (${v})`;
 
 export function register(program: Command): void {
   program
@@ -29,10 +32,12 @@ export function register(program: Command): void {
     .argument("<pkg>", "package file")
     .option("--json", "print one JSON object")
     .addHelpText("after", "\nExample:\n  fota inspect fw-1.1.fota --json\n")
-    .action((pkg: string, opts: { json?: boolean }) => {
-      const { parsed, fileBytes } = readPrefix(pkg);
+    .action(async (pkg: string, opts: { json?: boolean }) => {
+      const lib = await import("../../format/index.js");
+      const { manifestToJson, toHex } = lib;
+      const { parsed, fileBytes } = readPrefix(lib, pkg);
       const { manifest: m, layout, signatures } = parsed;
-      const sigs = signatures.map((s) => ({ algorithm: algorithmName(s.algorithm), keyId: toHex(s.keyId) }));
+      const sigs = signatures.map((s) => ({ algorithm: algorithmName(lib, s.algorithm), keyId: toHex(s.keyId) }));
       const complete = fileBytes === layout.totalBytes;
       if (opts.json) {
         process.stdout.write(

@@ -1,6 +1,5 @@
 // `fota keygen KEYFILE [--force]`: a new Ed25519 signing key (KEYFILE) and its public key (KEYFILE.pub).
 import type { Command } from "commander";
-import { writeKeyPair } from "../../format/index.js";
 
 export function register(program: Command): void {
   program
@@ -10,7 +9,8 @@ export function register(program: Command): void {
     .option("--force", "replace an existing key (the old key can no longer sign)")
     .option("--json", "print the key id and paths as JSON")
     .addHelpText("after", "\nExample:\n  fota keygen keys/release.key      # writes keys/release.key and keys/release.key.pub\n")
-    .action((keyfile: string, opts: { force?: boolean; json?: boolean }) => {
+    .action(async (keyfile: string, opts: { force?: boolean; json?: boolean }) => {
+      const { writeKeyPair } = await import("../../format/files.js");
       const key = writeKeyPair(keyfile, { force: opts.force === true });
       if (opts.json) process.stdout.write(JSON.stringify({ privateKey: keyfile, publicKey: `${keyfile}.pub`, keyId: key.keyIdHex }) + "\n");
       else process.stdout.write(`wrote ${keyfile} (private, keep it secret) and ${keyfile}.pub (public); key id ${key.keyIdHex}\n`);

@@ -2,21 +2,9 @@
 import type { Command } from "commander";
 import { DEFAULT_CONFIG, type FotaConfig } from "../../config.js";
 import { UsageError } from "../../errors.js";
-import {
-  COMPRESSIONS,
-  buildPackage,
-  encodeFullPayload,
-  readFileBytes,
-  readSigningKey,
-  sha256,
-  toHex,
-  writeFileAtomically,
-  type CompressionName,
-  type Encoding,
-  type ImageRef,
-  type PackageKind,
-} from "../../format/index.js";
-import { createDelta, type FilterName } from "../../delta/index.js";
+import { COMPRESSIONS, type CompressionName, type PackageKind } from "../../format/constants.js";
+import type { Encoding, ImageRef } from "../../format/index.js";
+import type { FilterName } from "../../delta/index.js";
 import { collect, parseCount, parseTime, progressBar } from "./_package-common.js";
 
 interface PackOptions {
@@ -50,15 +38,19 @@ interface ProducedPayload {
  * the delta engine plugs in here (encode the delta of `newImage` against the old image, return
  * kind "delta", its encoding descriptor, the payload and the base's size + SHA-256).
  */
-function producePayload(opts: PackOptions, newImage: Uint8Array, config: FotaConfig, showProgress: boolean): ProducedPayload {
+type FormatLib = typeof import("../../format/index.js");
+type DeltaLib = typeof import("../../delta/index.js");
+
+function producePayload(fmt: FormatLib, opts: PackOptions, newImage: Uint8Array, config: FotaConfig, showProgress: boolean, delta?: DeltaLib): ProducedPayload {
+  const { encodeFullPayload, readFileBytes, sha256 } = fmt;
   if (opts.kind !== undefined && opts.kind !== "delta" && opts.kind !== "full") throw new UsageError("bad-argument", `--kind must be delta or full, got "${opts.kind}"`);
   if (opts.kind === "delta" && opts.from === undefined) throw new UsageError("bad-argument", "--kind delta needs --from OLD.bin (the base image)");
-  let delta: ProducedPayload | undefined;
-  if (opts.from !== undefined && opts.kind !== "full") {
+  let produced: ProducedPayload | undefined;
+  if (opts.from !== undefined && opts.kind !== "full" && delta) {
     const oldImage = readFileBytes(opts.from);
-    const d = createDelta(oldImage, newImage, { filter: opts.filter as FilterName | "auto", inPlace: opts.inPlace === true, config });
-    delta = { kind: "delta", encoding: d.encoding, payload: d.payload, base: { size: oldImage.length, sha256: sha256(oldImage) } };
-    if (opts.kind === "delta") return delta;
+    const d = delta.createDelta(oldImage, newImage, { filter: opts.filter as FilterName | "auto", inPlace: opts.inPlace === true, config });
+    produced = { kind: "delta", encoding: d.encoding, payload: d.payload, base: { size: oldImage.length, sha256: sha256(oldImage) } };
+    if (opts.kind === "delta") return produced;
   }
   const compression = opts.compression as CompressionName | "auto";
   if (compression !== "auto" && !COMPRESSIONS.includes(compression)) {
@@ -67,8 +59,8 @@ function producePayload(opts: PackOptions, newImage: Uint8Array, config: FotaCon
   const bar = progressBar("compressing", newImage.length, showProgress);
   try {
     const { encoding, payload } = encodeFullPayload(newImage, compression, config, (done) => bar.update(done));
-    if (delta && delta.payload.length < payload.length) return delta;
-    if (delta) process.stderr.write(`the delta (${delta.payload.length} bytes) is larger than the compressed full image (${payload.length} bytes): building a full package (--kind delta forces a delta)\n`);
+    if (produced && produced.payload.length < payload.length) return produced;
+    if (produced) process.stderr.write(`the delta (${produced.payload.length} bytes) is larger than the compressed full image (${payload.length} bytes): building a full package (--kind delta forces a delta)\n`);
     return { kind: "full", encoding, payload };
   } finally {
     bar.stop();
@@ -98,7 +90,10 @@ export function register(program: Command): void {
       "after",
       "\nExamples:\n  fota pack --key release.key --to fw-1.1.bin --version 1.1 --model EC600N -o fw-1.1.fota\n  fota pack --key a.key --key b.key --to fw.bin --version 2.0 --model EC600N --model EC800N --security-counter 3 --expires 2027-01-01T00:00:00Z -o fw.fota\n",
     )
-    .action((opts: PackOptions) => {
+    .action(async (opts: PackOptions) => {
+      const fmt = await import("../../format/index.js");
+      const { buildPackage, readFileBytes, readSigningKey, sha256, toHex, writeFileAtomically } = fmt;
+      const deltaLib = opts.from !== undefined && opts.kind !== "full" ? await import("../../delta/index.js") : undefined;
       const config = DEFAULT_CONFIG;
       const keys = opts.key.map((k) => readSigningKey(k));
       const securityCounter = parseCount(opts.securityCounter, "--security-counter") ?? 0;
@@ -110,7 +105,7 @@ export function register(program: Command): void {
         throw new UsageError("bad-argument", `--chunk-size must be 1..${config.format.maxChunkBytes}`);
       }
       const newImage = readFileBytes(opts.to);
-      const produced = producePayload(opts, newImage, config, !opts.json);
+      const produced = producePayload(fmt, opts, newImage, config, !opts.json, deltaLib);
       const built = buildPackage({
         kind: produced.kind,
         models: opts.model,

@@ -2,8 +2,8 @@
 // intact, not expired, and (with --base) applies to that base; otherwise one line and a non-zero exit.
 import type { Command } from "commander";
 import { FormatError } from "../../errors.js";
-import { PackageApplier, openFileReader, readTrustedKey, streamFile, toHex, type ApplyResult } from "../../format/index.js";
-import { collect, openDecoder, parseCount, parseTime } from "./_package-common.js";
+import type { ApplyResult } from "../../format/index.js";
+import { collect, loadDecoder, parseCount, parseTime } from "./_package-common.js";
 
 interface VerifyOptions {
   pub: string[];
@@ -26,7 +26,9 @@ export function register(program: Command): void {
     .option("--now <iso>", "check expiry against this time instead of the clock")
     .option("--json", "print the result as one JSON object")
     .addHelpText("after", "\nExample:\n  fota verify fw-1.1.fota --pub release.key.pub --model EC600N && echo good\n")
-    .action((pkg: string, opts: VerifyOptions) => {
+    .action(async (pkg: string, opts: VerifyOptions) => {
+      const { PackageApplier, openFileReader, readTrustedKey, streamFile, toHex } = await import("../../format/index.js");
+      const openDecoder = await loadDecoder();
       const trustedKeys = opts.pub.map((p) => readTrustedKey(p));
       const now = parseTime(opts.now, "--now");
       const counter = parseCount(opts.securityCounter, "--security-counter");
