@@ -37,8 +37,8 @@ export const DEFAULT_CONFIG = {
     outBufferBytes: 16 * 1024,
     /** Window of the base image the decoder reads (and filters) at once (bytes). */
     baseWindowBytes: 16 * 1024,
-    /** Working-memory bound of the delta decoder (buffers + probability model); a decoder needing more refuses to start. */
-    maxWorkingMemoryBytes: 96 * 1024,
+    /** Working-memory bound of the delta decoder (buffers + probability model + 16 KiB history window + address map); a decoder needing more refuses to start. */
+    maxWorkingMemoryBytes: 128 * 1024,
     /** Filters `--filter auto` tries (the smallest patch wins). */
     autoFilters: ["none", "thumb", "arm", "arm64"] as string[],
     /** Sector size of in-place patches (bytes, power of two). */
@@ -83,6 +83,12 @@ export const DEFAULT_CONFIG = {
     keepAliveTimeoutMs: 10_000,
     /** Listen backlog for many concurrent devices. */
     backlog: 4096,
+    /** Memory cache of hot package files (HTTP): files up to this size are answered from memory. */
+    hotCacheFileBytes: 8 * 1024 * 1024,
+    /** Memory cache of hot package files: total bytes held (`fota serve --cache-mib`; 0 = off). */
+    hotCacheTotalBytes: 64 * 1024 * 1024,
+    /** A cached file's size and mtime are checked again after this (changed files are reloaded). */
+    hotCacheRecheckMs: 1000,
   },
   emulator: {
     /** MicroPython heap of a virtual module's interpreter. */

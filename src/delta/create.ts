@@ -38,7 +38,7 @@ export function copiesOf(ops: readonly Op[]): Array<[number, number, number]> {
   const out: Array<[number, number, number]> = [];
   let pos = 0;
   for (const op of ops) {
-    if (op.copyLen > 0) out.push([op.oldPos, pos, op.copyLen]);
+    if (op.copyLen > 0 && op.hist === undefined) out.push([op.oldPos, pos, op.copyLen]);
     pos += op.copyLen + op.litLen;
   }
   return out;
@@ -153,13 +153,13 @@ function tryFilter(name: FilterName, oldImage: Uint8Array, newImage: Uint8Array,
   const id = FILTERS[name];
   const oldF = id === FILTERS.none ? oldImage : filterImage(id, oldImage);
   const newF = id === FILTERS.none ? newImage : filterImage(id, newImage);
-  const ops1 = diffOps(new OldIndex(oldF), newF);
+  const ops1 = diffOps(new OldIndex(oldF), newF, { history: true });
   consider(assemble(id, newImage.length, oldImage.length, encodeOps(ops1, oldF, newF)), name, 0, 0);
   if (flagsList.length === 0) return;
   const pred1 = buildPrediction(oldF, newF, ops1, flagsList[0]!, maxSeg);
   if (pred1.flags === 0) return;
   const oldM = mappedBase(oldF, pred1);
-  const ops2 = diffOps(new OldIndex(oldM), newF);
+  const ops2 = diffOps(new OldIndex(oldM), newF, { history: true });
   consider(assemble(id, newImage.length, oldImage.length, encodeOps(ops2, oldM, newF, pred1), pred1), name, pred1.flags, pred1.map.length);
   const seen = new Set<number>();
   for (const flags of flagsList) {

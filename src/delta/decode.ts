@@ -9,7 +9,7 @@ import { applyFilter, filterName, FILTER_MARGIN } from "./filters.js";
 import { AddressMap, mapReferences, predFilterOk } from "./predict.js";
 import { L, MOVE_BITS, newModel, PROB_BITS, type LenModel } from "./rangecoder.js";
 import { Sha256, SHA256_STATE_BYTES } from "./sha256.js";
-import { copyLenCtx, dbyteCtx, INPLACE_MAGIC, litCtx, litLenCtx, nzCtx, STREAM_MAGIC, unzigzag, type CoderState } from "./stream.js";
+import { copyLenCtx, dbyteCtx, HISTORY_BYTES, INPLACE_MAGIC, KIND_HISTORY, litCtx, litLenCtx, nzCtx, STREAM_MAGIC, unzigzag, type CoderState } from "./stream.js";
 import type { PayloadDecoder, RandomAccessReader } from "./types.js";
 
 const SIGN = -0x80000000; // x ^ SIGN orders int32-held unsigned values as signed ones
@@ -84,7 +84,7 @@ export function readerSha256(r: RandomAccessReader, piece = 64 * 1024): string {
 
 /** Working memory the decoder needs for the given buffer sizes (bytes). */
 export function decoderMemoryBytes(outBufferBytes: number, baseWindowBytes: number): number {
-  return L.total * 2 + outBufferBytes + baseWindowBytes + 2 * FILTER_MARGIN + OP_MARGIN + PAD + SHA256_STATE_BYTES + 512;
+  return L.total * 2 + outBufferBytes + baseWindowBytes + HISTORY_BYTES + 2 * FILTER_MARGIN + OP_MARGIN + PAD + SHA256_STATE_BYTES + 512;
 }
 
 export class DeltaDecoder implements PayloadDecoder, CoderState {
@@ -95,6 +95,10 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
   }
   private probs = newModel();
   private outBuf: Uint8Array;
+  /** The last HISTORY_BYTES of (filtered) output, at image position & (HISTORY_BYTES - 1): source of history copies. */
+  private readonly ring = new Uint8Array(HISTORY_BYTES);
+  /** Distance of the current history copy (0: the copy reads the base). */
+  private histDist = 0;
   private replay: Uint8Array | null = null;
   private inplace = 0;
   private sectorSize = 0;
@@ -481,8 +485,17 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
           if (final && this.pos > this.end + 8) throw new FormatError("truncated", "delta patch ends before the new image is complete");
           const copyLen = this.inplace && this.bit(L.fill) ? end - this.newPos : this.len(L.copyLen, copyLenCtx(this));
           if (copyLen > end - this.newPos) throw corrupt("copy runs past the end of the new image", { at: this.newPos });
+          this.histDist = 0;
           if (copyLen > 0) {
-            const kind = this.tree(L.offKind + this.kind * 4, 2);
+            const kind = this.tree(L.offKind + this.kind * 8, 3);
+            if (kind > KIND_HISTORY) throw corrupt(`unknown copy kind ${kind}`, { at: this.newPos });
+          if (kind === KIND_HISTORY) {
+            if (this.inplace) throw corrupt("history copy in an in-place patch", { at: this.newPos });
+            const dist = this.len(L.histDist, 0) + 1;
+            if (dist > HISTORY_BYTES || dist > this.newPos) throw corrupt("history copy reaches before the window", { at: this.newPos, dist });
+            this.histDist = dist;
+            this.kind = kind;
+          } else {
             let offset: number;
             if (kind === 0) offset = this.rep0;
             else if (kind === 1) offset = this.prevOldEnd - this.newPos;
@@ -501,14 +514,16 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
             if (oldPos < 0 || oldPos + copyLen > this.oldSize) throw corrupt("copy reads outside the base image", { at: this.newPos, oldPos });
             this.oldPos = oldPos;
           }
+          }
           this.curCopyLen = copyLen;
           this.copyRem = copyLen;
           this.st = St.Copy;
           break;
         }
         case St.Copy: {
-          if (!this.copy(out, final)) return;
-          if (this.curCopyLen > 0) {
+          if (this.histDist !== 0) this.histCopy(out);
+          else if (!this.copy(out, final)) return;
+          if (this.curCopyLen > 0 && this.histDist === 0) {
             this.prevOldEnd = this.oldPos;
           }
           this.st = St.LitLen;
@@ -648,6 +663,45 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
     return true;
   }
 
+  /** An exact copy from the output itself, `histDist` bytes back (LZ77 style; may overlap). */
+  private histCopy(out: (image: Uint8Array) => void): void {
+    const outBuf = this.outBuf;
+    const ring = this.ring;
+    const M = HISTORY_BYTES - 1;
+    while (this.copyRem > 0) {
+      if (this.outFill >= outBuf.length - 4) this.flush(out, false);
+      let n = Math.min(this.copyRem, outBuf.length - this.outFill);
+      const ob = this.outBase;
+      let f = this.outFill;
+      let q = this.newPos - this.histDist;
+      this.copyRem -= n;
+      this.newPos += n;
+      this.outFill += n;
+      for (; n > 0; n--, f++, q++) outBuf[f] = q >= ob ? outBuf[q - ob]! : ring[q & M]!;
+      this.prev = outBuf[f - 1]!;
+    }
+  }
+
+  /** Keeps the filtered bytes of the output buffer (not yet unfiltered) in the history ring. */
+  private toRing(): void {
+    let n = this.outFill;
+    let src = 0;
+    let q = this.outBase;
+    if (n > HISTORY_BYTES) {
+      src = n - HISTORY_BYTES;
+      q += src;
+      n = HISTORY_BYTES;
+    }
+    while (n > 0) {
+      const at = q & (HISTORY_BYTES - 1);
+      const k = Math.min(n, HISTORY_BYTES - at);
+      this.ring.set(this.outBuf.subarray(src, src + k), at);
+      src += k;
+      q += k;
+      n -= k;
+    }
+  }
+
   private literal(out: (image: Uint8Array) => void, final: boolean): boolean {
     const outBuf = this.outBuf;
     const probs = this.probs;
@@ -703,6 +757,7 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
 
   private flush(out: (image: Uint8Array) => void, final: boolean): void {
     if (this.inplace) return;
+    this.toRing();
     let emit = this.outFill;
     if (this.filter !== 0) {
       const stop = applyFilter(this.filter, this.outBuf, this.outBase, false, 0, this.outFill);
@@ -724,18 +779,18 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
   private static readonly NUMS = [
     "phase", "st", "filter", "newSize", "oldSize", "range", "code", "copyRem", "litRem", "oldPos", "curCopyLen", "newPos",
     "outBase", "produced", "consumed", "rep0", "rep1", "prevOldEnd", "lastLit", "hist", "prevDiff", "prev", "kind", "trailing",
-    "predFlags", "predBase", "mapN", "mapI", "mapPrevEnd", "mapPrevShift",
+    "predFlags", "predBase", "mapN", "mapI", "mapPrevEnd", "mapPrevShift", "histDist",
   ] as const;
 
   /** Everything needed to resume after the bytes pushed so far (call between push() calls). */
   saveState(): Uint8Array {
     const nums = DeltaDecoder.NUMS;
     const mapBytes = this.mapN * 12;
-    const size = 8 + nums.length * 8 + SHA256_STATE_BYTES + 4 + this.outFill + 4 + this.carry.length + this.probs.byteLength + mapBytes;
+    const size = 8 + nums.length * 8 + SHA256_STATE_BYTES + 4 + this.outFill + HISTORY_BYTES + 4 + this.carry.length + this.probs.byteLength + mapBytes;
     const outb = new Uint8Array(size);
     const dv = new DataView(outb.buffer);
     let o = 0;
-    dv.setUint32(o, 0x66643173); // "fd1s"
+    dv.setUint32(o, 0x66643273); // "fd2s"
     dv.setUint32(o + 4, nums.length);
     o += 8;
     const self = this as unknown as Record<string, number>;
@@ -749,6 +804,8 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
     o += 4;
     outb.set(this.outBuf.subarray(0, this.outFill), o);
     o += this.outFill;
+    outb.set(this.ring, o);
+    o += HISTORY_BYTES;
     dv.setUint32(o, this.carry.length);
     o += 4;
     outb.set(this.carry, o);
@@ -769,7 +826,7 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
     };
     let o = 0;
     need(8);
-    if (dv.getUint32(0) !== 0x66643173 || dv.getUint32(4) !== nums.length) throw bad("wrong magic");
+    if (dv.getUint32(0) !== 0x66643273 || dv.getUint32(4) !== nums.length) throw bad("wrong magic");
     o = 8;
     need(nums.length * 8);
     const self = d as unknown as Record<string, number>;
@@ -794,6 +851,9 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
     d.outBuf.set(state.subarray(o, o + fill));
     d.outFill = fill;
     o += fill;
+    need(HISTORY_BYTES);
+    d.ring.set(state.subarray(o, o + HISTORY_BYTES));
+    o += HISTORY_BYTES;
     need(4);
     const cl = dv.getUint32(o);
     o += 4;
@@ -813,7 +873,8 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
       ["filter", filterName(d.filter) !== undefined],
       ["position", d.newPos >= 0 && d.newPos <= d.newSize && d.outBase + d.outFill === d.newPos && d.produced === d.outBase],
       ["runs", d.copyRem >= 0 && d.litRem >= 0 && d.newPos + d.copyRem + d.litRem <= d.newSize],
-      ["copy", d.copyRem === 0 || (d.oldPos >= 0 && d.oldPos + d.copyRem <= d.oldSize)],
+      ["copy", d.copyRem === 0 || d.histDist !== 0 || (d.oldPos >= 0 && d.oldPos + d.copyRem <= d.oldSize)],
+      ["history", d.histDist >= 0 && d.histDist <= Math.min(HISTORY_BYTES, d.newPos) && (d.histDist === 0 || !d.inplace)],
       ["coder", d.range >= 0 && d.range <= 0xffffffff && d.code >= 0 && d.code <= 0xffffffff],
     ];
     const failed = checks.find((c) => !c[1]);

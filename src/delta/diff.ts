@@ -3,13 +3,15 @@
 // sparse difference) and leaves the rest as literals.
 
 import { suffixArray } from "./sais.js";
-import type { Op } from "./stream.js";
+import { HISTORY_BYTES, type Op } from "./stream.js";
 
 export interface DiffOptions {
   /** How many more matching bytes a new match must bring over the current alignment (bsdiff: 8; ours 5, tuned on firmware). */
   switchBonus?: number;
   /** Shortest exact match taken inside a literal run. */
   minShortMatch?: number;
+  /** Also copy literal bytes from the new image's own recent output (history copies; not for in-place). */
+  history?: boolean;
 }
 
 /** Index over an old image for repeated diffing. */
@@ -141,7 +143,7 @@ export function diffOps(index: OldIndex, nw: Uint8Array, opts: DiffOptions = {})
       lastOffset = pos - scan;
     }
   }
-  return splitLiterals(index, nw, mergeOps(ops), opts.minShortMatch ?? 5);
+  return splitLiterals(index, nw, mergeOps(ops), opts.minShortMatch ?? 5, opts.history ?? false);
 }
 
 /**
@@ -149,8 +151,10 @@ export function diffOps(index: OldIndex, nw: Uint8Array, opts: DiffOptions = {})
  * matches that beat the current alignment by 8 bytes). Each one of at least `minLen` bytes becomes a
  * copy of its own.
  */
-function splitLiterals(index: OldIndex, nw: Uint8Array, ops: Op[], minLen: number): Op[] {
-  if (index.old.length === 0) return ops;
+function splitLiterals(index: OldIndex, nw: Uint8Array, ops: Op[], minLen: number, history: boolean): Op[] {
+  if (index.old.length === 0 && !history) return ops;
+  const hist = history ? new HistoryFinder(nw) : undefined;
+  const hres = new Int32Array(2);
   const out: Op[] = [];
   const res = new Int32Array(2);
   const old = index.old;
@@ -170,6 +174,16 @@ function splitLiterals(index: OldIndex, nw: Uint8Array, ops: Op[], minLen: numbe
       index.search(nw, i, res);
       let len = Math.min(res[1]!, end - i);
       let at = res[0]!;
+      if (hist) {
+        hist.find(i, end, hres);
+        const hl = hres[0]!;
+        if (hl >= 5 && (len < minLen ? hl >= len + 1 : hl > len + 4)) {
+          cur = { copyLen: hl, oldPos: 0, litLen: 0, hist: hres[1]! };
+          out.push(cur);
+          i += hl;
+          continue;
+        }
+      }
       if (len < minLen) {
         // a short match at a recent displacement is cheap to code
         for (const r of [rep0, rep1]) {
@@ -198,6 +212,45 @@ function splitLiterals(index: OldIndex, nw: Uint8Array, ops: Op[], minLen: numbe
     pos = end;
   }
   return mergeOps(out);
+}
+
+/** Longest earlier occurrence (within HISTORY_BYTES) of the new image at a position: hash chains over 4-byte prefixes. */
+class HistoryFinder {
+  private readonly head = new Int32Array(1 << 16).fill(-1);
+  private readonly prev: Int32Array;
+  private next = 0;
+  constructor(private readonly nw: Uint8Array) {
+    this.prev = new Int32Array(nw.length);
+  }
+
+  private hash(i: number): number {
+    const b = this.nw;
+    return Math.imul(b[i]! | (b[i + 1]! << 8) | (b[i + 2]! << 16) | (b[i + 3]! << 24), 0x9e3779b1) >>> 16;
+  }
+
+  /** out = [length, distance] of the longest match of nw[i, end) starting before i (length 0: none). */
+  find(i: number, end: number, out: Int32Array): void {
+    const nw = this.nw;
+    for (; this.next < i && this.next + 4 <= nw.length; this.next++) {
+      const h = this.hash(this.next);
+      this.prev[this.next] = this.head[h]!;
+      this.head[h] = this.next;
+    }
+    out[0] = 0;
+    out[1] = 0;
+    if (i + 4 > end) return;
+    let best = 3;
+    for (let j = this.head[this.hash(i)]!, depth = 0; j >= 0 && i - j <= HISTORY_BYTES && depth < 48; j = this.prev[j]!, depth++) {
+      if (j >= i || nw[j + best] !== nw[i + best] || i + best >= end) continue;
+      let k = 0;
+      while (i + k < end && nw[j + k] === nw[i + k]) k++;
+      if (k > best) {
+        best = k;
+        out[0] = k;
+        out[1] = i - j;
+      }
+    }
+  }
 }
 
 /** Drops empty operations (joining their literals with the previous operation). */

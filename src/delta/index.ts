@@ -21,7 +21,7 @@ export { suffixArray } from "./sais.js";
 export { Sha256 } from "./sha256.js";
 
 /** Delta algorithm names (Encoding.delta). */
-export const DELTA_ALGORITHMS = { stream: "fd1", inPlace: "fd1-inplace" } as const;
+export const DELTA_ALGORITHMS = { stream: "fd2", inPlace: "fd2-inplace" } as const;
 /** Encoding.compression of delta payloads (the entropy stage). */
 export const DELTA_COMPRESSION = "range";
 
@@ -111,7 +111,7 @@ function checkEncoding(encoding: Encoding, algorithm: string): void {
   if (filterName(FILTERS[encoding.filter as FilterName] ?? -1) === undefined) throw new FormatError("unsupported-encoding", `delta filter "${encoding.filter}" is not supported`);
 }
 
-/** The streaming decoder of a delta payload ("fd1"), reading the base through `base`. */
+/** The streaming decoder of a delta payload ("fd2"), reading the base through `base`. */
 export function createDeltaDecoder(encoding: Encoding, base: RandomAccessReader, opts: CreateDeltaDecoderOptions = {}): DeltaDecoder {
   checkEncoding(encoding, DELTA_ALGORITHMS.stream);
   const o: DeltaDecoderOptions = { ...deltaDecoderOptions(opts.config ?? DEFAULT_CONFIG) };
@@ -123,7 +123,7 @@ export function createDeltaDecoder(encoding: Encoding, base: RandomAccessReader,
 }
 
 /**
- * The applier of an in-place payload ("fd1-inplace"): rewrites `region` (which holds the base image)
+ * The applier of an in-place payload ("fd2-inplace"): rewrites `region` (which holds the base image)
  * sector by sector through region.writeSector. Feed the payload with push(bytes, () => {}) and
  * finish(() => {}); after a power cut, build it again with region.doneSteps = completed steps and feed
  * the payload again from its start.

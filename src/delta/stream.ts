@@ -1,4 +1,4 @@
-// The fota delta stream ("fd1"): a tiny plain header, then one range-coded stream of operations.
+// The fota delta stream ("fd2"): a tiny plain header, then one range-coded stream of operations.
 //
 //   header  byte 0: 0xD0 | filter id (bits 0..3) ; varint new size ; varint old size
 //   body    operations until the output reaches the new size. Each operation is
@@ -8,7 +8,10 @@
 //             litLen             (length model)
 //             litLen literals    bytes of the new image, order-1 context
 //           offsets: kind 0 = same (old - new) displacement as the last copy, 1 = continue right after
-//           the last copy's old end, 2 = the displacement before that, 3 = explicit signed change.
+//           the last copy's old end, 2 = the displacement before that, 3 = explicit signed change,
+//           4 = an exact copy of the new image's own last HISTORY_BYTES (distance coded; no diff bytes;
+//           ordinary streams only: in-place patches write sectors out of order).
+//           The kind is a 3-bit tree in the context of the previous kind.
 // Everything is computed on filtered images (see filters.ts): the decoder filters what it reads from
 // the base and unfilters what it writes.
 
@@ -17,6 +20,9 @@ import { L, RangeEncoder } from "./rangecoder.js";
 
 export const STREAM_MAGIC = 0xd0;
 export const INPLACE_MAGIC = 0xe0;
+/** How far back (bytes of new image) a history copy (offset kind 4) may reach: the decoder's window. */
+export const HISTORY_BYTES = 16 * 1024;
+export const KIND_HISTORY = 4;
 
 /** One bsdiff-style operation: copy-with-difference from old, then literal bytes. */
 export interface Op {
@@ -26,6 +32,8 @@ export interface Op {
   /** In-place only: the bytes the decoder will see at oldPos (when they differ from the base). */
   src?: Uint8Array;
   srcAt?: number;
+  /** History copy: copyLen bytes copied exactly from `hist` bytes back in the new image (oldPos unused). */
+  hist?: number;
 }
 
 export function putVarint(out: number[], v: number): void {
@@ -111,14 +119,20 @@ export class OpEncoder {
     const fills = copyLen === limit - newPos;
     if (inPlace) enc.bit(L.fill, fills ? 1 : 0);
     if (!inPlace || !fills) enc.len(L.copyLen, copyLenCtx(s), copyLen);
-    if (copyLen > 0) {
+    if (copyLen > 0 && op.hist !== undefined) {
+      enc.tree(L.offKind + s.kind * 8, 3, KIND_HISTORY);
+      enc.len(L.histDist, 0, op.hist - 1);
+      s.kind = KIND_HISTORY;
+      newPos += copyLen;
+      s.prev = newF[newPos - 1]!;
+    } else if (copyLen > 0) {
       const offset = oldPos - newPos;
       let kind: number;
       if (offset === s.rep0) kind = 0;
       else if (oldPos === s.prevOldEnd) kind = 1;
       else if (offset === s.rep1) kind = 2;
       else kind = 3;
-      enc.tree(L.offKind + s.kind * 4, 2, kind);
+      enc.tree(L.offKind + s.kind * 8, 3, kind);
       if (kind === 3) {
         const d = offset - s.rep0;
         enc.bit(L.offSign, d < 0 ? 1 : 0);

@@ -24,8 +24,10 @@ describe("fota pack --from (delta packages)", () => {
     expect(sha(readFileSync(join(dir, "out.bin")))).toBe(sha(nw));
     const wrong = await runFota(["verify", "d.fota", "--pub", "k.key.pub", "--base", "new.bin"], { cwd: dir });
     expect(wrong.code).toBe(6); // compatibility: wrong-base
-    // unrelated images and a very compressible new one: the full package is smaller, so it is built
-    writeFileSync(join(dir, "text.bin"), Buffer.from("hello, world; ".repeat(3000)));
+    // unrelated images and a new one that repeats itself farther back than the delta's 16 KiB history
+    // window (but within the full-image compressor's): the full package is smaller, so it is built
+    const block = Uint8Array.from({ length: 20_000 }, (_, i) => (Math.imul(i + 7, 2246822519) >>> 13) & 0xff);
+    writeFileSync(join(dir, "text.bin"), Buffer.concat([block, block, block]));
     writeFileSync(join(dir, "rand.bin"), Uint8Array.from({ length: 4000 }, (_, i) => (i * 2654435761) >>> 24));
     const full = await runFota(["pack", "--key", "k.key", "--from", "rand.bin", "--to", "text.bin", "--version", "2", "--model", "M", "-o", "f.fota", "--json"], { cwd: dir });
     expect(full.code, full.stderr).toBe(0);

@@ -257,6 +257,34 @@ describe("createDelta / decoder", () => {
     );
   });
 
+  it("copies new material that repeats itself from the output history, also across a resume", () => {
+    const old = link(makeProgram(5, 80, 900));
+    const r = rng(11);
+    const fresh = Uint8Array.from({ length: 3000 }, () => Math.floor(r() * 256));
+    // new bytes the base never had, repeated 9 KiB and 14 KiB later (inside the 16 KiB window), past the ring's wrap
+    const at = [Math.floor(old.length * 0.3), Math.floor(old.length * 0.3) + 9000, Math.floor(old.length * 0.3) + 20000];
+    const nw = Buffer.concat([old.subarray(0, at[0]), fresh, old.subarray(at[0], at[1]), fresh, old.subarray(at[1], at[2]), fresh, old.subarray(at[2])]);
+    expect(nw.length).toBeGreaterThan(2 * 16384);
+    const d = createDelta(old, nw, { filter: "none" }); // (a bare insertion: the branches did not move)
+    expect(d.payload.length).toBeLessThan(3000 + 400); // one copy of the new bytes, not three
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 300 }), fc.integer({ min: 0, max: 100 }), (chunk, cutPct) => {
+        const opts = { baseSha256: sha(old), targetSha256: sha(nw) };
+        const cs = chunks(d.payload, [chunk]);
+        const cut = Math.floor((cs.length * cutPct) / 100);
+        const parts: Uint8Array[] = [];
+        const out = (b: Uint8Array): void => void parts.push(new Uint8Array(b));
+        const a = createDeltaDecoder(d.encoding, bytesReader(old), opts);
+        for (const c of cs.slice(0, cut)) a.push(c, out);
+        const b = createDeltaDecoder(d.encoding, bytesReader(old), { ...opts, state: a.saveState() });
+        for (const c of cs.slice(cut)) b.push(c, out);
+        b.finish(out);
+        expect(sha(Buffer.concat(parts))).toBe(sha(nw));
+      }),
+      { numRuns: 25 },
+    );
+  });
+
   it("refuses the wrong base before writing anything", () => {
     const old = link(makeProgram(1));
     const nw = edit(old, { kind: "insert", at: 0.5, to: 0, len: 10, seed: 3 });
