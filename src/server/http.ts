@@ -7,6 +7,7 @@ import * as path from "node:path";
 import type { Socket } from "node:net";
 import Fastify, { type FastifyInstance } from "fastify";
 import fastifyStatic from "@fastify/static";
+import { answer, HotFileCache, sendAnswer, type HotCacheOptions } from "./hot.js";
 import { isInside } from "./paths.js";
 import type { DownloadRecord } from "./types.js";
 
@@ -17,7 +18,33 @@ export interface HttpServeOptions {
   tls?: { cert: Buffer; key: Buffer };
   keepAliveTimeoutMs: number;
   backlog: number;
+  /** In-memory cache of small hot files (maxTotalBytes 0 = off: every file through @fastify/static). */
+  hotCache?: HotCacheOptions;
   onDownload: (r: DownloadRecord) => void;
+}
+
+/**
+ * The file a plain, canonical request path names (the only ones the memory cache answers), or
+ * undefined: dot segments, empty segments, backslashes, trailing slashes and anything that does not
+ * decode are left to @fastify/static.
+ */
+function cacheablePath(realRoot: string, rawUrl: string): string | undefined {
+  const q = rawUrl.indexOf("?");
+  const raw = q >= 0 ? rawUrl.slice(0, q) : rawUrl;
+  if (raw.length < 2 || raw.endsWith("/") || raw.includes("\\") || raw.includes("#")) return undefined;
+  const parts = raw.slice(1).split("/");
+  const decoded: string[] = [];
+  for (const p of parts) {
+    let d: string;
+    try {
+      d = decodeURIComponent(p);
+    } catch {
+      return undefined;
+    }
+    if (d === "" || d.startsWith(".") || /[\\/\0]/.test(d)) return undefined;
+    decoded.push(d);
+  }
+  return path.join(realRoot, ...decoded);
 }
 
 /** Classify a request path: "ok", "escape" (403) or "bad" (400). */
@@ -70,6 +97,7 @@ export async function startHttp(o: HttpServeOptions): Promise<{ app: FastifyInst
   }) as unknown as FastifyInstance;
 
   const verdicts = new VerdictCache(o.realRoot);
+  const hot = o.hotCache ? new HotFileCache(o.hotCache) : undefined;
   app.addHook("onRequest", async (req, reply) => {
     const verdict = await verdicts.check(req.url);
     if (verdict !== "ok") {
@@ -80,6 +108,7 @@ export async function startHttp(o: HttpServeOptions): Promise<{ app: FastifyInst
     const sock = req.raw.socket as Socket;
     const sockStart = sock.bytesWritten;
     const res = reply.raw;
+    let fromMemory = false;
     res.once("close", () => {
       if (req.method !== "GET") return;
       const finished = res.writableFinished;
@@ -95,9 +124,30 @@ export async function startHttp(o: HttpServeOptions): Promise<{ app: FastifyInst
         bytes,
         complete: finished,
         durationMs: Number(process.hrtime.bigint() - started) / 1e6,
+        ...(hot?.enabled ? { source: fromMemory ? "memory" : "disk" } : {}),
       });
     });
+    if (hot?.enabled && (req.method === "GET" || req.method === "HEAD")) {
+      const file = cacheablePath(o.realRoot, req.url);
+      const entry = file === undefined ? undefined : await hot.lookup(file);
+      const a = entry && answer(req.method, req.headers, entry);
+      if (a) {
+        fromMemory = true;
+        reply.hijack();
+        sendAnswer(res, a);
+      }
+    }
   });
+
+  if (hot?.enabled) {
+    // the first answers for a file come from @fastify/static: the cache takes its Content-Type
+    app.addHook("onSend", async (req, reply) => {
+      if (req.method !== "GET" || (reply.statusCode !== 200 && reply.statusCode !== 206)) return;
+      const file = cacheablePath(o.realRoot, req.url);
+      const type = reply.getHeader("content-type");
+      if (file !== undefined && typeof type === "string") hot.noteContentType(file, type);
+    });
+  }
 
   await app.register(fastifyStatic, {
     root: o.realRoot,

@@ -24,6 +24,8 @@ export interface ServeOptions {
   ftpPassword?: string;
   pasvMin?: number;
   pasvMax?: number;
+  /** Memory for the cache of hot package files (default config.server.hotCacheTotalBytes; 0 = off). */
+  cacheBytes?: number;
   onDownload?: (r: DownloadRecord) => void;
 }
 
@@ -52,7 +54,8 @@ export async function serve(o: ServeOptions): Promise<RunningServer> {
   const onDownload = o.onDownload ?? (() => undefined);
   const tls = o.tlsCert && o.tlsKey ? { cert: readPem(o.tlsCert, "TLS certificate"), key: readPem(o.tlsKey, "TLS key") } : undefined;
 
-  const http = await startHttp({ realRoot, host, port: o.httpPort, tls, keepAliveTimeoutMs: cfg.keepAliveTimeoutMs, backlog: cfg.backlog, onDownload }).catch((err: unknown) => {
+  const hotCache = { maxFileBytes: cfg.hotCacheFileBytes, maxTotalBytes: o.cacheBytes ?? cfg.hotCacheTotalBytes, recheckMs: cfg.hotCacheRecheckMs };
+  const http = await startHttp({ realRoot, host, port: o.httpPort, tls, keepAliveTimeoutMs: cfg.keepAliveTimeoutMs, backlog: cfg.backlog, hotCache, onDownload }).catch((err: unknown) => {
     throw listenError(err, host, o.httpPort, "HTTP");
   });
   let ftp: Awaited<ReturnType<typeof import("./ftp.js").startFtp>> | undefined;

@@ -14,4 +14,6 @@ export interface DownloadRecord {
   /** False when the client went away before the end. */
   complete: boolean;
   durationMs: number;
+  /** HTTP with the memory cache on: whether the bytes came from the cache or from disk. */
+  source?: "memory" | "disk";
 }

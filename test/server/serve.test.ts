@@ -15,6 +15,8 @@ let root: string;
 let www: string;
 let data: Buffer;
 let serve: FotaServe;
+/** The same directory served with the memory cache off: every answer from @fastify/static. */
+let diskServe: FotaServe;
 
 beforeAll(async () => {
   root = tempDir("serve");
@@ -28,10 +30,14 @@ beforeAll(async () => {
   fs.symlinkSync(root, path.join(www, "dir-out"));
   fs.symlinkSync(path.join(www, "fw.bin"), path.join(www, "link-in.bin"));
   serve = await startFotaServe(www, ["--ftp-port", "0", "--ftp-user", "dev", "--ftp-password", "pw", "--pasv-range", "47000-47999"]);
+  diskServe = await startFotaServe(www, ["--cache-mib", "0"]);
+  // Fill the memory cache: the first answers for a file come from disk, later ones from memory.
+  for (const f of ["fw.bin", "link-in.bin", "sub/small.bin"]) await untilFromMemory(serve, f);
 });
 
 afterAll(async () => {
   await serve?.stop();
+  await diskServe?.stop();
   fs.rmSync(root, { recursive: true, force: true });
 });
 
@@ -51,6 +57,18 @@ function rawGet(port: number, rawPath: string): Promise<{ status: number; body: 
   });
 }
 
+/** GET `file` until the download log says it came from the memory cache (bounded). */
+async function untilFromMemory(s: FotaServe, file: string): Promise<void> {
+  for (let i = 0; i < 50; i++) {
+    const tag = `bytes=0-${100_000 + i}`;
+    await (await fetch(`${s.httpUrl}${file}`, { headers: { range: tag } })).arrayBuffer();
+    const line = await s.waitFor((l) => l.includes('"download"') && l.includes(`"/${file}"`) && l.includes(`"${tag}"`));
+    if (line.includes('"source":"memory"')) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`${file} never came from the memory cache`);
+}
+
 describe("fota serve over HTTP", () => {
   it("prints what it serves (JSON listening line with ports and files)", () => {
     const j = JSON.parse(serve.lines[0]!) as { event: string; httpPort: number; ftpPort: number; files: Array<{ name: string; size: number }> };
@@ -64,8 +82,14 @@ describe("fota serve over HTTP", () => {
     ]);
   });
 
+});
+
+describe.each([
+  ["from the memory cache", () => serve],
+  ["from disk (--cache-mib 0)", () => diskServe],
+])("fota serve HTTP semantics, %s", (_mode, srv: () => FotaServe) => {
   it("answers HEAD with length, ETag, Last-Modified and Accept-Ranges but no body", async () => {
-    const r = await fetch(`${serve.httpUrl}fw.bin`, { method: "HEAD" });
+    const r = await fetch(`${srv().httpUrl}fw.bin`, { method: "HEAD" });
     expect(r.status).toBe(200);
     expect(r.headers.get("content-length")).toBe(String(SIZE));
     expect(r.headers.get("accept-ranges")).toBe("bytes");
@@ -75,37 +99,101 @@ describe("fota serve over HTTP", () => {
   });
 
   it("serves byte ranges (206 + Content-Range), suffix ranges, and 416 past the end", async () => {
-    const r = await fetch(`${serve.httpUrl}fw.bin`, { headers: { range: "bytes=1000-1999" } });
+    const r = await fetch(`${srv().httpUrl}fw.bin`, { headers: { range: "bytes=1000-1999" } });
     expect(r.status).toBe(206);
     expect(r.headers.get("content-range")).toBe(`bytes 1000-1999/${SIZE}`);
     expect(r.headers.get("content-length")).toBe("1000");
     expect(Buffer.from(await r.arrayBuffer()).equals(data.subarray(1000, 2000))).toBe(true);
-    const open = await fetch(`${serve.httpUrl}fw.bin`, { headers: { range: `bytes=${SIZE - 10}-` } });
+    const open = await fetch(`${srv().httpUrl}fw.bin`, { headers: { range: `bytes=${SIZE - 10}-` } });
     expect(Buffer.from(await open.arrayBuffer()).equals(data.subarray(SIZE - 10))).toBe(true);
-    const suffix = await fetch(`${serve.httpUrl}fw.bin`, { headers: { range: "bytes=-100" } });
+    const suffix = await fetch(`${srv().httpUrl}fw.bin`, { headers: { range: "bytes=-100" } });
     expect(suffix.status).toBe(206);
     expect(Buffer.from(await suffix.arrayBuffer()).equals(data.subarray(SIZE - 100))).toBe(true);
-    const past = await fetch(`${serve.httpUrl}fw.bin`, { headers: { range: `bytes=${SIZE + 5}-` } });
+    const past = await fetch(`${srv().httpUrl}fw.bin`, { headers: { range: `bytes=${SIZE + 5}-` } });
     expect(past.status).toBe(416);
     expect(past.headers.get("content-range")).toBe(`bytes */${SIZE}`);
     await past.arrayBuffer();
   });
 
   it("honours If-Range: 206 when the validator matches, the whole file when it does not", async () => {
-    const head = await fetch(`${serve.httpUrl}fw.bin`, { method: "HEAD" });
+    const head = await fetch(`${srv().httpUrl}fw.bin`, { method: "HEAD" });
     const lm = head.headers.get("last-modified")!;
-    const fresh = await fetch(`${serve.httpUrl}fw.bin`, { headers: { range: "bytes=10-19", "if-range": lm } });
+    const fresh = await fetch(`${srv().httpUrl}fw.bin`, { headers: { range: "bytes=10-19", "if-range": lm } });
     expect(fresh.status).toBe(206);
     expect((await fresh.arrayBuffer()).byteLength).toBe(10);
-    const stale = await fetch(`${serve.httpUrl}fw.bin`, { headers: { range: "bytes=10-19", "if-range": "Wed, 01 Jan 2020 00:00:00 GMT" } });
+    const stale = await fetch(`${srv().httpUrl}fw.bin`, { headers: { range: "bytes=10-19", "if-range": "Wed, 01 Jan 2020 00:00:00 GMT" } });
     expect(stale.status).toBe(200);
     expect(sha256(Buffer.from(await stale.arrayBuffer()))).toBe(sha256(data));
     const etag = head.headers.get("etag")!;
-    const byTag = await fetch(`${serve.httpUrl}fw.bin`, { headers: { range: "bytes=10-19", "if-range": etag } });
+    const byTag = await fetch(`${srv().httpUrl}fw.bin`, { headers: { range: "bytes=10-19", "if-range": etag } });
     expect(byTag.status).toBe(206);
     await byTag.arrayBuffer();
   });
 
+});
+
+describe("fota serve memory cache", () => {
+  it("answers plain and ranged GETs from memory, with the same status, headers and bytes as from disk", async () => {
+    const cases: Array<[string, Record<string, string>, string]> = [
+      ["fw.bin", {}, "GET"],
+      ["fw.bin", {}, "HEAD"],
+      ["fw.bin", { range: "bytes=1000-1999" }, "GET"],
+      ["fw.bin", { range: `bytes=${SIZE - 10}-` }, "GET"],
+      ["fw.bin", { range: "bytes=-100" }, "GET"],
+      ["fw.bin", { range: `bytes=100-${SIZE * 2}` }, "GET"],
+      ["fw.bin", { range: "bytes=10-19", "if-range": "Wed, 01 Jan 2020 00:00:00 GMT" }, "GET"],
+      ["fw.bin", { range: "bytes=10-19", "if-range": '"nope"' }, "GET"],
+      ["fw.bin", { range: "bytes=5-1" }, "GET"],
+      ["fw.bin", { range: "bytes=0-1,5-6" }, "GET"],
+      ["fw.bin", { range: `bytes=${SIZE}-` }, "GET"],
+      ["fw.bin", { range: "items=0-5" }, "GET"],
+      ["link-in.bin", { range: "bytes=0-99" }, "GET"],
+      ["sub/small.bin", {}, "GET"],
+      ["sub/small.bin", { range: "bytes=1-2" }, "HEAD"],
+    ];
+    const keep = ["accept-ranges", "content-length", "content-range", "content-type", "etag", "last-modified"];
+    for (const [file, headers, method] of cases) {
+      const [a, b] = await Promise.all(
+        [serve, diskServe].map(async (x) => {
+          const r = await fetch(`${x.httpUrl}${file}`, { method, headers });
+          const body = Buffer.from(await r.arrayBuffer());
+          return { status: r.status, headers: Object.fromEntries(keep.map((k) => [k, r.headers.get(k)])), sha: sha256(body) };
+        }),
+      );
+      expect(a, `${method} ${file} ${JSON.stringify(headers)}`).toEqual(b);
+    }
+    const ranged = await serve.waitFor((l) => l.includes('"bytes=1000-1999"') && l.includes('"source"'));
+    expect(JSON.parse(ranged)).toMatchObject({ status: 206, bytes: 1000, complete: true, source: "memory" });
+  });
+
+  it("notices a changed file: new bytes with a new ETag, never old bytes under the new validator", async () => {
+    const file = path.join(www, "hot.bin");
+    const v1 = pseudoRandomBytes(5000, 1);
+    const v2 = pseudoRandomBytes(7000, 2);
+    fs.writeFileSync(file, v1);
+    await untilFromMemory(serve, "hot.bin");
+    const tag1 = (await fetch(`${serve.httpUrl}hot.bin`, { method: "HEAD" })).headers.get("etag");
+    fs.writeFileSync(file, v2);
+    fs.utimesSync(file, new Date(), new Date(Date.now() + 5000));
+    let seen: Buffer | undefined;
+    for (let i = 0; i < 100; i++) {
+      const r = await fetch(`${serve.httpUrl}hot.bin`);
+      const body = Buffer.from(await r.arrayBuffer());
+      const tag = r.headers.get("etag");
+      // every answer is coherent: its validator belongs to the bytes it carries
+      expect(sha256(body) === sha256(v1) ? tag === tag1 : sha256(body) === sha256(v2) && tag !== tag1).toBe(true);
+      if (sha256(body) === sha256(v2)) {
+        seen = body;
+        break;
+      }
+      await new Promise((res) => setTimeout(res, 50));
+    }
+    expect(seen && sha256(seen)).toBe(sha256(v2));
+    fs.rmSync(file);
+  });
+});
+
+describe("fota serve over HTTP, confinement and logging", () => {
   it("refuses paths outside the directory: traversal and symlinks out (403), missing files (404)", async () => {
     for (const p of ["/../secret.txt", "/%2e%2e/secret.txt", "/sub/..%2f..%2fsecret.txt", "/link-out", "/dir-out/secret.txt"]) {
       const r = await rawGet(serve.httpPort, p);
@@ -120,7 +208,7 @@ describe("fota serve over HTTP", () => {
   it("logs one line per finished download: client, file, status, bytes, duration", async () => {
     const r = await fetch(`${serve.httpUrl}sub/small.bin`);
     expect(await r.text()).toBe("hello");
-    const line = await serve.waitFor((l) => l.includes('"download"') && l.includes("/sub/small.bin"));
+    const line = await serve.waitFor((l) => l.includes('"download"') && l.includes("/sub/small.bin") && !l.includes('"range"'));
     const j = JSON.parse(line) as Record<string, unknown>;
     expect(j).toMatchObject({ event: "download", proto: "http", client: "127.0.0.1", file: "/sub/small.bin", status: 200, bytes: 5, complete: true });
     expect(typeof j.durationMs).toBe("number");

@@ -29,6 +29,7 @@ export function register(program: Command): void {
     .option("--ftp-user <name>", "FTP user (without it only anonymous logins are accepted)")
     .option("--ftp-password <pw>", "FTP password for --ftp-user")
     .option("--pasv-range <min-max>", "FTP passive data ports", "30400-30599")
+    .option("--cache-mib <n>", "memory for answering small hot files (up to 8 MiB each) from RAM; 0 = always read from disk", "64")
     .option("--json", "log one JSON object per line (startup, each download, stop)")
     .addHelpText(
       "after",
@@ -40,6 +41,8 @@ export function register(program: Command): void {
       const out = (line: string) => process.stdout.write(line + "\n");
       const pr = /^(\d+)-(\d+)$/.exec(String(opts.pasvRange));
       if (!pr || Number(pr[1]) > Number(pr[2])) throw new UsageError("bad-argument", `--pasv-range must look like 30400-30599, got ${String(opts.pasvRange)}`);
+      const cacheMib = Number(opts.cacheMib);
+      if (!/^\d+$/.test(String(opts.cacheMib)) || cacheMib > 65536) throw new UsageError("bad-argument", `--cache-mib must be a whole number of MiB (0..65536), got ${String(opts.cacheMib)}`);
       const onDownload = (r: DownloadRecord) => {
         if (json) out(JSON.stringify({ event: "download", time: new Date().toISOString(), ...r, durationMs: Math.round(r.durationMs * 10) / 10 }));
         else
@@ -68,6 +71,7 @@ export function register(program: Command): void {
         ftpPassword: opts.ftpPassword as string | undefined,
         pasvMin: Number(pr[1]),
         pasvMax: Number(pr[2]),
+        cacheBytes: cacheMib * 1024 * 1024,
         onDownload,
       });
       if (json) {
