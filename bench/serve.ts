@@ -3,7 +3,10 @@
 // the same file. Prints throughput, p50/p99 time-to-first-byte and errors for both, side by side.
 //
 // Environment: BENCH_N="100,1000" BENCH_FILE_KB=256 BENCH_ROUNDS=3 (the order alternates per round;
-// the summary gives the median throughput of each server, so a noisy shared machine skews less).
+// the summary gives the median throughput of each server, so a noisy shared machine skews less)
+// BENCH_FOTA_ARGS="--cache-mib 0" (extra serve arguments), BENCH_WARMUP=1000 (requests to each
+// server, 100 at a time, before the first measured run: a long-running Node server is measured
+// warm, as it runs in production).
 import { spawn, execFileSync, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -19,6 +22,10 @@ const FOTA_BIN = path.join(REPO, "bin", "fota.js");
 const NS = (process.env.BENCH_N ?? "100,1000").split(",").map(Number);
 const FILE_BYTES = Number(process.env.BENCH_FILE_KB ?? 256) * 1024;
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+/** Requests sent to each server before measuring (JIT warm-up of the Node server and client). */
+const WARMUP = Number(process.env.BENCH_WARMUP ?? 1000);
+/** Extra `fota serve` arguments, e.g. "--cache-mib 0" to measure the disk-only path. */
+const FOTA_ARGS = (process.env.BENCH_FOTA_ARGS ?? "").split(" ").filter(Boolean);
 
 interface RunStats {
   n: number;
@@ -33,7 +40,7 @@ interface RunStats {
 
 function startFotaServe(dir: string): Promise<{ url: string; child: ChildProcess; pid: number }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [FOTA_BIN, "serve", dir, "--http-port", "0", "--json"], { stdio: ["ignore", "pipe", "inherit"] });
+    const child = spawn(process.execPath, [FOTA_BIN, "serve", dir, "--http-port", "0", "--json", ...FOTA_ARGS], { stdio: ["ignore", "pipe", "inherit"] });
     let buf = "";
     let started = false;
     const t = setTimeout(() => reject(new Error("fota serve did not start")), 30_000);
@@ -148,7 +155,7 @@ async function main(): Promise<void> {
   try {
     nginx = await startNginx(dir);
     console.log(`bench:serve  file ${FILE_BYTES / 1024} KiB, each device asks Range: bytes=X- (X in the first half), ${os.cpus().length} CPUs, node ${process.version}, ulimit -n ${nofile}`);
-    console.log(`fota serve: one Node process (fastify + @fastify/static), logging each download; nginx: 1 worker, sendfile on\n`);
+    console.log(`fota serve: one Node process (fastify; small hot files from memory, others via @fastify/static), logging each download${FOTA_ARGS.length ? ` (${FOTA_ARGS.join(" ")})` : ""}; nginx: 1 worker, sendfile on; ${WARMUP} warm-up requests each\n`);
     console.log("| server     |     N |    MiB/s | p50 TTFB ms | p99 TTFB ms | wall s | server CPU s | errors");
     console.log("|------------|-------|----------|-------------|-------------|--------|--------------|-------");
     const summary: string[] = [];
@@ -156,8 +163,10 @@ async function main(): Promise<void> {
       const fotaRuns: RunStats[] = [];
       const nginxRuns: RunStats[] = [];
       // Warm both.
-      await run(fota.url, Math.min(n, 20), data);
-      await run(nginx.url, Math.min(n, 20), data);
+      for (let w = 0; w < WARMUP; w += 100) {
+        await run(fota.url, Math.min(100, WARMUP - w), data);
+        await run(nginx.url, Math.min(100, WARMUP - w), data);
+      }
       for (let r = 0; r < ROUNDS; r++) {
         const order = r % 2 === 0 ? (["fota", "nginx"] as const) : (["nginx", "fota"] as const);
         for (const which of order) {
