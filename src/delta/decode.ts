@@ -9,7 +9,7 @@ import { applyFilter, filterName, FILTER_MARGIN } from "./filters.js";
 import { AddressMap, mapReferences, predFilterOk } from "./predict.js";
 import { L, MOVE_BITS, newModel, PROB_BITS, type LenModel } from "./rangecoder.js";
 import { Sha256, SHA256_STATE_BYTES } from "./sha256.js";
-import { copyLenCtx, dbyteCtx, HISTORY_BYTES, INPLACE_MAGIC, KIND_HISTORY, litCtx, litLenCtx, nzCtx, STREAM_MAGIC, unzigzag, type CoderState } from "./stream.js";
+import { copyLenCtx, dbyteCtx, HISTORY_BYTES, INPLACE_MAGIC, KIND_HISTORY, litCtx, litLenCtx, runClass, STREAM_MAGIC, zrunCtx, END_MARK, unzigzag, type CoderState } from "./stream.js";
 import type { PayloadDecoder, RandomAccessReader } from "./types.js";
 
 const SIGN = -0x80000000; // x ^ SIGN orders int32-held unsigned values as signed ones
@@ -99,6 +99,9 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
   private readonly ring = new Uint8Array(HISTORY_BYTES);
   /** Distance of the current history copy (0: the copy reads the base). */
   private histDist = 0;
+  /** Zero differences left before the next event of the current copy; znz = 1: a non-zero difference byte follows them. */
+  private zrem = 0;
+  private znz = 0;
   private replay: Uint8Array | null = null;
   private inplace = 0;
   private sectorSize = 0;
@@ -206,6 +209,8 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
       this.pos = 0;
       this.end = this.carry.length;
       this.run(out, true);
+      // a complete stream never needs more than the zero bytes the encoder dropped from its end
+      if (this.pos > this.end + 8) throw new FormatError("truncated", "delta patch ends before the new image is complete");
       if (this.pos > this.end) {
         this.trailing = 0;
       } else this.trailing += this.end - this.pos;
@@ -396,7 +401,7 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
     this.winStart = this.winEnd = 0; // the region changed: later copies may read the new bytes
     this.step++;
     this.st = St.Sector;
-    if (this.step === this.nSteps) this.phase = Phase.End;
+    if (this.step === this.nSteps) this.end_();
   }
 
   private startSector(j: number): void {
@@ -545,11 +550,17 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
           this.st = St.Op;
           if (this.inplace) {
             if (this.newPos === this.sectorEnd) this.finishSector();
-          } else if (this.newPos === this.newSize) this.phase = Phase.End;
+          } else if (this.newPos === this.newSize) this.end_();
           break;
         }
       }
     }
+  }
+
+  /** After the last operation: the end mark, then the stream is complete. */
+  private end_(): void {
+    if (this.direct(16) !== END_MARK) throw new FormatError("truncated", "delta patch ends before the new image is complete (no end mark)");
+    this.phase = Phase.End;
   }
 
   /** Bytes the input can still pay for at `perByte` coded bytes each (for final, within padding). */
@@ -576,89 +587,64 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
 
   private copy(out: (image: Uint8Array) => void, final: boolean): boolean {
     const outBuf = this.outBuf;
-    const win = this.win;
-    const probs = this.probs;
     const rp = this.replay;
     while (this.copyRem > 0) {
       if (!this.inplace && this.outFill >= outBuf.length - 4) this.flush(out, false);
-      let n: number;
-      if (rp !== null) n = Math.min(this.copyRem, this.budget(18, final));
-      else {
-        if (this.oldPos < this.winStart || this.oldPos >= this.winEnd) this.refill(this.oldPos);
-        n = Math.min(this.copyRem, outBuf.length - this.outFill, this.winEnd - this.oldPos, this.budget(18, final));
+      if (this.zrem === 0 && this.znz === 0) {
+        // the next run: (zeros + 1) before a non-zero difference, or 0 = the rest of the copy is zero
+        if (this.budget(64, final) === 0) {
+          if (final) throw new FormatError("truncated", "delta patch ends before the new image is complete");
+          return false;
+        }
+        const v = this.len(L.zrun, zrunCtx(this.newPos, this.hist, this.copyRem));
+        if (v === 0) {
+          this.hist = (this.copyRem > 0 ? 0 : this.hist & 1) | 6;
+          this.zrem = this.copyRem;
+        } else {
+          if (v > this.copyRem) throw corrupt("difference run past the end of its copy", { at: this.newPos });
+          this.hist = (v === 1 ? this.hist & 1 : 0) | (runClass(v - 1) << 1);
+          this.zrem = v - 1;
+          this.znz = 1;
+        }
       }
-      if (n <= 0) {
+      if (this.zrem > 0) {
+        let n = Math.min(this.zrem, outBuf.length - this.outFill);
+        const f = this.outFill;
+        if (rp !== null) outBuf.set(rp.subarray(f, f + n), f);
+        else {
+          if (this.oldPos < this.winStart || this.oldPos >= this.winEnd) this.refill(this.oldPos);
+          n = Math.min(n, this.winEnd - this.oldPos);
+          const o = this.oldPos - this.winStart + this.winOff;
+          outBuf.set(this.win.subarray(o, o + n), f);
+        }
+        this.zrem -= n;
+        this.copyRem -= n;
+        this.newPos += n;
+        this.oldPos += n;
+        this.outFill += n;
+        this.prev = outBuf[f + n - 1]!;
+        continue;
+      }
+      // one non-zero difference byte
+      if (this.budget(64, final) === 0) {
         if (final) throw new FormatError("truncated", "delta patch ends before the new image is complete");
         return false;
       }
-      let hist = this.hist;
-      let prevDiff = this.prevDiff;
-      let p = this.newPos;
-      let o = this.oldPos - this.winStart + this.winOff;
-      let f = this.outFill;
-      let range = this.range;
-      let code = this.code;
-      let pos = this.pos;
-      const buf = this.buf;
-      this.copyRem -= n;
-      this.newPos += n;
-      this.oldPos += n;
-      this.outFill += n;
-      for (; n > 0; n--, p++, o++, f++) {
-        // non-zero flag
-        let i = L.nz + nzCtx(p, hist);
-        let pr = probs[i]!;
-        let bound = Math.imul(range >>> PROB_BITS, pr);
-        let nz: number;
-        if ((code ^ SIGN) < (bound ^ SIGN)) {
-          range = bound;
-          probs[i] = pr + (((1 << PROB_BITS) - pr) >> MOVE_BITS);
-          nz = 0;
-        } else {
-          code = (code - bound) | 0;
-          range = (range - bound) | 0;
-          probs[i] = pr - (pr >> MOVE_BITS);
-          nz = 1;
-        }
-        while ((range & TOPMASK) === 0) {
-          range <<= 8;
-          code = (code << 8) | buf[pos++]!;
-        }
-        let d = 0;
-        if (nz) {
-          const base = L.dbyte + dbyteCtx(p, hist, prevDiff) * 256;
-          let m = 1;
-          while (m < 256) {
-            i = base + m;
-            pr = probs[i]!;
-            bound = Math.imul(range >>> PROB_BITS, pr);
-            if ((code ^ SIGN) < (bound ^ SIGN)) {
-              range = bound;
-              probs[i] = pr + (((1 << PROB_BITS) - pr) >> MOVE_BITS);
-              m = m << 1;
-            } else {
-              code = (code - bound) | 0;
-              range = (range - bound) | 0;
-              probs[i] = pr - (pr >> MOVE_BITS);
-              m = (m << 1) | 1;
-            }
-            while ((range & TOPMASK) === 0) {
-              range <<= 8;
-              code = (code << 8) | buf[pos++]!;
-            }
-          }
-          d = m - 256;
-          prevDiff = d;
-        }
-        hist = ((hist << 1) | nz) & 0xff;
-        outBuf[f] = rp === null ? (win[o]! + d) & 0xff : rp[f]!;
+      const d = this.tree(L.dbyte + dbyteCtx(this.newPos, this.hist, this.prevDiff) * 256, 8);
+      const f = this.outFill;
+      if (rp !== null) outBuf[f] = rp[f]!;
+      else {
+        if (this.oldPos < this.winStart || this.oldPos >= this.winEnd) this.refill(this.oldPos);
+        outBuf[f] = (this.win[this.oldPos - this.winStart + this.winOff]! + d) & 0xff;
       }
-      this.range = range;
-      this.code = code;
-      this.pos = pos;
-      this.hist = hist;
-      this.prevDiff = prevDiff;
-      this.prev = outBuf[f - 1]!;
+      this.prev = outBuf[f]!;
+      this.prevDiff = d;
+      this.hist |= 1;
+      this.znz = 0;
+      this.copyRem--;
+      this.newPos++;
+      this.oldPos++;
+      this.outFill++;
     }
     return true;
   }
@@ -779,7 +765,7 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
   private static readonly NUMS = [
     "phase", "st", "filter", "newSize", "oldSize", "range", "code", "copyRem", "litRem", "oldPos", "curCopyLen", "newPos",
     "outBase", "produced", "consumed", "rep0", "rep1", "prevOldEnd", "lastLit", "hist", "prevDiff", "prev", "kind", "trailing",
-    "predFlags", "predBase", "mapN", "mapI", "mapPrevEnd", "mapPrevShift", "histDist",
+    "predFlags", "predBase", "mapN", "mapI", "mapPrevEnd", "mapPrevShift", "histDist", "zrem", "znz",
   ] as const;
 
   /** Everything needed to resume after the bytes pushed so far (call between push() calls). */
@@ -873,6 +859,7 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
       ["filter", filterName(d.filter) !== undefined],
       ["position", d.newPos >= 0 && d.newPos <= d.newSize && d.outBase + d.outFill === d.newPos && d.produced === d.outBase],
       ["runs", d.copyRem >= 0 && d.litRem >= 0 && d.newPos + d.copyRem + d.litRem <= d.newSize],
+      ["difference run", d.zrem >= 0 && (d.znz === 0 || d.znz === 1) && d.zrem + d.znz <= d.copyRem],
       ["copy", d.copyRem === 0 || d.histDist !== 0 || (d.oldPos >= 0 && d.oldPos + d.copyRem <= d.oldSize)],
       ["history", d.histDist >= 0 && d.histDist <= Math.min(HISTORY_BYTES, d.newPos) && (d.histDist === 0 || !d.inplace)],
       ["coder", d.range >= 0 && d.range <= 0xffffffff && d.code >= 0 && d.code <= 0xffffffff],

@@ -8,7 +8,7 @@
 import { diffOps, OldIndex } from "./diff.js";
 import { filterImage } from "./filters.js";
 import { RangeEncoder } from "./rangecoder.js";
-import { encodeHeader, INPLACE_MAGIC, OpEncoder, type Op, type Prediction } from "./stream.js";
+import { encodeHeader, END_MARK, INPLACE_MAGIC, OpEncoder, type Op, type Prediction } from "./stream.js";
 import { buildPrediction, copiesOf, mappedBase } from "./create.js";
 import { AddressMap, mapReferences } from "./predict.js";
 import type { InPlaceSink } from "./decode.js";
@@ -172,6 +172,7 @@ export function createInPlacePatch(oldImage: Uint8Array, newImage: Uint8Array, f
       newPos += op.copyLen + op.litLen;
     }
   }
+  if (nF.length > 0) enc.enc.direct(END_MARK, 16);
   const body = enc.enc.finish();
   const head = encodeHeader(INPLACE_MAGIC, filterId, newImage.length, oldImage.length, bits, pred);
   const patch = new Uint8Array(head.length + body.length);

@@ -23,6 +23,8 @@ export const INPLACE_MAGIC = 0xe0;
 /** How far back (bytes of new image) a history copy (offset kind 4) may reach: the decoder's window. */
 export const HISTORY_BYTES = 16 * 1024;
 export const KIND_HISTORY = 4;
+/** 16 direct bits after the last operation: a cut-off stream (decoded from zero padding) cannot end cleanly. */
+export const END_MARK = 0xa5c3;
 
 /** One bsdiff-style operation: copy-with-difference from old, then literal bytes. */
 export interface Op {
@@ -45,7 +47,12 @@ export function putVarint(out: number[], v: number): void {
 }
 
 // Context functions shared by encoder and decoder.
-export const nzCtx = (pos: number, hist: number): number => (pos & 3) | ((hist & 63) << 2);
+/**
+ * Difference-run state `hist`: bit 0 = the byte before was a non-zero difference; bits 1-2 = class of
+ * the last zero run (runClass). A run length's context: alignment of its start and that state.
+ */
+export const zrunCtx = (pos: number, hist: number, rem: number): number => (pos & 3) | ((hist & 7) << 2) | (rem < 16 ? 32 : 0);
+export const runClass = (z: number): number => (z === 0 ? 0 : z <= 2 ? 1 : z <= 6 ? 2 : 3);
 export const dbyteCtx = (pos: number, hist: number, prevDiff: number): number => (pos & 3) | ((hist & 1) << 2) | ((prevDiff === 0 ? 0 : prevDiff < 0x80 ? 1 : 2) << 3);
 export const litCtx = (pos: number, prev: number): number => ((pos & 1) << 5) | (prev >> 3);
 
@@ -147,16 +154,24 @@ export class OpEncoder {
       let prevDiff = s.prevDiff;
       const src = op.src ?? oldF;
       const srcAt = op.src ? op.srcAt! : oldPos;
-      for (let k = 0; k < copyLen; k++) {
-        const p = newPos + k;
-        const d = (newF[p]! - src[srcAt + k]!) & 0xff;
-        const nz = d === 0 ? 0 : 1;
-        enc.bit(L.nz + nzCtx(p, hist), nz);
-        if (nz) {
-          enc.tree(L.dbyte + dbyteCtx(p, hist, prevDiff) * 256, 8, d);
-          prevDiff = d;
+      // differences as runs: (zeros + 1) then the non-zero byte; 0 = the rest of the copy is zero
+      for (let k = 0; k < copyLen; ) {
+        let z = 0;
+        while (k + z < copyLen && newF[newPos + k + z] === src[srcAt + k + z]) z++;
+        const ctx = zrunCtx(newPos + k, hist, copyLen - k);
+        if (k + z === copyLen) {
+          enc.len(L.zrun, ctx, 0);
+          hist = (z > 0 ? 0 : hist & 1) | 6;
+          break;
         }
-        hist = ((hist << 1) | nz) & 0xff;
+        enc.len(L.zrun, ctx, z + 1);
+        hist = (z === 0 ? hist & 1 : 0) | (runClass(z) << 1);
+        const q = newPos + k + z;
+        const d = (newF[q]! - src[srcAt + k + z]!) & 0xff;
+        enc.tree(L.dbyte + dbyteCtx(q, hist, prevDiff) * 256, 8, d);
+        prevDiff = d;
+        hist |= 1;
+        k += z + 1;
       }
       s.hist = hist;
       s.prevDiff = prevDiff;
@@ -185,6 +200,7 @@ export function encodeOps(ops: readonly Op[], oldF: Uint8Array, newF: Uint8Array
     e.op(op, newPos);
     newPos += op.copyLen + op.litLen;
   }
+  if (newPos > 0) e.enc.direct(END_MARK, 16);
   return e.enc.finish();
 }
 
