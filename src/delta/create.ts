@@ -159,7 +159,7 @@ function tryFilter(name: FilterName, oldImage: Uint8Array, newImage: Uint8Array,
   const pred1 = buildPrediction(oldF, newF, ops1, flagsList[0]!, maxSeg);
   if (pred1.flags === 0) return;
   const oldM = mappedBase(oldF, pred1);
-  const ops2 = diffOps(new OldIndex(oldM), newF, { history: true });
+  const ops2 = diffOps(new OldIndex(oldM), newF, { history: true, predicted: (y) => -pred1.map.shiftAtNew(y) });
   consider(assemble(id, newImage.length, oldImage.length, encodeOps(ops2, oldM, newF, pred1), pred1), name, pred1.flags, pred1.map.length);
   const seen = new Set<number>();
   for (const flags of flagsList) {

@@ -9,9 +9,11 @@ import { applyFilter, filterName, FILTER_MARGIN } from "./filters.js";
 import { AddressMap, mapReferences, predFilterOk } from "./predict.js";
 import { L, MOVE_BITS, newModel, PROB_BITS, type LenModel } from "./rangecoder.js";
 import { Sha256, SHA256_STATE_BYTES } from "./sha256.js";
-import { copyLenCtx, dbyteCtx, HISTORY_BYTES, INPLACE_MAGIC, KIND_HISTORY, litCtx, litLenCtx, runClass, STREAM_MAGIC, zrunCtx, END_MARK, unzigzag, type CoderState } from "./stream.js";
+import { copyLenCtx, dbyteCtx, HISTORY_BYTES, INPLACE_MAGIC, KIND_HISTORY, KIND_MAP, litCtx, litLenCtx, runClass, STREAM_MAGIC, zrunCtx, END_MARK, unzigzag, type CoderState } from "./stream.js";
 import type { PayloadDecoder, RandomAccessReader } from "./types.js";
 
+/** Working memory per address-map segment: start, end, shift and the new-keyed index (4 bytes each). */
+export const MAP_SEGMENT_BYTES = 16;
 const SIGN = -0x80000000; // x ^ SIGN orders int32-held unsigned values as signed ones
 const TOPMASK = -0x1000000; // range & TOPMASK === 0: range < 2^24, renormalise
 const PAD = 96; // zero bytes appended to the input at finish(); the encoder drops trailing zeros
@@ -91,7 +93,7 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
   private readonly fixedMemory: number;
   /** Working memory in use (buffers, model, address map), in bytes. */
   get memoryBytes(): number {
-    return this.fixedMemory + this.mapN * 12;
+    return this.fixedMemory + this.mapN * MAP_SEGMENT_BYTES;
   }
   private probs = newModel();
   private outBuf: Uint8Array;
@@ -452,9 +454,9 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
         const max = this.opts.maxMapSegments ?? 16384;
         if (n > max) throw corrupt(`address map of ${n} segments (limit ${max})`);
         const limit = this.opts.memoryLimitBytes;
-        if (limit !== undefined && this.fixedMemory + n * 12 > limit) {
-          throw new StorageError("out-of-memory", `delta decoder needs ${this.fixedMemory + n * 12} bytes of working memory for this patch's address map; the limit is ${limit}`, {
-            details: { needed: this.fixedMemory + n * 12, limit },
+        if (limit !== undefined && this.fixedMemory + n * MAP_SEGMENT_BYTES > limit) {
+          throw new StorageError("out-of-memory", `delta decoder needs ${this.fixedMemory + n * MAP_SEGMENT_BYTES} bytes of working memory for this patch's address map; the limit is ${limit}`, {
+            details: { needed: this.fixedMemory + n * MAP_SEGMENT_BYTES, limit },
           });
         }
         this.mapN = n;
@@ -493,7 +495,7 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
           this.histDist = 0;
           if (copyLen > 0) {
             const kind = this.tree(L.offKind + this.kind * 8, 3);
-            if (kind > KIND_HISTORY) throw corrupt(`unknown copy kind ${kind}`, { at: this.newPos });
+            if (kind > KIND_MAP) throw corrupt(`unknown copy kind ${kind}`, { at: this.newPos });
           if (kind === KIND_HISTORY) {
             if (this.inplace) throw corrupt("history copy in an in-place patch", { at: this.newPos });
             const dist = this.len(L.histDist, 0) + 1;
@@ -505,7 +507,10 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
             if (kind === 0) offset = this.rep0;
             else if (kind === 1) offset = this.prevOldEnd - this.newPos;
             else if (kind === 2) offset = this.rep1;
-            else {
+            else if (kind === KIND_MAP) {
+              offset = -this.map.shiftAtNew(this.newPos);
+              if (Number.isNaN(offset)) throw corrupt("map-predicted copy without an address map", { at: this.newPos });
+            } else {
               const neg = this.bit(L.offSign);
               const mag = this.len(L.offMag, 0) + 1;
               offset = this.rep0 + (neg ? -mag : mag);

@@ -12,6 +12,8 @@ export interface DiffOptions {
   minShortMatch?: number;
   /** Also copy literal bytes from the new image's own recent output (history copies; not for in-place). */
   history?: boolean;
+  /** Displacement (old - new) an address map predicts at a new position (NaN: none): cheap to code, so short matches there are taken. */
+  predicted?: (newPos: number) => number;
 }
 
 /** Index over an old image for repeated diffing. */
@@ -143,7 +145,7 @@ export function diffOps(index: OldIndex, nw: Uint8Array, opts: DiffOptions = {})
       lastOffset = pos - scan;
     }
   }
-  return splitLiterals(index, nw, mergeOps(ops), opts.minShortMatch ?? 5, opts.history ?? false);
+  return splitLiterals(index, nw, mergeOps(ops), opts.minShortMatch ?? 5, opts.history ?? false, opts.predicted);
 }
 
 /**
@@ -151,7 +153,7 @@ export function diffOps(index: OldIndex, nw: Uint8Array, opts: DiffOptions = {})
  * matches that beat the current alignment by 8 bytes). Each one of at least `minLen` bytes becomes a
  * copy of its own.
  */
-function splitLiterals(index: OldIndex, nw: Uint8Array, ops: Op[], minLen: number, history: boolean): Op[] {
+function splitLiterals(index: OldIndex, nw: Uint8Array, ops: Op[], minLen: number, history: boolean, predicted?: (newPos: number) => number): Op[] {
   if (index.old.length === 0 && !history) return ops;
   const hist = history ? new HistoryFinder(nw) : undefined;
   const hres = new Int32Array(2);
@@ -177,7 +179,7 @@ function splitLiterals(index: OldIndex, nw: Uint8Array, ops: Op[], minLen: numbe
       if (hist) {
         hist.find(i, end, hres);
         const hl = hres[0]!;
-        if (hl >= 5 && (len < minLen ? hl >= len + 1 : hl > len + 4)) {
+        if (hl >= 4 && (len < minLen ? hl >= len + 1 : hl > len + 4)) {
           cur = { copyLen: hl, oldPos: 0, litLen: 0, hist: hres[1]! };
           out.push(cur);
           i += hl;
@@ -186,7 +188,8 @@ function splitLiterals(index: OldIndex, nw: Uint8Array, ops: Op[], minLen: numbe
       }
       if (len < minLen) {
         // a short match at a recent displacement is cheap to code
-        for (const r of [rep0, rep1]) {
+        const pr = predicted ? predicted(i) : NaN;
+        for (const r of Number.isNaN(pr) ? [rep0, rep1] : [rep0, rep1, pr]) {
           let k = 0;
           while (i + k < end && i + r + k >= 0 && i + r + k < old.length && old[i + r + k] === nw[i + k]) k++;
           if (k >= 4 && k > len - 2) {
@@ -196,7 +199,7 @@ function splitLiterals(index: OldIndex, nw: Uint8Array, ops: Op[], minLen: numbe
           }
         }
       }
-      if (len >= minLen || (len >= 4 && (at - i === rep0 || at - i === rep1))) {
+      if (len >= minLen || (len >= 4 && (at - i === rep0 || at - i === rep1 || (predicted !== undefined && at - i === predicted(i))))) {
         cur = { copyLen: len, oldPos: at, litLen: 0 };
         out.push(cur);
         if (at - i !== rep0) {

@@ -6,7 +6,7 @@ import { FormatError, UsageError } from "../errors.js";
 import type { Encoding, Manifest } from "../format/manifest.js";
 import { openFullImageDecoder } from "../format/payload.js";
 import { createRawDelta, sha256hex } from "./create.js";
-import { DeltaDecoder, type DeltaDecoderOptions } from "./decode.js";
+import { DeltaDecoder, MAP_SEGMENT_BYTES, type DeltaDecoderOptions } from "./decode.js";
 import { FILTERS, filterName, type FilterName } from "./filters.js";
 import { createInPlacePatch, MemoryRegion, type InPlaceRegion, type InPlaceStats } from "./inplace.js";
 import { INPLACE_MAGIC, STREAM_MAGIC } from "./stream.js";
@@ -57,9 +57,9 @@ export function createDelta(oldImage: Uint8Array, newImage: Uint8Array, opts: Cr
   const filter = checkFilter(opts.filter ?? "auto");
   // the address map must fit in the decoder's working-memory bound (12 bytes a segment)
   const fixed = new DeltaDecoder(bytesReaderOf(oldImage), { ...deltaDecoderOptions(config), memoryLimitBytes: undefined }).memoryBytes;
-  const maxMapSegments = Math.max(0, Math.min(Math.max(1024, Math.ceil(newImage.length / 1024)), Math.floor((config.delta.maxWorkingMemoryBytes - fixed) / 12)));
+  const maxMapSegments = Math.max(0, Math.min(Math.max(1024, Math.ceil(newImage.length / 1024)), Math.floor((config.delta.maxWorkingMemoryBytes - fixed) / MAP_SEGMENT_BYTES)));
   const raw = createRawDelta(oldImage, newImage, { filter, autoFilters: config.delta.autoFilters.map((f) => checkFilter(f) as FilterName), maxMapSegments });
-  const memory = fixed + 12 * raw.mapSegments;
+  const memory = fixed + MAP_SEGMENT_BYTES * raw.mapSegments;
   if (opts.inPlace) {
     const sectorSize = typeof opts.inPlace === "object" ? opts.inPlace.sectorSize : config.delta.inPlaceSectorBytes;
     const ip = createInPlacePatch(oldImage, newImage, FILTERS[raw.filter], sectorSize, raw.predict, Math.min(1024, maxMapSegments));

@@ -42,6 +42,34 @@ export class AddressMap {
   }
 
   private last = 0;
+  /** Segment indices sorted by new start (start + shift); built on first use, once the map is complete. */
+  private byNew: Int32Array | null = null;
+
+  /** Shift of the segment with the greatest new start (start + shift) at or before new position y; NaN if none. */
+  shiftAtNew(y: number): number {
+    const n = this.starts.length;
+    if (n === 0) return NaN;
+    const st = this.starts;
+    const sh = this.shifts;
+    let idx = this.byNew;
+    if (idx === null) {
+      idx = this.byNew = new Int32Array(n);
+      for (let i = 0; i < n; i++) idx[i] = i;
+      idx.sort((a, b) => st[a]! + sh[a]! - (st[b]! + sh[b]!) || a - b);
+    }
+    let lo = 0;
+    let hi = n - 1;
+    let r = -1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const i = idx[mid]!;
+      if (st[i]! + sh[i]! <= y) {
+        r = i;
+        lo = mid + 1;
+      } else hi = mid - 1;
+    }
+    return r < 0 ? NaN : sh[r]!;
+  }
 
   /** Shift of old position x: of the segment holding it, else of the nearer neighbour. */
   shift(x: number): number {

@@ -11,6 +11,7 @@
 //           the last copy's old end, 2 = the displacement before that, 3 = explicit signed change,
 //           4 = an exact copy of the new image's own last HISTORY_BYTES (distance coded; no diff bytes;
 //           ordinary streams only: in-place patches write sectors out of order).
+//           5 = the displacement the address map predicts at this new position (see AddressMap.shiftAtNew).
 //           The kind is a 3-bit tree in the context of the previous kind.
 // Everything is computed on filtered images (see filters.ts): the decoder filters what it reads from
 // the base and unfilters what it writes.
@@ -23,6 +24,8 @@ export const INPLACE_MAGIC = 0xe0;
 /** How far back (bytes of new image) a history copy (offset kind 4) may reach: the decoder's window. */
 export const HISTORY_BYTES = 16 * 1024;
 export const KIND_HISTORY = 4;
+/** Offset kind 5: the displacement the address map predicts for the copy's new position (streams with a map). */
+export const KIND_MAP = 5;
 /** 16 direct bits after the last operation: a cut-off stream (decoded from zero padding) cannot end cleanly. */
 export const END_MARK = 0xa5c3;
 
@@ -138,6 +141,7 @@ export class OpEncoder {
       if (offset === s.rep0) kind = 0;
       else if (oldPos === s.prevOldEnd) kind = 1;
       else if (offset === s.rep1) kind = 2;
+      else if (this.pred && this.pred.flags !== 0 && -this.pred.map.shiftAtNew(newPos) === offset) kind = KIND_MAP;
       else kind = 3;
       enc.tree(L.offKind + s.kind * 8, 3, kind);
       if (kind === 3) {
