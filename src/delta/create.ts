@@ -133,7 +133,7 @@ export function mappedBase(oldF: Uint8Array, pred: Prediction, barrier = 0): Uin
 
 /** Reference-map flags worth trying with a filter. */
 export function mapFlagsFor(filter: FilterName): number[] {
-  if (filter === "thumb") return [PRED.thumb | PRED.abs32 | PRED.thumbLdr, PRED.thumb | PRED.abs32, PRED.thumb];
+  if (filter === "thumb") return [PRED.thumb | PRED.abs32 | PRED.thumbLdr, PRED.thumb | PRED.abs32];
   if (filter === "arm64" || filter === "arm64-branch") return [PRED.arm64 | PRED.abs32, PRED.arm64];
   return [PRED.abs32];
 }
@@ -154,10 +154,12 @@ function tryFilter(name: FilterName, oldImage: Uint8Array, newImage: Uint8Array,
   const oldF = id === FILTERS.none ? oldImage : filterImage(id, oldImage);
   const newF = id === FILTERS.none ? newImage : filterImage(id, newImage);
   const ops1 = diffOps(new OldIndex(oldF), newF, { history: true });
-  consider(assemble(id, newImage.length, oldImage.length, encodeOps(ops1, oldF, newF)), name, 0, 0);
-  if (flagsList.length === 0) return;
-  const pred1 = buildPrediction(oldF, newF, ops1, flagsList[0]!, maxSeg);
-  if (pred1.flags === 0) return;
+  const pred1 = flagsList.length === 0 ? undefined : buildPrediction(oldF, newF, ops1, flagsList[0]!, maxSeg);
+  // the plain stream only when there is no mapping to try (it wins by a few bytes at most otherwise)
+  if (!pred1 || pred1.flags === 0) {
+    consider(assemble(id, newImage.length, oldImage.length, encodeOps(ops1, oldF, newF)), name, 0, 0);
+    return;
+  }
   const oldM = mappedBase(oldF, pred1);
   const ops2 = diffOps(new OldIndex(oldM), newF, { history: true, predicted: (y) => -pred1.map.shiftAtNew(y) });
   consider(assemble(id, newImage.length, oldImage.length, encodeOps(ops2, oldM, newF, pred1), pred1), name, pred1.flags, pred1.map.length);
