@@ -13,7 +13,10 @@ export interface HotCacheOptions {
   maxFileBytes: number;
   /** Total bytes held; least recently used files are dropped beyond it. 0 disables the cache. */
   maxTotalBytes: number;
-  /** A cached file's size and mtime are checked again when its last check is older than this. */
+  /**
+   * A cached file's size and mtime are checked again when its last check is older than this (a
+   * backstop: a file watcher drops a cached file as soon as it changes).
+   */
   recheckMs: number;
 }
 
@@ -28,6 +31,7 @@ interface Entry {
   contentType: string | undefined;
   checkedAt: number;
   recheck: Promise<boolean> | undefined;
+  watcher: fs.FSWatcher;
 }
 
 /** What a cached file answers to a request, or undefined to let @fastify/static answer. */
@@ -98,18 +102,36 @@ export class HotFileCache {
     if (!e) return;
     this.entries.delete(file);
     this.total -= e.size;
+    e.watcher.close();
+  }
+
+  /** Forget everything (server stopping). */
+  close(): void {
+    for (const file of [...this.entries.keys()]) this.drop(file);
   }
 
   private load(file: string): void {
     if (this.loading.has(file)) return;
     this.loading.add(file);
+    let watcher: fs.FSWatcher | undefined;
+    let changed = false;
+    let kept = false;
     void (async () => {
       try {
         const st = await fs.promises.stat(file);
         if (!st.isFile() || st.size === 0 || st.size > this.o.maxFileBytes || st.size > this.o.maxTotalBytes) return;
+        // Watch before reading, so a change at any point after this drops (or never admits) the copy.
+        watcher = fs.watch(file, { persistent: false }, () => {
+          changed = true;
+          if (this.entries.get(file)?.watcher === watcher) this.drop(file);
+        });
+        watcher.on("error", () => {
+          changed = true;
+          if (this.entries.get(file)?.watcher === watcher) this.drop(file);
+        });
         const bytes = await fs.promises.readFile(file);
         const after = await fs.promises.stat(file);
-        if (!sameFile(after, st) || bytes.length !== st.size) return; // changed while reading: try again on a later request
+        if (changed || !sameFile(after, st) || bytes.length !== st.size) return; // changed while reading: try again on a later request
         this.drop(file);
         while (this.total + st.size > this.o.maxTotalBytes) {
           const oldest = this.entries.keys().next();
@@ -129,12 +151,15 @@ export class HotFileCache {
           contentType: this.types.get(file),
           checkedAt: Date.now(),
           recheck: undefined,
+          watcher,
         });
+        kept = true;
         this.types.delete(file);
         this.total += st.size;
       } catch {
-        // unreadable now: @fastify/static answers (and reports) it
+        // unreadable or unwatchable now: @fastify/static answers (and reports) it
       } finally {
+        if (!kept) watcher?.close();
         this.loading.delete(file);
       }
     })();

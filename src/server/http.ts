@@ -98,6 +98,7 @@ export async function startHttp(o: HttpServeOptions): Promise<{ app: FastifyInst
 
   const verdicts = new VerdictCache(o.realRoot);
   const hot = o.hotCache ? new HotFileCache(o.hotCache) : undefined;
+  if (hot) app.addHook("onClose", async () => hot.close());
   app.addHook("onRequest", async (req, reply) => {
     const verdict = await verdicts.check(req.url);
     if (verdict !== "ok") {
