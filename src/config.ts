@@ -97,6 +97,8 @@ export const DEFAULT_CONFIG = {
     pystackWords: 16384,
     /** Exit code of `fota emulate` / `fota device boot` when the simulated power was cut. */
     powerCutExitCode: 11,
+    /** Exit code of `fota emulate` when --timeout powered the module down. */
+    timeoutExitCode: 124,
   },
 };
 

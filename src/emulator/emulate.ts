@@ -49,7 +49,7 @@ export interface EmulateResult {
 }
 
 export const EXIT_POWER_CUT = DEFAULT_CONFIG.emulator.powerCutExitCode;
-export const EXIT_TIMEOUT = 124;
+export const EXIT_TIMEOUT = DEFAULT_CONFIG.emulator.timeoutExitCode;
 
 interface Power {
   clock: VirtualClock;

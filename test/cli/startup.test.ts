@@ -70,6 +70,8 @@ describe("CLI start-up loads only what the command needs", () => {
     ["apply", ["apply", join(FIX, "full-none.fota"), "--pub", join(FIX, "test.key.pub"), "-o", join(dir, "img.bin")]],
     ["serve --help", ["serve", "--help"]],
     ["fetch --help", ["fetch", "--help"]],
+    ["emulate --help", ["emulate", "--help"]],
+    ["device info --help", ["device", "info", "--help"]],
   ])("%s loads none of the server/client/emulator libraries", async (_name, args) => {
     const r = await runAndList(args);
     expect(r.code, r.out).toBe(0);

@@ -2,8 +2,8 @@
 import { readFileSync } from "node:fs";
 import type { Command } from "commander";
 import { UsageError } from "../../errors.js";
-import { EXIT_POWER_CUT, bootModule } from "../../emulator/emulate.js";
-import { VirtualModule, moduleInfo, type ModuleInfo } from "../../emulator/module.js";
+import { DEFAULT_CONFIG } from "../../config.js";
+import type { ModuleInfo } from "../../emulator/module.js";
 import { MODELS } from "../../quecpython/profiles.js";
 import type { StrategyName } from "../../device/layout.js";
 import { addPowerOptions, powerOptions, readBytes, type PowerFlags } from "./_emulator-common.js";
@@ -64,7 +64,7 @@ export function register(program: Command): void {
     .option("--recovery-version <v>", "version of the recovery image", "recovery-1")
     .option("--force", "replace a module already in the directory")
     .addHelpText("after", "\nExample:\n  fota device create --state mod1 --model EC600U --firmware fw-1.0.bin --version 1.0 --trust release.key.pub\n")
-    .action((o: CreateFlags) => {
+    .action(async (o: CreateFlags) => {
       const counter = o.securityCounter === undefined ? undefined : Number(o.securityCounter);
       if (counter !== undefined && (!Number.isInteger(counter) || counter < 0)) throw new UsageError("bad-argument", `--security-counter must be a non-negative integer, got ${o.securityCounter}`);
       const trust = o.trust.map((f) => {
@@ -74,6 +74,7 @@ export function register(program: Command): void {
           throw new UsageError("bad-argument", `cannot read key file ${f}: ${(e as Error).message}`);
         }
       });
+      const { VirtualModule } = await import("../../emulator/module.js");
       const rec = VirtualModule.create({
         stateDir: o.state,
         model: o.model,
@@ -94,8 +95,9 @@ export function register(program: Command): void {
       .description("power the module on without a script: bootloader (install, recovery), self test, boot; then power off")
       .requiredOption("--state <dir>", "state directory of the module"),
   )
-    .addHelpText("after", `\nExit code ${EXIT_POWER_CUT} means the simulated power was cut.\n`)
+    .addHelpText("after", `\nExit code ${DEFAULT_CONFIG.emulator.powerCutExitCode} means the simulated power was cut.\n`)
     .action(async (o: PowerFlags) => {
+      const { bootModule } = await import("../../emulator/emulate.js");
       const r = await bootModule(powerOptions(o));
       process.exitCode = r.exitCode;
     });
@@ -105,7 +107,8 @@ export function register(program: Command): void {
     .description("model, booted firmware version and SHA-256, slot states, security counter, last update state/result (LwM2M), flash wear")
     .requiredOption("--state <dir>", "state directory of the module")
     .option("--json", "print one JSON object")
-    .action((o: { state: string; json?: boolean }) => {
+    .action(async (o: { state: string; json?: boolean }) => {
+      const { moduleInfo } = await import("../../emulator/module.js");
       const info = moduleInfo(o.state);
       process.stdout.write(o.json ? JSON.stringify(info, null, 2) + "\n" : formatInfo(info));
     });

@@ -1,7 +1,7 @@
 // `fota emulate --state DIR SCRIPT.py`: run a QuecPython script as the virtual module's application.
 import type { Command } from "commander";
 import { UsageError } from "../../errors.js";
-import { EXIT_POWER_CUT, EXIT_TIMEOUT, emulate } from "../../emulator/emulate.js";
+import { DEFAULT_CONFIG } from "../../config.js";
 import { addPowerOptions, powerOptions, type PowerFlags } from "./_emulator-common.js";
 
 export function register(program: Command): void {
@@ -19,7 +19,7 @@ export function register(program: Command): void {
 When the script ends, the module stays on while background work (an asynchronous download) goes
 on; a restart (automatic, or misc.Power.powerRestart()) runs the bootloader, boots the new firmware,
 prints a one-line summary and exits. Exit codes: the script's status (0, 1 for an uncaught
-exception, sys.exit's code), ${EXIT_POWER_CUT} when the simulated power was cut, ${EXIT_TIMEOUT} after --timeout.
+exception, sys.exit's code), ${DEFAULT_CONFIG.emulator.powerCutExitCode} when the simulated power was cut, ${DEFAULT_CONFIG.emulator.timeoutExitCode} after --timeout.
 
 Example:
   fota emulate --state mod1 --clock-speed 20 ota.py
@@ -28,6 +28,7 @@ Example:
     .action(async (script: string, o: PowerFlags & { timeout?: string }) => {
       const timeoutS = o.timeout === undefined ? undefined : Number(o.timeout);
       if (timeoutS !== undefined && !(timeoutS > 0)) throw new UsageError("bad-argument", `--timeout must be a number of seconds above 0, got "${o.timeout}"`);
+      const { emulate } = await import("../../emulator/emulate.js");
       const r = await emulate({ ...powerOptions(o), scriptPath: script, ...(timeoutS !== undefined ? { timeoutS } : {}) });
       process.exitCode = r.exitCode;
     });
