@@ -449,7 +449,7 @@ function expectExit(r: EmulateResult, code: number, what: string): void {
 
 /** The summary table (plain text). */
 export function summaryTable(s: DemoSummary): string {
-  const head = ["step", "module", "firmware", "over the air", "full pkg", "raw image", `link time`, "flash erases/programs/written", "wall"];
+  const head = ["step", "module", "firmware", "over the air (vs full)", "full pkg", "raw image", "link time", "flash erases/programs/written", "wall"];
   const rows = s.scenes.map((c) => [
     c.title,
     `${c.model} ${c.layout}`,
