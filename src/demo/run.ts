@@ -129,7 +129,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
   const out = o.out;
   const profile: ModelProfile = requireProfile(o.model ?? DEMO_DEFAULTS.model);
   const model = profile.model;
-  const imageBytes = o.imageBytes ?? DEMO_DEFAULTS.imageBytes;
+  const imageBytes = o.imageBytes ?? Math.min(DEMO_DEFAULTS.imageBytes, profile.flash.slotSize / 2);
   if (!Number.isInteger(imageBytes) || imageBytes < 32 * KiB || imageBytes > profile.flash.slotSize - 16 * KiB) {
     throw new UsageError("bad-argument", `the image size must be between 32 KiB and ${(profile.flash.slotSize - 16 * KiB) / KiB} KiB for ${model}`);
   }
@@ -477,6 +477,7 @@ export function summaryTable(s: DemoSummary): string {
   if (cut) out.push(`Power cut after ${cut.cutAfterOps} of ${cut.flowOps} flash operations (during the ${cut.cutDuring}): ${cut.recovered ? `the next power-on finished the install and booted ${cut.after}` : "NOT recovered"}.`);
   const rb = s.scenes.find((c) => c.name === "rollback");
   if (rb) out.push(`Bad image ${rb.rejected}: ${rb.rolledBack ? `failed its self test, rolled back to ${rb.after}` : "NOT rolled back"}.`);
+  for (const k of s.skipped) out.push(k.replace(/^\d+\. /, "") + ".");
   out.push(`Whole demo: ${s.totalSeconds.toFixed(1)} s.`);
   return out.join("\n");
 }

@@ -11,7 +11,7 @@ interface DemoFlags {
   model: string;
   json?: boolean;
   linkKbps: string;
-  sizeKib: string;
+  sizeKib?: string;
 }
 
 function positive(v: string, name: string, integer: boolean): number {
@@ -27,7 +27,7 @@ export function register(program: Command): void {
     .option("--keep <dir>", "work in DIR (created, must be empty) and keep it: keys, firmware, packages, scripts, modules")
     .option("--model <m>", `module model (${MODELS.join(", ")})`, "EC600U")
     .option("--link-kbps <n>", "link rate of the virtual module in kbit/s", "100")
-    .option("--size-kib <n>", "size of the built-in firmware images in KiB", "512")
+    .option("--size-kib <n>", "size of the built-in firmware images in KiB (default 512, or half a slot on small-flash models)")
     .option("--json", "print the summary as one JSON object on stdout (the story goes to stderr)")
     .addHelpText(
       "after",
@@ -51,7 +51,7 @@ Examples:
     )
     .action(async (o: DemoFlags) => {
       const linkKbps = positive(o.linkKbps, "--link-kbps", false);
-      const imageBytes = positive(o.sizeKib, "--size-kib", true) * 1024;
+      const imageBytes = o.sizeKib === undefined ? undefined : positive(o.sizeKib, "--size-kib", true) * 1024;
       if (!MODELS.includes(o.model)) throw new UsageError("bad-argument", `unknown model "${o.model}"; use one of ${MODELS.join(", ")}`);
       let workDir: string;
       if (o.keep !== undefined) {
@@ -73,7 +73,7 @@ Examples:
       process.on("SIGINT", onInt);
       try {
         out.line(`fota demo: ${o.keep !== undefined ? `working in ${workDir} (kept)` : `working in a temporary folder, ${workDir} (removed at the end)`}`);
-        const summary = await runDemo({ workDir, model: o.model, linkKbps, imageBytes, out, aborted: () => aborted });
+        const summary = await runDemo({ workDir, model: o.model, linkKbps, ...(imageBytes !== undefined ? { imageBytes } : {}), out, aborted: () => aborted });
         out.heading("Summary");
         out.line(summaryTable(summary));
         if (o.json) process.stdout.write(JSON.stringify({ ...summary, kept: o.keep !== undefined }, null, 2) + "\n");
