@@ -57,7 +57,7 @@ export function createDelta(oldImage: Uint8Array, newImage: Uint8Array, opts: Cr
   const filter = checkFilter(opts.filter ?? "auto");
   // the address map must fit in the decoder's working-memory bound (12 bytes a segment)
   const fixed = new DeltaDecoder(bytesReaderOf(oldImage), { ...deltaDecoderOptions(config), memoryLimitBytes: undefined }).memoryBytes;
-  const maxMapSegments = Math.max(0, Math.min(Math.max(1024, Math.ceil(newImage.length / 1024)), Math.floor((config.delta.maxWorkingMemoryBytes - fixed) / MAP_SEGMENT_BYTES)));
+  const maxMapSegments = Math.max(0, Math.min(Math.max(1024, Math.ceil(newImage.length / 128)), Math.floor((config.delta.maxWorkingMemoryBytes - fixed) / MAP_SEGMENT_BYTES)));
   const raw = createRawDelta(oldImage, newImage, { filter, autoFilters: config.delta.autoFilters.map((f) => checkFilter(f) as FilterName), maxMapSegments });
   const memory = fixed + MAP_SEGMENT_BYTES * raw.mapSegments;
   if (opts.inPlace) {
