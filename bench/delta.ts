@@ -69,7 +69,6 @@ for (const line of readFileSync(join(dir, "pairs.tsv"), "utf8").trim().split("\n
   const applyStart = performance.now();
   for (let rep = 0; rep < 30 && (rep < 5 || performance.now() - applyStart < 1000); rep++) {
     const dec = createDeltaDecoder(d.encoding, bytesReader(old), { targetSha256: sha256hex(nw), baseSha256: sha256hex(old) });
-    mem = dec.memoryBytes;
     let got = 0;
     const out = (b: Uint8Array): void => {
       got += b.length;
@@ -78,6 +77,7 @@ for (const line of readFileSync(join(dir, "pairs.tsv"), "utf8").trim().split("\n
     for (let i = 0; i < d.payload.length; i += 4096) dec.push(d.payload.subarray(i, i + 4096), out);
     dec.finish(out);
     best = Math.min(best, performance.now() - t);
+    mem = dec.memoryBytes; // after the address map was read
     if (got !== nw.length) throw new Error(`${name}: applied ${got} of ${nw.length} bytes`);
   }
   const ip = createDelta(old, nw, { filter: d.filter, inPlace: true });
