@@ -134,11 +134,14 @@ const host = {
     copyIn(addr, b);
     return b.length;
   },
-  vnow(): number {
-    return virtualNowFrom(clockParams);
+  // Numbers cross into Python as text: the wasm build's proxy turns every integer-valued JS number
+  // into a 32-bit int, so a virtual time (ms since 1970, ~1.8e12) that happens to be a whole number
+  // of ms would arrive truncated to garbage (and a sleep would compute a wait of weeks from it).
+  vnow(): string {
+    return String(virtualNowFrom(clockParams));
   },
-  speed(): number {
-    return clockParams[2]!;
+  speed(): string {
+    return String(clockParams[2]!);
   },
   script(): string {
     return init.script.source;

@@ -516,6 +516,27 @@ print(utime.time() - a >= 60, utime.ticks_diff(utime.ticks_ms(), t) >= 60000)
     expect(Date.now() - t0).toBeLessThan(30_000);
   });
 
+  it("reads a virtual time that is a whole number of ms exactly (not cut to 32 bits on the way into Python)", async () => {
+    // The wasm build hands integer-valued JS numbers to Python as 32-bit ints. At 1e-9 virtual ms per
+    // real ms the clock stays on its whole-ms start for the whole test (the added part is below the
+    // double's resolution at 1.8e12), so every read is such a number; before the fix each read came
+    // back as garbage, and a utime.sleep computed a real wait of weeks from it (the hang of issue EMU-FIX).
+    const start = Date.UTC(2026, 10, 27, 10, 30, 0);
+    const r = await run(
+      `
+import utime
+print(utime.time())
+print(utime.time_ns() // 1000000)
+print(utime.localtime()[:6])
+t = utime.ticks_ms()
+print(utime.ticks_diff(utime.ticks_ms(), t))
+`,
+      { clock: new VirtualClock(1e-9, start), timeoutMs: undefined },
+    );
+    expect(r.end).toEqual({ kind: "ended", status: 0 });
+    expect(r.lines).toEqual([String(start / 1000), String(start), "(2026, 11, 27, 10, 30, 0)", "0"]);
+  });
+
   it("gives localtime/mktime of the virtual clock's date", async () => {
     const start = Date.UTC(2030, 0, 31, 23, 59, 0);
     const r = await run(

@@ -30,13 +30,15 @@ _killed = set()
 _live = set([MAIN_TID])
 _callables = {}
 _next_fn = [1]
-_boot_ms = _h.vnow()
+# Both come from the host as text (see vnow in worker.ts: a whole number would be cut to 32 bits).
+_speed = float(_h.speed())
+_boot_ms = float(_h.vnow())
 
 class _ThreadExit(BaseException):
     pass
 
 def vnow():
-    return _h.vnow()
+    return float(_h.vnow())
 
 def boot_ms():
     return _boot_ms
@@ -217,7 +219,7 @@ def wait(ready, deadline=None, what="an event", killable=True, idle_ok=False):
             if deadline is None:
                 to = -1
             else:
-                to = (deadline - vnow()) / _h.speed()
+                to = (deadline - vnow()) / _speed
                 if to < 0:
                     to = 0
             if not _pump(to):
