@@ -252,9 +252,13 @@ export class VirtualModule {
     const total = target.size;
     let done = 0;
     let shown = -1;
+    // Only bytes programmed into an application slot are the image being installed; the journal in
+    // the boot state and the in-place install's scratch copies (as many bytes again) are not progress.
+    const slots = this.device.layout.slots;
+    const inSlot = (op: FlashOpEvent) => slots.some((r) => op.offset >= r.offset && op.offset < r.offset + r.size);
     say(`bootloader: update to ${target.version} pending (${this.device.layout.strategy} layout)`);
     this.progressSink = (op) => {
-      if (op.kind !== "program") return;
+      if (op.kind !== "program" || !inSlot(op)) return;
       done += op.length;
       const pct = Math.min(100, Math.floor((done * 100) / Math.max(1, total)));
       if (pct >= shown + 10) {
