@@ -9,7 +9,7 @@ import { afterAll, beforeAll, expect, it } from "vitest";
 import { emulate } from "../../src/emulator/emulate.js";
 import { fixture, type Fixture } from "../e2e/sweep.js";
 
-const RUNS = 30;
+const RUNS = Number(process.env.RERUN_RUNS ?? 30);
 
 let f: Fixture;
 beforeAll(async () => {
