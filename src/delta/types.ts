@@ -1,16 +1,9 @@
-// The synchronous byte interfaces shared with src/format and src/device (same names and shapes as
-// src/format/payload.ts; structural typing makes either definition acceptable).
+// The synchronous byte interfaces are src/format/payload.ts's. bytesReader differs from format's
+// bufferReader on purpose: it clamps reads at the end instead of throwing.
 
-export interface RandomAccessReader {
-  readonly size: number;
-  read(offset: number, length: number): Uint8Array;
-}
+import type { RandomAccessReader } from "../format/payload.js";
 
-export interface PayloadDecoder {
-  push(bytes: Uint8Array, out: (image: Uint8Array) => void): void;
-  finish(out: (image: Uint8Array) => void): void;
-  saveState?(): Uint8Array;
-}
+export type { RandomAccessReader, PayloadDecoder } from "../format/payload.js";
 
 /** A RandomAccessReader over bytes in memory. */
 export function bytesReader(bytes: Uint8Array): RandomAccessReader {

@@ -11,7 +11,7 @@ import { LWM2M_STATE_OF, findTransition, nextUpdate, type UpdateEvent, type Upda
 import { hashArea } from "./io.js";
 import { openAreas, type Areas, type Layout, type StrategyName } from "./layout.js";
 import type { PackageFacts, PackageOpener } from "./package.js";
-import { BootStore, type BootState, type ImageInfo, type SlotRecord } from "./state.js";
+import { BootStore, dropUpdateWork, type BootState, type ImageInfo, type SlotRecord } from "./state.js";
 import * as ab from "./strategies/ab.js";
 import * as inplace from "./strategies/inplace.js";
 import * as twoStage from "./strategies/two-stage.js";
@@ -420,12 +420,7 @@ export class Device {
       try {
         this.commit((s) => {
           this.step(s, cancelled ? "cancel" : "fail", cancelled ? undefined : reason);
-          for (const slot of s.slots) if (slot.state === "writing") slot.state = "empty";
-          if (s.recovery?.state === "writing") s.recovery.state = "empty";
-          delete s.pkg;
-          delete s.journal;
-          delete s.download;
-          delete s.update.target;
+          dropUpdateWork(s);
         });
         return;
       } catch (e2) {

@@ -104,6 +104,17 @@ const HEADER_MAGIC = 0x53544f46; // "FOTS"
 const ENTRY_MAGIC = 0x5250; // "PR": low half of word 0; the high half is the copy's seq (low 16 bits)
 const HEADER_BYTES = 16;
 
+/** Forget an update that will not finish: half-written areas become empty, and the stored package,
+ * install journal, download journal and target are dropped. */
+export function dropUpdateWork(s: BootState): void {
+  for (const slot of s.slots) if (slot.state === "writing") slot.state = "empty";
+  if (s.recovery?.state === "writing") s.recovery.state = "empty";
+  delete s.pkg;
+  delete s.journal;
+  delete s.download;
+  delete s.update.target;
+}
+
 export interface LoadedState {
   state: BootState;
   /** Sequence number of the copy read. */

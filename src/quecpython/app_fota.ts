@@ -22,6 +22,7 @@ import * as path from "node:path";
 import { createHash } from "node:crypto";
 import { isFotaError, UsageError } from "../errors.js";
 import { fetchTo, FileJournal, FileSink, type FetchOptions } from "../transport/index.js";
+import { syncDir } from "../transport/journal.js";
 
 /** Module paths of the staging area (relative to the module's /usr). */
 export const UPDATER_DIR = ".updater";
@@ -76,18 +77,6 @@ function journalPathOf(usrDir: string, modulePath: string): string {
   return path.join(usrDir, UPDATER_DIR, JOURNAL_DIR, `${h}.jnl`);
 }
 
-function fsyncDir(dir: string): void {
-  try {
-    const fd = fs.openSync(dir, "r");
-    try {
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-  } catch {
-    // Directories cannot be synced on every platform; the rename is still atomic.
-  }
-}
 
 /** Writes a file atomically (temp file, fsync, rename). */
 function writeAtomic(file: string, data: string | Uint8Array): void {
@@ -101,7 +90,7 @@ function writeAtomic(file: string, data: string | Uint8Array): void {
     fs.closeSync(fd);
   }
   fs.renameSync(tmp, file);
-  fsyncDir(path.dirname(file));
+  syncDir(path.dirname(file));
 }
 
 /** Reads download.stat; a missing or damaged file reads as empty. */
@@ -232,7 +221,7 @@ export const HOST_INSTALL_OPS: InstallOps = {
   },
   rename(from, to) {
     fs.renameSync(from, to);
-    fsyncDir(path.dirname(to));
+    syncDir(path.dirname(to));
   },
   remove(file) {
     fs.rmSync(file, { recursive: true, force: true });

@@ -150,7 +150,8 @@ export class FileJournal implements DownloadJournal {
   }
 }
 
-function syncDir(dir: string): void {
+/** fsync a directory so a rename in it survives a power cut (best effort where unsupported). */
+export function syncDir(dir: string): void {
   try {
     const fd = fs.openSync(dir, "r");
     try {

@@ -4,7 +4,7 @@ import { CompatibilityError, StateError } from "../../errors.js";
 import type { Flash } from "../flash.js";
 import { AreaReader, hashArea, ImageWriter } from "../io.js";
 import { checkPackageFacts, expectDigest, imageInfoOf, type PackageFacts } from "../package.js";
-import type { BootState, ImageInfo } from "../state.js";
+import { dropUpdateWork, type BootState, type ImageInfo } from "../state.js";
 import type { ByteSource, Device, InstallOptions } from "../device.js";
 
 export interface StreamTarget {
@@ -74,11 +74,6 @@ export function closeInterrupted(dev: Device, s: BootState): boolean {
   // a journaled download resumes after the reboot (Device.download())
   if (s.update.state === "downloading" && s.download) return false;
   dev.step(s, "interrupted");
-  for (const slot of s.slots) if (slot.state === "writing") slot.state = "empty";
-  if (s.recovery?.state === "writing") s.recovery.state = "empty";
-  delete s.pkg;
-  delete s.journal;
-  delete s.download;
-  delete s.update.target;
+  dropUpdateWork(s);
   return true;
 }
