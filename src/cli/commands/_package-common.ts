@@ -4,12 +4,41 @@
 // loaded by the actions that need them, cli-progress only when a bar is shown.
 import { createRequire } from "node:module";
 import { UsageError } from "../../errors.js";
-import type { DecoderFactory } from "../../format/index.js";
+import type { DecoderFactory, ManifestPolicy, RandomAccessReader, TrustedKey } from "../../format/index.js";
 
 /** The payload decoder factory of `fota verify` and `fota apply`: the delta engine's dispatcher (full and delta), loaded on first use. */
 export async function loadDecoder(): Promise<DecoderFactory> {
   const { openPayloadDecoder } = await import("../../delta/index.js");
   return (manifest, base) => openPayloadDecoder(manifest, base);
+}
+
+/** The flags `fota verify` and `fota apply` share. */
+export interface CheckFlags {
+  pub: string[];
+  base?: string;
+  model?: string;
+  securityCounter?: string;
+  now?: string;
+}
+
+/** Trusted keys, base image, policy and decoder for a PackageApplier, from the shared flags. */
+export async function applierInputs(opts: CheckFlags): Promise<{
+  trustedKeys: TrustedKey[];
+  base: (RandomAccessReader & { close(): void }) | undefined;
+  policy: Omit<ManifestPolicy, "base">;
+  openDecoder: DecoderFactory;
+}> {
+  const { openFileReader, readTrustedKey } = await import("../../format/index.js");
+  const now = parseTime(opts.now, "--now");
+  const counter = parseCount(opts.securityCounter, "--security-counter");
+  const trustedKeys = opts.pub.map((p) => readTrustedKey(p));
+  const openDecoder = await loadDecoder();
+  const policy: Omit<ManifestPolicy, "base"> = {
+    ...(opts.model !== undefined ? { model: opts.model } : {}),
+    ...(counter !== undefined ? { securityCounter: counter } : {}),
+    ...(now ? { now: now.getTime() } : {}),
+  };
+  return { trustedKeys, base: opts.base !== undefined ? openFileReader(opts.base) : undefined, policy, openDecoder };
 }
 
 /** Collects a repeatable option's values. */

@@ -2,15 +2,10 @@
 // verifying everything on the way; the output appears (atomically) only if its SHA-256 matched.
 import type { Command } from "commander";
 import { FormatError } from "../../errors.js";
-import { collect, loadDecoder, parseCount, parseTime, progressBar, type Progress } from "./_package-common.js";
+import { applierInputs, collect, type CheckFlags, progressBar, type Progress } from "./_package-common.js";
 
-interface ApplyOptions {
-  pub: string[];
-  base?: string;
+interface ApplyOptions extends CheckFlags {
   output: string;
-  model?: string;
-  securityCounter?: string;
-  now?: string;
   json?: boolean;
 }
 
@@ -28,23 +23,15 @@ export function register(program: Command): void {
     .option("--json", "print the result as one JSON object")
     .addHelpText("after", "\nExample:\n  fota apply fw-1.1.fota --pub release.key.pub -o fw-1.1.bin\n")
     .action(async (pkg: string, opts: ApplyOptions) => {
-      const { PackageApplier, openFileReader, readTrustedKey, streamFile, toHex, writeFileAtomically } = await import("../../format/index.js");
-      const openDecoder = await loadDecoder();
-      const trustedKeys = opts.pub.map((p) => readTrustedKey(p));
-      const now = parseTime(opts.now, "--now");
-      const counter = parseCount(opts.securityCounter, "--security-counter");
-      const base = opts.base !== undefined ? openFileReader(opts.base) : undefined;
+      const { PackageApplier, streamFile, toHex, writeFileAtomically } = await import("../../format/index.js");
+      const { trustedKeys, base, policy, openDecoder } = await applierInputs(opts);
       let bar: Progress | undefined;
       try {
         const result = writeFileAtomically(opts.output, (write) => {
           const applier = new PackageApplier({
             trustedKeys,
             ...(base ? { base } : {}),
-            policy: {
-              ...(opts.model !== undefined ? { model: opts.model } : {}),
-              ...(counter !== undefined ? { securityCounter: counter } : {}),
-              ...(now ? { now: now.getTime() } : {}),
-            },
+            policy,
             openDecoder,
             onManifest: (m) => {
               bar = progressBar("applying", m.target.size, !opts.json);

@@ -3,14 +3,9 @@
 import type { Command } from "commander";
 import { FormatError } from "../../errors.js";
 import type { ApplyResult } from "../../format/index.js";
-import { collect, loadDecoder, parseCount, parseTime } from "./_package-common.js";
+import { applierInputs, collect, type CheckFlags } from "./_package-common.js";
 
-interface VerifyOptions {
-  pub: string[];
-  base?: string;
-  model?: string;
-  securityCounter?: string;
-  now?: string;
+interface VerifyOptions extends CheckFlags {
   json?: boolean;
 }
 
@@ -27,22 +22,14 @@ export function register(program: Command): void {
     .option("--json", "print the result as one JSON object")
     .addHelpText("after", "\nExample:\n  fota verify fw-1.1.fota --pub release.key.pub --model EC600N && echo good\n")
     .action(async (pkg: string, opts: VerifyOptions) => {
-      const { PackageApplier, openFileReader, readTrustedKey, streamFile, toHex } = await import("../../format/index.js");
-      const openDecoder = await loadDecoder();
-      const trustedKeys = opts.pub.map((p) => readTrustedKey(p));
-      const now = parseTime(opts.now, "--now");
-      const counter = parseCount(opts.securityCounter, "--security-counter");
-      const base = opts.base !== undefined ? openFileReader(opts.base) : undefined;
+      const { PackageApplier, streamFile, toHex } = await import("../../format/index.js");
+      const { trustedKeys, base, policy, openDecoder } = await applierInputs(opts);
       let result: ApplyResult;
       try {
         const applier = new PackageApplier({
           trustedKeys,
           ...(base ? { base } : {}),
-          policy: {
-            ...(opts.model !== undefined ? { model: opts.model } : {}),
-            ...(counter !== undefined ? { securityCounter: counter } : {}),
-            ...(now ? { now: now.getTime() } : {}),
-          },
+          policy,
           openDecoder,
           // A delta without --base cannot be rebuilt: then signatures and payload digests are checked.
           verifyOnly: true,
@@ -62,7 +49,7 @@ export function register(program: Command): void {
         ...(m.expires !== undefined ? ["expiry"] : []),
         ...(opts.base !== undefined ? ["base"] : []),
         ...(opts.model !== undefined ? ["model"] : []),
-        ...(counter !== undefined ? ["security counter"] : []),
+        ...(policy.securityCounter !== undefined ? ["security counter"] : []),
       ];
       if (opts.json) {
         process.stdout.write(
