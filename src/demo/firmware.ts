@@ -8,6 +8,7 @@
 // again. Deterministic: the same options give the same bytes.
 
 import { SELFTEST_FAIL_MARKER } from "../emulator/module.js";
+import { Rng } from "../device/rng.js";
 
 /** Where the image is linked (absolute pointers in the vector table and literal pools). */
 export const LOAD_ADDRESS = 0x6001_0000;
@@ -45,15 +46,8 @@ export interface FirmwareOptions {
 }
 
 function rng(seed: number): () => number {
-  let s = seed >>> 0 || 0x9e3779b9;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 0x1_0000_0000;
-  };
+  const g = new Rng(seed);
+  return () => g.uniform();
 }
 
 const MESSAGES = [

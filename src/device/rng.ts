@@ -17,10 +17,15 @@ export class Rng {
     return (t ^ (t >>> 14)) >>> 0;
   }
 
+  /** Uniform number in [0, 1). */
+  uniform(): number {
+    return this.nextU32() / 0x1_0000_0000;
+  }
+
   /** Integer in [0, n). */
   below(n: number): number {
     if (n <= 0) return 0;
-    return Math.floor((this.nextU32() / 0x1_0000_0000) * n);
+    return Math.floor(this.uniform() * n);
   }
 
   /** Integer in [lo, hi]. */

@@ -2,6 +2,7 @@
 // of absolute pointers, laid out one after another. `relink` rebuilds every branch and pointer after an
 // edit, which is what a compiler does when code moves.
 import { createHash } from "node:crypto";
+import { Rng } from "../../src/device/rng.js";
 
 export interface Program {
   bodies: Uint8Array[];
@@ -10,15 +11,8 @@ export interface Program {
 }
 
 export function rng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 0x100000000;
-  };
+  const g = new Rng(seed);
+  return () => g.uniform();
 }
 
 export function makeProgram(seed: number, nFuncs = 24, maxBody = 300): Program {

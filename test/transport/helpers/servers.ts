@@ -273,19 +273,13 @@ export function sha256(b: Uint8Array): string {
 }
 
 import { createHash } from "node:crypto";
+import { Rng } from "../../../src/device/rng.js";
 function createHashHex(b: Uint8Array): string {
   return createHash("sha256").update(b).digest("hex");
 }
 
 /** A seeded PRNG for cut points. */
 export function prng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 0x100000000;
-  };
+  const g = new Rng(seed);
+  return () => g.uniform();
 }
