@@ -266,6 +266,24 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
 
     const airSince = (mark: number) => downloads.slice(mark).reduce((a, r) => a + r.bytes, 0);
     const linkSeconds = (bytes: number) => (bytes * 8) / (linkKbps * 1000);
+    // What every step measures from its start: bytes over the air, link and wall time, flash wear,
+    // and the versions and update result the module ends with.
+    const startStep = (state: string) => {
+      const w0 = wearOf(moduleInfo(state));
+      const mark = downloads.length;
+      const t = performance.now();
+      return (info: ModuleInfo) => {
+        const airBytes = airSince(mark);
+        return {
+          after: info.firmware?.version ?? "none",
+          airBytes,
+          linkSeconds: linkSeconds(airBytes),
+          wallSeconds: (performance.now() - t) / 1000,
+          wear: wearDiff(w0, wearOf(info)),
+          lwm2mResult: info.update.lwm2mResult,
+        };
+      };
+    };
     const shaOf = (img: Uint8Array) => toHex(sha256(img));
 
     // 3. OTA ------------------------------------------------------------------------------------
@@ -277,13 +295,10 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
       const state = create("ota", mainStrategy);
       const file = script("ota_auto_restart.py", { PACKAGE_URL: url(mainPkg) });
       check();
-      const w0 = wearOf(moduleInfo(state));
-      const mark = downloads.length;
-      const t = performance.now();
+      const measure = startStep(state);
       const r = runner(mainPkgBytes);
       const res = await emulate({ stateDir: state, scriptPath: file, linkKbps, clockSpeed, ...r.opts }).finally(r.end);
       const info = moduleInfo(state);
-      const air = airSince(mark);
       scenes.push({
         name: "ota",
         title: "OTA, delta over HTTP",
@@ -292,14 +307,9 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
         script: "ota_auto_restart.py",
         package: mainPkg,
         before: res.fromVersion ?? v1.version,
-        after: info.firmware?.version ?? "none",
-        airBytes: air,
         fullPackageBytes: fullBytes,
         rawImageBytes: v2.image.length,
-        linkSeconds: linkSeconds(air),
-        wallSeconds: (performance.now() - t) / 1000,
-        wear: wearDiff(w0, wearOf(info)),
-        lwm2mResult: info.update.lwm2mResult,
+        ...measure(info),
         imageVerified: info.firmware?.sha256 === shaOf(v2.image),
       });
       expectExit(res, 0, "the OTA run");
@@ -342,9 +352,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
           `; this run loses power after ${cutAfter}, in the middle of an operation (torn)`,
       );
       check();
-      const w0 = wearOf(moduleInfo(state));
-      const mark = downloads.length;
-      const t = performance.now();
+      const measure = startStep(state);
       const r = runner(pkgBytes);
       const cut = await emulate({ stateDir: state, scriptPath: file, linkKbps, clockSpeed, powerCutAfterOps: cutAfter, torn: true, ...r.opts }).finally(r.end);
       expectExit(cut, 11, "the power-cut run");
@@ -355,7 +363,6 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
       const boot = await bootModule({ stateDir: state, linkKbps, clockSpeed, onLine: rb.opts.onLine }).finally(rb.end);
       expectExit(boot, 0, "the boot after the cut");
       const info = moduleInfo(state);
-      const air = airSince(mark);
       const verified = info.firmware?.sha256 === shaOf(v2.image);
       out.line(`recovered: ${info.firmware?.version ?? "no"} firmware booted, sha256 ${verified ? "matches" : "DOES NOT match"} the ${v2.version} build`);
       scenes.push({
@@ -366,14 +373,9 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
         script: "ota_auto_restart.py",
         package: pkgFile,
         before: cut.fromVersion ?? v1.version,
-        after: info.firmware?.version ?? "none",
-        airBytes: air,
         fullPackageBytes: fullBytes,
         rawImageBytes: v2.image.length,
-        linkSeconds: linkSeconds(air),
-        wallSeconds: (performance.now() - t) / 1000,
-        wear: wearDiff(w0, wearOf(info)),
-        lwm2mResult: info.update.lwm2mResult,
+        ...measure(info),
         cutAfterOps: cutAfter,
         flowOps,
         cutDuring: cut.end === "boot-power-cut" ? "install" : "download",
@@ -391,14 +393,11 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
       const pkgBytes = packages.find((p) => p.file === pkgFile)!.bytes;
       const file = script("ota_manual_restart.py", { PACKAGE_URL: url(pkgFile) });
       out.line(`module   modules/ota again, now on ${moduleInfo(otaState).firmware?.version}`);
-      const w0 = wearOf(moduleInfo(otaState));
-      const mark = downloads.length;
-      const t = performance.now();
+      const measure = startStep(otaState);
       const r = runner(pkgBytes);
       const res = await emulate({ stateDir: otaState, scriptPath: file, linkKbps, clockSpeed, ...r.opts }).finally(r.end);
       expectExit(res, 0, "the bad-image run");
       const info = moduleInfo(otaState);
-      const air = airSince(mark);
       const rolledBack = /rolled back/.test(res.summary) && info.firmware?.version === v2.version;
       out.line(`${rolledBack ? "rolled back" : "NOT rolled back"}: running ${info.firmware?.version}; LwM2M update result ${info.update.lwm2mResult}${info.update.reason ? ` (${info.update.reason})` : ""}`);
       scenes.push({
@@ -409,14 +408,9 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
         script: "ota_manual_restart.py",
         package: pkgFile,
         before: res.fromVersion ?? v2.version,
-        after: info.firmware?.version ?? "none",
-        airBytes: air,
         fullPackageBytes: badFullBytes,
         rawImageBytes: v3.image.length,
-        linkSeconds: linkSeconds(air),
-        wallSeconds: (performance.now() - t) / 1000,
-        wear: wearDiff(w0, wearOf(info)),
-        lwm2mResult: info.update.lwm2mResult,
+        ...measure(info),
         rejected: v3.version,
         rolledBack,
         imageVerified: info.firmware?.sha256 === shaOf(v2.image),

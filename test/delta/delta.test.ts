@@ -63,6 +63,21 @@ function edit(img: Uint8Array, e: { kind: string; at: number; to: number; len: n
   }
 }
 
+/** Grow some function bodies by whole instructions, relink (every call and pointer after them shifts),
+ * and check the delta from the old link to the new one applies back to the exact new image. */
+function relinkRoundTrip(p: ReturnType<typeof makeProgram>, linker: (p: ReturnType<typeof makeProgram>) => Uint8Array, grows: Array<[number, number]>, insnBytes: number): void {
+  const old = linker(p);
+  for (const [i, n] of grows) {
+    const f = i % p.bodies.length;
+    const nb = new Uint8Array(p.bodies[f]!.length + n * insnBytes);
+    nb.set(p.bodies[f]!);
+    p.bodies[f] = nb;
+  }
+  const nw = linker(p);
+  const d = createDelta(old, nw);
+  expect(sha(applyDelta(old, d.payload, d.encoding))).toBe(sha(nw));
+}
+
 describe("suffix array", () => {
   it("matches a naive sort on random and repetitive strings", () => {
     fc.assert(
@@ -151,18 +166,7 @@ describe("createDelta / decoder", () => {
   it("round-trips relinked programs (functions grown, so every call and pointer shifts)", () => {
     fc.assert(
       fc.property(fc.integer({ min: 1, max: 1e6 }), fc.array(fc.tuple(fc.nat(), fc.integer({ min: 2, max: 80 })), { maxLength: 5 }), (seed, grows) => {
-        const p = makeProgram(seed, 20, 300);
-        const old = link(p);
-        for (const [i, n] of grows) {
-          const f = i % p.bodies.length;
-          const b = p.bodies[f]!;
-          const nb = new Uint8Array(b.length + n * 2);
-          nb.set(b);
-          p.bodies[f] = nb;
-        }
-        const nw = link(p);
-        const d = createDelta(old, nw);
-        expect(sha(applyDelta(old, d.payload, d.encoding))).toBe(sha(nw));
+        relinkRoundTrip(makeProgram(seed, 20, 300), link, grows, 2);
       }),
       { numRuns: 25 },
     );
@@ -171,17 +175,7 @@ describe("createDelta / decoder", () => {
   it("AArch64 code: relinked programs round-trip", () => {
     fc.assert(
       fc.property(fc.integer({ min: 1, max: 1e6 }), fc.array(fc.tuple(fc.nat(), fc.integer({ min: 1, max: 40 })), { minLength: 1, maxLength: 4 }), (seed, grows) => {
-        const p = makeProgram(seed, 24, 400);
-        const old = linkArm64(p);
-        for (const [i, n] of grows) {
-          const f = i % p.bodies.length;
-          const nb = new Uint8Array(p.bodies[f]!.length + n * 4);
-          nb.set(p.bodies[f]!);
-          p.bodies[f] = nb;
-        }
-        const nw = linkArm64(p);
-        const d = createDelta(old, nw);
-        expect(sha(applyDelta(old, d.payload, d.encoding))).toBe(sha(nw));
+        relinkRoundTrip(makeProgram(seed, 24, 400), linkArm64, grows, 4);
       }),
       { numRuns: 15 },
     );
