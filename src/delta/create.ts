@@ -5,7 +5,7 @@ import { createHash } from "node:crypto";
 import { UsageError } from "../errors.js";
 import { diffOps, OldIndex } from "./diff.js";
 import { filterImage, FILTERS, type FilterName } from "./filters.js";
-import { AddressMap, mapReferences, PRED } from "./predict.js";
+import { AddressMap, mapReferences, PRED, withCallTargets } from "./predict.js";
 import { encodeHeader, encodeOps, STREAM_MAGIC, type Op, type Prediction } from "./stream.js";
 
 export interface CreateOptions {
@@ -47,7 +47,8 @@ export function copiesOf(ops: readonly Op[]): Array<[number, number, number]> {
 /** The address map (and, for absolute pointers, the load address) of a prediction over `ops`. */
 export function buildPrediction(old: Uint8Array, nw: Uint8Array, ops: readonly Op[], flags: number, maxSeg = 1024): Prediction {
   const copies = copiesOf(ops);
-  const map = AddressMap.fromCopies(copies, maxSeg);
+  let map = AddressMap.fromCopies(copies, maxSeg);
+  if (flags & PRED.thumb) map = withCallTargets(map, old, nw, copies, maxSeg);
   let base = 0;
   if (flags & PRED.abs32) {
     // sample changed aligned words in copies and pick the load address that predicts most of them
@@ -133,7 +134,7 @@ export function mappedBase(oldF: Uint8Array, pred: Prediction, barrier = 0): Uin
 
 /** Reference-map flags worth trying with a filter. */
 export function mapFlagsFor(filter: FilterName): number[] {
-  if (filter === "thumb") return [PRED.thumb | PRED.abs32 | PRED.thumbLdr, PRED.thumb | PRED.abs32];
+  if (filter === "thumb") return [PRED.thumb | PRED.abs32 | PRED.thumbLdr | PRED.thumbRel, PRED.thumb | PRED.abs32 | PRED.thumbLdr, PRED.thumb | PRED.abs32];
   if (filter === "arm64" || filter === "arm64-branch") return [PRED.arm64 | PRED.abs32, PRED.arm64];
   return [PRED.abs32];
 }

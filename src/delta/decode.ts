@@ -6,10 +6,10 @@
 import { createHash } from "node:crypto";
 import { CompatibilityError, FormatError, IntegrityError, StorageError } from "../errors.js";
 import { applyFilter, filterName, FILTER_MARGIN } from "./filters.js";
-import { AddressMap, mapReferences, predFilterOk } from "./predict.js";
+import { AddressMap, mapReferences, predFilterOk, PRED_ALL } from "./predict.js";
 import { L, MOVE_BITS, newModel, PROB_BITS, type LenModel } from "./rangecoder.js";
 import { Sha256, SHA256_STATE_BYTES } from "./sha256.js";
-import { copyLenCtx, dbyteCtx, HISTORY_BYTES, INPLACE_MAGIC, KIND_HISTORY, KIND_MAP, litCtx, litLenCtx, runClass, STREAM_MAGIC, zrunCtx, END_MARK, unzigzag, type CoderState } from "./stream.js";
+import { copyLenCtx, dbyteCtx, HISTORY_BYTES, INPLACE_MAGIC, KIND_HISTORY, KIND_MAP, KIND_NEAR_MAP, litCtx, litLenCtx, runClass, STREAM_MAGIC, zrunCtx, END_MARK, unzigzag, type CoderState } from "./stream.js";
 import type { PayloadDecoder, RandomAccessReader } from "./types.js";
 
 /** Working memory per address-map segment: start, end, shift and the new-keyed index (4 bytes each). */
@@ -331,7 +331,7 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
       if (k === want - 1 && want === (inplace ? 4 : 3) && (v & 4) !== 0) want++;
     }
     const flags = vals[inplace ? 3 : 2]!;
-    if (flags > 31 || !predFilterOk(flags, filter)) throw corrupt(`bad reference-map flags ${flags} for filter ${filter}`);
+    if (flags > PRED_ALL || !predFilterOk(flags, filter)) throw corrupt(`bad reference-map flags ${flags} for filter ${filter}`);
     this.predFlags = flags;
     this.predBase = flags & 4 ? vals[inplace ? 4 : 3]! : 0;
     this.pos = p;
@@ -495,7 +495,7 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
           this.histDist = 0;
           if (copyLen > 0) {
             const kind = this.tree(L.offKind + this.kind * 8, 3);
-            if (kind > KIND_MAP) throw corrupt(`unknown copy kind ${kind}`, { at: this.newPos });
+            if (kind > KIND_NEAR_MAP) throw corrupt(`unknown copy kind ${kind}`, { at: this.newPos });
           if (kind === KIND_HISTORY) {
             if (this.inplace) throw corrupt("history copy in an in-place patch", { at: this.newPos });
             const dist = this.len(L.histDist, 0) + 1;
@@ -511,9 +511,13 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
               offset = -this.map.shiftAtNew(this.newPos);
               if (Number.isNaN(offset)) throw corrupt("map-predicted copy without an address map", { at: this.newPos });
             } else {
-              const neg = this.bit(L.offSign);
-              const mag = this.len(L.offMag, 0) + 1;
-              offset = this.rep0 + (neg ? -mag : mag);
+              // 3: a change from rep0; KIND_NEAR_MAP: a change from the map-predicted displacement
+              const near = kind === KIND_NEAR_MAP ? 1 : 0;
+              const from = near ? -this.map.shiftAtNew(this.newPos) : this.rep0;
+              if (Number.isNaN(from)) throw corrupt("map-relative copy without an address map", { at: this.newPos });
+              const neg = this.bit(L.offSign + near);
+              const mag = this.len(L.offMag, near) + 1;
+              offset = from + (neg ? -mag : mag);
             }
             this.kind = kind;
             if (offset !== this.rep0) {

@@ -199,6 +199,10 @@ function splitLiterals(index: OldIndex, nw: Uint8Array, ops: Op[], minLen: numbe
           }
         }
       }
+      if (len >= minLen && at - i !== rep0 && at - i !== rep1) {
+        // the same bytes may occur elsewhere in old, nearer a displacement the stream predicts
+        at = nearestOccurrence(index, nw, i, len, at, rep0, predicted ? predicted(i) : NaN);
+      }
       if (len >= minLen || (len >= 4 && (at - i === rep0 || at - i === rep1 || (predicted !== undefined && at - i === predicted(i))))) {
         cur = { copyLen: len, oldPos: at, litLen: 0 };
         out.push(cur);
@@ -215,6 +219,46 @@ function splitLiterals(index: OldIndex, nw: Uint8Array, ops: Op[], minLen: numbe
     pos = end;
   }
   return mergeOps(out);
+}
+
+/**
+ * Of the occurrences of nw[i, i + len) in old (a suffix-array interval), the one whose displacement
+ * is nearest rep0 or the predicted displacement (cheapest to code); `at` if none is nearer.
+ */
+function nearestOccurrence(index: OldIndex, nw: Uint8Array, i: number, len: number, at: number, rep0: number, pred: number, scan = 256): number {
+  const { sa, old } = index;
+  const n = old.length;
+  // order of the pattern against the suffix at sa[r]: < 0 when the suffix sorts before it
+  const cmp = (r: number): number => {
+    const s = sa[r]!;
+    for (let k = 0; k < len; k++) {
+      if (s + k >= n) return -1;
+      const d = old[s + k]! - nw[i + k]!;
+      if (d !== 0) return d;
+    }
+    return 0;
+  };
+  let lo = 0;
+  let hi = n;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (cmp(mid) < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  const cost = (p: number): number => {
+    const d = p - i;
+    return Math.min(Math.abs(d - rep0), Number.isNaN(pred) ? Infinity : Math.abs(d - pred));
+  };
+  let best = at;
+  let bestCost = cost(at);
+  for (let r = lo; r < n && r < lo + scan && cmp(r) === 0; r++) {
+    const c = cost(sa[r]!);
+    if (c < bestCost) {
+      bestCost = c;
+      best = sa[r]!;
+    }
+  }
+  return best;
 }
 
 /** Longest earlier occurrence (within HISTORY_BYTES) of the new image at a position: hash chains over 4-byte prefixes. */

@@ -19,13 +19,19 @@ export const PRED = {
   thumbLdr: 8,
   /** AArch64 BL/B left relative (no filter): offsets follow caller and target (robust to data that looks like code). */
   arm64rel: 16,
+  /** Thumb short relative forms: B<c> and B (16-bit), CBZ/CBNZ, LDR.W (literal): offsets follow caller and target. */
+  thumbRel: 32,
 } as const;
+
+/** Every flag a stream may carry. */
+export const PRED_ALL = 63;
 
 /** Which filter a prediction flag needs (0 = any). */
 export function predFilterOk(flags: number, filter: number): boolean {
   if (flags & PRED.thumb && filter !== FILTERS.thumb) return false;
   if (flags & PRED.arm64 && filter !== FILTERS.arm64 && filter !== FILTERS["arm64-branch"]) return false;
   if (flags & PRED.arm64rel && (filter !== FILTERS.none || flags & PRED.arm64)) return false;
+  if (flags & PRED.thumbRel && filter !== FILTERS.thumb) return false;
   return true;
 }
 
@@ -116,6 +122,49 @@ export class AddressMap {
     }
     return new AddressMap(Int32Array.from(keep, (k) => k[0]), Int32Array.from(keep, (k) => k[1]), Int32Array.from(keep, (k) => k[2]));
   }
+}
+
+/**
+ * Adds one-entry segments for call targets the map predicts wrongly: every Thumb BL/B.W in a copy
+ * (old position, new position, length) whose filtered target T becomes T' in the new image, where
+ * T lies outside every segment and at least `minCalls` calls agree on T' - T. Changed functions are
+ * not copied whole, so their entry points fall into gaps of the map; their callers are not.
+ */
+export function withCallTargets(map: AddressMap, old: Uint8Array, nw: Uint8Array, copies: ReadonlyArray<readonly [number, number, number]>, max: number, minCalls = 1): AddressMap {
+  const votes = new Map<number, Map<number, number>>();
+  const target = (b: Uint8Array, i: number): number => (((b[i + 1]! & 7) << 19) | (b[i]! << 11) | ((b[i + 3]! & 7) << 8) | b[i + 2]!) * 2;
+  for (const [o, n, len] of copies) {
+    if ((o - n) & 1) continue;
+    for (let k = o & 1; k + 4 <= len; k += 2) {
+      if (!isThumbBranch(old, o + k) || !isThumbBranch(nw, n + k)) continue;
+      const t = target(old, o + k);
+      const shift = target(nw, n + k) - t;
+      k += 2;
+      if (t >= old.length || shift === map.shift(t)) continue;
+      let v = votes.get(t);
+      if (!v) votes.set(t, (v = new Map()));
+      v.set(shift, (v.get(shift) ?? 0) + 1);
+    }
+  }
+  const points: Array<[number, number, number]> = [];
+  for (const [t, v] of votes) {
+    let best = 0;
+    let count = 0;
+    for (const [sh, c] of v) if (c > count) [best, count] = [sh, c];
+    if (count >= minCalls) points.push([t, t + 2, best]);
+  }
+  if (points.length === 0) return map;
+  const segs: Array<[number, number, number]> = [];
+  for (let i = 0; i < map.length; i++) segs.push([map.starts[i]!, map.ends[i]!, map.shifts[i]!]);
+  const all = [...segs, ...points].sort((a, b) => a[0] - b[0] || b[1] - b[0] - (a[1] - a[0]));
+  const out: Array<[number, number, number]> = [];
+  for (const g of all) {
+    const last = out[out.length - 1];
+    if (last && g[0] < last[1]) continue; // inside a segment (or another point): keep the segment
+    out.push([g[0], g[1], g[2]]);
+  }
+  if (out.length > max) return map;
+  return new AddressMap(Int32Array.from(out, (k) => k[0]), Int32Array.from(out, (k) => k[1]), Int32Array.from(out, (k) => k[2]));
 }
 
 let claimedBuf = new Uint8Array(0);
@@ -232,6 +281,67 @@ export function mapReferences(flags: number, buf: Uint8Array, pos0: number, map:
       const d = tn - ((p + ps + 4) & ~3);
       if (d < 0 || d > 1020 || d & 3) continue;
       buf[i] = d >> 2;
+    }
+  }
+  if (flags & PRED.thumbRel) mapThumbRelative(buf, pos0, map, oldSize);
+}
+
+/** The high byte of a halfword that starts a 32-bit Thumb-2 instruction (so the next halfword is its second half). */
+const wide = (hi: number): boolean => hi >= 0xe8;
+
+/**
+ * Thumb short relative forms whose caller and target moved by different amounts: the offset is
+ * rewritten to (target + shift(target)) - (caller + shift(caller)) when the new offset still fits.
+ * Decides from opcode bits only (never changed here) and from the halfword before (a halfword after
+ * the first half of a 32-bit instruction is skipped), within the buffer's margin.
+ */
+function mapThumbRelative(buf: Uint8Array, pos0: number, map: AddressMap, oldSize: number): void {
+  const n = buf.length;
+  for (let i = (pos0 & 1) + 4; i + 8 <= n; i += 2) {
+    const hi = buf[i + 1]!;
+    if (wide(buf[i - 1]!)) continue; // second half of a 32-bit instruction
+    const p = pos0 + i;
+    if (hi >= 0xd0 && hi <= 0xdd) {
+      // B<c> T1: offset = sext(imm8) * 2
+      const t = p + 4 + ((buf[i]! << 24) >> 23);
+      if (t < 0 || t >= oldSize) continue;
+      const d = t + map.shift(t) - (p + map.shift(p)) - 4;
+      if (d >= -256 && d <= 254) buf[i] = (d >> 1) & 0xff;
+    } else if ((hi & 0xf8) === 0xe0) {
+      // B T2: offset = sext(imm11) * 2
+      const t = p + 4 + ((((hi & 7) << 8) | buf[i]!) << 21 >> 20);
+      if (t < 0 || t >= oldSize) continue;
+      const d = t + map.shift(t) - (p + map.shift(p)) - 4;
+      if (d >= -2048 && d <= 2046) {
+        const v = (d >> 1) & 0x7ff;
+        buf[i] = v & 0xff;
+        buf[i + 1] = 0xe0 | (v >> 8);
+      }
+    } else if ((hi & 0xf5) === 0xb1) {
+      // CBZ/CBNZ: offset = i:imm5:0, forward only
+      const lo = buf[i]!;
+      const t = p + 4 + (((hi >> 1) & 1) << 6) + ((lo >> 3) << 1);
+      if (t >= oldSize) continue;
+      const d = t + map.shift(t) - (p + map.shift(p)) - 4;
+      if (d >= 0 && d <= 126) {
+        buf[i] = (lo & 7) | (((d >> 1) & 31) << 3);
+        buf[i + 1] = (hi & ~2) | ((d >> 6) << 1);
+      }
+    } else if (hi === 0xf8 && (buf[i]! & 0x7f) === 0x5f) {
+      // LDR.W (literal) T2: target = Align(p + 4, 4) +/- imm12
+      const imm = buf[i + 2]! | ((buf[i + 3]! & 15) << 8);
+      const up = buf[i]! & 0x80;
+      const a = (p + 4) & ~3;
+      const t = up ? a + imm : a - imm;
+      if (t < 0 || t >= oldSize) continue;
+      const d = t + map.shift(t) - (((p + map.shift(p) + 4) & ~3));
+      if (d > -4096 && d < 4096) {
+        const m = Math.abs(d);
+        buf[i] = (buf[i]! & 0x7f) | (d >= 0 ? 0x80 : 0);
+        buf[i + 2] = m & 0xff;
+        buf[i + 3] = (buf[i + 3]! & 0xf0) | (m >> 8);
+      }
+      i += 2;
     }
   }
 }

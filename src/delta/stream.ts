@@ -11,8 +11,9 @@
 //           the last copy's old end, 2 = the displacement before that, 3 = explicit signed change,
 //           4 = an exact copy of the new image's own last HISTORY_BYTES (distance coded; no diff bytes;
 //           ordinary streams only: in-place patches write sectors out of order).
-//           5 = the displacement the address map predicts at this new position (see AddressMap.shiftAtNew).
-//           The kind is a 3-bit tree in the context of the previous kind.
+//           5 = the displacement the address map predicts at this new position (see AddressMap.shiftAtNew),
+//           6 = explicit signed change from that predicted displacement (the encoder takes 3 or 6,
+//           whichever change is smaller). The kind is a 3-bit tree in the context of the previous kind.
 // Everything is computed on filtered images (see filters.ts): the decoder filters what it reads from
 // the base and unfilters what it writes.
 
@@ -26,6 +27,8 @@ export const HISTORY_BYTES = 16 * 1024;
 export const KIND_HISTORY = 4;
 /** Offset kind 5: the displacement the address map predicts for the copy's new position (streams with a map). */
 export const KIND_MAP = 5;
+/** Offset kind 6: an explicit change from the map-predicted displacement (streams with a map). */
+export const KIND_NEAR_MAP = 6;
 /** 16 direct bits after the last operation: a cut-off stream (decoded from zero padding) cannot end cleanly. */
 export const END_MARK = 0xa5c3;
 
@@ -115,10 +118,18 @@ export class OpEncoder {
     }
   }
 
-  /** In-place streams: announces the sector the next operations fill (see inplace.ts). */
+  private sectorDir = 1;
+  /**
+   * In-place streams: announces the sector the next operations fill (see inplace.ts): one bit when it
+   * continues the direction of the last change (prevIndex +- 1), else the signed jump from there.
+   */
   sector(index: number, prevIndex: number): void {
-    const d = index - (prevIndex + 1);
-    this.enc.len(L.sector, 0, d >= 0 ? d * 2 : -d * 2 - 1);
+    const next = prevIndex + this.sectorDir;
+    this.enc.bit(L.fill + 1, index === next ? 1 : 0);
+    if (index !== next) {
+      this.enc.len(L.sector, 0, zigzag(index - next) - 1);
+      this.sectorDir = index > prevIndex ? 1 : -1;
+    }
     this.s.prev = 0;
   }
 
@@ -137,17 +148,19 @@ export class OpEncoder {
       s.prev = newF[newPos - 1]!;
     } else if (copyLen > 0) {
       const offset = oldPos - newPos;
+      const predicted = this.pred && this.pred.flags !== 0 ? -this.pred.map.shiftAtNew(newPos) : NaN;
       let kind: number;
       if (offset === s.rep0) kind = 0;
       else if (oldPos === s.prevOldEnd) kind = 1;
       else if (offset === s.rep1) kind = 2;
-      else if (this.pred && this.pred.flags !== 0 && -this.pred.map.shiftAtNew(newPos) === offset) kind = KIND_MAP;
-      else kind = 3;
+      else if (predicted === offset) kind = KIND_MAP;
+      else kind = Math.abs(offset - predicted) < Math.abs(offset - s.rep0) ? KIND_NEAR_MAP : 3;
       enc.tree(L.offKind + s.kind * 8, 3, kind);
-      if (kind === 3) {
-        const d = offset - s.rep0;
-        enc.bit(L.offSign, d < 0 ? 1 : 0);
-        enc.len(L.offMag, 0, Math.abs(d) - 1);
+      if (kind === 3 || kind === KIND_NEAR_MAP) {
+        const near = kind === KIND_NEAR_MAP ? 1 : 0;
+        const d = offset - (near ? predicted : s.rep0);
+        enc.bit(L.offSign + near, d < 0 ? 1 : 0);
+        enc.len(L.offMag, near, Math.abs(d) - 1);
       }
       s.kind = kind;
       if (offset !== s.rep0) {
