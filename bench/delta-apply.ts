@@ -1,4 +1,6 @@
-// `node dist/bench/delta-apply.js CORPUS_DIR [filter-substring] [reps]`: apply speed only (payloads cached in /tmp/fota-delta-cache).
+// `node dist/bench/delta-apply.js CORPUS_DIR [filter-substring] [reps]`: apply speed only (payloads cached in
+// /tmp/fota-delta-cache; FRESH=1 recreates them). Best of `reps` runs, by wall clock and by process CPU time
+// (steadier on a shared machine).
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createDelta, createDeltaDecoder, bytesReader, sha256hex } from "../src/delta/index.js";
@@ -27,15 +29,19 @@ for (const line of readFileSync(join(dir, "pairs.tsv"), "utf8").trim().split("\n
     writeFileSync(cp, JSON.stringify({ payload: Buffer.from(d.payload).toString("base64"), encoding: d.encoding }));
   }
   let best = Infinity;
+  let bestCpu = Infinity;
   for (let r = 0; r < reps; r++) {
     const dec = createDeltaDecoder(enc.encoding, bytesReader(old), { targetSha256: sha256hex(nw), baseSha256: sha256hex(old) });
     let got = 0;
     const out = (b: Uint8Array): void => void (got += b.length);
     const t = performance.now();
+    const c = process.cpuUsage();
     for (let i = 0; i < enc.payload.length; i += 4096) dec.push(enc.payload.subarray(i, i + 4096), out);
     dec.finish(out);
     best = Math.min(best, performance.now() - t);
+    const cu = process.cpuUsage(c);
+    bestCpu = Math.min(bestCpu, (cu.user + cu.system) / 1000);
     if (got !== nw.length) throw new Error("size");
   }
-  console.log(`${name.padEnd(34)} payload ${String(enc.payload.length).padStart(7)}  apply ${(nw.length / 1e6 / (best / 1000)).toFixed(1).padStart(6)} MB/s  (${best.toFixed(1)} ms)`);
+  console.log(`${name.padEnd(34)} payload ${String(enc.payload.length).padStart(7)}  apply ${(nw.length / 1e6 / (best / 1000)).toFixed(1).padStart(6)} MB/s  (${best.toFixed(1)} ms; on cpu time ${(nw.length / 1e6 / (bestCpu / 1000)).toFixed(1)} MB/s, ${bestCpu.toFixed(1)} ms)`);
 }

@@ -18,6 +18,7 @@ const SIGN = -0x80000000; // x ^ SIGN orders int32-held unsigned values as signe
 const TOPMASK = -0x1000000; // range & TOPMASK === 0: range < 2^24, renormalise
 const PAD = 96; // zero bytes appended to the input at finish(); the encoder drops trailing zeros
 const OP_MARGIN = 320; // input bytes an operation header can consume at most (2 per coded bit)
+const PROB_ONE = 1 << PROB_BITS;
 const enum Phase {
   Header = 0,
   Init = 1,
@@ -595,67 +596,195 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
   }
 
   private copy(out: (image: Uint8Array) => void, final: boolean): boolean {
+    // the hot loop of apply: coder, positions and run state in locals, written back on every exit
     const outBuf = this.outBuf;
     const rp = this.replay;
-    while (this.copyRem > 0) {
-      if (!this.inplace && this.outFill >= outBuf.length - 4) this.flush(out, false);
-      if (this.zrem === 0 && this.znz === 0) {
+    const probs = this.probs;
+    const buf = this.buf;
+    const flushAt = this.inplace ? Infinity : outBuf.length - 4;
+    const stop = (final ? this.end + PAD : this.end) - 16 - 64; // a run and its byte need at most 64 input bytes
+    const zrunTree = L.zrun.tree;
+    const zrunMant = L.zrun.mant;
+    const dbyte = L.dbyte;
+    let range = this.range;
+    let code = this.code;
+    let pos = this.pos;
+    let copyRem = this.copyRem;
+    let zrem = this.zrem;
+    let znz = this.znz;
+    let newPos = this.newPos;
+    let oldPos = this.oldPos;
+    let outFill = this.outFill;
+    let hist = this.hist;
+    let prevDiff = this.prevDiff;
+    let prev = this.prev;
+    let stalled = false;
+    while (copyRem > 0) {
+      if (outFill >= flushAt) {
+        this.outFill = outFill;
+        this.flush(out, false);
+        outFill = this.outFill;
+      }
+      if (zrem === 0 && znz === 0) {
         // the next run: (zeros + 1) before a non-zero difference, or 0 = the rest of the copy is zero
-        if (this.budget(64, final) === 0) {
+        if (pos > stop) {
           if (final) throw new FormatError("truncated", "delta patch ends before the new image is complete");
-          return false;
+          stalled = true;
+          break;
         }
-        const v = this.len(L.zrun, zrunCtx(this.newPos, this.hist, this.copyRem));
+        // length model (see RangeEncoder.len): 5-bit class k, up to 3 mantissa bits, then direct bits
+        const tb = zrunTree + zrunCtx(newPos, hist, copyRem) * 32;
+        let m = 1;
+        while (m < 32) {
+          const i = tb + m;
+          const pr = probs[i]!;
+          const bound = Math.imul(range >>> PROB_BITS, pr);
+          if ((code ^ SIGN) < (bound ^ SIGN)) {
+            range = bound;
+            probs[i] = pr + ((PROB_ONE - pr) >> MOVE_BITS);
+            m <<= 1;
+          } else {
+            code = (code - bound) | 0;
+            range = (range - bound) | 0;
+            probs[i] = pr - (pr >> MOVE_BITS);
+            m = (m << 1) | 1;
+          }
+          while ((range & TOPMASK) === 0) {
+            range <<= 8;
+            code = (code << 8) | buf[pos++]!;
+          }
+        }
+        const k = m - 32;
+        if (k > 30) throw corrupt("length field out of range");
+        let v = 1;
+        if (k > 0) {
+          const mb = zrunMant + k * 8;
+          let b = k - 1;
+          for (; b >= 0 && v < 8; b--) {
+            const i = mb + v;
+            const pr = probs[i]!;
+            const bound = Math.imul(range >>> PROB_BITS, pr);
+            if ((code ^ SIGN) < (bound ^ SIGN)) {
+              range = bound;
+              probs[i] = pr + ((PROB_ONE - pr) >> MOVE_BITS);
+              v <<= 1;
+            } else {
+              code = (code - bound) | 0;
+              range = (range - bound) | 0;
+              probs[i] = pr - (pr >> MOVE_BITS);
+              v = (v << 1) | 1;
+            }
+            while ((range & TOPMASK) === 0) {
+              range <<= 8;
+              code = (code << 8) | buf[pos++]!;
+            }
+          }
+          for (; b >= 0; b--) {
+            range >>>= 1;
+            let bit = 0;
+            if ((code ^ SIGN) >= (range ^ SIGN)) {
+              code = (code - range) | 0;
+              bit = 1;
+            }
+            v = v * 2 + bit;
+            if ((range & TOPMASK) === 0) {
+              range <<= 8;
+              code = (code << 8) | buf[pos++]!;
+            }
+          }
+        }
+        v -= 1;
         if (v === 0) {
-          this.hist = (this.copyRem > 0 ? 0 : this.hist & 1) | 6;
-          this.zrem = this.copyRem;
+          hist = (copyRem > 0 ? 0 : hist & 1) | 6;
+          zrem = copyRem;
         } else {
-          if (v > this.copyRem) throw corrupt("difference run past the end of its copy", { at: this.newPos });
-          this.hist = (v === 1 ? this.hist & 1 : 0) | (runClass(v - 1) << 1);
-          this.zrem = v - 1;
-          this.znz = 1;
+          if (v > copyRem) throw corrupt("difference run past the end of its copy", { at: newPos });
+          hist = (v === 1 ? hist & 1 : 0) | (runClass(v - 1) << 1);
+          zrem = v - 1;
+          znz = 1;
         }
       }
-      if (this.zrem > 0) {
-        let n = Math.min(this.zrem, outBuf.length - this.outFill);
-        const f = this.outFill;
+      if (zrem > 0) {
+        let n = Math.min(zrem, outBuf.length - outFill);
+        const f = outFill;
         if (rp !== null) outBuf.set(rp.subarray(f, f + n), f);
         else {
-          if (this.oldPos < this.winStart || this.oldPos >= this.winEnd) this.refill(this.oldPos);
-          n = Math.min(n, this.winEnd - this.oldPos);
-          const o = this.oldPos - this.winStart + this.winOff;
-          outBuf.set(this.win.subarray(o, o + n), f);
+          if (oldPos < this.winStart || oldPos >= this.winEnd) {
+            this.copyRem = copyRem;
+            this.refill(oldPos);
+          }
+          n = Math.min(n, this.winEnd - oldPos);
+          const win = this.win;
+          const o = oldPos - this.winStart + this.winOff;
+          if (n <= 32) for (let j = 0; j < n; j++) outBuf[f + j] = win[o + j]!;
+          else outBuf.set(win.subarray(o, o + n), f);
         }
-        this.zrem -= n;
-        this.copyRem -= n;
-        this.newPos += n;
-        this.oldPos += n;
-        this.outFill += n;
-        this.prev = outBuf[f + n - 1]!;
+        zrem -= n;
+        copyRem -= n;
+        newPos += n;
+        oldPos += n;
+        outFill += n;
+        prev = outBuf[outFill - 1]!;
         continue;
       }
       // one non-zero difference byte
-      if (this.budget(64, final) === 0) {
+      if (pos > stop) {
         if (final) throw new FormatError("truncated", "delta patch ends before the new image is complete");
-        return false;
+        stalled = true;
+        break;
       }
-      const d = this.tree(L.dbyte + dbyteCtx(this.newPos, this.hist, this.prevDiff) * 256, 8);
-      const f = this.outFill;
-      if (rp !== null) outBuf[f] = rp[f]!;
+      const tb = dbyte + dbyteCtx(newPos, hist, prevDiff) * 256;
+      let m = 1;
+      while (m < 256) {
+        const i = tb + m;
+        const pr = probs[i]!;
+        const bound = Math.imul(range >>> PROB_BITS, pr);
+        if ((code ^ SIGN) < (bound ^ SIGN)) {
+          range = bound;
+          probs[i] = pr + ((PROB_ONE - pr) >> MOVE_BITS);
+          m <<= 1;
+        } else {
+          code = (code - bound) | 0;
+          range = (range - bound) | 0;
+          probs[i] = pr - (pr >> MOVE_BITS);
+          m = (m << 1) | 1;
+        }
+        while ((range & TOPMASK) === 0) {
+          range <<= 8;
+          code = (code << 8) | buf[pos++]!;
+        }
+      }
+      const d = m - 256;
+      if (rp !== null) outBuf[outFill] = rp[outFill]!;
       else {
-        if (this.oldPos < this.winStart || this.oldPos >= this.winEnd) this.refill(this.oldPos);
-        outBuf[f] = (this.win[this.oldPos - this.winStart + this.winOff]! + d) & 0xff;
+        if (oldPos < this.winStart || oldPos >= this.winEnd) {
+          this.copyRem = copyRem;
+          this.refill(oldPos);
+        }
+        outBuf[outFill] = (this.win[oldPos - this.winStart + this.winOff]! + d) & 0xff;
       }
-      this.prev = outBuf[f]!;
-      this.prevDiff = d;
-      this.hist |= 1;
-      this.znz = 0;
-      this.copyRem--;
-      this.newPos++;
-      this.oldPos++;
-      this.outFill++;
+      prev = outBuf[outFill]!;
+      prevDiff = d;
+      hist |= 1;
+      znz = 0;
+      copyRem--;
+      newPos++;
+      oldPos++;
+      outFill++;
     }
-    return true;
+    this.range = range;
+    this.code = code;
+    this.pos = pos;
+    this.copyRem = copyRem;
+    this.zrem = zrem;
+    this.znz = znz;
+    this.newPos = newPos;
+    this.oldPos = oldPos;
+    this.outFill = outFill;
+    this.hist = hist;
+    this.prevDiff = prevDiff;
+    this.prev = prev;
+    return !stalled;
   }
 
   /** An exact copy from the output itself, `histDist` bytes back (LZ77 style; may overlap). */
