@@ -94,7 +94,7 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
   private readonly fixedMemory: number;
   /** Working memory in use (buffers, model, address map), in bytes. */
   get memoryBytes(): number {
-    return this.fixedMemory + this.mapN * MAP_SEGMENT_BYTES;
+    return this.fixedMemory + this.mapN * MAP_SEGMENT_BYTES + this.written.length;
   }
   private probs = newModel();
   private outBuf: Uint8Array;
@@ -112,6 +112,11 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
   private nSteps = 0;
   private sectorEnd = 0;
   private prevSector = -1;
+  /** In-place: +1 or -1, the direction of the last sector change (the next sector is predicted to follow it). */
+  private sectorDir = 1;
+  /** In-place: one bit per sector, set once its new bytes are in the region (copies then read them unmapped). */
+  private written = new Uint8Array(0);
+  private readonly keep = new Uint8Array(2 * FILTER_MARGIN);
   private predFlags = 0;
   private predBase = 0;
   private mapN = 0;
@@ -348,6 +353,7 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
         throw new CompatibilityError("wrong-base", `in-place patch made for ${this.sectorSize}-byte sectors; the flash has ${this.opts.inPlace!.sectorSize}`);
       }
       this.nSteps = Math.ceil(this.newSize / this.sectorSize);
+      this.written = new Uint8Array(Math.ceil(this.nSteps / 8));
       this.outBuf = new Uint8Array(this.sectorSize + 8);
       this.st = St.Sector;
     }
@@ -402,6 +408,7 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
     this.outFill = 0;
     this.replay = null;
     this.winStart = this.winEnd = 0; // the region changed: later copies may read the new bytes
+    this.written[j >> 3]! |= 1 << (j & 7);
     this.step++;
     this.st = St.Sector;
     if (this.step === this.nSteps) this.end_();
@@ -410,6 +417,7 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
   private startSector(j: number): void {
     const S = this.sectorSize;
     if (!(j >= 0 && j < this.nSteps)) throw corrupt(`sector ${j} outside the new image`, { step: this.step });
+    if ((this.written[j >> 3]! >> (j & 7)) & 1) throw corrupt(`sector ${j} written twice`, { step: this.step });
     this.prevSector = j;
     this.newPos = this.outBase = j * S;
     this.sectorEnd = Math.min(this.newSize, (j + 1) * S);
@@ -482,9 +490,11 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
         case St.Sector: {
           if (this.pos > limit && !final) return;
           if (final && this.pos > this.end + 8) throw new FormatError("truncated", "delta patch ends before the new image is complete");
-          const z = this.len(L.sector, 0);
-          const d = z & 1 ? -(z + 1) / 2 : z / 2;
-          this.startSector(this.prevSector + 1 + d);
+          // the next sector in the current direction (1 bit), else a signed jump from there
+          const next = this.prevSector + this.sectorDir;
+          const j = this.bit(L.fill + 1) ? next : next + unzigzag(this.len(L.sector, 0) + 1);
+          if (j !== next) this.sectorDir = j > this.prevSector ? 1 : -1;
+          this.startSector(j);
           this.st = St.Op;
           break;
         }
@@ -498,8 +508,9 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
             const kind = this.tree(L.offKind + this.kind * 8, 3);
             if (kind > KIND_NEAR_MAP) throw corrupt(`unknown copy kind ${kind}`, { at: this.newPos });
           if (kind === KIND_HISTORY) {
-            if (this.inplace) throw corrupt("history copy in an in-place patch", { at: this.newPos });
             const dist = this.len(L.histDist, 0) + 1;
+            // in-place: only from the sector being built (the region before it may hold either image)
+            if (this.inplace && dist > this.newPos - this.outBase) throw corrupt("history copy reaches outside its sector", { at: this.newPos, dist });
             if (dist > HISTORY_BYTES || dist > this.newPos) throw corrupt("history copy reaches before the window", { at: this.newPos, dist });
             this.histDist = dist;
             this.kind = kind;
@@ -526,7 +537,7 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
               this.rep0 = offset;
             }
             const oldPos = this.newPos + offset;
-            if (oldPos < 0 || oldPos + copyLen > this.oldSize) throw corrupt("copy reads outside the base image", { at: this.newPos, oldPos });
+            if (oldPos < 0 || oldPos + copyLen > (this.inplace ? Math.max(this.oldSize, this.newSize) : this.oldSize)) throw corrupt("copy reads outside the base image", { at: this.newPos, oldPos });
             this.oldPos = oldPos;
           }
           }
@@ -582,17 +593,56 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
   private refill(at: number): void {
     const W = this.win.length - 2 * FILTER_MARGIN;
     const a = at;
-    const b = Math.min(this.oldSize, a + W, a + Math.max(this.copyRem, 16)); // filter and map only what the copy needs
+    const lim = this.inplace ? Math.max(this.oldSize, this.newSize) : this.oldSize;
+    const b = Math.min(lim, a + W, a + Math.max(this.copyRem, 16)); // filter and map only what the copy needs
     const lo = Math.max(0, a - FILTER_MARGIN);
-    const hi = Math.min(this.oldSize, b + FILTER_MARGIN);
+    const hi = Math.min(lim, b + FILTER_MARGIN);
     const raw = this.base.read(lo, hi - lo);
     if (raw.length !== hi - lo) throw new StorageError("io-failed", `base image read at ${lo} returned ${raw.length} of ${hi - lo} bytes`);
     this.win.set(raw, 0);
-    applyFilter(this.filter, this.win, lo, true, 0, hi - lo, this.sectorSize);
-    if (this.predFlags !== 0) mapReferences(this.predFlags, this.win.subarray(0, hi - lo), lo, this.map, this.oldSize, this.predBase, this.sectorSize);
+    if (this.inplace) this.viewRegion(lo, hi);
+    else applyFilter(this.filter, this.win, lo, true, 0, hi - lo);
+    if (this.predFlags !== 0 && !this.inplace) mapReferences(this.predFlags, this.win.subarray(0, hi - lo), lo, this.map, this.oldSize, this.predBase, this.sectorSize);
     this.winStart = a;
     this.winEnd = b;
     this.winOff = a - lo;
+  }
+
+  /**
+   * In-place: the region as copies see it, sector by sector (filters and maps decide within a sector):
+   * a rewritten sector holds the new image (filtered, up to the new size), any other the base
+   * (filtered and mapped, up to the old size). Maps look at the bytes around a sector (as they do
+   * over the whole base) but change only its own.
+   */
+  private viewRegion(lo: number, hi: number): void {
+    const S = this.sectorSize;
+    const win = this.win;
+    const keep = this.keep;
+    for (let s = lo; s < hi; ) {
+      const m = Math.floor(s / S);
+      const e = Math.min(hi, (m + 1) * S);
+      const isNew = m < this.nSteps && ((this.written[m >> 3]! >> (m & 7)) & 1) === 1;
+      const valid = Math.min(e, isNew ? this.newSize : this.oldSize);
+      if (valid > s) applyFilter(this.filter, win, lo, true, s - lo, valid - lo, S);
+      s = e;
+    }
+    if (this.predFlags === 0) return;
+    for (let s = lo; s < hi; ) {
+      const m = Math.floor(s / S);
+      const e = Math.min(hi, (m + 1) * S);
+      const isNew = m < this.nSteps && ((this.written[m >> 3]! >> (m & 7)) & 1) === 1;
+      const valid = Math.min(e, this.oldSize);
+      if (!isNew && valid > s) {
+        const x0 = Math.max(lo, s - FILTER_MARGIN);
+        const x1 = Math.min(hi, valid + FILTER_MARGIN, this.oldSize);
+        keep.set(win.subarray(x0 - lo, s - lo), 0);
+        keep.set(win.subarray(valid - lo, x1 - lo), FILTER_MARGIN);
+        mapReferences(this.predFlags, win.subarray(x0 - lo, x1 - lo), x0, this.map, this.oldSize, this.predBase, S);
+        win.set(keep.subarray(0, s - x0), x0 - lo);
+        win.set(keep.subarray(FILTER_MARGIN, FILTER_MARGIN + x1 - valid), valid - lo);
+      }
+      s = e;
+    }
   }
 
   private copy(out: (image: Uint8Array) => void, final: boolean): boolean {

@@ -1,38 +1,66 @@
 // In-place deltas for single-slot devices: the new image is written over the base image in the same
 // flash region, one sector at a time (through the device's scratch sector). The patch lists sectors in
 // an order where no old sector is overwritten while a later sector still copies from it; where the
-// reads form a cycle, the copies that close it become literals. Resuming after a power cut needs only
-// the number of completed steps: the applier re-decodes the patch, replaying done sectors from the
-// region itself (they already hold their new bytes), and continues writing from the next step.
+// reads form a cycle, the reads that close it are broken and their bytes found again in what is still
+// readable when their sector is written (old sectors not yet rewritten, new sectors already written,
+// the sector's own earlier bytes), else sent as literals. Resuming after a power cut needs only the
+// number of completed steps: the applier re-decodes the patch, replaying done sectors from the region
+// itself (they already hold their new bytes), and continues writing from the next step.
+//
+// What a copy reads (the decoder's view of the region): a rewritten sector holds the new image,
+// filtered only; any other sector the base, filtered and mapped (see DeltaDecoder.viewRegion).
 
 import { diffOps, OldIndex } from "./diff.js";
 import { filterImage } from "./filters.js";
 import { RangeEncoder } from "./rangecoder.js";
 import { encodeHeader, END_MARK, INPLACE_MAGIC, OpEncoder, type Op, type Prediction } from "./stream.js";
-import { buildPrediction, copiesOf, mappedBase } from "./create.js";
-import { AddressMap, mapReferences } from "./predict.js";
+import { buildPrediction, mappedBase } from "./create.js";
+import { PRED } from "./predict.js";
 import type { InPlaceSink } from "./decode.js";
 import type { RandomAccessReader } from "./types.js";
 
 /** The device-side view of the region an in-place patch rewrites. */
 export interface InPlaceRegion extends RandomAccessReader, InPlaceSink {}
 
+const enum K {
+  /** copy from the base (region position = src) */
+  Old = 0,
+  Lit = 1,
+  /** copy from the new image at src (a history copy of the ordinary matcher) */
+  New = 2,
+}
+
 interface Seg {
-  newStart: number;
+  at: number;
   len: number;
-  /** -1 for literal bytes */
-  oldPos: number;
-  /** Copies from an already rewritten part of the region (new bytes) instead of the base. */
-  fromNew?: boolean;
+  kind: K;
+  src: number;
+}
+
+/** A piece of a sector's final operations: a copy from the region, an in-sector history copy, or literals. */
+interface Piece {
+  at: number;
+  len: number;
+  /** region position, or -1 for literals */
+  src: number;
+  /** in-sector history copy: distance back */
+  hist?: number;
 }
 
 export interface InPlaceStats {
   steps: number;
-  /** Copy bytes turned into literals to break read/write cycles. */
+  /** Copy bytes whose source was gone (or not yet there) when their sector was written. */
   brokenBytes: number;
-  /** Of those, bytes copied from already rewritten sectors instead. */
+  /** Of those, bytes found again elsewhere in the region or in the sector itself. */
   rescuedBytes: number;
 }
+
+const SECTOR_LOCAL = PRED.thumb | PRED.arm64 | PRED.abs32 | PRED.thumbLdr | PRED.arm64rel;
+/** Shortest copy a broken read is replaced with (region copies; in-sector history copies: 4). */
+const MIN_RESCUE = 5;
+/** Suffix-array neighbours examined for a match that is still readable. */
+const SA_SPAN = 24;
+const CHAIN_DEPTH = 32;
 
 /** Builds an in-place patch (header + body) with filter `filterId`. */
 export function createInPlacePatch(oldImage: Uint8Array, newImage: Uint8Array, filterId: number, sectorSize: number, predFlags = 0, maxMapSegments = 1024): { patch: Uint8Array; stats: InPlaceStats } {
@@ -41,138 +69,196 @@ export function createInPlacePatch(oldImage: Uint8Array, newImage: Uint8Array, f
   if (!Number.isInteger(bits) || bits < 8 || bits > 16) throw new RangeError(`in-place sector size ${S} must be a power of two in 256..65536`);
   const oF = filterImage(filterId, oldImage, true, S);
   const nF = filterImage(filterId, newImage, true, S);
-  let ops = diffOps(new OldIndex(oF), nF);
+  let index = new OldIndex(oF);
+  let ops = diffOps(index, nF, { history: true });
   let base = oF;
   let pred: Prediction | undefined;
+  // only references a map decides within a sector (the applier maps sector by sector)
+  predFlags &= SECTOR_LOCAL;
   if (predFlags !== 0) {
     pred = buildPrediction(oF, nF, ops, predFlags, maxMapSegments);
     if (pred.flags !== 0) {
       base = mappedBase(oF, pred, S);
-      ops = diffOps(new OldIndex(base), nF);
+      index = new OldIndex(base);
+      const p = pred;
+      ops = diffOps(index, nF, { history: true, predicted: (y) => -p.map.shiftAtNew(y) });
     } else pred = undefined;
   }
-  const nNew = Math.ceil(nF.length / S);
+  const oldLen = oF.length;
+  const newLen = nF.length;
+  const nNew = Math.ceil(newLen / S);
+  const nAll = Math.ceil(Math.max(oldLen, newLen) / S);
+
+  // the operations cut at sector boundaries
   const segs: Seg[][] = Array.from({ length: nNew }, () => []);
-  const addSeg = (newStart: number, len: number, oldPos: number): void => {
+  const addSeg = (at: number, len: number, kind: K, src: number): void => {
     while (len > 0) {
-      const j = Math.floor(newStart / S);
-      const n = Math.min(len, (j + 1) * S - newStart);
-      segs[j]!.push({ newStart, len: n, oldPos });
-      newStart += n;
+      const j = at >> bits;
+      const n = Math.min(len, (j + 1) * S - at);
+      segs[j]!.push({ at, len: n, kind, src });
+      at += n;
       len -= n;
-      if (oldPos >= 0) oldPos += n;
+      src += n;
     }
   };
   let pos = 0;
   for (const op of ops) {
-    addSeg(pos, op.copyLen, op.oldPos);
+    if (op.hist !== undefined) addSeg(pos, op.copyLen, K.New, pos - op.hist);
+    else addSeg(pos, op.copyLen, K.Old, op.oldPos);
     pos += op.copyLen;
-    addSeg(pos, op.litLen, -1);
+    addSeg(pos, op.litLen, K.Lit, 0);
     pos += op.litLen;
   }
-  // reads[j]: old sector -> bytes that new sector j copies from it (only sectors that get rewritten matter)
-  const reads: Map<number, number>[] = segs.map((list, j) => {
-    const m = new Map<number, number>();
-    for (const g of list) {
-      if (g.oldPos < 0) continue;
-      for (let a = g.oldPos; a < g.oldPos + g.len; ) {
-        const k = Math.floor(a / S);
-        const b = Math.min(g.oldPos + g.len, (k + 1) * S);
-        if (k !== j && k < nNew) m.set(k, (m.get(k) ?? 0) + (b - a));
-        a = b;
-      }
+
+  // ordering constraints: before[u] maps v -> bytes that need u written before v
+  const before: Map<number, number>[] = Array.from({ length: nNew }, () => new Map());
+  const need = (u: number, v: number, n: number): void => {
+    if (u === v || u >= nNew || v >= nNew) return;
+    before[u]!.set(v, (before[u]!.get(v) ?? 0) + n);
+  };
+  for (let j = 0; j < nNew; j++) {
+    for (const g of segs[j]!) {
+      if (g.kind === K.Lit) continue;
+      forSectors(g.src, g.len, bits, (m, n) => (g.kind === K.Old ? need(j, m, n) : need(m, j, n)));
     }
-    return m;
-  });
-  const indeg = new Int32Array(nNew);
-  const cost = new Float64Array(nNew);
-  for (const m of reads) for (const [k, n] of m) {
-    indeg[k]!++;
-    cost[k]! += n;
   }
-  const written = new Uint8Array(nNew);
-  const order: number[] = [];
-  const ready: number[] = [];
-  for (let k = nNew - 1; k >= 0; k--) if (indeg[k] === 0) ready.push(k);
+  let order: number[] = [];
+  let orderCost = Infinity;
+  for (const rule of [0, 1]) {
+    const o = orderSectors(before, rule);
+    const c = backwardWeight(before, o);
+    if (c < orderCost) {
+      order = o;
+      orderCost = c;
+    }
+  }
+  if (process.env.IPDEBUG) console.error("order", orderCost, order.join(","));
+
+  // rescue search structures: the base's suffix array and hash chains over the new image
+  const chain = new HashIndex(nF);
+  const view = new Uint8Array(nAll * S);
+  view.set(base);
+  const written = new Uint8Array(nAll);
   let brokenBytes = 0;
   let rescuedBytes = 0;
-  // Rewritten sectors hold new bytes; the applier filters and maps whatever it reads, sector by sector
-  // (the barrier keeps every transform inside its sector), so their view is this image's.
-  const newSeen = new Uint8Array(nF);
-  if (pred) mapReferences(pred.flags, newSeen, 0, pred.map, oF.length, pred.base, S);
-  const shiftMap = AddressMap.fromCopies(copiesOf(ops), 1 << 20);
-  const oldLen = oF.length;
-  const rescue = (list: Seg[], lo: number, hi: number): Seg[] => {
-    const out: Seg[] = [];
-    for (const g of list) {
-      if (g.oldPos < 0 || g.fromNew || g.oldPos + g.len <= lo || g.oldPos >= hi) {
-        out.push(g);
-        continue;
-      }
-      const a = Math.max(lo, g.oldPos) - g.oldPos;
-      const b = Math.min(hi, g.oldPos + g.len) - g.oldPos;
-      if (a > 0) out.push({ newStart: g.newStart, len: a, oldPos: g.oldPos });
-      // where did these old bytes go? if that part of the region is already rewritten, copy from it
-      const from = g.oldPos + a;
-      const to = from + shiftMap.shift(from);
-      const n = b - a;
-      let ok = to >= 8 && to + n + 8 <= Math.min(oldLen, nF.length);
-      for (let m = Math.floor(to / S); ok && m <= Math.floor((to + n - 1) / S); m++) if (!written[m]) ok = false;
-      if (ok) {
-        let same = 0;
-        for (let k = 0; k < n; k++) if (newSeen[to + k] === nF[g.newStart + a + k]) same++;
-        ok = same * 2 > n;
-      }
-      if (ok) {
-        out.push({ newStart: g.newStart + a, len: n, oldPos: to, fromNew: true });
-        rescuedBytes += n;
-      } else out.push({ newStart: g.newStart + a, len: n, oldPos: -1 });
-      if (b < g.len) out.push({ newStart: g.newStart + b, len: g.len - b, oldPos: g.oldPos + b });
+  const validEnd = (m: number): number => Math.min((m + 1) * S, written[m] ? newLen : oldLen);
+  /** Length of the match of nF[i..] at region position p as the decoder sees it now (at most max). */
+  const lcpView = (p: number, i: number, max: number): number => {
+    let k = 0;
+    while (k < max) {
+      const lim = Math.min(max, validEnd((p + k) >> bits) - p);
+      if (lim <= k) break;
+      while (k < lim && view[p + k] === nF[i + k]) k++;
+      if (k < lim) break;
     }
-    return out;
+    return k;
   };
-  const emit = (j: number): void => {
-    written[j] = 1;
-    order.push(j);
-    for (const [k, n] of reads[j]!) {
-      cost[k]! -= n;
-      if (--indeg[k]! === 0 && !written[k]) ready.push(k);
-    }
-  };
-  while (order.length < nNew) {
-    if (ready.length === 0) {
-      // a cycle: free the unwritten sector whose remaining readers copy the fewest bytes from it
-      let best = -1;
-      for (let k = 0; k < nNew; k++) if (!written[k] && (best < 0 || cost[k]! < cost[best]!)) best = k;
-      const k = best;
-      for (let j = 0; j < nNew; j++) {
-        if (written[j] || j === k || !reads[j]!.has(k)) continue;
-        brokenBytes += reads[j]!.get(k)!;
-        reads[j]!.delete(k);
-        segs[j] = rescue(segs[j]!, k * S, (k + 1) * S);
-      }
-      indeg[k] = 0;
-      cost[k] = 0;
-      ready.push(k);
-    }
-    const j = ready.pop()!;
-    if (written[j]) continue;
-    emit(j);
-  }
+  const res = new Int32Array(2);
+  const sa = index.sa;
 
-  const enc = new OpEncoder(new RangeEncoder(), base, nF, pred);
+  /** Covers nF[a, b) of sector j with what is readable now: copies, in-sector history, literals. */
+  const rematch = (j: number, a: number, b: number, out: Piece[]): number => {
+    let got = 0;
+    for (let i = a; i < b; ) {
+      let bestLen = 0;
+      let bestSrc = -1;
+      let bestHist = 0;
+      const max = b - i;
+      // the base, where it is still readable: suffix-array neighbours of the longest match
+      if (oldLen > 0) {
+        const at = saLocate(index, nF, i, res);
+        for (let d = 0, lo = at, hi = at + 1; d < SA_SPAN && (lo >= 0 || hi < sa.length); d++, lo--, hi++) {
+          for (const x of [lo, hi]) {
+            if (x < 0 || x >= sa.length) continue;
+            const p = sa[x]!;
+            const n = lcpView(p, i, max);
+            if (n > bestLen) {
+              bestLen = n;
+              bestSrc = p;
+            }
+          }
+          if (bestLen === max) break;
+        }
+      }
+      // the new image: rewritten sectors, or earlier in this sector (a history copy)
+      if (bestLen < max) {
+        chain.around(i, CHAIN_DEPTH, (q) => {
+          const m = q >> bits;
+          if (m === j) {
+            if (q > i) return false;
+            let n = 0;
+            while (n < max && nF[q + n] === nF[i + n]) n++;
+            if (n >= 4 && (n > bestLen || (n === bestLen && bestHist === 0))) {
+              bestLen = n;
+              bestSrc = q;
+              bestHist = i - q;
+            }
+          } else if (written[m]) {
+            const n = lcpView(q, i, max);
+            if (n > bestLen) {
+              bestLen = n;
+              bestSrc = q;
+              bestHist = 0;
+            }
+          }
+          return bestLen === max;
+        });
+      }
+      if (bestHist > 0 || bestLen >= MIN_RESCUE) {
+        const pc: Piece = { at: i, len: bestLen, src: bestSrc };
+        if (bestHist > 0) pc.hist = bestHist;
+        out.push(pc);
+        got += bestLen;
+        i += bestLen;
+      } else {
+        const last = out[out.length - 1];
+        if (last && last.src < 0 && last.at + last.len === i) last.len++;
+        else out.push({ at: i, len: 1, src: -1 });
+        i++;
+      }
+    }
+    return got;
+  };
+
+  const enc = new OpEncoder(new RangeEncoder(), view, nF, pred);
   let prevJ = -1;
   for (const j of order) {
+    const pieces: Piece[] = [];
+    const readable = (m: number): boolean => m === j || m >= nNew || !written[m];
+    for (const g of segs[j]!) {
+      if (g.kind === K.Lit) {
+        pieces.push({ at: g.at, len: g.len, src: -1 });
+        continue;
+      }
+      // split by source sector: readable runs stay copies, the rest is found again
+      forSectors(g.src, g.len, bits, (m, n, off) => {
+        const at = g.at + off;
+        const src = g.src + off;
+        let ok: boolean;
+        if (g.kind === K.Old) ok = readable(m);
+        else if (m === j) ok = true;
+        else ok = written[m] === 1;
+        if (ok && g.kind === K.New && m === j) pieces.push({ at, len: n, src, hist: at - src });
+        else if (ok) pieces.push({ at, len: n, src });
+        else {
+          brokenBytes += n;
+          rescuedBytes += rematch(j, at, at + n, pieces);
+        }
+      });
+    }
     enc.sector(j, prevJ);
     prevJ = j;
     let newPos = j * S;
-    const limit = Math.min(nF.length, (j + 1) * S);
-    for (const op of segsToOps(segs[j]!, newSeen)) {
+    const limit = Math.min(newLen, (j + 1) * S);
+    for (const op of piecesToOps(pieces, view)) {
       enc.op(op, newPos, limit, true);
       newPos += op.copyLen + op.litLen;
     }
+    if (newPos !== limit) throw new Error(`in-place encoder: sector ${j} covers ${newPos - j * S} of ${limit - j * S} bytes`);
+    view.set(nF.subarray(j * S, limit), j * S);
+    written[j] = 1;
   }
-  if (nF.length > 0) enc.enc.direct(END_MARK, 16);
+  if (newLen > 0) enc.enc.direct(END_MARK, 16);
   const body = enc.enc.finish();
   const head = encodeHeader(INPLACE_MAGIC, filterId, newImage.length, oldImage.length, bits, pred);
   const patch = new Uint8Array(head.length + body.length);
@@ -181,25 +267,176 @@ export function createInPlacePatch(oldImage: Uint8Array, newImage: Uint8Array, f
   return { patch, stats: { steps: nNew, brokenBytes, rescuedBytes } };
 }
 
-/** Copy-then-literal operations for one sector's segments. */
-function segsToOps(list: Seg[], newSeen: Uint8Array): Op[] {
+/** Calls f(sector, bytes, offset) for each sector the range [src, src + len) touches. */
+function forSectors(src: number, len: number, bits: number, f: (m: number, n: number, off: number) => void): void {
+  const S = 1 << bits;
+  for (let off = 0; off < len; ) {
+    const m = (src + off) >> bits;
+    const n = Math.min(len - off, (m + 1) * S - (src + off));
+    f(m, n, off);
+    off += n;
+  }
+}
+
+/**
+ * A write order for the sectors: each sector as soon as every sector that must come before it is
+ * written, preferring the neighbour in the current direction (cheap to announce); when the
+ * constraints form a cycle, `rule` picks the sector to write anyway: 0 = the fewest bytes waiting
+ * on it, 1 = the most (bytes it unblocks - bytes waiting on it).
+ */
+function orderSectors(before: Map<number, number>[], rule: number): number[] {
+  const n = before.length;
+  const inW = new Float64Array(n);
+  const outW = new Float64Array(n);
+  const inDeg = new Int32Array(n);
+  for (let u = 0; u < n; u++) {
+    for (const [v, w] of before[u]!) {
+      inW[v]! += w;
+      outW[u]! += w;
+      inDeg[v]!++;
+    }
+  }
+  const done = new Uint8Array(n);
+  const order: number[] = [];
+  let last = -1;
+  let dir = 1;
+  const ready = new Set<number>();
+  for (let v = 0; v < n; v++) if (inDeg[v] === 0) ready.add(v);
+  const place = (v: number): void => {
+    done[v] = 1;
+    ready.delete(v);
+    if (v !== last + dir && last >= 0) dir = v > last ? 1 : -1;
+    last = v;
+    order.push(v);
+    for (const [w, x] of before[v]!) {
+      if (done[w]) continue;
+      inW[w]! -= x;
+      if (--inDeg[w]! === 0) ready.add(w);
+    }
+  };
+  while (order.length < n) {
+    let v = -1;
+    if (ready.size > 0) {
+      if (ready.has(last + dir)) v = last + dir;
+      else if (ready.has(last - dir)) v = last - dir;
+      else {
+        // nearest ready sector
+        let bestD = Infinity;
+        for (const r of ready) {
+          const d = Math.abs(r - last);
+          if (d < bestD || (d === bestD && r < v)) {
+            bestD = d;
+            v = r;
+          }
+        }
+      }
+    } else {
+      let best = Infinity;
+      for (let u = 0; u < n; u++) {
+        if (done[u]) continue;
+        let outLeft = 0;
+        if (rule === 1) for (const [w, x] of before[u]!) if (!done[w]) outLeft += x;
+        const score = rule === 0 ? inW[u]! : inW[u]! - outLeft;
+        if (score < best || (score === best && Math.abs(u - last) < Math.abs(v - last))) {
+          best = score;
+          v = u;
+        }
+      }
+    }
+    place(v);
+  }
+  return order;
+}
+
+/** Bytes of constraints an order breaks. */
+function backwardWeight(before: Map<number, number>[], order: number[]): number {
+  const rank = new Int32Array(before.length);
+  order.forEach((v, i) => (rank[v] = i));
+  let c = 0;
+  for (let u = 0; u < before.length; u++) for (const [v, w] of before[u]!) if (rank[u]! > rank[v]!) c += w;
+  return c;
+}
+
+/** Index in the suffix array of `index` where the longest match of nw[at..] sits. */
+function saLocate(index: OldIndex, nw: Uint8Array, at: number, res: Int32Array): number {
+  const old = index.old;
+  const sa = index.sa;
+  const n = old.length;
+  let lo = 0;
+  let hi = n - 1;
+  while (hi - lo > 1) {
+    const mid = (lo + hi) >>> 1;
+    const s = sa[mid]!;
+    let k = 0;
+    while (s + k < n && at + k < nw.length && old[s + k] === nw[at + k]) k++;
+    if (s + k >= n || (at + k < nw.length && old[s + k]! < nw[at + k]!)) lo = mid;
+    else hi = mid;
+  }
+  res[0] = lo;
+  return lo;
+}
+
+/** Positions of the new image grouped by 4-byte prefix hash, in increasing order within a group. */
+class HashIndex {
+  private readonly start = new Int32Array((1 << 16) + 1);
+  private readonly pos: Int32Array;
+  constructor(private readonly nw: Uint8Array) {
+    const n = Math.max(0, nw.length - 3);
+    this.pos = new Int32Array(n);
+    const st = this.start;
+    for (let i = 0; i < n; i++) st[this.hash(i) + 1]!++;
+    for (let h = 0; h < 1 << 16; h++) st[h + 1]! += st[h]!;
+    const fill = st.slice(0, 1 << 16);
+    for (let i = 0; i < n; i++) this.pos[fill[this.hash(i)]!++] = i;
+  }
+  private hash(i: number): number {
+    const b = this.nw;
+    return Math.imul(b[i]! | (b[i + 1]! << 8) | (b[i + 2]! << 16) | (b[i + 3]! << 24), 0x9e3779b1) >>> 16;
+  }
+  /** Calls f(q) for up to `depth` positions q != i with the prefix hash of i, nearest first; stops when f returns true. */
+  around(i: number, depth: number, f: (q: number) => boolean): void {
+    if (i + 4 > this.nw.length) return;
+    const h = this.hash(i);
+    const a = this.start[h]!;
+    const b = this.start[h + 1]!;
+    const pos = this.pos;
+    let lo = a;
+    let hi = b;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (pos[mid]! < i) lo = mid + 1;
+      else hi = mid;
+    }
+    // lo: first index with pos >= i (pos[lo] === i)
+    let l = lo - 1;
+    let r = lo < b && pos[lo] === i ? lo + 1 : lo;
+    for (let d = 0; d < depth && (l >= a || r < b); d++) {
+      if (l >= a && (r >= b || i - pos[l]! <= pos[r]! - i)) {
+        if (f(pos[l--]!)) return;
+      } else if (f(pos[r++]!)) return;
+    }
+  }
+}
+
+/** Copy-then-literal operations for one sector's pieces. */
+function piecesToOps(list: Piece[], view: Uint8Array): Op[] {
   const ops: Op[] = [];
   let cur: Op | undefined;
   for (const g of list) {
     if (g.len === 0) continue;
-    if (g.oldPos < 0) {
+    if (g.src < 0) {
       if (!cur) {
         cur = { copyLen: 0, oldPos: 0, litLen: 0 };
         ops.push(cur);
       }
       cur.litLen += g.len;
-    } else if (g.fromNew) {
-      cur = { copyLen: g.len, oldPos: g.oldPos, litLen: 0, src: newSeen, srcAt: g.oldPos };
+    } else if (g.hist !== undefined) {
+      cur = { copyLen: g.len, oldPos: 0, litLen: 0, hist: g.hist };
       ops.push(cur);
-    } else if (cur && cur.litLen === 0 && cur.copyLen > 0 && !cur.src && cur.oldPos + cur.copyLen === g.oldPos) {
+    } else if (cur && cur.litLen === 0 && cur.copyLen > 0 && cur.hist === undefined && cur.oldPos + cur.copyLen === g.src) {
       cur.copyLen += g.len;
     } else {
-      cur = { copyLen: g.len, oldPos: g.oldPos, litLen: 0 };
+      cur = { copyLen: g.len, oldPos: g.src, litLen: 0, src: view, srcAt: g.src };
       ops.push(cur);
     }
   }
