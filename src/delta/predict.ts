@@ -49,7 +49,33 @@ export class AddressMap {
 
   private last = 0;
   /** Segment indices sorted by new start (start + shift); built on first use, once the map is complete. */
-  private byNew: Int32Array | null = null;
+  private byNew: Uint16Array | Int32Array | null = null;
+  /**
+   * Index for shift(), built on first use once the map is complete: old positions in buckets of
+   * 2^bucketBits bytes (at most one bucket per segment); bucket b holds 1 + the last segment starting
+   * at or before b << bucketBits (0: none). With byNew in 16 bits it keeps the map within
+   * MAP_SEGMENT_BYTES (decode.ts) a segment.
+   */
+  private bucket: Uint16Array | Int32Array | null = null;
+  private bucketBits = 0;
+
+  private buildBuckets(): Uint16Array | Int32Array {
+    const s = this.starts;
+    const n = s.length;
+    const span = s[n - 1]! + 1;
+    let bits = 0;
+    while (span / 2 ** bits > n) bits++;
+    const nb = Math.floor((span - 1) / 2 ** bits) + 2;
+    const b = n < 0xffff ? new Uint16Array(nb) : new Int32Array(nb);
+    let j = 0; // segments [0, j) start at or before the bucket start
+    for (let k = 0; k < nb; k++) {
+      const at = k * 2 ** bits;
+      while (j < n && s[j]! <= at) j++;
+      b[k] = j;
+    }
+    this.bucketBits = bits;
+    return (this.bucket = b);
+  }
 
   /** Shift of the segment with the greatest new start (start + shift) at or before new position y; NaN if none. */
   shiftAtNew(y: number): number {
@@ -59,7 +85,7 @@ export class AddressMap {
     const sh = this.shifts;
     let idx = this.byNew;
     if (idx === null) {
-      idx = this.byNew = new Int32Array(n);
+      idx = this.byNew = n < 0xffff ? new Uint16Array(n) : new Int32Array(n);
       for (let i = 0; i < n; i++) idx[i] = i;
       idx.sort((a, b) => st[a]! + sh[a]! - (st[b]! + sh[b]!) || a - b);
     }
@@ -85,8 +111,15 @@ export class AddressMap {
     if (x < s[0]!) return this.shifts[0]!;
     const c = this.last;
     if (c < n && s[c]! <= x && x < this.ends[c]!) return this.shifts[c]!; // references cluster
+    // the last segment starting at or before x lies between the bucket's first and the next bucket's
     let lo = 0;
     let hi = n - 1;
+    if (x < s[hi]!) {
+      const b = this.bucket ?? this.buildBuckets();
+      const k = x >>> this.bucketBits;
+      lo = Math.max(0, b[k]! - 1);
+      hi = b[k + 1]! - 1;
+    } else lo = hi;
     while (lo < hi) {
       const mid = (lo + hi + 1) >>> 1;
       if (s[mid]! <= x) lo = mid;
