@@ -158,18 +158,18 @@ function tryFilter(name: FilterName, oldImage: Uint8Array, newImage: Uint8Array,
   const pred1 = flagsList.length === 0 ? undefined : buildPrediction(oldF, newF, ops1, flagsList[0]!, maxSeg);
   // the plain stream only when there is no mapping to try (it wins by a few bytes at most otherwise)
   if (!pred1 || pred1.flags === 0) {
-    consider(assemble(id, newImage.length, oldImage.length, encodeOps(ops1, oldF, newF)), name, 0, 0);
+    consider(assemble(id, newImage.length, oldImage.length, encodeOps(ops1, oldF, newF, undefined, id)), name, 0, 0);
     return;
   }
   const oldM = mappedBase(oldF, pred1);
   const ops2 = diffOps(new OldIndex(oldM), newF, { history: true, predicted: (y) => -pred1.map.shiftAtNew(y) });
-  consider(assemble(id, newImage.length, oldImage.length, encodeOps(ops2, oldM, newF, pred1), pred1), name, pred1.flags, pred1.map.length);
+  consider(assemble(id, newImage.length, oldImage.length, encodeOps(ops2, oldM, newF, pred1, id), pred1), name, pred1.flags, pred1.map.length);
   const seen = new Set<number>();
   for (const flags of flagsList) {
     const pred2 = buildPrediction(oldF, newF, ops2, flags, maxSeg);
     if (pred2.flags === 0 || seen.has(pred2.flags)) continue;
     seen.add(pred2.flags);
-    consider(assemble(id, newImage.length, oldImage.length, encodeOps(ops2, mappedBase(oldF, pred2), newF, pred2), pred2), name, pred2.flags, pred2.map.length);
+    consider(assemble(id, newImage.length, oldImage.length, encodeOps(ops2, mappedBase(oldF, pred2), newF, pred2, id), pred2), name, pred2.flags, pred2.map.length);
   }
 }
 

@@ -220,7 +220,7 @@ export function createInPlacePatch(oldImage: Uint8Array, newImage: Uint8Array, f
     return got;
   };
 
-  const enc = new OpEncoder(new RangeEncoder(), view, nF, pred);
+  const enc = new OpEncoder(new RangeEncoder(), view, nF, pred, filterId);
   let prevJ = -1;
   for (const j of order) {
     const pieces: Piece[] = [];

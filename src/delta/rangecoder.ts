@@ -31,8 +31,8 @@ export const L = (() => {
     offKind: take(8 * 8),
     offSign: take(2),
     fill: take(4),
-    dbyte: take(32 * 256),
-    lit: take(64 * 256),
+    dbyte: take(32 * 256), // DBYTE_CONTEXTS (stream.ts)
+    lit: take(16 * 256), // LIT_CONTEXTS (stream.ts)
     total: at,
   };
 })();

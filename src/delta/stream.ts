@@ -57,10 +57,20 @@ export function putVarint(out: number[], v: number): void {
  * Difference-run state `hist`: bit 0 = the byte before was a non-zero difference; bits 1-2 = class of
  * the last zero run (runClass). A run length's context: alignment of its start and that state.
  */
-export const zrunCtx = (pos: number, hist: number, rem: number): number => (pos & 3) | ((hist & 7) << 2) | (rem < 16 ? 32 : 0);
+export const zrunCtx = (pos: number, hist: number, rem: number, narrow: number): number =>
+  narrow ? ((hist & 7) << 2) | (rem < 16 ? 32 : 0) | (rem < 4 ? 1 : 0) : (pos & 3) | ((hist & 7) << 2) | (rem < 16 ? 32 : 0);
 export const runClass = (z: number): number => (z === 0 ? 0 : z <= 2 ? 1 : z <= 6 ? 2 : 3);
-export const dbyteCtx = (pos: number, hist: number, prevDiff: number): number => (pos & 3) | ((hist & 1) << 2) | ((prevDiff === 0 ? 0 : prevDiff < 0x80 ? 1 : 2) << 3);
-export const litCtx = (pos: number, prev: number): number => ((pos & 1) << 5) | (prev >> 3);
+// Difference bytes and literals are sparse, high-entropy data: few contexts learn fastest (measured
+// on firmware pairs; more context bits cost bytes and model memory). Thumb streams (`narrow`: 2-byte
+// code) use 4 difference contexts; 4-byte code (ARM, AArch64, unfiltered) also the alignment in the
+// word and the class of the last difference.
+export const dbyteCtx = (pos: number, hist: number, prevDiff: number, narrow: number): number =>
+  narrow ? (pos & 1) | ((hist & 1) << 1) : (pos & 3) | ((hist & 1) << 2) | ((prevDiff === 0 ? 0 : prevDiff < 0x80 ? 1 : 2) << 3);
+export const DBYTE_CONTEXTS = 32;
+/** Whether a stream with filter `filterId` uses the narrow (Thumb) difference contexts. */
+export const narrowCode = (filterId: number): number => (filterId === 1 ? 1 : 0);
+export const litCtx = (pos: number, prev: number): number => ((pos & 1) << 3) | (prev >> 5);
+export const LIT_CONTEXTS = 16;
 
 /** Per-stream coder state shared by the encoder's mirror of the decoder. */
 export interface CoderState {
@@ -97,12 +107,15 @@ export const unzigzag = (z: number): number => (z % 2 === 1 ? -(z + 1) / 2 : z /
  */
 export class OpEncoder {
   readonly s = initialCoderState();
+  private readonly narrow: number;
   constructor(
     readonly enc: RangeEncoder,
     private readonly oldF: Uint8Array,
     private readonly newF: Uint8Array,
     private readonly pred?: Prediction,
+    filterId = 0,
   ) {
+    this.narrow = narrowCode(filterId);
     if (pred && pred.flags !== 0) {
       const m = pred.map;
       enc.len(L.mapN, 0, m.length);
@@ -175,7 +188,7 @@ export class OpEncoder {
       for (let k = 0; k < copyLen; ) {
         let z = 0;
         while (k + z < copyLen && newF[newPos + k + z] === src[srcAt + k + z]) z++;
-        const ctx = zrunCtx(newPos + k, hist, copyLen - k);
+        const ctx = zrunCtx(newPos + k, hist, copyLen - k, this.narrow);
         if (k + z === copyLen) {
           enc.len(L.zrun, ctx, 0);
           hist = (z > 0 ? 0 : hist & 1) | 6;
@@ -185,7 +198,7 @@ export class OpEncoder {
         hist = (z === 0 ? hist & 1 : 0) | (runClass(z) << 1);
         const q = newPos + k + z;
         const d = (newF[q]! - src[srcAt + k + z]!) & 0xff;
-        enc.tree(L.dbyte + dbyteCtx(q, hist, prevDiff) * 256, 8, d);
+        enc.tree(L.dbyte + dbyteCtx(q, hist, prevDiff, this.narrow) * 256, 8, d);
         prevDiff = d;
         hist |= 1;
         k += z + 1;
@@ -210,8 +223,8 @@ export class OpEncoder {
 }
 
 /** Encodes sequential operations over filtered images into the range-coded body (no header). */
-export function encodeOps(ops: readonly Op[], oldF: Uint8Array, newF: Uint8Array, pred?: Prediction): Uint8Array {
-  const e = new OpEncoder(new RangeEncoder(), oldF, newF, pred);
+export function encodeOps(ops: readonly Op[], oldF: Uint8Array, newF: Uint8Array, pred: Prediction | undefined, filterId: number): Uint8Array {
+  const e = new OpEncoder(new RangeEncoder(), oldF, newF, pred, filterId);
   let newPos = 0;
   for (const op of ops) {
     e.op(op, newPos);
