@@ -94,7 +94,7 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
   private readonly fixedMemory: number;
   /** Working memory in use (buffers, model, address map), in bytes. */
   get memoryBytes(): number {
-    return this.fixedMemory + this.mapN * MAP_SEGMENT_BYTES + this.written.length;
+    return this.fixedMemory + this.mapN * MAP_SEGMENT_BYTES + this.written.length + this.mapTmp.length;
   }
   private probs = newModel();
   private outBuf: Uint8Array;
@@ -116,7 +116,8 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
   private sectorDir = 1;
   /** In-place: one bit per sector, set once its new bytes are in the region (copies then read them unmapped). */
   private written = new Uint8Array(0);
-  private readonly keep = new Uint8Array(2 * FILTER_MARGIN);
+  /** In-place streams with a map: one sector's part of the base window with zero bytes around it (see viewRegion). */
+  private mapTmp = new Uint8Array(0);
   private predFlags = 0;
   private predBase = 0;
   private mapN = 0;
@@ -354,6 +355,11 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
       }
       this.nSteps = Math.ceil(this.newSize / this.sectorSize);
       this.written = new Uint8Array(Math.ceil(this.nSteps / 8));
+      if (this.predFlags !== 0) this.mapTmp = new Uint8Array(this.win.length + 2 * FILTER_MARGIN);
+      const limit = this.opts.memoryLimitBytes;
+      if (limit !== undefined && this.memoryBytes > limit) {
+        throw new StorageError("out-of-memory", `in-place delta decoder needs ${this.memoryBytes} bytes of working memory; the limit is ${limit}`, { details: { needed: this.memoryBytes, limit } });
+      }
       this.outBuf = new Uint8Array(this.sectorSize + 8);
       this.st = St.Sector;
     }
@@ -501,7 +507,7 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
         case St.Op: {
           if (this.pos > limit && !final) return;
           if (final && this.pos > this.end + 8) throw new FormatError("truncated", "delta patch ends before the new image is complete");
-          const copyLen = this.inplace && this.bit(L.fill) ? end - this.newPos : this.len(L.copyLen, copyLenCtx(this));
+          const copyLen = this.inplace && this.bit(L.fill + (this.newPos === this.outBase ? 2 : 0)) ? end - this.newPos : this.len(L.copyLen, copyLenCtx(this));
           if (copyLen > end - this.newPos) throw corrupt("copy runs past the end of the new image", { at: this.newPos });
           this.histDist = 0;
           if (copyLen > 0) {
@@ -609,37 +615,32 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
   }
 
   /**
-   * In-place: the region as copies see it, sector by sector (filters and maps decide within a sector):
-   * a rewritten sector holds the new image (filtered, up to the new size), any other the base
-   * (filtered and mapped, up to the old size). Maps look at the bytes around a sector (as they do
-   * over the whole base) but change only its own.
+   * In-place: the region as copies see it, sector by sector: a rewritten sector holds the new image
+   * (filtered, up to the new size), any other the base (filtered and mapped, up to the old size). A
+   * map sees a sector's bytes with FILTER_MARGIN zero bytes on each side in place of its neighbours
+   * (as the encoder does, see sectorMappedBase), so what it decides never depends on them.
    */
   private viewRegion(lo: number, hi: number): void {
     const S = this.sectorSize;
     const win = this.win;
-    const keep = this.keep;
+    const tmp = this.mapTmp;
+    const M = FILTER_MARGIN;
     for (let s = lo; s < hi; ) {
       const m = Math.floor(s / S);
       const e = Math.min(hi, (m + 1) * S);
       const isNew = m < this.nSteps && ((this.written[m >> 3]! >> (m & 7)) & 1) === 1;
       const valid = Math.min(e, isNew ? this.newSize : this.oldSize);
-      if (valid > s) applyFilter(this.filter, win, lo, true, s - lo, valid - lo, S);
-      s = e;
-    }
-    if (this.predFlags === 0) return;
-    for (let s = lo; s < hi; ) {
-      const m = Math.floor(s / S);
-      const e = Math.min(hi, (m + 1) * S);
-      const isNew = m < this.nSteps && ((this.written[m >> 3]! >> (m & 7)) & 1) === 1;
-      const valid = Math.min(e, this.oldSize);
-      if (!isNew && valid > s) {
-        const x0 = Math.max(lo, s - FILTER_MARGIN);
-        const x1 = Math.min(hi, valid + FILTER_MARGIN, this.oldSize);
-        keep.set(win.subarray(x0 - lo, s - lo), 0);
-        keep.set(win.subarray(valid - lo, x1 - lo), FILTER_MARGIN);
-        mapReferences(this.predFlags, win.subarray(x0 - lo, x1 - lo), x0, this.map, this.oldSize, this.predBase, S);
-        win.set(keep.subarray(0, s - x0), x0 - lo);
-        win.set(keep.subarray(FILTER_MARGIN, FILTER_MARGIN + x1 - valid), valid - lo);
+      if (valid > s) {
+        applyFilter(this.filter, win, lo, true, s - lo, valid - lo, S);
+        if (!isNew && this.predFlags !== 0) {
+          const lf = s % S === 0 && s > 0 ? M : 0;
+          const rf = valid % S === 0 && valid < this.oldSize ? M : 0;
+          const n = valid - s;
+          tmp.fill(0, 0, lf + n + rf);
+          tmp.set(win.subarray(s - lo, valid - lo), lf);
+          mapReferences(this.predFlags, tmp.subarray(0, lf + n + rf), s - lf, this.map, this.oldSize, this.predBase, S);
+          win.set(tmp.subarray(lf, lf + n), s - lo);
+        }
       }
       s = e;
     }

@@ -11,11 +11,11 @@
 // filtered only; any other sector the base, filtered and mapped (see DeltaDecoder.viewRegion).
 
 import { diffOps, OldIndex } from "./diff.js";
-import { filterImage } from "./filters.js";
+import { filterImage, FILTER_MARGIN } from "./filters.js";
 import { RangeEncoder } from "./rangecoder.js";
 import { encodeHeader, END_MARK, INPLACE_MAGIC, OpEncoder, type Op, type Prediction } from "./stream.js";
-import { buildPrediction, mappedBase } from "./create.js";
-import { PRED } from "./predict.js";
+import { buildPrediction } from "./create.js";
+import { mapReferences } from "./predict.js";
 import type { InPlaceSink } from "./decode.js";
 import type { RandomAccessReader } from "./types.js";
 
@@ -55,7 +55,6 @@ export interface InPlaceStats {
   rescuedBytes: number;
 }
 
-const SECTOR_LOCAL = PRED.thumb | PRED.arm64 | PRED.abs32 | PRED.thumbLdr | PRED.arm64rel;
 /** Shortest copy a broken read is replaced with (region copies; in-sector history copies: 4). */
 const MIN_RESCUE = 5;
 /** Suffix-array neighbours examined for a match that is still readable. */
@@ -73,12 +72,10 @@ export function createInPlacePatch(oldImage: Uint8Array, newImage: Uint8Array, f
   let ops = diffOps(index, nF, { history: true });
   let base = oF;
   let pred: Prediction | undefined;
-  // only references a map decides within a sector (the applier maps sector by sector)
-  predFlags &= SECTOR_LOCAL;
   if (predFlags !== 0) {
     pred = buildPrediction(oF, nF, ops, predFlags, maxMapSegments);
     if (pred.flags !== 0) {
-      base = mappedBase(oF, pred, S);
+      base = sectorMappedBase(oF, pred, S);
       index = new OldIndex(base);
       const p = pred;
       ops = diffOps(index, nF, { history: true, predicted: (y) => -p.map.shiftAtNew(y) });
@@ -125,7 +122,7 @@ export function createInPlacePatch(oldImage: Uint8Array, newImage: Uint8Array, f
   let order: number[] = [];
   let orderCost = Infinity;
   for (const rule of [0, 1]) {
-    const o = orderSectors(before, rule);
+    const o = improveOrder(before, orderSectors(before, rule));
     const c = backwardWeight(before, o);
     if (c < orderCost) {
       order = o;
@@ -267,6 +264,28 @@ export function createInPlacePatch(oldImage: Uint8Array, newImage: Uint8Array, f
   return { patch, stats: { steps: nNew, brokenBytes, rescuedBytes } };
 }
 
+/**
+ * The base as the applier's copies see it: mapped sector by sector, each sector with FILTER_MARGIN
+ * zero bytes in place of its neighbours (image edges stay edges), so no mapping decision depends on
+ * another sector (which may already hold new bytes when it is read).
+ */
+export function sectorMappedBase(oF: Uint8Array, pred: Prediction, S: number): Uint8Array {
+  const out = new Uint8Array(oF);
+  const M = FILTER_MARGIN;
+  const tmp = new Uint8Array(S + 2 * M);
+  for (let s = 0; s < oF.length; s += S) {
+    const e = Math.min(oF.length, s + S);
+    const lf = s > 0 ? M : 0;
+    const rf = e < oF.length ? M : 0;
+    const n = e - s;
+    tmp.fill(0);
+    tmp.set(oF.subarray(s, e), lf);
+    mapReferences(pred.flags, tmp.subarray(0, lf + n + rf), s - lf, pred.map, oF.length, pred.base, S);
+    out.set(tmp.subarray(lf, lf + n), s);
+  }
+  return out;
+}
+
 /** Calls f(sector, bytes, offset) for each sector the range [src, src + len) touches. */
 function forSectors(src: number, len: number, bits: number, f: (m: number, n: number, off: number) => void): void {
   const S = 1 << bits;
@@ -346,6 +365,52 @@ function orderSectors(before: Map<number, number>[], rule: number): number[] {
     place(v);
   }
   return order;
+}
+
+/**
+ * Local search: moves single sectors to the position where the fewest constraint bytes are broken
+ * (a few passes; only moves that break strictly fewer).
+ */
+function improveOrder(before: Map<number, number>[], order: number[]): number[] {
+  const n = order.length;
+  if (n > 4096) return order;
+  const after: Map<number, number>[] = Array.from({ length: n }, () => new Map());
+  for (let u = 0; u < n; u++) for (const [v, w] of before[u]!) after[v]!.set(u, w);
+  const o = order.slice();
+  for (let pass = 0; pass < 4; pass++) {
+    let moved = false;
+    for (let a = 0; a < n; a++) {
+      const v = o[a]!;
+      // gain of moving v to just after position b (b > a) or just before b (b < a)
+      let bestGain = 0;
+      let bestB = a;
+      let g = 0;
+      for (let b = a + 1; b < n; b++) {
+        const u = o[b]!;
+        g += (after[v]!.get(u) ?? 0) - (before[v]!.get(u) ?? 0); // u must come before v: fixed; v before u: now broken
+        if (g > bestGain) {
+          bestGain = g;
+          bestB = b;
+        }
+      }
+      g = 0;
+      for (let b = a - 1; b >= 0; b--) {
+        const u = o[b]!;
+        g += (before[v]!.get(u) ?? 0) - (after[v]!.get(u) ?? 0);
+        if (g > bestGain) {
+          bestGain = g;
+          bestB = b;
+        }
+      }
+      if (bestB !== a) {
+        o.splice(a, 1);
+        o.splice(bestB, 0, v);
+        moved = true;
+      }
+    }
+    if (!moved) break;
+  }
+  return o;
 }
 
 /** Bytes of constraints an order breaks. */

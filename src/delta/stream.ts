@@ -132,6 +132,8 @@ export class OpEncoder {
   }
 
   private sectorDir = 1;
+  /** In-place: no operation of the current sector coded yet (the fill bit has its own context then). */
+  private sectorFirst = false;
   /**
    * In-place streams: announces the sector the next operations fill (see inplace.ts): one bit when it
    * continues the direction of the last change (prevIndex +- 1), else the signed jump from there.
@@ -144,6 +146,7 @@ export class OpEncoder {
       this.sectorDir = index > prevIndex ? 1 : -1;
     }
     this.s.prev = 0;
+    this.sectorFirst = true;
   }
 
   /** `limit`: where the current run of output ends (new size; in-place: the sector end). */
@@ -151,7 +154,8 @@ export class OpEncoder {
     const { enc, oldF, newF, s } = this;
     const { copyLen, oldPos, litLen } = op;
     const fills = copyLen === limit - newPos;
-    if (inPlace) enc.bit(L.fill, fills ? 1 : 0);
+    if (inPlace) enc.bit(L.fill + (this.sectorFirst ? 2 : 0), fills ? 1 : 0);
+    this.sectorFirst = false;
     if (!inPlace || !fills) enc.len(L.copyLen, copyLenCtx(s), copyLen);
     if (copyLen > 0 && op.hist !== undefined) {
       enc.tree(L.offKind + s.kind * 8, 3, KIND_HISTORY);

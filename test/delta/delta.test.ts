@@ -369,40 +369,78 @@ describe("in-place", () => {
     return [old, link(p)];
   }
 
+  /** Applies `d` uninterrupted, then once for every cut step (resumed with the steps done), checking the image each time. */
+  function applyWithCuts(old: Uint8Array, nw: Uint8Array, d: DeltaResult): void {
+    const opts = { baseSha256: sha(old), targetSha256: sha(nw), targetSize: nw.length };
+    const full = new MemoryRegion(old, S, nw.length);
+    const a = createInPlaceApplier(d.encoding, full, opts);
+    a.push(d.payload, () => {});
+    a.finish(() => {});
+    expect(sha(full.bytes.subarray(0, nw.length))).toBe(sha(nw));
+    const steps = d.inPlace!.steps;
+    for (let cut = 0; cut < steps; cut++) {
+      const region = new MemoryRegion(old, S, nw.length);
+      let done = 0;
+      const real = region.writeSector.bind(region);
+      region.writeSector = (i, data) => {
+        if (done === cut) throw new Error("power cut");
+        real(i, data);
+        done++;
+      };
+      const first = createInPlaceApplier(d.encoding, region, opts);
+      expect(() => {
+        first.push(d.payload, () => {});
+        first.finish(() => {});
+      }).toThrow("power cut");
+      region.writeSector = real;
+      region.doneSteps = done;
+      const again = createInPlaceApplier(d.encoding, region, opts);
+      for (const c of chunks(d.payload, [37])) again.push(c, () => {});
+      again.finish(() => {});
+      expect(sha(region.bytes.subarray(0, nw.length))).toBe(sha(nw));
+    }
+  }
+
   it("rewrites the region in place, and resumes after an interruption at every step", () => {
     for (const seed of [11, 12, 13]) {
       const [old, nw] = pair(seed);
-      const d = createDelta(old, nw, { inPlace: { sectorSize: S } });
-      const opts = { baseSha256: sha(old), targetSha256: sha(nw), targetSize: nw.length };
-      // uninterrupted
-      const full = new MemoryRegion(old, S, nw.length);
-      const a = createInPlaceApplier(d.encoding, full, opts);
-      a.push(d.payload, () => {});
-      a.finish(() => {});
-      expect(sha(full.bytes.subarray(0, nw.length))).toBe(sha(nw));
-      const steps = d.inPlace!.steps;
-      for (let cut = 0; cut < steps; cut++) {
-        const region = new MemoryRegion(old, S, nw.length);
-        let done = 0;
-        const real = region.writeSector.bind(region);
-        region.writeSector = (i, data) => {
-          if (done === cut) throw new Error("power cut");
-          real(i, data);
-          done++;
-        };
-        const first = createInPlaceApplier(d.encoding, region, opts);
-        expect(() => {
-          first.push(d.payload, () => {});
-          first.finish(() => {});
-        }).toThrow("power cut");
-        region.writeSector = real;
-        region.doneSteps = done;
-        const again = createInPlaceApplier(d.encoding, region, opts);
-        for (const c of chunks(d.payload, [37])) again.push(c, () => {});
-        again.finish(() => {});
-        expect(sha(region.bytes.subarray(0, nw.length))).toBe(sha(nw));
+      applyWithCuts(old, nw, createDelta(old, nw, { inPlace: { sectorSize: S } }));
+    }
+  });
+
+  it("finds broken reads again in rewritten sectors and in the sector itself (also after a cut)", () => {
+    const r = rng(5);
+    const old = link(makeProgram(31, 12, 220));
+    const block = Uint8Array.from({ length: 400 }, () => Math.floor(r() * 256));
+    // new: two halves of the old image swapped (a cycle), the same new block in three places
+    const h = old.length >> 1;
+    const nw = Buffer.concat([old.subarray(h), block, old.subarray(0, h - 40), block.subarray(0, 200), old.subarray(h - 40, h), block]);
+    for (const filter of ["none", "thumb"] as const) {
+      const d = createDelta(old, nw, { filter, inPlace: { sectorSize: S } });
+      expect(d.inPlace!.brokenBytes).toBeGreaterThan(0);
+      expect(d.inPlace!.rescuedBytes).toBeGreaterThan(0);
+      applyWithCuts(old, nw, d);
+    }
+  });
+
+  it("rejects an in-place stream that writes a sector twice or copies from outside its sector's history", () => {
+    const [old, nw] = pair(14);
+    const d = createDelta(old, nw, { inPlace: { sectorSize: S } });
+    let typed = 0;
+    for (let i = 6; i < d.payload.length; i += 3) {
+      const bad = new Uint8Array(d.payload);
+      bad[i]! ^= 0x5a;
+      const region = new MemoryRegion(old, S, nw.length);
+      try {
+        const a = createInPlaceApplier(d.encoding, region, { targetSha256: sha(nw), targetSize: nw.length });
+        a.push(bad, () => {});
+        a.finish(() => {});
+      } catch (e) {
+        expect(isFotaError(e)).toBe(true);
+        typed++;
       }
     }
+    expect(typed).toBeGreaterThan(0);
   });
 
   it("stays close to the size of the ordinary delta", () => {
