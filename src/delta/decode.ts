@@ -9,7 +9,7 @@ import { applyFilter, filterName, FILTER_MARGIN } from "./filters.js";
 import { AddressMap, mapReferences, predFilterOk, PRED_ALL } from "./predict.js";
 import { L, MOVE_BITS, newModel, PROB_BITS, type LenModel } from "./rangecoder.js";
 import { Sha256, SHA256_STATE_BYTES } from "./sha256.js";
-import { copyLenCtx, dbyteCtx, HISTORY_BYTES, INPLACE_MAGIC, KIND_HISTORY, KIND_MAP, KIND_NEAR_MAP, litCtx, litLenCtx, runClass, STREAM_MAGIC, zrunCtx, END_MARK, unzigzag, type CoderState } from "./stream.js";
+import { copyLenCtx, dbyteCtx, HISTORY_BYTES, INPLACE_MAGIC, KIND_HISTORY, KIND_MAP, KIND_NEAR_MAP, litCtx, litLenCtx, narrowCode, runClass, STREAM_MAGIC, zrunCtx, END_MARK, unzigzag, type CoderState } from "./stream.js";
 import type { PayloadDecoder, RandomAccessReader } from "./types.js";
 
 /** Working memory per address-map segment: start, end, shift and the new-keyed index (4 bytes each). */
@@ -290,21 +290,89 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
     return v;
   }
 
+  /** A `bits`-bit tree (most significant bit first) at `base` (the coder in locals: see copy()). */
   private tree(base: number, bits: number): number {
+    const probs = this.probs;
+    const buf = this.buf;
+    const top = 1 << bits;
+    let range = this.range;
+    let code = this.code;
+    let pos = this.pos;
     let m = 1;
-    for (let b = 0; b < bits; b++) m = (m << 1) | this.bit(base + m);
-    return m - (1 << bits);
+    while (m < top) {
+      const i = base + m;
+      const pr = probs[i]!;
+      const bound = Math.imul(range >>> PROB_BITS, pr);
+      if ((code ^ SIGN) < (bound ^ SIGN)) {
+        range = bound;
+        probs[i] = pr + ((PROB_ONE - pr) >> MOVE_BITS);
+        m <<= 1;
+      } else {
+        code = (code - bound) | 0;
+        range = (range - bound) | 0;
+        probs[i] = pr - (pr >> MOVE_BITS);
+        m = (m << 1) | 1;
+      }
+      while ((range & TOPMASK) === 0) {
+        range <<= 8;
+        code = (code << 8) | buf[pos++]!;
+      }
+    }
+    this.range = range;
+    this.code = code;
+    this.pos = pos;
+    return m - top;
   }
 
+  /** A length (see RangeEncoder.len): 5-bit class k, up to 3 mantissa bits, then direct bits. */
   private len(model: LenModel, ctx: number): number {
     const k = this.tree(model.tree + ctx * 32, 5);
     if (k > 30) throw corrupt("length field out of range");
-    let m = 1;
+    if (k === 0) return 0;
+    const probs = this.probs;
+    const buf = this.buf;
+    const mb = model.mant + k * 8;
+    let range = this.range;
+    let code = this.code;
+    let pos = this.pos;
+    let v = 1;
     let b = k - 1;
-    for (; b >= 0 && m < 8; b--) m = (m << 1) | this.bit(model.mant + k * 8 + m);
-    let x = m;
-    if (b >= 0) x = x * 2 ** (b + 1) + this.direct(b + 1);
-    return x - 1;
+    for (; b >= 0 && v < 8; b--) {
+      const i = mb + v;
+      const pr = probs[i]!;
+      const bound = Math.imul(range >>> PROB_BITS, pr);
+      if ((code ^ SIGN) < (bound ^ SIGN)) {
+        range = bound;
+        probs[i] = pr + ((PROB_ONE - pr) >> MOVE_BITS);
+        v <<= 1;
+      } else {
+        code = (code - bound) | 0;
+        range = (range - bound) | 0;
+        probs[i] = pr - (pr >> MOVE_BITS);
+        v = (v << 1) | 1;
+      }
+      while ((range & TOPMASK) === 0) {
+        range <<= 8;
+        code = (code << 8) | buf[pos++]!;
+      }
+    }
+    for (; b >= 0; b--) {
+      range >>>= 1;
+      let bit = 0;
+      if ((code ^ SIGN) >= (range ^ SIGN)) {
+        code = (code - range) | 0;
+        bit = 1;
+      }
+      v = v * 2 + bit;
+      if ((range & TOPMASK) === 0) {
+        range <<= 8;
+        code = (code << 8) | buf[pos++]!;
+      }
+    }
+    this.range = range;
+    this.code = code;
+    this.pos = pos;
+    return v - 1;
   }
 
   // ---- the state machine ------------------------------------------------------------------------
@@ -684,7 +752,7 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
           break;
         }
         // length model (see RangeEncoder.len): 5-bit class k, up to 3 mantissa bits, then direct bits
-        const tb = zrunTree + zrunCtx(newPos, hist, copyRem) * 32;
+        const tb = zrunTree + zrunCtx(newPos, hist, copyRem, narrowCode(this.filter)) * 32;
         let m = 1;
         while (m < 32) {
           const i = tb + m;
@@ -784,7 +852,7 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
         stalled = true;
         break;
       }
-      const tb = dbyte + dbyteCtx(newPos, hist, prevDiff) * 256;
+      const tb = dbyte + dbyteCtx(newPos, hist, prevDiff, narrowCode(this.filter)) * 256;
       let m = 1;
       while (m < 256) {
         const i = tb + m;
