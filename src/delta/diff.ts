@@ -8,8 +8,6 @@ import { HISTORY_BYTES, type Op } from "./stream.js";
 export interface DiffOptions {
   /** How many more matching bytes a new match must bring over the current alignment (bsdiff: 8; ours 5, tuned on firmware). */
   switchBonus?: number;
-  /** Shortest exact match taken inside a literal run. */
-  minShortMatch?: number;
   /** Also copy literal bytes from the new image's own recent output (history copies; not for in-place). */
   history?: boolean;
   /** Displacement (old - new) an address map predicts at a new position (NaN: none): cheap to code, so short matches there are taken. */
@@ -145,15 +143,16 @@ export function diffOps(index: OldIndex, nw: Uint8Array, opts: DiffOptions = {})
       lastOffset = pos - scan;
     }
   }
-  return splitLiterals(index, nw, mergeOps(ops), opts.minShortMatch ?? 5, opts.history ?? false, opts.predicted);
+  return splitLiterals(index, nw, mergeOps(ops), opts.history ?? false, opts.predicted);
 }
 
 /**
  * Literal runs often contain short exact matches anywhere in the old image (bsdiff's scan only takes
- * matches that beat the current alignment by 8 bytes). Each one of at least `minLen` bytes becomes a
- * copy of its own.
+ * matches that beat the current alignment by 8 bytes) or in the recent output. Each position takes
+ * the copy with the largest estimated saving over literals (lazily: a clearly better copy one byte
+ * later wins), or stays a literal.
  */
-function splitLiterals(index: OldIndex, nw: Uint8Array, ops: Op[], minLen: number, history: boolean, predicted?: (newPos: number) => number): Op[] {
+function splitLiterals(index: OldIndex, nw: Uint8Array, ops: Op[], history: boolean, predicted?: (newPos: number) => number): Op[] {
   if (index.old.length === 0 && !history) return ops;
   const hist = history ? new HistoryFinder(nw) : undefined;
   const hres = new Int32Array(2);
@@ -163,6 +162,44 @@ function splitLiterals(index: OldIndex, nw: Uint8Array, ops: Op[], minLen: numbe
   let rep0 = 0;
   let rep1 = 0;
   let pos = 0;
+  /** The copy at i that saves the most (estimated bits against literals); gain <= 0: none. */
+  const best = (i: number, end: number): Candidate => {
+    const c: Candidate = { len: 0, at: 0, hist: 0, gain: 0 };
+    index.search(nw, i, res);
+    const len = Math.min(res[1]!, end - i);
+    let at = res[0]!;
+    const pr = predicted ? predicted(i) : NaN;
+    if (len >= 4 && at - i !== rep0 && at - i !== rep1 && at - i !== pr) at = nearestOccurrence(index, nw, i, len, at, rep0, pr);
+    // an explicit displacement is coded as a change from rep0 or from the predicted one
+    const offBits = (d: number): number => (d === rep0 || d === rep1 || d === pr ? 2 : 5 + 1.6 * Math.log2(1 + Math.min(Math.abs(d - rep0), Number.isNaN(pr) ? Infinity : Math.abs(d - pr))));
+    if (len >= 4) {
+      c.len = len;
+      c.at = at;
+      c.gain = len * LIT_BITS - OP_BITS - offBits(at - i);
+    }
+    // a short match at a recent or predicted displacement is cheap to code
+    for (const r of Number.isNaN(pr) ? [rep0, rep1] : [rep0, rep1, pr]) {
+      let k = 0;
+      while (i + k < end && i + r + k >= 0 && i + r + k < old.length && old[i + r + k] === nw[i + k]) k++;
+      const g = k * LIT_BITS - OP_BITS - 2;
+      if (k >= 4 && g > c.gain) {
+        c.len = k;
+        c.at = i + r;
+        c.gain = g;
+      }
+    }
+    if (hist) {
+      hist.find(i, end, hres);
+      const hl = hres[0]!;
+      const g = hl * LIT_BITS - OP_BITS - 3 - 1.3 * Math.log2(hres[1]! + 1);
+      if (hl >= 4 && g > c.gain) {
+        c.len = hl;
+        c.hist = hres[1]!;
+        c.gain = g;
+      }
+    }
+    return c;
+  };
   for (const op of ops) {
     pos += op.copyLen;
     const end = pos + op.litLen;
@@ -173,48 +210,31 @@ function splitLiterals(index: OldIndex, nw: Uint8Array, ops: Op[], minLen: numbe
       rep0 = op.oldPos - (pos - op.copyLen);
     }
     for (let i = pos; i < end; ) {
-      index.search(nw, i, res);
-      let len = Math.min(res[1]!, end - i);
-      let at = res[0]!;
-      if (hist) {
-        hist.find(i, end, hres);
-        const hl = hres[0]!;
-        if (hl >= 4 && (len < minLen ? hl >= len + 1 : hl > len + 4)) {
-          cur = { copyLen: hl, oldPos: 0, litLen: 0, hist: hres[1]! };
-          out.push(cur);
-          i += hl;
+      const c = best(i, end);
+      // lazy: a clearly better copy one byte later wins over this one (the byte becomes a literal)
+      if (c.gain > 0 && i + 1 < end && c.len < 64) {
+        const c1 = best(i + 1, end);
+        if (c1.gain > c.gain + LIT_BITS) {
+          cur.litLen++;
+          i++;
           continue;
         }
       }
-      if (len < minLen) {
-        // a short match at a recent displacement is cheap to code
-        const pr = predicted ? predicted(i) : NaN;
-        for (const r of Number.isNaN(pr) ? [rep0, rep1] : [rep0, rep1, pr]) {
-          let k = 0;
-          while (i + k < end && i + r + k >= 0 && i + r + k < old.length && old[i + r + k] === nw[i + k]) k++;
-          if (k >= 4 && k > len - 2) {
-            len = k;
-            at = i + r;
-            break;
-          }
-        }
-      }
-      if (len >= minLen && at - i !== rep0 && at - i !== rep1) {
-        // the same bytes may occur elsewhere in old, nearer a displacement the stream predicts
-        at = nearestOccurrence(index, nw, i, len, at, rep0, predicted ? predicted(i) : NaN);
-      }
-      if (len >= minLen || (len >= 4 && (at - i === rep0 || at - i === rep1 || (predicted !== undefined && at - i === predicted(i))))) {
-        cur = { copyLen: len, oldPos: at, litLen: 0 };
-        out.push(cur);
-        if (at - i !== rep0) {
-          rep1 = rep0;
-          rep0 = at - i;
-        }
-        i += len;
-      } else {
+      if (c.gain <= 0) {
         cur.litLen++;
         i++;
+        continue;
       }
+      if (c.hist > 0) cur = { copyLen: c.len, oldPos: 0, litLen: 0, hist: c.hist };
+      else {
+        cur = { copyLen: c.len, oldPos: c.at, litLen: 0 };
+        if (c.at - i !== rep0) {
+          rep1 = rep0;
+          rep0 = c.at - i;
+        }
+      }
+      out.push(cur);
+      i += c.len;
     }
     pos = end;
   }
@@ -259,6 +279,23 @@ function nearestOccurrence(index: OldIndex, nw: Uint8Array, i: number, len: numb
     }
   }
   return best;
+}
+
+/**
+ * Estimated bits of a literal byte (new material codes at ~6.9 bits a byte on firmware) and of a
+ * copy operation's framing (its length, kind and zero-run end, the literal run it splits); tuned on
+ * firmware pairs.
+ */
+const LIT_BITS = 6.9;
+const OP_BITS = 5;
+
+/** A copy found inside a literal run: an old position (`at`) or a history distance (`hist` > 0). */
+interface Candidate {
+  len: number;
+  at: number;
+  hist: number;
+  /** Estimated bits saved against coding the bytes as literals. */
+  gain: number;
 }
 
 /** Longest earlier occurrence (within HISTORY_BYTES) of the new image at a position: hash chains over 4-byte prefixes. */
