@@ -46,7 +46,11 @@ export function copiesOf(ops: readonly Op[]): Array<[number, number, number]> {
 
 /** The address map (and, for absolute pointers, the load address) of a prediction over `ops`. */
 export function buildPrediction(old: Uint8Array, nw: Uint8Array, ops: readonly Op[], flags: number, maxSeg = 1024): Prediction {
-  const copies = copiesOf(ops);
+  return predictionFromCopies(old, nw, copiesOf(ops), flags, maxSeg);
+}
+
+/** The same from copies (oldPos, newPos, len). */
+export function predictionFromCopies(old: Uint8Array, nw: Uint8Array, copies: Array<[number, number, number]>, flags: number, maxSeg = 1024): Prediction {
   let map = AddressMap.fromCopies(copies, maxSeg);
   if (flags & PRED.thumb) map = withCallTargets(map, old, nw, copies, maxSeg);
   let base = 0;
@@ -125,6 +129,153 @@ function archHints(img: Uint8Array): { thumb: number; arm64: number } {
   return { thumb: thumb / n, arm64: a64 / n };
 }
 
+/** Bytes hashed per position by the first-pass matcher. */
+const GRAM = 4;
+/** Candidates the first-pass matcher tries per position (most recent first). */
+const CHAIN_DEPTH = 64;
+/** A match this long on the current alignment is taken without looking elsewhere. */
+const LONG_MATCH = 32;
+/** Bytes after equally long matches compared to choose between them. */
+const TIE_WINDOW = 16;
+
+function hash4(b: Uint8Array, i: number, shift: number): number {
+  return Math.imul(b[i]! | (b[i + 1]! << 8) | (b[i + 2]! << 16) | (b[i + 3]! << 24), 0x9e3779b1) >>> shift;
+}
+
+/** Hash chains over the 4-byte strings of `old`: head[h] and prev[x] hold a position + 1 (0 ends a chain). */
+function buildChains(old: Uint8Array, head: Int32Array, prev: Int32Array, shift: number): void {
+  for (let x = 0; x + GRAM <= old.length; x++) {
+    const h = hash4(old, x, shift);
+    prev[x] = head[h]!;
+    head[h] = x + 1;
+  }
+}
+
+function matchLength(old: Uint8Array, x: number, nw: Uint8Array, y: number): number {
+  const lim = Math.min(old.length - x, nw.length - y);
+  let k = 0;
+  while (k < lim && old[x + k] === nw[y + k]) k++;
+  return k;
+}
+
+function agreement(old: Uint8Array, x: number, nw: Uint8Array, y: number, from: number): number {
+  const lim = Math.min(old.length - x, nw.length - y, from + TIE_WINDOW);
+  let t = 0;
+  for (let i = from; i < lim; i++) if (old[x + i] === nw[y + i]) t++;
+  return t;
+}
+
+/**
+ * First-pass copies (oldPos, newPos, len) for the address map, without a suffix array: the bsdiff
+ * scan (keep the current alignment until a match elsewhere beats it by `bonus` bytes; grow copies
+ * while at least half their bytes agree) with its longest-match search replaced by hash chains over
+ * 4-byte strings (CHAIN_DEPTH candidates; the current alignment first; between equally long matches
+ * the one agreeing with more of the bytes after them, as neighbouring suffixes would).
+ */
+export function firstPassCopies(old: Uint8Array, nw: Uint8Array, bonus = 5): Array<[number, number, number]> {
+  const n = old.length;
+  const m = nw.length;
+  const out: Array<[number, number, number]> = [];
+  if (n < GRAM || m < GRAM) return out;
+  const bits = Math.min(22, Math.max(12, Math.ceil(Math.log2(n)) + 1));
+  const shift = 32 - bits;
+  const head = new Int32Array(1 << bits);
+  const prev = new Int32Array(n);
+  buildChains(old, head, prev, shift);
+  let scan = 0;
+  let len = 0;
+  let pos = 0;
+  let lastScan = 0;
+  let lastPos = 0;
+  let lastOffset = 0;
+  while (scan < m) {
+    let oldScore = 0;
+    scan += len;
+    let scsc = scan;
+    for (; scan < m; scan++) {
+      len = 0;
+      if (scan + GRAM <= m) {
+        const c0 = scan + lastOffset;
+        if (c0 >= 0 && c0 < n) {
+          const k = matchLength(old, c0, nw, scan);
+          if (k >= GRAM) {
+            len = k;
+            pos = c0;
+          }
+        }
+        let tail = -1;
+        for (let c = len >= LONG_MATCH ? -1 : head[hash4(nw, scan, shift)]! - 1, d = 0; c >= 0 && d < CHAIN_DEPTH; c = prev[c]! - 1, d++) {
+          if (len > 0 && (c + len > n || old[c + len - 1] !== nw[scan + len - 1])) continue;
+          const k = matchLength(old, c, nw, scan);
+          if (k < GRAM || k < len || c === pos) continue;
+          if (k === len) {
+            if (tail < 0) tail = agreement(old, pos, nw, scan, len);
+            const t = agreement(old, c, nw, scan, k);
+            if (t <= tail) continue;
+            tail = t;
+          } else tail = -1;
+          len = k;
+          pos = c;
+        }
+      }
+      for (; scsc < scan + len; scsc++) {
+        const q = scsc + lastOffset;
+        if (q >= 0 && q < n && old[q] === nw[scsc]) oldScore++;
+      }
+      if ((len === oldScore && len !== 0) || len > oldScore + bonus) break;
+      const q = scan + lastOffset;
+      if (q >= 0 && q < n && old[q] === nw[scan]) oldScore--;
+    }
+    if (len !== oldScore || scan === m) {
+      // grow the previous match forwards and this one backwards while half their bytes agree
+      let s = 0;
+      let sf = 0;
+      let lenf = 0;
+      for (let i = 0; lastScan + i < scan && lastPos + i < n; ) {
+        if (old[lastPos + i] === nw[lastScan + i]) s++;
+        i++;
+        if (s * 2 - i > sf * 2 - lenf) {
+          sf = s;
+          lenf = i;
+        }
+      }
+      let lenb = 0;
+      if (scan < m) {
+        let sb = 0;
+        s = 0;
+        for (let i = 1; scan >= lastScan + i && pos >= i; i++) {
+          if (old[pos - i] === nw[scan - i]) s++;
+          if (s * 2 - i > sb * 2 - lenb) {
+            sb = s;
+            lenb = i;
+          }
+        }
+      }
+      if (lastScan + lenf > scan - lenb) {
+        const overlap = lastScan + lenf - (scan - lenb);
+        s = 0;
+        let ss = 0;
+        let lens = 0;
+        for (let i = 0; i < overlap; i++) {
+          if (nw[lastScan + lenf - overlap + i] === old[lastPos + lenf - overlap + i]) s++;
+          if (nw[scan - lenb + i] === old[pos - lenb + i]) s--;
+          if (s > ss) {
+            ss = s;
+            lens = i + 1;
+          }
+        }
+        lenf += lens - overlap;
+        lenb -= lens;
+      }
+      if (lenf > 0) out.push([lastPos, lastScan, lenf]);
+      lastScan = scan - lenb;
+      lastPos = pos - lenb;
+      lastOffset = pos - scan;
+    }
+  }
+  return out;
+}
+
 /** The base as the decoder sees it: filtered, then references mapped. */
 export function mappedBase(oldF: Uint8Array, pred: Prediction, barrier = 0): Uint8Array {
   const out = new Uint8Array(oldF);
@@ -146,29 +297,36 @@ function rawFlagsFor(hints: { thumb: number; arm64: number }): number[] {
 }
 
 /**
- * Two-pass matching with reference mapping: a first pass gives the address map; the base is mapped
- * and matched again (moved references now match); the map is refined from the second pass.
- * Returns the best stream found for this filter (also plain, without mapping).
+ * Matching with reference mapping: a cheap first pass (hash chains, see firstPassCopies) gives the
+ * address map; the base is mapped and matched with a suffix array (moved references now match); the
+ * map is refined from that pass. Returns the best stream found for this filter.
  */
 function tryFilter(name: FilterName, oldImage: Uint8Array, newImage: Uint8Array, flagsList: number[], maxSeg: number, consider: (p: Uint8Array, f: FilterName, flags: number, mapSegments: number) => void): void {
   const id = FILTERS[name];
   const oldF = id === FILTERS.none ? oldImage : filterImage(id, oldImage);
   const newF = id === FILTERS.none ? newImage : filterImage(id, newImage);
-  const ops1 = diffOps(new OldIndex(oldF), newF, { history: true });
-  const pred1 = flagsList.length === 0 ? undefined : buildPrediction(oldF, newF, ops1, flagsList[0]!, maxSeg);
+  const pred1 = flagsList.length === 0 ? undefined : predictionFromCopies(oldF, newF, firstPassCopies(oldF, newF), flagsList[0]!, maxSeg);
   // the plain stream only when there is no mapping to try (it wins by a few bytes at most otherwise)
   if (!pred1 || pred1.flags === 0) {
+    const ops1 = diffOps(new OldIndex(oldF), newF, { history: true });
     consider(assemble(id, newImage.length, oldImage.length, encodeOps(ops1, oldF, newF, undefined, id)), name, 0, 0);
     return;
   }
   const oldM = mappedBase(oldF, pred1);
   const ops2 = diffOps(new OldIndex(oldM), newF, { history: true, predicted: (y) => -pred1.map.shiftAtNew(y) });
   consider(assemble(id, newImage.length, oldImage.length, encodeOps(ops2, oldM, newF, pred1, id), pred1), name, pred1.flags, pred1.map.length);
+  // the refined map depends on the copies and on the Thumb flag only, the load address on the map:
+  // one refinement per Thumb setting serves every flag set of the list
+  const copies2 = copiesOf(ops2);
+  const refinedBy = new Map<number, Prediction>();
   const seen = new Set<number>();
-  for (const flags of flagsList) {
-    const pred2 = buildPrediction(oldF, newF, ops2, flags, maxSeg);
-    if (pred2.flags === 0 || seen.has(pred2.flags)) continue;
-    seen.add(pred2.flags);
+  for (const f of flagsList) {
+    let r = refinedBy.get(f & PRED.thumb);
+    if (!r) refinedBy.set(f & PRED.thumb, (r = predictionFromCopies(oldF, newF, copies2, f | PRED.abs32, maxSeg)));
+    const flags = r.flags & PRED.abs32 ? f : f & ~PRED.abs32;
+    if (flags === 0 || seen.has(flags)) continue;
+    seen.add(flags);
+    const pred2: Prediction = { flags, base: flags & PRED.abs32 ? r.base : 0, map: r.map };
     consider(assemble(id, newImage.length, oldImage.length, encodeOps(ops2, mappedBase(oldF, pred2), newF, pred2, id), pred2), name, pred2.flags, pred2.map.length);
   }
 }
