@@ -948,6 +948,7 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
   private literal(out: (image: Uint8Array) => void, final: boolean): boolean {
     const outBuf = this.outBuf;
     const probs = this.probs;
+    const lit = L.lit;
     while (this.litRem > 0) {
       if (!this.inplace && this.outFill >= outBuf.length - 4) this.flush(out, false);
       let n = Math.min(this.litRem, outBuf.length - this.outFill, this.budget(16, final));
@@ -966,22 +967,23 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
       this.newPos += n;
       this.outFill += n;
       for (; n > 0; n--, p++, f++) {
-        const base = L.lit + litCtx(p, prev) * 256;
+        const base = lit + litCtx(p, prev) * 256;
         let m = 1;
         while (m < 256) {
+          // without branches on the decoded bit (literal bits are close to random: a branch would
+          // be mispredicted often): `lt` is 1 when code < bound as unsigned numbers (the borrow of
+          // code - bound), then masks select each outcome
           const i = base + m;
           const pr = probs[i]!;
           const bound = Math.imul(range >>> PROB_BITS, pr);
-          if ((code ^ SIGN) < (bound ^ SIGN)) {
-            range = bound;
-            probs[i] = pr + (((1 << PROB_BITS) - pr) >> MOVE_BITS);
-            m = m << 1;
-          } else {
-            code = (code - bound) | 0;
-            range = (range - bound) | 0;
-            probs[i] = pr - (pr >> MOVE_BITS);
-            m = (m << 1) | 1;
-          }
+          const diff = (code - bound) | 0;
+          const lt = ((~code & bound) | (~(code ^ bound) & diff)) >>> 31;
+          const if0 = -lt;
+          const if1 = ~if0;
+          range = (bound & if0) | ((range - bound) & if1);
+          code = (code & if0) | (diff & if1);
+          probs[i] = pr + (((PROB_ONE - pr) >> MOVE_BITS) & if0) - ((pr >> MOVE_BITS) & if1);
+          m = (m << 1) | (lt ^ 1);
           while ((range & TOPMASK) === 0) {
             range <<= 8;
             code = (code << 8) | buf[pos++]!;

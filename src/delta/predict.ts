@@ -47,7 +47,6 @@ export class AddressMap {
     return this.starts.length;
   }
 
-  private last = 0;
   /** Segment indices sorted by new start (start + shift); built on first use, once the map is complete. */
   private byNew: Uint16Array | Int32Array | null = null;
   /**
@@ -103,31 +102,78 @@ export class AddressMap {
     return r < 0 ? NaN : sh[r]!;
   }
 
+  // The answers of the last two lookups as intervals of old positions with one shift each (mapping
+  // alternates between a reference's own position and its target: both usually repeat).
+  private aLo = 0;
+  private aHi = 0;
+  private aVal = 0;
+  private bLo = 0;
+  private bHi = 0;
+  private bVal = 0;
+
   /** Shift of old position x: of the segment holding it, else of the nearer neighbour. */
   shift(x: number): number {
+    if (x >= this.aLo && x < this.aHi) return this.aVal;
+    if (x >= this.bLo && x < this.bHi) return this.bVal;
+    return this.lookup(x);
+  }
+
+  private lookup(x: number): number {
     const s = this.starts;
     const n = s.length;
     if (n === 0) return 0;
-    if (x < s[0]!) return this.shifts[0]!;
-    const c = this.last;
-    if (c < n && s[c]! <= x && x < this.ends[c]!) return this.shifts[c]!; // references cluster
-    // the last segment starting at or before x lies between the bucket's first and the next bucket's
-    let lo = 0;
-    let hi = n - 1;
-    if (x < s[hi]!) {
-      const b = this.bucket ?? this.buildBuckets();
-      const k = x >>> this.bucketBits;
-      lo = Math.max(0, b[k]! - 1);
-      hi = b[k + 1]! - 1;
-    } else lo = hi;
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >>> 1;
-      if (s[mid]! <= x) lo = mid;
-      else hi = mid - 1;
+    const e = this.ends;
+    const sh = this.shifts;
+    let from: number;
+    let to: number;
+    let val: number;
+    if (x < s[0]!) {
+      from = -0x80000000;
+      to = s[0]!;
+      val = sh[0]!;
+    } else {
+      // the last segment starting at or before x lies between the bucket's first and the next bucket's
+      let lo = n - 1;
+      if (x < s[lo]!) {
+        const b = this.bucket ?? this.buildBuckets();
+        const k = x >>> this.bucketBits;
+        lo = Math.max(0, b[k]! - 1);
+        let hi = b[k + 1]! - 1;
+        while (lo < hi) {
+          const mid = (lo + hi + 1) >>> 1;
+          if (s[mid]! <= x) lo = mid;
+          else hi = mid - 1;
+        }
+      }
+      if (lo === n - 1) {
+        from = s[lo]!;
+        to = 0x7fffffff;
+        val = sh[lo]!;
+      } else if (x < e[lo]!) {
+        from = s[lo]!;
+        to = e[lo]!;
+        val = sh[lo]!;
+      } else {
+        // in the gap: the nearer neighbour, the left one at equal distance
+        const half = Math.floor((e[lo]! + s[lo + 1]!) / 2);
+        if (x <= half) {
+          from = e[lo]!;
+          to = half + 1;
+          val = sh[lo]!;
+        } else {
+          from = half + 1;
+          to = s[lo + 1]!;
+          val = sh[lo + 1]!;
+        }
+      }
     }
-    this.last = lo;
-    if (x < this.ends[lo]! || lo === n - 1) return this.shifts[lo]!;
-    return x - this.ends[lo]! <= s[lo + 1]! - x ? this.shifts[lo]! : this.shifts[lo + 1]!;
+    this.bLo = this.aLo;
+    this.bHi = this.aHi;
+    this.bVal = this.aVal;
+    this.aLo = from;
+    this.aHi = to;
+    this.aVal = val;
+    return val;
   }
 
   /** From copy segments (oldPos, newPos, len): merged, non-overlapping, at most `max` segments. */
@@ -223,6 +269,7 @@ export function mapReferences(flags: number, buf: Uint8Array, pos0: number, map:
   const n = buf.length;
   if (flags & PRED.thumb) {
     for (let i = pos0 & 1; i + 4 <= n; i += 2) {
+      if ((buf[i + 1]! & 0xf8) !== 0xf0) continue; // the common case first, without a call
       if (!branchAt(buf, i, pos0, barrier)) continue;
       const w = ((buf[i + 1]! & 7) << 19) | (buf[i]! << 11) | ((buf[i + 3]! & 7) << 8) | buf[i + 2]!;
       const t = w * 2; // absolute target (mod 2^23)
