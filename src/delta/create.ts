@@ -5,7 +5,7 @@ import { createHash } from "node:crypto";
 import { UsageError } from "../errors.js";
 import { diffOps, OldIndex } from "./diff.js";
 import { filterImage, FILTERS, type FilterName } from "./filters.js";
-import { AddressMap, mapReferences, PRED, withCallTargets } from "./predict.js";
+import { AddressMap, mapReferences, PRED, withCallTargets, withPointerTargets } from "./predict.js";
 import { encodeHeader, encodeOps, STREAM_MAGIC, type Op, type Prediction } from "./stream.js";
 
 export interface CreateOptions {
@@ -106,6 +106,7 @@ export function predictionFromCopies(old: Uint8Array, nw: Uint8Array, copies: Ar
     bestScore = exact;
     if (bestScore < Math.max(8, pairs.length * 0.05)) flags &= ~PRED.abs32;
   }
+  if (flags & PRED.abs32) map = withPointerTargets(map, old, nw, copies, base, maxSeg);
   return { flags, base, map };
 }
 

@@ -225,24 +225,60 @@ export function withCallTargets(map: AddressMap, old: Uint8Array, nw: Uint8Array
       v.set(shift, (v.get(shift) ?? 0) + 1);
     }
   }
-  const points: Array<[number, number, number]> = [];
+  return withPoints(map, votes, minCalls, max);
+}
+
+/**
+ * Adds one-entry segments for pointer targets the map predicts wrongly: aligned 32-bit words in
+ * copies that point into the image (load address `base`) and elsewhere in the new image, where at
+ * least `minVotes` words agree.
+ */
+export function withPointerTargets(map: AddressMap, old: Uint8Array, nw: Uint8Array, copies: ReadonlyArray<readonly [number, number, number]>, base: number, max: number, minVotes = 2): AddressMap {
+  const votes = new Map<number, Map<number, number>>();
+  const w32 = (b: Uint8Array, i: number): number => (b[i]! | (b[i + 1]! << 8) | (b[i + 2]! << 16) | (b[i + 3]! << 24)) >>> 0;
+  for (const [o, n, len] of copies) {
+    if ((o - n) & 3) continue;
+    for (let k = (4 - (o & 3)) & 3; k + 4 <= len; k += 4) {
+      const wo = w32(old, o + k);
+      const wn = w32(nw, n + k);
+      const x = wo - base;
+      if (x < 0 || x >= old.length || wn - base < 0 || wn - base >= nw.length) continue;
+      const t = x & ~1;
+      const shift = wn - wo;
+      if (shift === map.shift(t)) continue;
+      let v = votes.get(t);
+      if (!v) votes.set(t, (v = new Map()));
+      v.set(shift, (v.get(shift) ?? 0) + 1);
+    }
+  }
+  return withPoints(map, votes, minVotes, max);
+}
+
+/**
+ * The map with two-byte segments at voted targets (target -> shift -> votes) that lie outside every
+ * segment: the most-voted first, as many as `max` segments leave room for.
+ */
+function withPoints(map: AddressMap, votes: Map<number, Map<number, number>>, minVotes: number, max: number): AddressMap {
+  const voted: Array<[number, number, number]> = [];
   for (const [t, v] of votes) {
     let best = 0;
     let count = 0;
     for (const [sh, c] of v) if (c > count) [best, count] = [sh, c];
-    if (count >= minCalls) points.push([t, t + 2, best]);
+    if (count >= minVotes) voted.push([t, best, count]);
   }
-  if (points.length === 0) return map;
-  const segs: Array<[number, number, number]> = [];
-  for (let i = 0; i < map.length; i++) segs.push([map.starts[i]!, map.ends[i]!, map.shifts[i]!]);
-  const all = [...segs, ...points].sort((a, b) => a[0] - b[0] || b[1] - b[0] - (a[1] - a[0]));
+  voted.sort((a, b) => b[2] - a[2] || a[0] - b[0]);
+  const room = max - map.length;
+  if (room <= 0 || voted.length === 0) return map;
+  const all: Array<[number, number, number]> = [];
+  for (let i = 0; i < map.length; i++) all.push([map.starts[i]!, map.ends[i]!, map.shifts[i]!]);
+  for (const [t, shift] of voted.slice(0, room)) all.push([t, t + 2, shift]);
+  all.sort((a, b) => a[0] - b[0] || b[1] - b[0] - (a[1] - a[0]));
   const out: Array<[number, number, number]> = [];
   for (const g of all) {
     const last = out[out.length - 1];
-    if (last && g[0] < last[1]) continue; // inside a segment (or another point): keep the segment
-    out.push([g[0], g[1], g[2]]);
+    if (last && g[0] < last[1]) continue; // inside a segment (or another point): the segment stays
+    out.push(g);
   }
-  if (out.length > max) return map;
   return new AddressMap(Int32Array.from(out, (k) => k[0]), Int32Array.from(out, (k) => k[1]), Int32Array.from(out, (k) => k[2]));
 }
 
@@ -261,12 +297,11 @@ function isThumbBranch(b: Uint8Array, i: number): boolean {
 }
 
 /**
- * Maps, in place, the references in `buf` (filtered base bytes; byte 0 at old position `pos0`).
- * Only 4-byte windows lying wholly inside `buf` are touched (the caller keeps a margin of
+ * Maps, in place, the references in `buf[0, n)` (filtered base bytes; byte 0 at old position `pos0`).
+ * Only 4-byte windows lying wholly inside it are touched (the caller keeps a margin of
  * PRED_MARGIN bytes around the slice it needs). `barrier`: as for the filters.
  */
-export function mapReferences(flags: number, buf: Uint8Array, pos0: number, map: AddressMap, oldSize: number, base: number, barrier = 0): void {
-  const n = buf.length;
+export function mapReferences(flags: number, buf: Uint8Array, pos0: number, map: AddressMap, oldSize: number, base: number, barrier = 0, n = buf.length): void {
   if (flags & PRED.thumb) {
     for (let i = pos0 & 1; i + 4 <= n; i += 2) {
       if ((buf[i + 1]! & 0xf8) !== 0xf0) continue; // the common case first, without a call
@@ -283,10 +318,11 @@ export function mapReferences(flags: number, buf: Uint8Array, pos0: number, map:
     }
   }
   let claimed: Uint8Array | undefined;
+  let claimedLo = n;
+  let claimedHi = -1;
   if (flags & PRED.thumbLdr) {
     if (claimedBuf.length < (n >> 2) + 2) claimedBuf = new Uint8Array((n >> 2) + 2);
-    claimed = claimedBuf;
-    claimed.fill(0, 0, (n >> 2) + 2);
+    claimed = claimedBuf; // all zero between calls: only the marked span is cleared afterwards
   }
   if (flags & (PRED.arm64 | PRED.abs32 | PRED.arm64rel)) {
     for (let i = (4 - (pos0 & 3)) & 3; i + 4 <= n; i += 4) {
@@ -334,7 +370,11 @@ export function mapReferences(flags: number, buf: Uint8Array, pos0: number, map:
           if (i < 2 || i + 6 > n) continue;
           if (branchAt(buf, i - 2, pos0, barrier) || branchAt(buf, i, pos0, barrier) || branchAt(buf, i + 2, pos0, barrier)) continue;
         }
-        if (claimed) claimed[i >> 2] = 1;
+        if (claimed) {
+          claimed[i >> 2] = 1;
+          if (i >> 2 < claimedLo) claimedLo = i >> 2;
+          claimedHi = i >> 2;
+        }
         const s = map.shift(x & ~1);
         if (s === 0) continue;
         const wn = (w + s) >>> 0;
@@ -363,7 +403,8 @@ export function mapReferences(flags: number, buf: Uint8Array, pos0: number, map:
       buf[i] = d >> 2;
     }
   }
-  if (flags & PRED.thumbRel) mapThumbRelative(buf, pos0, map, oldSize);
+  if (claimed && claimedHi >= claimedLo) claimed.fill(0, claimedLo, claimedHi + 1);
+  if (flags & PRED.thumbRel) mapThumbRelative(buf, pos0, map, oldSize, n);
 }
 
 /** The high byte of a halfword that starts a 32-bit Thumb-2 instruction (so the next halfword is its second half). */
@@ -375,8 +416,7 @@ const wide = (hi: number): boolean => hi >= 0xe8;
  * Decides from opcode bits only (never changed here) and from the halfword before (a halfword after
  * the first half of a 32-bit instruction is skipped), within the buffer's margin.
  */
-function mapThumbRelative(buf: Uint8Array, pos0: number, map: AddressMap, oldSize: number): void {
-  const n = buf.length;
+function mapThumbRelative(buf: Uint8Array, pos0: number, map: AddressMap, oldSize: number, n: number): void {
   for (let i = (pos0 & 1) + 4; i + 8 <= n; i += 2) {
     const hi = buf[i + 1]!;
     if (wide(buf[i - 1]!)) continue; // second half of a 32-bit instruction
