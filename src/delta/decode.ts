@@ -676,7 +676,7 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
     this.win.set(raw, 0);
     if (this.inplace) this.viewRegion(lo, hi);
     else applyFilter(this.filter, this.win, lo, true, 0, hi - lo);
-    if (this.predFlags !== 0 && !this.inplace) mapReferences(this.predFlags, this.win.subarray(0, hi - lo), lo, this.map, this.oldSize, this.predBase, this.sectorSize);
+    if (this.predFlags !== 0 && !this.inplace) mapReferences(this.predFlags, this.win, lo, this.map, this.oldSize, this.predBase, this.sectorSize, hi - lo);
     this.winStart = a;
     this.winEnd = b;
     this.winOff = a - lo;
@@ -855,19 +855,18 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
       const tb = dbyte + dbyteCtx(newPos, hist, prevDiff, narrowCode(this.filter)) * 256;
       let m = 1;
       while (m < 256) {
+        // branch-free on the bit, as for literals (see literal())
         const i = tb + m;
         const pr = probs[i]!;
         const bound = Math.imul(range >>> PROB_BITS, pr);
-        if ((code ^ SIGN) < (bound ^ SIGN)) {
-          range = bound;
-          probs[i] = pr + ((PROB_ONE - pr) >> MOVE_BITS);
-          m <<= 1;
-        } else {
-          code = (code - bound) | 0;
-          range = (range - bound) | 0;
-          probs[i] = pr - (pr >> MOVE_BITS);
-          m = (m << 1) | 1;
-        }
+        const diff = (code - bound) | 0;
+        const lt = ((~code & bound) | (~(code ^ bound) & diff)) >>> 31;
+        const if0 = -lt;
+        const if1 = ~if0;
+        range = (bound & if0) | ((range - bound) & if1);
+        code = (code & if0) | (diff & if1);
+        probs[i] = pr + (((PROB_ONE - pr) >> MOVE_BITS) & if0) - ((pr >> MOVE_BITS) & if1);
+        m = (m << 1) | (lt ^ 1);
         while ((range & TOPMASK) === 0) {
           range <<= 8;
           code = (code << 8) | buf[pos++]!;
