@@ -209,12 +209,18 @@ function splitLiterals(index: OldIndex, nw: Uint8Array, ops: Op[], history: bool
       rep1 = rep0;
       rep0 = op.oldPos - (pos - op.copyLen);
     }
+    let ahead: Candidate | undefined;
+    let aheadAt = -1;
     for (let i = pos; i < end; ) {
-      const c = best(i, end);
+      // (the lookahead of the last position is reused: a literal changes nothing best() reads)
+      const c = ahead !== undefined && aheadAt === i ? ahead : best(i, end);
+      ahead = undefined;
       // lazy: a clearly better copy one byte later wins over this one (the byte becomes a literal)
       if (c.gain > 0 && i + 1 < end && c.len < 64) {
         const c1 = best(i + 1, end);
         if (c1.gain > c.gain + LIT_BITS) {
+          ahead = c1;
+          aheadAt = i + 1;
           cur.litLen++;
           i++;
           continue;
