@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createDelta, createDeltaDecoder, bytesReader, sha256hex } from "../src/delta/index.js";
 import { buildPackage, generateSigningKey, sha256 } from "../src/format/index.js";
+import { DEFAULT_CONFIG } from "../src/config.js";
 
 const dir = process.argv[2];
 if (!dir) {
@@ -39,6 +40,8 @@ const median = (xs: number[]): number => {
 const cols = ["pair", "old", "new", "ours.fota", "payload", "filter", "bsdiff", "xdelta3", "zstd", "xz(new)", "ours/bsd", "create ms", "bsdiff ms", "apply MB/s", "mem KiB", "inplace", "ip/ours"];
 const rows: string[][] = [cols];
 const ratios: number[] = [];
+/** Per pair, for the target summary: package - bsdiff (bytes), create / bsdiff time, apply MB/s, memory, in-place / ordinary. */
+const checks: Array<{ over: number; createRatio: number; mbs: number; mem: number; ip: number }> = [];
 for (const line of readFileSync(join(dir, "pairs.tsv"), "utf8").trim().split("\n")) {
   const [name, o, n] = line.split("\t") as [string, string, string];
   if (only && !name.includes(only)) continue;
@@ -116,9 +119,24 @@ for (const line of readFileSync(join(dir, "pairs.tsv"), "utf8").trim().split("\n
     String(ip.payload.length),
     (ip.payload.length / d.payload.length).toFixed(3),
   ]);
+  checks.push({ over: pkg.bytes.length - bsize, createRatio: createMs / b.ms, mbs: nw.length / 1e6 / (best / 1000), mem, ip: ip.payload.length / d.payload.length });
   process.stderr.write(`${name} done\n`);
 }
 rmSync(tmp, { recursive: true, force: true });
 const widths = cols.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
 for (const r of rows) process.stdout.write(r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ") + "\n");
+// the targets of the delta engine (issue 4), each with the pairs that miss it
+const bound = DEFAULT_CONFIG.delta.maxWorkingMemoryBytes;
+const names = rows.slice(1).map((r) => r[0]!);
+const target = (what: string, ok: (c: (typeof checks)[number]) => boolean): void => {
+  const miss = checks.flatMap((c, i) => (ok(c) ? [] : [names[i]!]));
+  process.stdout.write(`  ${miss.length === 0 ? "met " : "MISS"}  ${what}: ${checks.length - miss.length}/${checks.length} pairs${miss.length ? " (misses: " + miss.join(", ") + ")" : ""}\n`);
+};
+process.stdout.write("targets:\n");
+process.stdout.write(`  ${median(ratios) <= 0.75 ? "met " : "MISS"}  median package / bsdiff <= 0.75: ${median(ratios).toFixed(3)}\n`);
+target("package <= bsdiff + 256 B", (c) => c.over <= 256);
+target("create time <= bsdiff's", (c) => c.createRatio <= 1);
+target("apply >= 50 MB/s", (c) => c.mbs >= 50);
+target(`decoder memory <= ${bound / 1024} KiB`, (c) => c.mem <= bound);
+target("in-place <= 1.10 x ordinary", (c) => c.ip <= 1.1);
 process.stdout.write(`median ratio ours/bsdiff (whole .fota package vs bsdiff patch): ${median(ratios).toFixed(3)} over ${ratios.length} pairs\n`);
