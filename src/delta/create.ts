@@ -130,10 +130,12 @@ function archHints(img: Uint8Array): { thumb: number; arm64: number } {
   return { thumb: thumb / n, arm64: a64 / n };
 }
 
+/** Shortest copy of the second pass that shapes the refined address map (tuned on the corpus). */
+const REFINED_MAP_MIN_COPY = 24;
 /** Bytes hashed per position by the first-pass matcher. */
 const GRAM = 4;
 /** Candidates the first-pass matcher tries per position (most recent first). */
-const CHAIN_DEPTH = 64;
+const CHAIN_DEPTH = 32;
 /** A match this long on the current alignment is taken without looking elsewhere. */
 const LONG_MATCH = 32;
 /** Bytes after equally long matches compared to choose between them. */
@@ -317,19 +319,44 @@ function tryFilter(name: FilterName, oldImage: Uint8Array, newImage: Uint8Array,
   const ops2 = diffOps(new OldIndex(oldM), newF, { history: true, predicted: (y) => -pred1.map.shiftAtNew(y) });
   consider(assemble(id, newImage.length, oldImage.length, encodeOps(ops2, oldM, newF, pred1, id), pred1), name, pred1.flags, pred1.map.length);
   // the refined map depends on the copies and on the Thumb flag only, the load address on the map:
-  // one refinement per Thumb setting serves every flag set of the list
-  const copies2 = copiesOf(ops2);
+  // one refinement per Thumb setting serves every flag set of the list. Short copies are left out:
+  // their displacements are often chance matches, and a segment costs bytes in the stream
+  const copies2 = copiesOf(ops2).filter((c) => c[2] >= REFINED_MAP_MIN_COPY);
   const refinedBy = new Map<number, Prediction>();
   const seen = new Set<number>();
+  const variants: Array<{ pred: Prediction; base: Uint8Array; mismatches: number }> = [];
   for (const f of flagsList) {
     let r = refinedBy.get(f & PRED.thumb);
     if (!r) refinedBy.set(f & PRED.thumb, (r = predictionFromCopies(oldF, newF, copies2, f | PRED.abs32, maxSeg)));
     const flags = r.flags & PRED.abs32 ? f : f & ~PRED.abs32;
     if (flags === 0 || seen.has(flags)) continue;
     seen.add(flags);
-    const pred2: Prediction = { flags, base: flags & PRED.abs32 ? r.base : 0, map: r.map };
-    consider(assemble(id, newImage.length, oldImage.length, encodeOps(ops2, mappedBase(oldF, pred2), newF, pred2, id), pred2), name, pred2.flags, pred2.map.length);
+    const pred: Prediction = { flags, base: flags & PRED.abs32 ? r.base : 0, map: r.map };
+    const base = mappedBase(oldF, pred);
+    variants.push({ pred, base, mismatches: copyMismatches(ops2, base, newF) });
   }
+  // the variants share the operations and the map and differ in how the base is mapped: the one whose
+  // copies differ in the fewest bytes codes smallest (checked on the corpus), so only those close to
+  // the fewest are encoded
+  const fewest = Math.min(...variants.map((v) => v.mismatches));
+  for (const { pred, base, mismatches } of variants) {
+    if (mismatches > fewest + Math.max(2, fewest * 0.005)) continue;
+    consider(assemble(id, newImage.length, oldImage.length, encodeOps(ops2, base, newF, pred, id), pred), name, pred.flags, pred.map.length);
+  }
+}
+
+/** Bytes of the (non-history) copies of `ops` that differ between `base` and `nw`. */
+function copyMismatches(ops: readonly Op[], base: Uint8Array, nw: Uint8Array): number {
+  let mismatches = 0;
+  let pos = 0;
+  for (const op of ops) {
+    if (op.hist === undefined) {
+      const o = op.oldPos;
+      for (let k = 0; k < op.copyLen; k++) if (base[o + k] !== nw[pos + k]) mismatches++;
+    }
+    pos += op.copyLen + op.litLen;
+  }
+  return mismatches;
 }
 
 export function createRawDelta(oldImage: Uint8Array, newImage: Uint8Array, opts: CreateOptions = {}): RawDelta {
