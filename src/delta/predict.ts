@@ -317,6 +317,9 @@ export function mapReferences(flags: number, buf: Uint8Array, pos0: number, map:
       i += 2;
     }
   }
+  // before the pointer pass: its decisions then read only filtered, branch-mapped bytes, which are
+  // the same in any slice from its third byte on (a pointer rewrite near a slice's start is not)
+  if (flags & PRED.thumbRel) mapThumbRelative(buf, pos0, map, oldSize, n);
   let claimed: Uint8Array | undefined;
   let claimedLo = n;
   let claimedHi = -1;
@@ -404,7 +407,6 @@ export function mapReferences(flags: number, buf: Uint8Array, pos0: number, map:
     }
   }
   if (claimed && claimedHi >= claimedLo) claimed.fill(0, claimedLo, claimedHi + 1);
-  if (flags & PRED.thumbRel) mapThumbRelative(buf, pos0, map, oldSize, n);
 }
 
 /** The high byte of a halfword that starts a 32-bit Thumb-2 instruction (so the next halfword is its second half). */
@@ -454,8 +456,9 @@ function mapThumbRelative(buf: Uint8Array, pos0: number, map: AddressMap, oldSiz
       const a = (p + 4) & ~3;
       const t = up ? a + imm : a - imm;
       if (t < 0 || t >= oldSize) continue;
-      const d = t + map.shift(t) - (((p + map.shift(p) + 4) & ~3));
-      if (d > -4096 && d < 4096) {
+      const d = t + map.shift(t) - ((p + map.shift(p) + 4) & ~3);
+      // bit 11 of the offset shares a byte with bits a branch check reads (the next halfword's top): kept
+      if (d > -4096 && d < 4096 && (Math.abs(d) & 0x800) === (imm & 0x800)) {
         const m = Math.abs(d);
         buf[i] = (buf[i]! & 0x7f) | (d >= 0 ? 0x80 : 0);
         buf[i + 2] = m & 0xff;
