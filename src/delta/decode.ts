@@ -19,6 +19,8 @@ const TOPMASK = -0x1000000; // range & TOPMASK === 0: range < 2^24, renormalise
 const PAD = 96; // zero bytes appended to the input at finish(); the encoder drops trailing zeros
 const OP_MARGIN = 320; // input bytes an operation header can consume at most (2 per coded bit)
 const PROB_ONE = 1 << PROB_BITS;
+const STITCH_BYTES = 2 * OP_MARGIN; // head of a chunk decoded together with the carried bytes (see push)
+const EMPTY = new Uint8Array(0);
 const enum Phase {
   Header = 0,
   Init = 1,
@@ -196,17 +198,36 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
       this.trailing += bytes.length;
       return;
     }
-    if (this.carry.length > 0) {
-      const b = new Uint8Array(this.carry.length + bytes.length);
+    const c = this.carry.length;
+    let from = 0; // where run() starts in `bytes`
+    if (c > 0) {
+      // the carried bytes are decoded from a short joint buffer (carry + the head of this chunk); past
+      // the carry, decoding goes on in the chunk itself instead of a copy of carry + chunk
+      const head = Math.min(bytes.length, STITCH_BYTES);
+      const b = new Uint8Array(c + head);
       b.set(this.carry);
-      b.set(bytes, this.carry.length);
+      b.set(bytes.subarray(0, head), c);
       this.buf = b;
-    } else this.buf = bytes;
-    this.pos = 0;
-    this.end = this.buf.length;
+      this.pos = 0;
+      this.end = b.length;
+      this.run(out, false);
+      if (this.pos < c || head === bytes.length || this.done) {
+        const left = b.subarray(Math.min(this.pos, b.length));
+        this.carry = new Uint8Array(left.length + bytes.length - head);
+        this.carry.set(left);
+        this.carry.set(bytes.subarray(head), left.length);
+        this.buf = EMPTY;
+        this.flush(out, false);
+        return;
+      }
+      from = this.pos - c;
+    }
+    this.buf = bytes;
+    this.pos = from;
+    this.end = bytes.length;
     this.run(out, false);
-    this.carry = new Uint8Array(this.buf.subarray(this.pos, Math.max(this.pos, this.end)));
-    this.buf = new Uint8Array(0);
+    this.carry = new Uint8Array(bytes.subarray(this.pos, Math.max(this.pos, this.end)));
+    this.buf = EMPTY;
     this.flush(out, false);
   }
 
