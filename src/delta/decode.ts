@@ -96,7 +96,7 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
   private readonly fixedMemory: number;
   /** Working memory in use (buffers, model, address map), in bytes. */
   get memoryBytes(): number {
-    return this.fixedMemory + this.mapN * MAP_SEGMENT_BYTES + this.written.length + this.mapTmp.length;
+    return this.fixedMemory + this.mapN * MAP_SEGMENT_BYTES + 2 * this.written.length + this.mapTmp.length;
   }
   private probs = newModel();
   private outBuf: Uint8Array;
@@ -118,6 +118,14 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
   private sectorDir = 1;
   /** In-place: one bit per sector, set once its new bytes are in the region (copies then read them unmapped). */
   private written = new Uint8Array(0);
+  /** In-place: one bit per sector past the base image that holds a stash (bytes kept for later steps) until its final write. */
+  private stashed = new Uint8Array(0);
+  /** In-place: the current step writes a stash. */
+  private stashing = 0;
+  /** In-place: final sector writes so far (the stream ends after the last one). */
+  private finals = 0;
+  /** In-place: end of the part of the region copies may read (whole sectors over both images). */
+  private regionEnd = 0;
   /** In-place streams with a map: one sector's part of the base window with zero bytes around it (see viewRegion). */
   private mapTmp = new Uint8Array(0);
   private predFlags = 0;
@@ -444,6 +452,8 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
       }
       this.nSteps = Math.ceil(this.newSize / this.sectorSize);
       this.written = new Uint8Array(Math.ceil(this.nSteps / 8));
+      this.stashed = new Uint8Array(this.written.length);
+      this.regionEnd = Math.ceil(Math.max(this.oldSize, this.newSize) / this.sectorSize) * this.sectorSize;
       if (this.predFlags !== 0) this.mapTmp = new Uint8Array(this.win.length + 2 * FILTER_MARGIN);
       const limit = this.opts.memoryLimitBytes;
       if (limit !== undefined && this.memoryBytes > limit) {
@@ -499,14 +509,18 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
       applyFilter(this.filter, data, this.outBase, false, 0, len, this.sectorSize);
       this.opts.inPlace!.writeSector(j, new Uint8Array(data), this.step);
     }
-    this.produced += len;
+    if (this.stashing) this.stashed[j >> 3]! |= 1 << (j & 7);
+    else {
+      this.produced += len;
+      this.written[j >> 3]! |= 1 << (j & 7);
+      this.finals++;
+    }
     this.outFill = 0;
     this.replay = null;
     this.winStart = this.winEnd = 0; // the region changed: later copies may read the new bytes
-    this.written[j >> 3]! |= 1 << (j & 7);
     this.step++;
     this.st = St.Sector;
-    if (this.step === this.nSteps) this.end_();
+    if (this.finals === this.nSteps) this.end_();
   }
 
   private startSector(j: number): void {
@@ -514,8 +528,10 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
     if (!(j >= 0 && j < this.nSteps)) throw corrupt(`sector ${j} outside the new image`, { step: this.step });
     if ((this.written[j >> 3]! >> (j & 7)) & 1) throw corrupt(`sector ${j} written twice`, { step: this.step });
     this.prevSector = j;
+    this.kind = 7; // as OpEncoder.sector: the first copy kind of a sector has its own context
     this.newPos = this.outBase = j * S;
-    this.sectorEnd = Math.min(this.newSize, (j + 1) * S);
+    this.sectorEnd = this.stashing ? (j + 1) * S : Math.min(this.newSize, (j + 1) * S);
+    if (this.sectorEnd > this.base.size) throw new CompatibilityError("too-large", `in-place region has ${this.base.size} bytes; the patch writes up to ${this.sectorEnd}`);
     this.outFill = 0;
     this.prev = 0;
     this.winStart = this.winEnd = 0;
@@ -589,6 +605,10 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
           const next = this.prevSector + this.sectorDir;
           const j = this.bit(L.fill + 1) ? next : next + unzigzag(this.len(L.sector, 0) + 1);
           if (j !== next) this.sectorDir = j > this.prevSector ? 1 : -1;
+          // a sector past the base image, neither written nor holding a stash: 1 bit, stash or final
+          const bit = (a: Uint8Array): number => (a[j >> 3]! >> (j & 7)) & 1;
+          const free = j >= 0 && j < this.nSteps && j * this.sectorSize >= this.oldSize && bit(this.written) === 0 && bit(this.stashed) === 0;
+          this.stashing = free ? this.bit(L.fill + 3) : 0;
           this.startSector(j);
           this.st = St.Op;
           break;
@@ -632,7 +652,7 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
               this.rep0 = offset;
             }
             const oldPos = this.newPos + offset;
-            if (oldPos < 0 || oldPos + copyLen > (this.inplace ? Math.max(this.oldSize, this.newSize) : this.oldSize)) throw corrupt("copy reads outside the base image", { at: this.newPos, oldPos });
+            if (oldPos < 0 || oldPos + copyLen > (this.inplace ? this.regionEnd : this.oldSize)) throw corrupt("copy reads outside the base image", { at: this.newPos, oldPos });
             this.oldPos = oldPos;
           }
           }
@@ -688,7 +708,7 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
   private refill(at: number): void {
     const W = this.win.length - 2 * FILTER_MARGIN;
     const a = at;
-    const lim = this.inplace ? Math.max(this.oldSize, this.newSize) : this.oldSize;
+    const lim = this.inplace ? this.regionEnd : this.oldSize;
     const b = Math.min(lim, a + W, a + Math.max(this.copyRem, 16)); // filter and map only what the copy needs
     const lo = Math.max(0, a - FILTER_MARGIN);
     const hi = Math.min(lim, b + FILTER_MARGIN);
@@ -705,7 +725,8 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
 
   /**
    * In-place: the region as copies see it, sector by sector: a rewritten sector holds the new image
-   * (filtered, up to the new size), any other the base (filtered and mapped, up to the old size). A
+   * (filtered, up to the new size), a stash its whole sector (filtered), any other the base
+   * (filtered and mapped, up to the old size). A
    * map sees a sector's bytes with FILTER_MARGIN zero bytes on each side in place of its neighbours
    * (as the encoder does, see sectorMappedBase), so what it decides never depends on them.
    */
@@ -718,10 +739,11 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
       const m = Math.floor(s / S);
       const e = Math.min(hi, (m + 1) * S);
       const isNew = m < this.nSteps && ((this.written[m >> 3]! >> (m & 7)) & 1) === 1;
-      const valid = Math.min(e, isNew ? this.newSize : this.oldSize);
+      const isStash = !isNew && m < this.nSteps && ((this.stashed[m >> 3]! >> (m & 7)) & 1) === 1;
+      const valid = Math.min(e, isNew ? this.newSize : isStash ? e : this.oldSize);
       if (valid > s) {
         applyFilter(this.filter, win, lo, true, s - lo, valid - lo, S);
-        if (!isNew && this.predFlags !== 0) {
+        if (!isNew && !isStash && this.predFlags !== 0) {
           const lf = s % S === 0 && s > 0 ? M : 0;
           const rf = valid % S === 0 && valid < this.oldSize ? M : 0;
           const n = valid - s;

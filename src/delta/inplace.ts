@@ -11,11 +11,11 @@
 // filtered only; any other sector the base, filtered and mapped (see DeltaDecoder.viewRegion).
 
 import { diffOps, OldIndex } from "./diff.js";
-import { filterImage, FILTER_MARGIN } from "./filters.js";
+import { filterImage, FILTER_MARGIN, FILTERS } from "./filters.js";
 import { RangeEncoder } from "./rangecoder.js";
 import { encodeHeader, END_MARK, INPLACE_MAGIC, OpEncoder, type Op, type Prediction } from "./stream.js";
 import { buildPrediction } from "./create.js";
-import { mapReferences } from "./predict.js";
+import { mapReferences, PRED } from "./predict.js";
 import type { InPlaceSink } from "./decode.js";
 import type { RandomAccessReader } from "./types.js";
 
@@ -59,6 +59,8 @@ export interface InPlaceStats {
 const MIN_RESCUE = 5;
 /** Suffix-array neighbours examined for a match that is still readable. */
 const SA_SPAN = 24;
+/** What a sector out of sequence costs the order search, in broken-read bytes. */
+const JUMP_COST = 6;
 const CHAIN_DEPTH = 32;
 
 /** Builds an in-place patch (header + body) with filter `filterId`. */
@@ -68,6 +70,8 @@ export function createInPlacePatch(oldImage: Uint8Array, newImage: Uint8Array, f
   if (!Number.isInteger(bits) || bits < 8 || bits > 16) throw new RangeError(`in-place sector size ${S} must be a power of two in 256..65536`);
   const oF = filterImage(filterId, oldImage, true, S);
   const nF = filterImage(filterId, newImage, true, S);
+  // an explicit filter "none" comes without a map; AArch64 code still gains from relative mapping
+  if (predFlags === 0 && filterId === FILTERS.none && arm64Share(newImage) > 0.002) predFlags = PRED.arm64rel | PRED.abs32;
   let index = new OldIndex(oF);
   let ops = diffOps(index, nF, { history: true });
   let base = oF;
@@ -129,16 +133,93 @@ export function createInPlacePatch(oldImage: Uint8Array, newImage: Uint8Array, f
       orderCost = c;
     }
   }
-  if (process.env.IPDEBUG) console.error("order", orderCost, order.join(","));
 
-  // rescue search structures: the base's suffix array and hash chains over the new image
   const chain = new HashIndex(nF);
+  const encode = (steps: Step[]): Encoded => encodeSteps(steps, { S, bits, nF, base, index, chain, pred, filterId, segs, oldLen, newLen, nNew, nAll });
+  const plain = order.map((j) => ({ j }));
+  let best = encode(plain);
+  const geo = { S, bits, oldLen, nNew };
+  const stashed = planStashes(order, segs, before, geo);
+  if (stashed) {
+    const e = encode(stashed);
+    if (e.body.length < best.body.length) best = e;
+  }
+  const body = best.body;
+  const brokenBytes = best.broken;
+  const rescuedBytes = best.rescued;
+  const head = encodeHeader(INPLACE_MAGIC, filterId, newImage.length, oldImage.length, bits, pred);
+  const patch = new Uint8Array(head.length + body.length);
+  patch.set(head);
+  patch.set(body, head.length);
+  return { patch, stats: { steps: best.steps, brokenBytes, rescuedBytes } };
+}
+
+/**
+ * The base as the applier's copies see it: mapped sector by sector, each sector with FILTER_MARGIN
+ * zero bytes in place of its neighbours (image edges stay edges), so no mapping decision depends on
+ * another sector (which may already hold new bytes when it is read).
+ */
+export function sectorMappedBase(oF: Uint8Array, pred: Prediction, S: number): Uint8Array {
+  const out = new Uint8Array(oF);
+  const M = FILTER_MARGIN;
+  const tmp = new Uint8Array(S + 2 * M);
+  for (let s = 0; s < oF.length; s += S) {
+    const e = Math.min(oF.length, s + S);
+    const lf = s > 0 ? M : 0;
+    const rf = e < oF.length ? M : 0;
+    const n = e - s;
+    tmp.fill(0);
+    tmp.set(oF.subarray(s, e), lf);
+    mapReferences(pred.flags, tmp.subarray(0, lf + n + rf), s - lf, pred.map, oF.length, pred.base, S);
+    out.set(tmp.subarray(lf, lf + n), s);
+  }
+  return out;
+}
+
+/** One step of an in-place patch: the final write of sector j, or (stash) base ranges [position, length] kept in sector j, one after another. */
+interface Step {
+  j: number;
+  stash?: Array<[number, number]>;
+}
+
+interface Encoded {
+  body: Uint8Array;
+  steps: number;
+  broken: number;
+  rescued: number;
+}
+
+interface EncodeInput {
+  S: number;
+  bits: number;
+  nF: Uint8Array;
+  base: Uint8Array;
+  index: OldIndex;
+  chain: HashIndex;
+  pred: Prediction | undefined;
+  filterId: number;
+  segs: Seg[][];
+  oldLen: number;
+  newLen: number;
+  nNew: number;
+  nAll: number;
+}
+
+/** Codes the steps in order, finding broken reads again in what the region holds at each step. */
+function encodeSteps(steps: Step[], inp: EncodeInput): Encoded {
+  const { S, bits, nF, index, chain, pred, filterId, segs, oldLen, newLen, nNew, nAll } = inp;
   const view = new Uint8Array(nAll * S);
-  view.set(base);
-  const written = new Uint8Array(nAll);
-  let brokenBytes = 0;
-  let rescuedBytes = 0;
-  const validEnd = (m: number): number => Math.min((m + 1) * S, written[m] ? newLen : oldLen);
+  view.set(inp.base);
+  // what each step writes, as the encoder's "new image": a stash step's sector holds the stash meanwhile
+  const tgt = new Uint8Array(nAll * S);
+  tgt.set(nF);
+  /** 0: base, 1: new image, 2: a stash */
+  const state = new Uint8Array(nAll);
+  /** active stashes: sector -> the base ranges they hold */
+  const stashes = new Map<number, Array<[number, number]>>();
+  let broken = 0;
+  let rescued = 0;
+  const validEnd = (m: number): number => Math.min((m + 1) * S, state[m] === 1 ? newLen : state[m] === 2 ? (m + 1) * S : oldLen);
   /** Length of the match of nF[i..] at region position p as the decoder sees it now (at most max). */
   const lcpView = (p: number, i: number, max: number): number => {
     let k = 0;
@@ -190,7 +271,7 @@ export function createInPlacePatch(oldImage: Uint8Array, newImage: Uint8Array, f
               bestSrc = q;
               bestHist = i - q;
             }
-          } else if (written[m]) {
+          } else if (state[m] === 1) {
             const n = lcpView(q, i, max);
             if (n > bestLen) {
               bestLen = n;
@@ -216,74 +297,218 @@ export function createInPlacePatch(oldImage: Uint8Array, newImage: Uint8Array, f
     }
     return got;
   };
-
-  const enc = new OpEncoder(new RangeEncoder(), view, nF, pred, filterId);
-  let prevJ = -1;
-  for (const j of order) {
-    const pieces: Piece[] = [];
-    const readable = (m: number): boolean => m === j || m >= nNew || !written[m];
-    for (const g of segs[j]!) {
-      if (g.kind === K.Lit) {
-        pieces.push({ at: g.at, len: g.len, src: -1 });
-        continue;
-      }
-      // split by source sector: readable runs stay copies, the rest is found again
-      forSectors(g.src, g.len, bits, (m, n, off) => {
-        const at = g.at + off;
-        const src = g.src + off;
-        let ok: boolean;
-        if (g.kind === K.Old) ok = readable(m);
-        else if (m === j) ok = true;
-        else ok = written[m] === 1;
-        if (ok && g.kind === K.New && m === j) pieces.push({ at, len: n, src, hist: at - src });
-        else if (ok) pieces.push({ at, len: n, src });
-        else {
-          brokenBytes += n;
-          rescuedBytes += rematch(j, at, at + n, pieces);
+  /** A broken base read nF[at, at + n) <- base[src, ...): from a stash where one holds it, else found again. */
+  const lost = (j: number, at: number, src: number, n: number, out: Piece[]): void => {
+    broken += n;
+    for (const [t, ranges] of stashes) {
+      let off = t * S;
+      for (const [c, len] of ranges) {
+        const a = Math.max(src, c);
+        const b = Math.min(src + n, c + len);
+        if (a < b) {
+          broken -= n; // counted again piece by piece
+          if (a > src) lost(j, at, src, a - src, out);
+          out.push({ at: at + (a - src), len: b - a, src: off + (a - c) });
+          broken += b - a;
+          rescued += b - a;
+          if (b < src + n) lost(j, at + (b - src), b, src + n - b, out);
+          return;
         }
-      });
+        off += len;
+      }
     }
-    enc.sector(j, prevJ);
+    rescued += rematch(j, at, at + n, out);
+  };
+
+  const enc = new OpEncoder(new RangeEncoder(), view, tgt, pred, filterId);
+  let prevJ = -1;
+  for (const step of steps) {
+    const j = step.j;
+    const free = j * S >= oldLen && j < nNew && state[j] === 0;
+    const pieces: Piece[] = [];
+    let limit: number;
+    if (step.stash !== undefined) {
+      let at = j * S;
+      for (const [c, len] of step.stash) {
+        tgt.set(view.subarray(c, c + len), at);
+        pieces.push({ at, len, src: c });
+        at += len;
+      }
+      limit = (j + 1) * S;
+    } else {
+      limit = Math.min(newLen, (j + 1) * S);
+      if (state[j] === 2) {
+        tgt.fill(0, j * S, (j + 1) * S);
+        tgt.set(nF.subarray(j * S, limit), j * S);
+      }
+      const readable = (m: number): boolean => m === j || m >= nNew || state[m] !== 1;
+      for (const g of segs[j]!) {
+        if (g.kind === K.Lit) {
+          pieces.push({ at: g.at, len: g.len, src: -1 });
+          continue;
+        }
+        // split by source sector: readable runs stay copies, the rest is found again
+        forSectors(g.src, g.len, bits, (m, n, off) => {
+          const at = g.at + off;
+          const src = g.src + off;
+          if (g.kind === K.Old) {
+            if (readable(m)) pieces.push({ at, len: n, src });
+            else lost(j, at, src, n, pieces);
+          } else if (m === j) pieces.push({ at, len: n, src, hist: at - src });
+          else if (state[m] === 1) pieces.push({ at, len: n, src });
+          else {
+            broken += n;
+            rescued += rematch(j, at, at + n, pieces);
+          }
+        });
+      }
+    }
+    stashes.delete(j); // (its own final write could still read it)
+    enc.sector(j, prevJ, free ? step.stash !== undefined : undefined);
     prevJ = j;
     let newPos = j * S;
-    const limit = Math.min(newLen, (j + 1) * S);
     for (const op of piecesToOps(pieces, view)) {
       enc.op(op, newPos, limit, true);
       newPos += op.copyLen + op.litLen;
     }
     if (newPos !== limit) throw new Error(`in-place encoder: sector ${j} covers ${newPos - j * S} of ${limit - j * S} bytes`);
-    view.set(nF.subarray(j * S, limit), j * S);
-    written[j] = 1;
+    view.set(tgt.subarray(j * S, limit), j * S);
+    if (step.stash !== undefined) {
+      state[j] = 2;
+      stashes.set(j, step.stash);
+    } else state[j] = 1;
   }
   if (newLen > 0) enc.enc.direct(END_MARK, 16);
-  const body = enc.enc.finish();
-  const head = encodeHeader(INPLACE_MAGIC, filterId, newImage.length, oldImage.length, bits, pred);
-  const patch = new Uint8Array(head.length + body.length);
-  patch.set(head);
-  patch.set(body, head.length);
-  return { patch, stats: { steps: nNew, brokenBytes, rescuedBytes } };
+  return { body: enc.enc.finish(), steps: steps.length, broken, rescued };
 }
 
 /**
- * The base as the applier's copies see it: mapped sector by sector, each sector with FILTER_MARGIN
- * zero bytes in place of its neighbours (image edges stay edges), so no mapping decision depends on
- * another sector (which may already hold new bytes when it is read).
+ * Sectors past the base image (the new image grew into them) are free until their final write: each
+ * can first keep S bytes of the base that later steps read after their sector was rewritten (the
+ * reads a cycle broke). Returns the steps with stashes, or null when there is nothing to keep.
  */
-export function sectorMappedBase(oF: Uint8Array, pred: Prediction, S: number): Uint8Array {
-  const out = new Uint8Array(oF);
-  const M = FILTER_MARGIN;
-  const tmp = new Uint8Array(S + 2 * M);
-  for (let s = 0; s < oF.length; s += S) {
-    const e = Math.min(oF.length, s + S);
-    const lf = s > 0 ? M : 0;
-    const rf = e < oF.length ? M : 0;
-    const n = e - s;
-    tmp.fill(0);
-    tmp.set(oF.subarray(s, e), lf);
-    mapReferences(pred.flags, tmp.subarray(0, lf + n + rf), s - lf, pred.map, oF.length, pred.base, S);
-    out.set(tmp.subarray(lf, lf + n), s);
+function planStashes(order: number[], segs: Seg[][], before: Map<number, number>[], g: { S: number; bits: number; oldLen: number; nNew: number }): Step[] | null {
+  const { S, bits, oldLen, nNew } = g;
+  const firstFree = Math.ceil(oldLen / S);
+  if (firstFree >= nNew || oldLen < S) return null;
+  let steps: Step[] = order.map((j) => ({ j }));
+  const covered: Array<[number, number]> = [];
+  for (let t = nNew - 1; t >= firstFree; t--) {
+    const rank = new Map<number, number>();
+    steps.forEach((st, i) => {
+      if (st.stash === undefined) rank.set(st.j, i);
+    });
+    // broken base reads (not yet covered by a stash): [src, src + n) read by sector j
+    const lostReads: Array<{ src: number; n: number; j: number }> = [];
+    for (let j = 0; j < nNew; j++) {
+      for (const sg of segs[j]!) {
+        if (sg.kind !== K.Old) continue;
+        forSectors(sg.src, sg.len, bits, (m, n, off) => {
+          if (m === j || m >= nNew || rank.get(m)! > rank.get(j)!) return;
+          const src = sg.src + off;
+          if (covered.some(([c0, c1]) => src >= c0 && src + n <= c1)) return;
+          lostReads.push({ src, n, j });
+        });
+      }
+    }
+    if (lostReads.length === 0) break;
+    lostReads.sort((x, y) => x.src - y.src);
+    // base ranges holding them (reads close together merged), the densest first, packed into S bytes
+    const groups: Array<{ c: number; n: number; bytes: number; reads: typeof lostReads }> = [];
+    for (const r of lostReads) {
+      const last = groups[groups.length - 1];
+      if (last && r.src <= last.c + last.n + 16 && Math.max(last.c + last.n, r.src + r.n) - last.c <= S) {
+        last.n = Math.max(last.c + last.n, r.src + r.n) - last.c;
+        last.bytes += r.n;
+        last.reads.push(r);
+      } else groups.push({ c: r.src, n: r.n, bytes: r.n, reads: [r] });
+    }
+    groups.sort((x, y) => y.bytes - x.bytes);
+    // first what t's own final write reads from the base: that write moves after the stash's readers
+    const own: typeof lostReads = [];
+    for (const sg of segs[t]!) {
+      if (sg.kind !== K.Old) continue;
+      forSectors(sg.src, sg.len, bits, (m, n, off) => {
+        if (m !== t && m < nNew) own.push({ src: sg.src + off, n, j: t });
+      });
+    }
+    const ownGroups: typeof groups = [];
+    for (const r of own) {
+      const last = ownGroups[ownGroups.length - 1];
+      if (last && r.src >= last.c && r.src <= last.c + last.n + 16 && r.src + r.n - last.c <= S) {
+        last.n = Math.max(last.n, r.src + r.n - last.c);
+        last.bytes += r.n;
+        last.reads.push(r);
+      } else ownGroups.push({ c: r.src, n: r.n, bytes: r.n, reads: [r] });
+    }
+    const ranges: Array<[number, number]> = [];
+    const inWin: typeof lostReads = [];
+    let used = 0;
+    for (const x of [...ownGroups, ...groups.filter((x) => x.reads.every((r) => r.j !== t))]) {
+      if (used + x.n > S) continue;
+      ranges.push([x.c, x.n]);
+      inWin.push(...x.reads);
+      used += x.n;
+    }
+    const bestBytes = inWin.reduce((z, r) => z + r.n, 0);
+    if (bestBytes < 64) break;
+    // the rest of the sector: more base bytes after the last range (any readable ones will do)
+    ranges.sort((x, y) => x[0] - y[0]);
+    const lastR = ranges[ranges.length - 1]!;
+    if (used < S) {
+      const more = Math.min(S - used, oldLen - (lastR[0] + lastR[1]));
+      lastR[1] += more;
+      used += more;
+      if (used < S) ranges.push([0, S - used]);
+    }
+    // the stash goes right before the first of its source sectors is rewritten; its sector's final
+    // write after the last step reading the stash, where the fewest of its own constraints break
+    const srcSectors = new Set<number>();
+    for (const [c, len] of ranges) forSectors(c, len, bits, (m) => void (m < nNew && srcSectors.add(m)));
+    const stashAt = Math.min(...[...srcSectors].map((m) => rank.get(m)!));
+    const lastReader = Math.max(...inWin.map((r) => rank.get(r.j)!));
+    const rest = steps.filter((st) => !(st.j === t && st.stash === undefined));
+    const posOf = (i: number): number => (i > rank.get(t)! ? i - 1 : i); // index in rest
+    const insStash = posOf(stashAt);
+    let from = posOf(lastReader) + 1;
+    if (rank.get(t)! < stashAt) from = Math.max(from, insStash);
+    // choose where t's final write goes (at or after `from`)
+    let bestPos = rest.length;
+    let bestCost = Infinity;
+    for (let p = from; p <= rest.length; p++) {
+      let cost = 0;
+      for (let i = 0; i < rest.length; i++) {
+        const st = rest[i]!;
+        if (st.stash !== undefined) continue;
+        if (i < p) cost += before[t]!.get(st.j) ?? 0; // st comes first but t had to precede it
+        else cost += before[st.j]!.get(t) ?? 0;
+      }
+      if (cost < bestCost) {
+        bestCost = cost;
+        bestPos = p;
+      }
+    }
+    const next: Step[] = [];
+    for (let i = 0; i <= rest.length; i++) {
+      if (i === insStash) next.push({ j: t, stash: ranges });
+      if (i === bestPos) next.push({ j: t });
+      if (i < rest.length) next.push(rest[i]!);
+    }
+    // a final write of t placed before its stash would be wrong: keep the stash first
+    const si = next.findIndex((st) => st.j === t && st.stash !== undefined);
+    const fi = next.findIndex((st) => st.j === t && st.stash === undefined);
+    if (fi < si) return null;
+    steps = next;
+    for (const r of inWin) covered.push([r.src, r.src + r.n]);
   }
-  return out;
+  return covered.length > 0 ? steps : null;
+}
+
+/** Share of aligned words that are AArch64 BL instructions. */
+function arm64Share(img: Uint8Array): number {
+  let n = 0;
+  for (let i = 3; i < img.length; i += 4) if ((img[i]! & 0xfc) === 0x94) n++;
+  return n / Math.max(1, img.length / 4);
 }
 
 /** Calls f(sector, bytes, offset) for each sector the range [src, src + len) touches. */
@@ -381,15 +606,19 @@ function improveOrder(before: Map<number, number>[], order: number[]): number[] 
     let moved = false;
     for (let a = 0; a < n; a++) {
       const v = o[a]!;
-      // gain of moving v to just after position b (b > a) or just before b (b < a)
+      // gain of moving v to just after position b (b > a) or just before b (b < a); a sector that
+      // does not follow its predecessor costs JUMP_COST (its announcement, a broken run of copies)
+      const jump = (x: number | undefined, y: number | undefined): number => (x === undefined || y === undefined || Math.abs(x - y) === 1 ? 0 : JUMP_COST);
+      const out = jump(o[a - 1], v) + jump(v, o[a + 1]) - jump(o[a - 1], o[a + 1]);
       let bestGain = 0;
       let bestB = a;
       let g = 0;
       for (let b = a + 1; b < n; b++) {
         const u = o[b]!;
         g += (after[v]!.get(u) ?? 0) - (before[v]!.get(u) ?? 0); // u must come before v: fixed; v before u: now broken
-        if (g > bestGain) {
-          bestGain = g;
+        const gj = g + out - (jump(u, v) + jump(v, o[b + 1]) - jump(u, o[b + 1]));
+        if (gj > bestGain) {
+          bestGain = gj;
           bestB = b;
         }
       }
@@ -397,8 +626,9 @@ function improveOrder(before: Map<number, number>[], order: number[]): number[] 
       for (let b = a - 1; b >= 0; b--) {
         const u = o[b]!;
         g += (before[v]!.get(u) ?? 0) - (after[v]!.get(u) ?? 0);
-        if (g > bestGain) {
-          bestGain = g;
+        const gj = g + out - (jump(o[b - 1], v) + jump(v, u) - jump(o[b - 1], u));
+        if (gj > bestGain) {
+          bestGain = gj;
           bestB = b;
         }
       }

@@ -137,16 +137,20 @@ export class OpEncoder {
   /**
    * In-place streams: announces the sector the next operations fill (see inplace.ts): one bit when it
    * continues the direction of the last change (prevIndex +- 1), else the signed jump from there.
+   * `stash`: given for a sector past the base image that is neither written nor holding a stash:
+   * whether this step writes a stash there (1 bit).
    */
-  sector(index: number, prevIndex: number): void {
+  sector(index: number, prevIndex: number, stash?: boolean): void {
     const next = prevIndex + this.sectorDir;
     this.enc.bit(L.fill + 1, index === next ? 1 : 0);
     if (index !== next) {
       this.enc.len(L.sector, 0, zigzag(index - next) - 1);
       this.sectorDir = index > prevIndex ? 1 : -1;
     }
+    if (stash !== undefined) this.enc.bit(L.fill + 3, stash ? 1 : 0);
     this.s.prev = 0;
     this.sectorFirst = true;
+    this.s.kind = 7; // the first copy kind of a sector has its own context (kind 7 is never coded)
   }
 
   /** `limit`: where the current run of output ends (new size; in-place: the sector end). */
