@@ -88,19 +88,29 @@ export class AddressMap {
       for (let i = 0; i < n; i++) idx[i] = i;
       idx.sort((a, b) => st[a]! + sh[a]! - (st[b]! + sh[b]!) || a - b);
     }
+    if (y >= this.nLo && y < this.nHi) return this.nVal; // copies go forward: often the same answer
     let lo = 0;
     let hi = n - 1;
-    let r = -1;
+    let at = -1; // the last position in new-start order with a start at or before y
     while (lo <= hi) {
       const mid = (lo + hi) >> 1;
       const i = idx[mid]!;
       if (st[i]! + sh[i]! <= y) {
-        r = i;
+        at = mid;
         lo = mid + 1;
       } else hi = mid - 1;
     }
-    return r < 0 ? NaN : sh[r]!;
+    const key = (k: number): number => st[idx[k]!]! + sh[idx[k]!]!;
+    this.nLo = at < 0 ? -Infinity : key(at);
+    this.nHi = at + 1 < n ? key(at + 1) : Infinity;
+    this.nVal = at < 0 ? NaN : sh[idx[at]!]!;
+    return this.nVal;
   }
+
+  // the answer of the last shiftAtNew() lookup, for every new position in [nLo, nHi)
+  private nLo = 0;
+  private nHi = 0;
+  private nVal = NaN;
 
   // The answers of the last two lookups as intervals of old positions with one shift each (mapping
   // alternates between a reference's own position and its target: both usually repeat).

@@ -67,8 +67,10 @@ describe("AddressMap lookups", () => {
       const en = Int32Array.from(st, (s) => s + 50);
       const sh = Int32Array.from({ length: n }, () => Math.floor(rand() * 3000) - 1000);
       const m = new AddressMap(st, en, sh);
-      for (let q = 0; q < 100; q++) {
-        const y = Math.floor(rand() * (n * 100 + 2000)) - 1000;
+      const ys: number[] = [];
+      for (let q = 0; q < 100; q++) ys.push(Math.floor(rand() * (n * 100 + 2000)) - 1000);
+      for (let y = -1000; y < n * 100 + 1000; y += 1 + Math.floor(rand() * 30)) ys.push(y); // forward, as copies go
+      for (const y of ys) {
         let best = -1;
         for (let i = 0; i < n; i++) if (st[i]! + sh[i]! <= y && (best < 0 || st[i]! + sh[i]! >= st[best]! + sh[best]!)) best = i;
         expect(m.shiftAtNew(y)).toBe(best < 0 ? NaN : sh[best]!);
