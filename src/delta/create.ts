@@ -49,6 +49,9 @@ export function buildPrediction(old: Uint8Array, nw: Uint8Array, ops: readonly O
   return predictionFromCopies(old, nw, copiesOf(ops), flags, maxSeg);
 }
 
+/** Keeps load-address events positive (they lie within +-2^33). */
+const EVENT_BIAS = 2 ** 34;
+
 /** The same from copies (oldPos, newPos, len). */
 export function predictionFromCopies(old: Uint8Array, nw: Uint8Array, copies: Array<[number, number, number]>, flags: number, maxSeg = 1024): Prediction {
   let map = AddressMap.fromCopies(copies, maxSeg);
@@ -78,23 +81,34 @@ export function predictionFromCopies(old: Uint8Array, nw: Uint8Array, copies: Ar
       if (!l) bySegShift.set(sh, (l = []));
       l.push(i);
     }
-    const events: Array<[number, number]> = [];
+    // events (at, +1 opens / -1 closes) as numbers (at + EVENT_BIAS) * 2 + (opens ? 1 : 0): a plain
+    // numeric sort orders them by position, closing before opening
+    let count = 0;
+    for (const [wo, wn] of pairs) {
+      const segs = bySegShift.get(wn - wo);
+      if (segs && segs.length <= 64) count += 2 * segs.length;
+    }
+    const events = new Float64Array(count);
+    let e = 0;
     for (const [wo, wn] of pairs) {
       const segs = bySegShift.get(wn - wo);
       if (!segs || segs.length > 64) continue;
       for (const i of segs) {
         // x = wo - B in [start, end), x & ~1 for Thumb function pointers
-        events.push([wo - map.ends[i]! + 1, 1], [wo - map.starts[i]! + 2, -1]);
+        events[e++] = (wo - map.ends[i]! + 1 + EVENT_BIAS) * 2 + 1;
+        events[e++] = (wo - map.starts[i]! + 2 + EVENT_BIAS) * 2;
       }
     }
-    events.sort((x, y) => x[0] - y[0] || x[1] - y[1]);
+    events.sort();
     let cover = 0;
     let bestScore = 0;
-    for (const [at, dlt] of events) {
-      cover += dlt;
-      if (dlt > 0 && cover > bestScore) {
+    for (let j = 0; j < count; j++) {
+      const v = events[j]!;
+      const opens = v % 2 === 1;
+      cover += opens ? 1 : -1;
+      if (opens && cover > bestScore) {
         bestScore = cover;
-        base = Math.max(0, at);
+        base = Math.max(0, (v - 1) / 2 - EVENT_BIAS);
       }
     }
     // verify the pick exactly
@@ -318,17 +332,18 @@ function tryFilter(name: FilterName, oldImage: Uint8Array, newImage: Uint8Array,
   const oldM = mappedBase(oldF, pred1);
   const ops2 = diffOps(new OldIndex(oldM), newF, { history: true, predicted: (y) => -pred1.map.shiftAtNew(y) });
   consider(assemble(id, newImage.length, oldImage.length, encodeOps(ops2, oldM, newF, pred1, id), pred1), name, pred1.flags, pred1.map.length);
-  // the refined map depends on the copies and on the Thumb flag only, the load address on the map:
-  // one refinement per Thumb setting serves every flag set of the list. Short copies are left out:
-  // their displacements are often chance matches, and a segment costs bytes in the stream
+  // the refined map depends on the copies and on the Thumb and pointer flags only: one refinement
+  // serves the flag sets that share them. Short copies are left out: their displacements are often
+  // chance matches, and a segment costs bytes in the stream
   const copies2 = copiesOf(ops2).filter((c) => c[2] >= REFINED_MAP_MIN_COPY);
   const refinedBy = new Map<number, Prediction>();
   const seen = new Set<number>();
   const variants: Array<{ pred: Prediction; base: Uint8Array; mismatches: number }> = [];
   for (const f of flagsList) {
-    let r = refinedBy.get(f & PRED.thumb);
-    if (!r) refinedBy.set(f & PRED.thumb, (r = predictionFromCopies(oldF, newF, copies2, f | PRED.abs32, maxSeg)));
-    const flags = r.flags & PRED.abs32 ? f : f & ~PRED.abs32;
+    const key = f & (PRED.thumb | PRED.abs32);
+    let r = refinedBy.get(key);
+    if (!r) refinedBy.set(key, (r = predictionFromCopies(oldF, newF, copies2, f, maxSeg)));
+    const flags = (f & ~PRED.abs32) | (r.flags & PRED.abs32);
     if (flags === 0 || seen.has(flags)) continue;
     seen.add(flags);
     const pred: Prediction = { flags, base: flags & PRED.abs32 ? r.base : 0, map: r.map };
