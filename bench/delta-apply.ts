@@ -30,6 +30,7 @@ for (const line of readFileSync(join(dir, "pairs.tsv"), "utf8").trim().split("\n
   }
   let best = Infinity;
   let bestCpu = Infinity;
+  let mem = 0;
   for (let r = 0; r < reps; r++) {
     const dec = createDeltaDecoder(enc.encoding, bytesReader(old), { targetSha256: sha256hex(nw), baseSha256: sha256hex(old) });
     let got = 0;
@@ -42,6 +43,7 @@ for (const line of readFileSync(join(dir, "pairs.tsv"), "utf8").trim().split("\n
     const cu = process.cpuUsage(c);
     bestCpu = Math.min(bestCpu, (cu.user + cu.system) / 1000);
     if (got !== nw.length) throw new Error("size");
+    mem = dec.memoryBytes;
   }
-  console.log(`${name.padEnd(34)} payload ${String(enc.payload.length).padStart(7)}  apply ${(nw.length / 1e6 / (best / 1000)).toFixed(1).padStart(6)} MB/s  (${best.toFixed(1)} ms; on cpu time ${(nw.length / 1e6 / (bestCpu / 1000)).toFixed(1)} MB/s, ${bestCpu.toFixed(1)} ms)`);
+  console.log(`${name.padEnd(34)} payload ${String(enc.payload.length).padStart(7)}  apply ${(nw.length / 1e6 / (best / 1000)).toFixed(1).padStart(6)} MB/s  (${best.toFixed(1)} ms; on cpu time ${(nw.length / 1e6 / (bestCpu / 1000)).toFixed(1)} MB/s, ${bestCpu.toFixed(1)} ms)  mem ${(mem / 1024).toFixed(1)} KiB`);
 }
