@@ -17,8 +17,22 @@ export interface DiffOptions {
 /** Index over an old image for repeated diffing. */
 export class OldIndex {
   readonly sa: Int32Array;
+  /** buckets[k]: suffix-array index of the first suffix whose two-byte key is k or more (see bucket2). */
+  private buckets: Int32Array | null = null;
   constructor(readonly old: Uint8Array) {
     this.sa = suffixArray(old);
+  }
+
+  /** Suffixes by their first two bytes: key b0 * 257 + 1 + b1 (the last suffix, one byte: b0 * 257). */
+  private bucket2(): Int32Array {
+    const old = this.old;
+    const n = old.length;
+    const b = new Int32Array(256 * 257 + 2);
+    for (let i = 0; i + 1 < n; i++) b[old[i]! * 257 + 2 + old[i + 1]!]!++;
+    b[old[n - 1]! * 257 + 1]!++;
+    for (let k = 1; k < b.length; k++) b[k] = b[k]! + b[k - 1]!;
+    this.buckets = b;
+    return b;
   }
 
   /** Longest match of nw[at..] in old: [position, length]. */
@@ -34,6 +48,14 @@ export class OldIndex {
     }
     let lo = 0;
     let hi = n - 1;
+    if (at + 1 < m) {
+      // start from the suffixes sharing the first two bytes: the entry before them is smaller than
+      // the query and the one after them larger, so the search ends on the same pair as a full one
+      const b = this.buckets ?? this.bucket2();
+      const key = nw[at]! * 257 + 1 + nw[at + 1]!;
+      lo = Math.max(0, b[key]! - 1);
+      hi = Math.min(n - 1, b[key + 1]!);
+    }
     let lcpLo = lcp(old, sa[lo]!, nw, at, 0);
     let lcpHi = lcp(old, sa[hi]!, nw, at, 0);
     while (hi - lo > 1) {
