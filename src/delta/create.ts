@@ -149,7 +149,7 @@ const REFINED_MAP_MIN_COPY = 24;
 /** Bytes hashed per position by the first-pass matcher. */
 const GRAM = 4;
 /** Candidates the first-pass matcher tries per position (most recent first). */
-const CHAIN_DEPTH = 32;
+const CHAIN_DEPTH = 8;
 /** A match this long on the current alignment is taken without looking elsewhere. */
 const LONG_MATCH = 32;
 /** Bytes after equally long matches compared to choose between them. */
@@ -194,7 +194,7 @@ export function firstPassCopies(old: Uint8Array, nw: Uint8Array, bonus = 5): Arr
   const m = nw.length;
   const out: Array<[number, number, number]> = [];
   if (n < GRAM || m < GRAM) return out;
-  const bits = Math.min(22, Math.max(12, Math.ceil(Math.log2(n)) + 1));
+  const bits = Math.min(20, Math.max(12, Math.ceil(Math.log2(n)) - 1)); // a table that stays in cache
   const shift = 32 - bits;
   const head = new Int32Array(1 << bits);
   const prev = new Int32Array(n);
