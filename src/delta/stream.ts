@@ -1,21 +1,28 @@
 // The fota delta stream ("fd2"): a tiny plain header, then one range-coded stream of operations.
 //
-//   header  byte 0: 0xD0 | filter id (bits 0..3) ; varint new size ; varint old size
-//   body    operations until the output reaches the new size. Each operation is
-//             copyLen            (length model, context: was the last literal run empty)
-//             [offset]           only when copyLen > 0: which old position the copy starts at
-//             copyLen diff bytes new = old + diff (mod 256), a "non-zero" flag then the byte
-//             litLen             (length model)
-//             litLen literals    bytes of the new image, order-1 context
+//   header  byte 0: 0xD0 | filter id (bits 0..3) ; varint new size ; varint old size ; varint map
+//           flags (PRED in predict.ts) ; varint load address when the flags include absolute pointers
+//   body    [address map: segment count, then per segment gap, length - 1, shift change]
+//           operations until the output reaches the new size. Each operation is
+//             copyLen            (length model; context: last literal run empty?, last kind rep0?)
+//             [offset kind ...]  only when copyLen > 0: where the copy reads (below)
+//             differences        new = old + diff (mod 256) over the copy, as runs: (zeros + 1) then a
+//                                non-zero byte, or 0 = the rest of the copy is unchanged
+//             litLen             (length model; context: class of the copy length)
+//             litLen literals    bytes of the new image; context: position parity, top 3 bits of the
+//                                byte before (sparse, nearly random data: few contexts learn fastest)
 //           offsets: kind 0 = same (old - new) displacement as the last copy, 1 = continue right after
-//           the last copy's old end, 2 = the displacement before that, 3 = explicit signed change,
-//           4 = an exact copy of the new image's own last HISTORY_BYTES (distance coded; no diff bytes;
-//           ordinary streams only: in-place patches write sectors out of order).
-//           5 = the displacement the address map predicts at this new position (see AddressMap.shiftAtNew),
-//           6 = explicit signed change from that predicted displacement (the encoder takes 3 or 6,
-//           whichever change is smaller). The kind is a 3-bit tree in the context of the previous kind.
-// Everything is computed on filtered images (see filters.ts): the decoder filters what it reads from
-// the base and unfilters what it writes.
+//           the last copy's old end, 2 = the displacement before that, 3 = explicit signed change from
+//           kind 0's, 4 = an exact copy of the new image's own last HISTORY_BYTES (distance coded; no
+//           differences), 5 = the displacement the address map predicts at this new position (see
+//           AddressMap.shiftAtNew), 6 = explicit signed change from that predicted displacement (the
+//           encoder takes 3 or 6, whichever change is smaller). The kind is a 3-bit tree in the
+//           context of the previous kind. Thumb streams ("narrow" code) model differences with fewer
+//           contexts than 4-byte code (see dbyteCtx, zrunCtx).
+//           After the last operation: END_MARK in 16 direct bits.
+// Everything is computed on filtered images (see filters.ts), against the base as the address map
+// sees it (predict.ts): the decoder filters and maps what it reads from the base and unfilters what
+// it writes. In-place streams (inplace.ts) add sector announcements and per-operation fill bits.
 
 import type { AddressMap } from "./predict.js";
 import { L, RangeEncoder } from "./rangecoder.js";
