@@ -14,7 +14,7 @@ import { diffOps, OldIndex } from "./diff.js";
 import { filterImage, FILTER_MARGIN, FILTERS } from "./filters.js";
 import { RangeEncoder } from "./rangecoder.js";
 import { encodeHeader, END_MARK, INPLACE_MAGIC, OpEncoder, type Op, type Prediction } from "./stream.js";
-import { buildPrediction } from "./create.js";
+import { buildPrediction, copiesOf, firstPassCopies, predictionFromCopies } from "./create.js";
 import { mapReferences, PRED } from "./predict.js";
 import type { InPlaceSink } from "./decode.js";
 import type { RandomAccessReader } from "./types.js";
@@ -59,6 +59,8 @@ export interface InPlaceStats {
 const MIN_RESCUE = 5;
 /** Suffix-array neighbours examined for a match that is still readable. */
 const SA_SPAN = 24;
+/** Images up to this size are also matched with a map from a full first matching. */
+const FULL_FIRST_PASS_MAX = 4 << 20;
 /** What a sector out of sequence costs the order search, in broken-read bytes. */
 const JUMP_COST = 6;
 const CHAIN_DEPTH = 32;
@@ -72,19 +74,64 @@ export function createInPlacePatch(oldImage: Uint8Array, newImage: Uint8Array, f
   const nF = filterImage(filterId, newImage, true, S);
   // an explicit filter "none" comes without a map; AArch64 code still gains from relative mapping
   if (predFlags === 0 && filterId === FILTERS.none && arm64Share(newImage) > 0.002) predFlags = PRED.arm64rel | PRED.abs32;
-  let index = new OldIndex(oF);
-  let ops = diffOps(index, nF, { history: true });
-  let base = oF;
-  let pred: Prediction | undefined;
+  // matching as for ordinary streams: a first map from a quick pass, matching on the mapped base, then
+  // the map refined from that matching's longer copies when the copies then differ in fewer bytes;
+  // on smaller images also the map from a full first matching (the smaller patch wins)
+  const cands: Candidate[] = [];
   if (predFlags !== 0) {
-    pred = buildPrediction(oF, nF, ops, predFlags, maxMapSegments);
-    if (pred.flags !== 0) {
-      base = sectorMappedBase(oF, pred, S);
-      index = new OldIndex(base);
-      const p = pred;
-      ops = diffOps(index, nF, { history: true, predicted: (y) => -p.map.shiftAtNew(y) });
-    } else pred = undefined;
+    const pred1 = predictionFromCopies(oF, nF, firstPassCopies(oF, nF), predFlags, maxMapSegments);
+    if (pred1.flags !== 0) {
+      let pred = pred1;
+      let base = sectorMappedBase(oF, pred1, S);
+      let index = new OldIndex(base);
+      const ops = diffOps(index, nF, { history: true, predicted: (y) => -pred1.map.shiftAtNew(y) });
+      const r = predictionFromCopies(oF, nF, copiesOf(ops).filter((c) => c[2] >= 24), predFlags, maxMapSegments);
+      if (r.flags !== 0) {
+        const base2 = sectorMappedBase(oF, r, S);
+        if (mismatches(ops, base2, nF) < mismatches(ops, base, nF)) {
+          pred = r;
+          base = base2;
+          index = new OldIndex(base);
+        }
+      }
+      cands.push({ pred, base, index, ops });
+    }
   }
+  if (cands.length === 0 || newImage.length <= FULL_FIRST_PASS_MAX) {
+    const index0 = new OldIndex(oF);
+    const ops0 = diffOps(index0, nF, { history: true });
+    const pred = predFlags !== 0 ? buildPrediction(oF, nF, ops0, predFlags, maxMapSegments) : undefined;
+    if (pred && pred.flags !== 0) {
+      const base = sectorMappedBase(oF, pred, S);
+      const index = new OldIndex(base);
+      cands.push({ pred, base, index, ops: diffOps(index, nF, { history: true, predicted: (y) => -pred.map.shiftAtNew(y) }) });
+    } else if (cands.length === 0) cands.push({ base: oF, index: index0, ops: ops0 });
+  }
+  let best: { enc: Encoded; pred: Prediction | undefined } | undefined;
+  for (const c of cands) {
+    const e = buildSteps(c, nF, filterId, S, bits);
+    if (!best || e.body.length < best.enc.body.length) best = { enc: e, pred: c.pred };
+  }
+  const { enc, pred } = best!;
+  const head = encodeHeader(INPLACE_MAGIC, filterId, newImage.length, oldImage.length, bits, pred);
+  const patch = new Uint8Array(head.length + enc.body.length);
+  patch.set(head);
+  patch.set(enc.body, head.length);
+  return { patch, stats: { steps: enc.steps, brokenBytes: enc.broken, rescuedBytes: enc.rescued } };
+}
+
+interface Candidate {
+  pred?: Prediction;
+  /** the base as copies see it before any sector is rewritten */
+  base: Uint8Array;
+  index: OldIndex;
+  ops: Op[];
+}
+
+/** Orders the sectors of one matching, plans stashes, and codes the steps (the smaller with or without stashes). */
+function buildSteps(cand: Candidate, nF: Uint8Array, filterId: number, S: number, bits: number): Encoded {
+  const { pred, base, index, ops } = cand;
+  const oF = base;
   const oldLen = oF.length;
   const newLen = nF.length;
   const nNew = Math.ceil(newLen / S);
@@ -144,14 +191,7 @@ export function createInPlacePatch(oldImage: Uint8Array, newImage: Uint8Array, f
     const e = encode(stashed);
     if (e.body.length < best.body.length) best = e;
   }
-  const body = best.body;
-  const brokenBytes = best.broken;
-  const rescuedBytes = best.rescued;
-  const head = encodeHeader(INPLACE_MAGIC, filterId, newImage.length, oldImage.length, bits, pred);
-  const patch = new Uint8Array(head.length + body.length);
-  patch.set(head);
-  patch.set(body, head.length);
-  return { patch, stats: { steps: best.steps, brokenBytes, rescuedBytes } };
+  return best;
 }
 
 /**
@@ -502,6 +542,17 @@ function planStashes(order: number[], segs: Seg[][], before: Map<number, number>
     for (const r of inWin) covered.push([r.src, r.src + r.n]);
   }
   return covered.length > 0 ? steps : null;
+}
+
+/** Bytes in which the copies of `ops` differ from `base`. */
+function mismatches(ops: readonly Op[], base: Uint8Array, nF: Uint8Array): number {
+  let n = 0;
+  let pos = 0;
+  for (const op of ops) {
+    if (op.hist === undefined) for (let k = 0; k < op.copyLen; k++) if (base[op.oldPos + k] !== nF[pos + k]) n++;
+    pos += op.copyLen + op.litLen;
+  }
+  return n;
 }
 
 /** Share of aligned words that are AArch64 BL instructions. */
