@@ -151,7 +151,7 @@ const GRAM = 4;
 /** Candidates the first-pass matcher tries per position (most recent first). */
 const CHAIN_DEPTH = 8;
 /** A match this long on the current alignment is taken without looking elsewhere. */
-const LONG_MATCH = 32;
+const LONG_MATCH = 8;
 /** Bytes after equally long matches compared to choose between them. */
 const TIE_WINDOW = 16;
 
