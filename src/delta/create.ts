@@ -183,6 +183,40 @@ function agreement(old: Uint8Array, x: number, nw: Uint8Array, y: number, from: 
 }
 
 /**
+ * Longest match of nw[scan..] in old, 4 bytes or more (out = [position, length]; length 0: none): the
+ * current alignment c0 first, then up to CHAIN_DEPTH hash-chain candidates unless c0 already gives
+ * LONG_MATCH bytes; between equally long matches the one agreeing with more of the bytes after them.
+ */
+function chainSearch(old: Uint8Array, nw: Uint8Array, scan: number, c0: number, head: Int32Array, prev: Int32Array, shift: number, out: Int32Array): void {
+  const n = old.length;
+  let len = 0;
+  let pos = -1;
+  if (c0 >= 0 && c0 < n) {
+    const k = matchLength(old, c0, nw, scan);
+    if (k >= GRAM) {
+      len = k;
+      pos = c0;
+    }
+  }
+  let tail = -1;
+  for (let c = len >= LONG_MATCH ? -1 : head[hash4(nw, scan, shift)]! - 1, d = 0; c >= 0 && d < CHAIN_DEPTH; c = prev[c]! - 1, d++) {
+    if (len > 0 && (c + len > n || old[c + len - 1] !== nw[scan + len - 1])) continue;
+    const k = matchLength(old, c, nw, scan);
+    if (k < GRAM || k < len || c === pos) continue;
+    if (k === len) {
+      if (tail < 0) tail = agreement(old, pos, nw, scan, len);
+      const t = agreement(old, c, nw, scan, k);
+      if (t <= tail) continue;
+      tail = t;
+    } else tail = -1;
+    len = k;
+    pos = c;
+  }
+  out[0] = pos;
+  out[1] = len;
+}
+
+/**
  * First-pass copies (oldPos, newPos, len) for the address map, without a suffix array: the bsdiff
  * scan (keep the current alignment until a match elsewhere beats it by `bonus` bytes; grow copies
  * while at least half their bytes agree) with its longest-match search replaced by hash chains over
@@ -194,11 +228,12 @@ export function firstPassCopies(old: Uint8Array, nw: Uint8Array, bonus = 5): Arr
   const m = nw.length;
   const out: Array<[number, number, number]> = [];
   if (n < GRAM || m < GRAM) return out;
-  const bits = Math.min(20, Math.max(12, Math.ceil(Math.log2(n)) - 1)); // a table that stays in cache
+  const bits = Math.min(20, Math.max(12, Math.ceil(Math.log2(n)) - 3)); // a table that stays in cache
   const shift = 32 - bits;
   const head = new Int32Array(1 << bits);
   const prev = new Int32Array(n);
   buildChains(old, head, prev, shift);
+  const res = new Int32Array(2);
   let scan = 0;
   let len = 0;
   let pos = 0;
@@ -212,28 +247,9 @@ export function firstPassCopies(old: Uint8Array, nw: Uint8Array, bonus = 5): Arr
     for (; scan < m; scan++) {
       len = 0;
       if (scan + GRAM <= m) {
-        const c0 = scan + lastOffset;
-        if (c0 >= 0 && c0 < n) {
-          const k = matchLength(old, c0, nw, scan);
-          if (k >= GRAM) {
-            len = k;
-            pos = c0;
-          }
-        }
-        let tail = -1;
-        for (let c = len >= LONG_MATCH ? -1 : head[hash4(nw, scan, shift)]! - 1, d = 0; c >= 0 && d < CHAIN_DEPTH; c = prev[c]! - 1, d++) {
-          if (len > 0 && (c + len > n || old[c + len - 1] !== nw[scan + len - 1])) continue;
-          const k = matchLength(old, c, nw, scan);
-          if (k < GRAM || k < len || c === pos) continue;
-          if (k === len) {
-            if (tail < 0) tail = agreement(old, pos, nw, scan, len);
-            const t = agreement(old, c, nw, scan, k);
-            if (t <= tail) continue;
-            tail = t;
-          } else tail = -1;
-          len = k;
-          pos = c;
-        }
+        chainSearch(old, nw, scan, scan + lastOffset, head, prev, shift, res);
+        len = res[1]!;
+        if (len > 0) pos = res[0]!;
       }
       for (; scsc < scan + len; scsc++) {
         const q = scsc + lastOffset;
@@ -331,7 +347,6 @@ function tryFilter(name: FilterName, oldImage: Uint8Array, newImage: Uint8Array,
   }
   const oldM = mappedBase(oldF, pred1);
   const ops2 = diffOps(new OldIndex(oldM), newF, { history: true, predicted: (y) => -pred1.map.shiftAtNew(y) });
-  consider(assemble(id, newImage.length, oldImage.length, encodeOps(ops2, oldM, newF, pred1, id), pred1), name, pred1.flags, pred1.map.length);
   // the refined map depends on the copies and on the Thumb and pointer flags only: one refinement
   // serves the flag sets that share them. Short copies are left out: their displacements are often
   // chance matches, and a segment costs bytes in the stream
@@ -354,6 +369,10 @@ function tryFilter(name: FilterName, oldImage: Uint8Array, newImage: Uint8Array,
   // copies differ in the fewest bytes codes smallest (checked on the corpus), so only those close to
   // the fewest are encoded
   const fewest = Math.min(...variants.map((v) => v.mismatches));
+  // the first map costs more segments; on the corpus it won only where its copies mismatched less
+  if (variants.length === 0 || copyMismatches(ops2, oldM, newF) < fewest) {
+    consider(assemble(id, newImage.length, oldImage.length, encodeOps(ops2, oldM, newF, pred1, id), pred1), name, pred1.flags, pred1.map.length);
+  }
   for (const { pred, base, mismatches } of variants) {
     if (mismatches > fewest + Math.max(2, fewest * 0.005)) continue;
     consider(assemble(id, newImage.length, oldImage.length, encodeOps(ops2, base, newF, pred, id), pred), name, pred.flags, pred.map.length);
