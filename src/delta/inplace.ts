@@ -59,6 +59,9 @@ export interface InPlaceStats {
 const MIN_RESCUE = 5;
 /** Suffix-array neighbours examined for a match that is still readable. */
 const SA_SPAN = 24;
+/** Broken reads this close in the base share one stash range; ranges holding fewer bytes are not kept (cheaper found again). */
+const STASH_GAP = 64;
+const STASH_MIN_BYTES = 24;
 /** Images up to this size are also matched with a map from a full first matching. */
 const FULL_FIRST_PASS_MAX = 4 << 20;
 /** What a sector out of sequence costs the order search, in broken-read bytes. */
@@ -457,7 +460,7 @@ function planStashes(order: number[], segs: Seg[][], before: Map<number, number>
     const groups: Array<{ c: number; n: number; bytes: number; reads: typeof lostReads }> = [];
     for (const r of lostReads) {
       const last = groups[groups.length - 1];
-      if (last && r.src <= last.c + last.n + 16 && Math.max(last.c + last.n, r.src + r.n) - last.c <= S) {
+      if (last && r.src <= last.c + last.n + STASH_GAP && Math.max(last.c + last.n, r.src + r.n) - last.c <= S) {
         last.n = Math.max(last.c + last.n, r.src + r.n) - last.c;
         last.bytes += r.n;
         last.reads.push(r);
@@ -485,7 +488,7 @@ function planStashes(order: number[], segs: Seg[][], before: Map<number, number>
     const inWin: typeof lostReads = [];
     let used = 0;
     for (const x of [...ownGroups, ...groups.filter((x) => x.reads.every((r) => r.j !== t))]) {
-      if (used + x.n > S) continue;
+      if (used + x.n > S || x.bytes < STASH_MIN_BYTES) continue;
       ranges.push([x.c, x.n]);
       inWin.push(...x.reads);
       used += x.n;
