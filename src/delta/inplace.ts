@@ -62,6 +62,8 @@ const SA_SPAN = 24;
 /** Broken reads this close in the base share one stash range; ranges holding fewer bytes are not kept (cheaper found again). */
 const STASH_GAP = 64;
 const STASH_MIN_BYTES = 24;
+/** Most stash steps (the last sectors the new image grows into). */
+const MAX_STASHES = 16;
 /** Images up to this size are also matched with a map from a full first matching. */
 const FULL_FIRST_PASS_MAX = 4 << 20;
 /** What a sector out of sequence costs the order search, in broken-read bytes. */
@@ -435,8 +437,9 @@ function planStashes(order: number[], segs: Seg[][], before: Map<number, number>
   const firstFree = Math.ceil(oldLen / S);
   if (firstFree >= nNew || oldLen < S) return null;
   let steps: Step[] = order.map((j) => ({ j }));
-  const covered: Array<[number, number]> = [];
-  for (let t = nNew - 1; t >= firstFree; t--) {
+  /** base position -> length of the reads from there that a stash holds */
+  const covered = new Map<number, number>();
+  for (let t = nNew - 1; t >= Math.max(firstFree, nNew - MAX_STASHES); t--) {
     const rank = new Map<number, number>();
     steps.forEach((st, i) => {
       if (st.stash === undefined) rank.set(st.j, i);
@@ -449,7 +452,7 @@ function planStashes(order: number[], segs: Seg[][], before: Map<number, number>
         forSectors(sg.src, sg.len, bits, (m, n, off) => {
           if (m === j || m >= nNew || rank.get(m)! > rank.get(j)!) return;
           const src = sg.src + off;
-          if (covered.some(([c0, c1]) => src >= c0 && src + n <= c1)) return;
+          if ((covered.get(src) ?? 0) >= n) return;
           lostReads.push({ src, n, j });
         });
       }
@@ -515,20 +518,22 @@ function planStashes(order: number[], segs: Seg[][], before: Map<number, number>
     const insStash = posOf(stashAt);
     let from = posOf(lastReader) + 1;
     if (rank.get(t)! < stashAt) from = Math.max(from, insStash);
-    // choose where t's final write goes (at or after `from`)
-    let bestPos = rest.length;
-    let bestCost = Infinity;
-    for (let p = from; p <= rest.length; p++) {
-      let cost = 0;
-      for (let i = 0; i < rest.length; i++) {
-        const st = rest[i]!;
-        if (st.stash !== undefined) continue;
-        if (i < p) cost += before[t]!.get(st.j) ?? 0; // st comes first but t had to precede it
-        else cost += before[st.j]!.get(t) ?? 0;
-      }
+    // choose where t's final write goes (at or after `from`): the constraint bytes broken by the
+    // steps before it (t had to precede them) and after it (they had to precede t)
+    const w = (i: number, tFirst: boolean): number => {
+      const st = rest[i]!;
+      if (st.stash !== undefined) return 0;
+      return tFirst ? (before[st.j]!.get(t) ?? 0) : (before[t]!.get(st.j) ?? 0);
+    };
+    let cost = 0;
+    for (let i = 0; i < rest.length; i++) cost += w(i, i >= from);
+    let bestPos = from;
+    let bestCost = cost;
+    for (let p = from; p < rest.length; p++) {
+      cost += w(p, false) - w(p, true); // rest[p] moves before t
       if (cost < bestCost) {
         bestCost = cost;
-        bestPos = p;
+        bestPos = p + 1;
       }
     }
     const next: Step[] = [];
@@ -540,11 +545,11 @@ function planStashes(order: number[], segs: Seg[][], before: Map<number, number>
     // a final write of t placed before its stash would be wrong: keep the stash first
     const si = next.findIndex((st) => st.j === t && st.stash !== undefined);
     const fi = next.findIndex((st) => st.j === t && st.stash === undefined);
-    if (fi < si) return null;
+    if (si < 0 || fi < si) break;
     steps = next;
-    for (const r of inWin) covered.push([r.src, r.src + r.n]);
+    for (const r of inWin) covered.set(r.src, Math.max(covered.get(r.src) ?? 0, r.n));
   }
-  return covered.length > 0 ? steps : null;
+  return covered.size > 0 ? steps : null;
 }
 
 /** Bytes in which the copies of `ops` differ from `base`. */
