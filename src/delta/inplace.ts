@@ -3,12 +3,16 @@
 // an order where no old sector is overwritten while a later sector still copies from it; where the
 // reads form a cycle, the reads that close it are broken and their bytes found again in what is still
 // readable when their sector is written (old sectors not yet rewritten, new sectors already written,
-// the sector's own earlier bytes), else sent as literals. Resuming after a power cut needs only the
-// number of completed steps: the applier re-decodes the patch, replaying done sectors from the region
-// itself (they already hold their new bytes), and continues writing from the next step.
+// the sector's own earlier bytes), else sent as literals. When the new image grows into sectors past
+// the base, such a sector can first hold a stash: base bytes a cycle needs, written (as a step of its
+// own, through the scratch sector like any other) before their sector is rewritten and read back by
+// the later steps, its own final write last. Resuming after a power cut needs only the number of
+// completed steps: the applier re-decodes the patch, replaying done steps from the region itself
+// (they already hold their bytes), and continues writing from the next step.
 //
 // What a copy reads (the decoder's view of the region): a rewritten sector holds the new image,
-// filtered only; any other sector the base, filtered and mapped (see DeltaDecoder.viewRegion).
+// filtered only; a stash its whole sector, filtered only; any other sector the base, filtered and
+// mapped (see DeltaDecoder.viewRegion). Maps see each sector alone (sectorMappedBase).
 
 import { diffOps, OldIndex } from "./diff.js";
 import { filterImage, FILTER_MARGIN, FILTERS } from "./filters.js";
@@ -48,6 +52,7 @@ interface Piece {
 }
 
 export interface InPlaceStats {
+  /** Sector writes (stash steps included). */
   steps: number;
   /** Copy bytes whose source was gone (or not yet there) when their sector was written. */
   brokenBytes: number;
