@@ -11,21 +11,26 @@
 
 type Text = Uint8Array | Int32Array;
 
-/** types[i] = 1 when suffix i is S-type (smaller than the suffix after it), 0 when L-type. */
-function classify(s: Text, n: number, types: Uint8Array): void {
+/**
+ * types[i] = 1 when suffix i is S-type (smaller than the suffix after it), 0 when L-type; counts the
+ * symbols; returns the number of LMS positions (S-type after L-type).
+ */
+function classify(s: Text, n: number, types: Uint8Array, counts: Int32Array): number {
   types[n - 1] = 0; // the sentinel follows the last symbol
   let next = s[n - 1]!;
+  counts[next]!++;
   let t = 0;
+  let lms = 0;
   for (let i = n - 2; i >= 0; i--) {
     const c = s[i]!;
-    t = c < next || (c === next && t === 1) ? 1 : 0;
-    types[i] = t;
+    const ti = c < next || (c === next && t === 1) ? 1 : 0;
+    if (ti === 0 && t === 1) lms++;
+    types[i] = ti;
+    counts[c]!++;
+    t = ti;
     next = c;
   }
-}
-
-function countSymbols(s: Text, n: number, counts: Int32Array): void {
-  for (let i = 0; i < n; i++) counts[s[i]!]!++;
+  return lms;
 }
 
 function bucketStarts(counts: Int32Array, bkt: Int32Array, k: number): void {
@@ -44,19 +49,18 @@ function bucketEnds(counts: Int32Array, bkt: Int32Array, k: number): void {
   }
 }
 
-/** Puts every LMS position at the end of its bucket (in text order; sa is all -1); returns their count. */
-function placeLms(s: Text, sa: Int32Array, n: number, types: Uint8Array, bkt: Int32Array): number {
-  let n1 = 0;
+/** Lists the LMS positions in text order in `lms` and puts each at the end of its bucket (sa is all -1). */
+function placeLms(s: Text, sa: Int32Array, n: number, types: Uint8Array, bkt: Int32Array, lms: Int32Array): void {
+  let j = 0;
   let prevType = types[0]!;
   for (let i = 1; i < n; i++) {
     const t = types[i]!;
     if (t === 1 && prevType === 0) {
+      lms[j++] = i;
       sa[--bkt[s[i]!]!] = i;
-      n1++;
     }
     prevType = t;
   }
-  return n1;
 }
 
 /**
@@ -108,18 +112,10 @@ function compactLms(sa: Int32Array, n: number, types: Uint8Array): void {
  * Stores at sa[n1 + p/2] the length of the LMS substring at each LMS position p (up to and including
  * the next LMS position); the last one runs into the sentinel and gets 0 (it equals no other).
  */
-function lmsLengths(sa: Int32Array, n: number, n1: number, types: Uint8Array): void {
+function lmsLengths(sa: Int32Array, n: number, n1: number, lms: Int32Array): void {
   sa.fill(-1, n1, n);
-  let next = -1;
-  let nextType = types[n - 1]!;
-  for (let i = n - 1; i >= 1; i--) {
-    const t = types[i - 1]!;
-    if (nextType === 1 && t === 0) {
-      sa[n1 + (i >> 1)] = next < 0 ? 0 : next - i + 1;
-      next = i;
-    }
-    nextType = t;
-  }
+  for (let j = 0; j + 1 < n1; j++) sa[n1 + (lms[j]! >> 1)] = lms[j + 1]! - lms[j]! + 1;
+  sa[n1 + (lms[n1 - 1]! >> 1)] = 0;
 }
 
 /** Names the sorted LMS substrings sa[0, n1) (equal substrings share a name) at sa[n1 + p/2]; returns the count of names. */
@@ -160,17 +156,6 @@ function gatherNames(sa: Int32Array, n: number, n1: number): void {
   }
 }
 
-/** out[r] = text position of the r-th LMS position (out has n1 slots). */
-function lmsPositions(out: Int32Array, n: number, types: Uint8Array): void {
-  let j = 0;
-  let prevType = types[0]!;
-  for (let i = 1; i < n; i++) {
-    const t = types[i]!;
-    if (t === 1 && prevType === 0) out[j++] = i;
-    prevType = t;
-  }
-}
-
 /** sa[i] = pos[sa[i]] for i < n1. */
 function mapRanks(sa: Int32Array, pos: Int32Array, n1: number): void {
   for (let i = 0; i < n1; i++) sa[i] = pos[sa[i]!]!;
@@ -196,21 +181,21 @@ function sais(s: Text, sa: Int32Array, n: number, k: number): void {
     return;
   }
   const types = new Uint8Array(n);
-  classify(s, n, types);
   const counts = new Int32Array(k);
-  countSymbols(s, n, counts);
+  const n1 = classify(s, n, types, counts);
   const bkt = new Int32Array(k);
+  const lms = new Int32Array(n1);
 
   // Stage 1: LMS positions at their buckets' ends, induce: the LMS substrings come out sorted.
   sa.fill(-1, 0, n);
   bucketEnds(counts, bkt, k);
-  const n1 = placeLms(s, sa, n, types, bkt);
+  placeLms(s, sa, n, types, bkt, lms);
   induce(s, sa, n, counts, bkt, k);
   if (n1 === 0) return; // the text never rises: all suffixes are L-type, sorted by induction alone
 
   // Name the LMS substrings; the names in text order are the reduced text.
   compactLms(sa, n, types);
-  lmsLengths(sa, n, n1, types);
+  lmsLengths(sa, n, n1, lms);
   const names = nameLms(s, sa, n1);
   gatherNames(sa, n, n1);
 
@@ -220,8 +205,7 @@ function sais(s: Text, sa: Int32Array, n: number, k: number): void {
   else direct(sa, s1, n1);
 
   // Stage 3: the sorted LMS suffixes at their buckets' ends, induce the rest.
-  lmsPositions(s1, n, types);
-  mapRanks(sa, s1, n1);
+  mapRanks(sa, lms, n1);
   sa.fill(-1, n1, n);
   bucketEnds(counts, bkt, k);
   placeSorted(s, sa, n1, bkt);
