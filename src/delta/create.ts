@@ -60,7 +60,6 @@ export function predictionFromCopies(old: Uint8Array, nw: Uint8Array, copies: Ar
   if (flags & PRED.abs32) {
     // sample changed aligned words in copies and pick the load address that predicts most of them
     const pairs: Array<[number, number]> = [];
-    const hist = new Map<number, number>();
     for (const [o, n, len] of copies) {
       if ((o - n) % 4 !== 0) continue;
       for (let k = (4 - (o & 3)) & 3; k + 4 <= len && pairs.length < 4000; k += 4) {
@@ -70,7 +69,6 @@ export function predictionFromCopies(old: Uint8Array, nw: Uint8Array, copies: Ar
         const wn = (nw[b]! | (nw[b + 1]! << 8) | (nw[b + 2]! << 16) | (nw[b + 3]! << 24)) >>> 0;
         if (wo === wn || wo >>> 24 !== wn >>> 24 || wo >>> 20 === 0) continue;
         pairs.push([wo, wn]);
-        hist.set(wo >>> 20, (hist.get(wo >>> 20) ?? 0) + 1);
       }
     }
     // each pair allows the load addresses B with shift(wo - B) = wn - wo: intervals; take the best covered B
