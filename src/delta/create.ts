@@ -3,7 +3,7 @@
 
 import { createHash } from "node:crypto";
 import { UsageError } from "../errors.js";
-import { diffOps, OldIndex } from "./diff.js";
+import { diffOps, hash4, OldIndex } from "./diff.js";
 import { filterImage, FILTERS, type FilterName } from "./filters.js";
 import { AddressMap, mapReferences, PRED, withCallTargets, withPointerTargets } from "./predict.js";
 import { encodeHeader, encodeOps, STREAM_MAGIC, type Op, type Prediction } from "./stream.js";
@@ -153,9 +153,6 @@ const LONG_MATCH = 8;
 /** Bytes after equally long matches compared to choose between them. */
 const TIE_WINDOW = 16;
 
-function hash4(b: Uint8Array, i: number, shift: number): number {
-  return Math.imul(b[i]! | (b[i + 1]! << 8) | (b[i + 2]! << 16) | (b[i + 3]! << 24), 0x9e3779b1) >>> shift;
-}
 
 /** Hash chains over the 4-byte strings of `old`: head[h] and prev[x] hold a position + 1 (0 ends a chain). */
 function buildChains(old: Uint8Array, head: Int32Array, prev: Int32Array, shift: number): void {
@@ -378,7 +375,7 @@ function tryFilter(name: FilterName, oldImage: Uint8Array, newImage: Uint8Array,
 }
 
 /** Bytes of the (non-history) copies of `ops` that differ between `base` and `nw`. */
-function copyMismatches(ops: readonly Op[], base: Uint8Array, nw: Uint8Array): number {
+export function copyMismatches(ops: readonly Op[], base: Uint8Array, nw: Uint8Array): number {
   let mismatches = 0;
   let pos = 0;
   for (const op of ops) {

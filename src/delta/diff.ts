@@ -326,6 +326,11 @@ interface Candidate {
   gain: number;
 }
 
+/** Multiplicative hash of the 4 bytes at b[i], in the top 32 - `shift` bits (the matchers' hash chains). */
+export function hash4(b: Uint8Array, i: number, shift: number): number {
+  return Math.imul(b[i]! | (b[i + 1]! << 8) | (b[i + 2]! << 16) | (b[i + 3]! << 24), 0x9e3779b1) >>> shift;
+}
+
 /**
  * Chains positions [from, to) of nw into head/prev (hash of 4 bytes); returns where it stopped. A
  * function of its own with typed arrays in and a number out: a long first run of this loop is compiled
@@ -335,7 +340,7 @@ interface Candidate {
 function chainUpTo(nw: Uint8Array, head: Int32Array, prev: Int32Array, from: number, to: number): number {
   let p = from;
   for (; p < to && p + 4 <= nw.length; p++) {
-    const h = Math.imul(nw[p]! | (nw[p + 1]! << 8) | (nw[p + 2]! << 16) | (nw[p + 3]! << 24), 0x9e3779b1) >>> 16;
+    const h = hash4(nw, p, 16);
     prev[p] = head[h]!;
     head[h] = p;
   }
@@ -351,10 +356,6 @@ class HistoryFinder {
     this.prev = new Int32Array(nw.length);
   }
 
-  private hash(i: number): number {
-    const b = this.nw;
-    return Math.imul(b[i]! | (b[i + 1]! << 8) | (b[i + 2]! << 16) | (b[i + 3]! << 24), 0x9e3779b1) >>> 16;
-  }
 
   /** out = [length, distance] of the longest match of nw[i, end) starting before i (length 0: none). */
   find(i: number, end: number, out: Int32Array): void {
@@ -364,7 +365,7 @@ class HistoryFinder {
     out[1] = 0;
     if (i + 4 > end) return;
     let best = 3;
-    for (let j = this.head[this.hash(i)]!, depth = 0; j >= 0 && i - j <= HISTORY_BYTES && depth < 48; j = this.prev[j]!, depth++) {
+    for (let j = this.head[hash4(this.nw, i, 16)]!, depth = 0; j >= 0 && i - j <= HISTORY_BYTES && depth < 48; j = this.prev[j]!, depth++) {
       if (j >= i || nw[j + best] !== nw[i + best] || i + best >= end) continue;
       let k = 0;
       while (i + k < end && nw[j + k] === nw[i + k]) k++;

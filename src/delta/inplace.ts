@@ -14,11 +14,11 @@
 // filtered only; a stash its whole sector, filtered only; any other sector the base, filtered and
 // mapped (see DeltaDecoder.viewRegion). Maps see each sector alone (sectorMappedBase).
 
-import { diffOps, OldIndex } from "./diff.js";
+import { diffOps, hash4, OldIndex } from "./diff.js";
 import { filterImage, FILTER_MARGIN, FILTERS } from "./filters.js";
 import { RangeEncoder } from "./rangecoder.js";
 import { encodeHeader, END_MARK, INPLACE_MAGIC, OpEncoder, type Op, type Prediction } from "./stream.js";
-import { buildPrediction, copiesOf, firstPassCopies, predictionFromCopies } from "./create.js";
+import { buildPrediction, copiesOf, copyMismatches, firstPassCopies, predictionFromCopies } from "./create.js";
 import { mapReferences, PRED } from "./predict.js";
 import type { InPlaceSink } from "./decode.js";
 import type { RandomAccessReader } from "./types.js";
@@ -98,7 +98,7 @@ export function createInPlacePatch(oldImage: Uint8Array, newImage: Uint8Array, f
       const r = predictionFromCopies(oF, nF, copiesOf(ops).filter((c) => c[2] >= 24), predFlags, maxMapSegments);
       if (r.flags !== 0) {
         const base2 = sectorMappedBase(oF, r, S);
-        if (mismatches(ops, base2, nF) < mismatches(ops, base, nF)) {
+        if (copyMismatches(ops, base2, nF) < copyMismatches(ops, base, nF)) {
           pred = r;
           base = base2;
           index = new OldIndex(base);
@@ -557,17 +557,6 @@ function planStashes(order: number[], segs: Seg[][], before: Map<number, number>
   return covered.size > 0 ? steps : null;
 }
 
-/** Bytes in which the copies of `ops` differ from `base`. */
-function mismatches(ops: readonly Op[], base: Uint8Array, nF: Uint8Array): number {
-  let n = 0;
-  let pos = 0;
-  for (const op of ops) {
-    if (op.hist === undefined) for (let k = 0; k < op.copyLen; k++) if (base[op.oldPos + k] !== nF[pos + k]) n++;
-    pos += op.copyLen + op.litLen;
-  }
-  return n;
-}
-
 /** Share of aligned words that are AArch64 BL instructions. */
 function arm64Share(img: Uint8Array): number {
   let n = 0;
@@ -743,19 +732,15 @@ class HashIndex {
     const n = Math.max(0, nw.length - 3);
     this.pos = new Int32Array(n);
     const st = this.start;
-    for (let i = 0; i < n; i++) st[this.hash(i) + 1]!++;
+    for (let i = 0; i < n; i++) st[hash4(this.nw, i, 16) + 1]!++;
     for (let h = 0; h < 1 << 16; h++) st[h + 1]! += st[h]!;
     const fill = st.slice(0, 1 << 16);
-    for (let i = 0; i < n; i++) this.pos[fill[this.hash(i)]!++] = i;
-  }
-  private hash(i: number): number {
-    const b = this.nw;
-    return Math.imul(b[i]! | (b[i + 1]! << 8) | (b[i + 2]! << 16) | (b[i + 3]! << 24), 0x9e3779b1) >>> 16;
+    for (let i = 0; i < n; i++) this.pos[fill[hash4(this.nw, i, 16)]!++] = i;
   }
   /** Calls f(q) for up to `depth` positions q != i with the prefix hash of i, nearest first; stops when f returns true. */
   around(i: number, depth: number, f: (q: number) => boolean): void {
     if (i + 4 > this.nw.length) return;
-    const h = this.hash(i);
+    const h = hash4(this.nw, i, 16);
     const a = this.start[h]!;
     const b = this.start[h + 1]!;
     const pos = this.pos;
