@@ -63,13 +63,13 @@ export function createDelta(oldImage: Uint8Array, newImage: Uint8Array, opts: Cr
   if (opts.inPlace) {
     const sectorSize = typeof opts.inPlace === "object" ? opts.inPlace.sectorSize : config.delta.inPlaceSectorBytes;
     const ip = createInPlacePatch(oldImage, newImage, FILTERS[raw.filter], sectorSize, raw.predict, Math.min(1024, maxMapSegments));
-    return {
-      payload: ip.patch,
-      encoding: { compression: DELTA_COMPRESSION, delta: DELTA_ALGORITHMS.inPlace, filter: raw.filter },
-      filter: raw.filter,
-      decoderMemoryBytes: memory - config.delta.outBufferBytes + sectorSize * 2,
-      inPlace: ip.stats,
-    };
+    const encoding = { compression: DELTA_COMPRESSION, delta: DELTA_ALGORITHMS.inPlace, filter: raw.filter };
+    // a rehearsal on a host copy of the region: the applier's real working memory (refused here, not
+    // on the device, when over the bound) and the rewritten region checked against the new image
+    const applier = createInPlaceApplier(encoding, new MemoryRegion(oldImage, sectorSize, Math.max(oldImage.length, newImage.length)), { config, targetSha256: sha256hex(newImage) });
+    applier.push(ip.patch, () => {});
+    applier.finish(() => {});
+    return { payload: ip.patch, encoding, filter: raw.filter, decoderMemoryBytes: applier.memoryBytes, inPlace: ip.stats };
   }
   return {
     payload: raw.patch,
