@@ -192,15 +192,15 @@ function splitLiterals(index: OldIndex, nw: Uint8Array, ops: Op[], history: bool
     let at = res[0]!;
     const pr = predicted ? predicted(i) : NaN;
     if (len >= 4 && at - i !== rep0 && at - i !== rep1 && at - i !== pr) at = nearestOccurrence(index, nw, i, len, at, rep0, pr);
-    // an explicit displacement is coded as a change from rep0 or from the predicted one
-    const offBits = (d: number): number => (d === rep0 || d === rep1 || d === pr ? 2 : 5 + 1.6 * Math.log2(1 + Math.min(Math.abs(d - rep0), Number.isNaN(pr) ? Infinity : Math.abs(d - pr))));
     if (len >= 4) {
       c.len = len;
       c.at = at;
-      c.gain = len * LIT_BITS - OP_BITS - offBits(at - i);
+      c.gain = len * LIT_BITS - OP_BITS - offsetBits(at - i, rep0, rep1, pr);
     }
     // a short match at a recent or predicted displacement is cheap to code
-    for (const r of Number.isNaN(pr) ? [rep0, rep1] : [rep0, rep1, pr]) {
+    for (let t = 0; t < 3; t++) {
+      const r = t === 0 ? rep0 : t === 1 ? rep1 : pr;
+      if (Number.isNaN(r)) break;
       let k = 0;
       while (i + k < end && i + r + k >= 0 && i + r + k < old.length && old[i + r + k] === nw[i + k]) k++;
       const g = k * LIT_BITS - OP_BITS - 2;
@@ -316,6 +316,12 @@ function nearestOccurrence(index: OldIndex, nw: Uint8Array, i: number, len: numb
  */
 const LIT_BITS = 6.9;
 const OP_BITS = 5;
+
+/** Estimated bits of displacement d: a repeat or predicted one is cheap, else a change from rep0 or the prediction. */
+function offsetBits(d: number, rep0: number, rep1: number, pr: number): number {
+  if (d === rep0 || d === rep1 || d === pr) return 2;
+  return 5 + 1.6 * Math.log2(1 + Math.min(Math.abs(d - rep0), Number.isNaN(pr) ? Infinity : Math.abs(d - pr)));
+}
 
 /** A copy found inside a literal run: an old position (`at`) or a history distance (`hist` > 0). */
 interface Candidate {
