@@ -3,7 +3,7 @@
 
 import { createHash } from "node:crypto";
 import { UsageError } from "../errors.js";
-import { diffOps, hash4, OldIndex } from "./diff.js";
+import { diffOps, extendMatches, hash4, OldIndex } from "./diff.js";
 import { filterImage, FILTERS, type FilterName } from "./filters.js";
 import { AddressMap, mapReferences, PRED, withCallTargets, withPointerTargets } from "./predict.js";
 import { encodeHeader, encodeOps, STREAM_MAGIC, type Op, type Prediction } from "./stream.js";
@@ -229,6 +229,7 @@ export function firstPassCopies(old: Uint8Array, nw: Uint8Array, bonus = 5): Arr
   const prev = new Int32Array(n);
   buildChains(old, head, prev, shift);
   const res = new Int32Array(2);
+  const ext = new Int32Array(2);
   let scan = 0;
   let len = 0;
   let pos = 0;
@@ -256,45 +257,9 @@ export function firstPassCopies(old: Uint8Array, nw: Uint8Array, bonus = 5): Arr
     }
     if (len !== oldScore || scan === m) {
       // grow the previous match forwards and this one backwards while half their bytes agree
-      let s = 0;
-      let sf = 0;
-      let lenf = 0;
-      for (let i = 0; lastScan + i < scan && lastPos + i < n; ) {
-        if (old[lastPos + i] === nw[lastScan + i]) s++;
-        i++;
-        if (s * 2 - i > sf * 2 - lenf) {
-          sf = s;
-          lenf = i;
-        }
-      }
-      let lenb = 0;
-      if (scan < m) {
-        let sb = 0;
-        s = 0;
-        for (let i = 1; scan >= lastScan + i && pos >= i; i++) {
-          if (old[pos - i] === nw[scan - i]) s++;
-          if (s * 2 - i > sb * 2 - lenb) {
-            sb = s;
-            lenb = i;
-          }
-        }
-      }
-      if (lastScan + lenf > scan - lenb) {
-        const overlap = lastScan + lenf - (scan - lenb);
-        s = 0;
-        let ss = 0;
-        let lens = 0;
-        for (let i = 0; i < overlap; i++) {
-          if (nw[lastScan + lenf - overlap + i] === old[lastPos + lenf - overlap + i]) s++;
-          if (nw[scan - lenb + i] === old[pos - lenb + i]) s--;
-          if (s > ss) {
-            ss = s;
-            lens = i + 1;
-          }
-        }
-        lenf += lens - overlap;
-        lenb -= lens;
-      }
+      extendMatches(old, nw, lastScan, lastPos, scan, pos, ext);
+      const lenf = ext[0]!;
+      const lenb = ext[1]!;
       if (lenf > 0) out.push([lastPos, lastScan, lenf]);
       lastScan = scan - lenb;
       lastPos = pos - lenb;

@@ -95,6 +95,7 @@ export function diffOps(index: OldIndex, nw: Uint8Array, opts: DiffOptions = {})
   const bonus = opts.switchBonus ?? 5;
   const ops: Op[] = [];
   const res = new Int32Array(2);
+  const ext = new Int32Array(2);
   let scan = 0;
   let len = 0;
   let pos = 0;
@@ -118,47 +119,9 @@ export function diffOps(index: OldIndex, nw: Uint8Array, opts: DiffOptions = {})
       if (q >= 0 && q < oldLen && old[q] === nw[scan]) oldScore--;
     }
     if (len !== oldScore || scan === newLen) {
-      // grow the previous match forwards
-      let s = 0;
-      let sf = 0;
-      let lenf = 0;
-      for (let i = 0; lastScan + i < scan && lastPos + i < oldLen; ) {
-        if (old[lastPos + i] === nw[lastScan + i]) s++;
-        i++;
-        if (s * 2 - i > sf * 2 - lenf) {
-          sf = s;
-          lenf = i;
-        }
-      }
-      // grow the new match backwards
-      let lenb = 0;
-      if (scan < newLen) {
-        let sb = 0;
-        s = 0;
-        for (let i = 1; scan >= lastScan + i && pos >= i; i++) {
-          if (old[pos - i] === nw[scan - i]) s++;
-          if (s * 2 - i > sb * 2 - lenb) {
-            sb = s;
-            lenb = i;
-          }
-        }
-      }
-      if (lastScan + lenf > scan - lenb) {
-        const overlap = lastScan + lenf - (scan - lenb);
-        s = 0;
-        let ss = 0;
-        let lens = 0;
-        for (let i = 0; i < overlap; i++) {
-          if (nw[lastScan + lenf - overlap + i] === old[lastPos + lenf - overlap + i]) s++;
-          if (nw[scan - lenb + i] === old[pos - lenb + i]) s--;
-          if (s > ss) {
-            ss = s;
-            lens = i + 1;
-          }
-        }
-        lenf += lens - overlap;
-        lenb -= lens;
-      }
+      extendMatches(old, nw, lastScan, lastPos, scan, pos, ext);
+      const lenf = ext[0]!;
+      const lenb = ext[1]!;
       ops.push({ copyLen: lenf, oldPos: lastPos, litLen: scan - lenb - (lastScan + lenf) });
       lastScan = scan - lenb;
       lastPos = pos - lenb;
@@ -166,6 +129,56 @@ export function diffOps(index: OldIndex, nw: Uint8Array, opts: DiffOptions = {})
     }
   }
   return splitLiterals(index, nw, mergeOps(ops), opts.history ?? false, opts.predicted);
+}
+
+/**
+ * bsdiff's approximate extension between two exact matches: the previous one (new lastScan, old
+ * lastPos) grows forwards and the next one (new scan, old pos) backwards while more than half their
+ * bytes agree; where they overlap, the split that keeps most agreeing bytes. out = [forward length,
+ * backward length].
+ */
+export function extendMatches(old: Uint8Array, nw: Uint8Array, lastScan: number, lastPos: number, scan: number, pos: number, out: Int32Array): void {
+  let s = 0;
+  let sf = 0;
+  let lenf = 0;
+  for (let i = 0; lastScan + i < scan && lastPos + i < old.length; ) {
+    if (old[lastPos + i] === nw[lastScan + i]) s++;
+    i++;
+    if (s * 2 - i > sf * 2 - lenf) {
+      sf = s;
+      lenf = i;
+    }
+  }
+  let lenb = 0;
+  if (scan < nw.length) {
+    let sb = 0;
+    s = 0;
+    for (let i = 1; scan >= lastScan + i && pos >= i; i++) {
+      if (old[pos - i] === nw[scan - i]) s++;
+      if (s * 2 - i > sb * 2 - lenb) {
+        sb = s;
+        lenb = i;
+      }
+    }
+  }
+  if (lastScan + lenf > scan - lenb) {
+    const overlap = lastScan + lenf - (scan - lenb);
+    s = 0;
+    let ss = 0;
+    let lens = 0;
+    for (let i = 0; i < overlap; i++) {
+      if (nw[lastScan + lenf - overlap + i] === old[lastPos + lenf - overlap + i]) s++;
+      if (nw[scan - lenb + i] === old[pos - lenb + i]) s--;
+      if (s > ss) {
+        ss = s;
+        lens = i + 1;
+      }
+    }
+    lenf += lens - overlap;
+    lenb -= lens;
+  }
+  out[0] = lenf;
+  out[1] = lenb;
 }
 
 /**
