@@ -1,7 +1,9 @@
-// `npm run bench:delta -- CORPUS_DIR`: our delta packages against bsdiff, xdelta3, zstd --patch-from
-// and xz, on every pair of CORPUS_DIR/pairs.tsv (made by ../shared/corpus/fetch.sh). Prints sizes,
-// create and apply times, decoder working memory and in-place size; the last line is the median
-// ratio of our whole package (manifest and signature included) to bsdiff's patch.
+// `npm run bench:delta -- CORPUS_DIR [NAME_FILTER] [--pairs FILE]`: our delta packages against bsdiff,
+// xdelta3, zstd --patch-from and xz, on every pair of CORPUS_DIR/pairs.tsv (made by
+// ../shared/corpus/fetch.sh) or of FILE (same columns, paths relative to CORPUS_DIR; e.g.
+// bench/pairs-more.tsv: other version pairs of the same corpus, which the engine was not tuned on).
+// Prints sizes, create and apply times, decoder working memory and in-place size; the last line is
+// the median ratio of our whole package (manifest and signature included) to bsdiff's patch.
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -10,12 +12,14 @@ import { createDelta, createDeltaDecoder, bytesReader, sha256hex } from "../src/
 import { buildPackage, generateSigningKey, sha256 } from "../src/format/index.js";
 import { DEFAULT_CONFIG } from "../src/config.js";
 
-const dir = process.argv[2];
-if (!dir) {
-  process.stderr.write("usage: npm run bench:delta -- CORPUS_DIR   (make one with ../shared/corpus/fetch.sh)\n");
+const args = process.argv.slice(2);
+const pairsAt = args.indexOf("--pairs");
+const pairsFile = pairsAt >= 0 ? args.splice(pairsAt, 2)[1] : undefined;
+const [dir, only] = args;
+if (!dir || (pairsAt >= 0 && !pairsFile)) {
+  process.stderr.write("usage: npm run bench:delta -- CORPUS_DIR [NAME_FILTER] [--pairs FILE]   (make a corpus with ../shared/corpus/fetch.sh)\n");
   process.exit(2);
 }
-const only = process.argv[3];
 const tmp = mkdtempSync(join(tmpdir(), "fota-bench-"));
 const key = generateSigningKey();
 
@@ -37,12 +41,12 @@ const median = (xs: number[]): number => {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 };
 
-const cols = ["pair", "old", "new", "ours.fota", "payload", "filter", "bsdiff", "xdelta3", "zstd", "xz(new)", "ours/bsd", "create ms", "bsdiff ms", "apply MB/s", "mem KiB", "inplace", "ip/ours"];
+const cols = ["pair", "old", "new", "ours.fota", "payload", "filter", "bsdiff", "xdelta3", "zstd", "xz(new)", "ours/bsd", "create ms", "warm ms", "bsdiff ms", "apply MB/s", "mem KiB", "inplace", "ip/ours"];
 const rows: string[][] = [cols];
 const ratios: number[] = [];
 /** Per pair, for the target summary: package - bsdiff (bytes), create / bsdiff time, apply MB/s, memory, in-place / ordinary. */
-const checks: Array<{ over: number; createRatio: number; mbs: number; mem: number; ip: number }> = [];
-for (const line of readFileSync(join(dir, "pairs.tsv"), "utf8").trim().split("\n")) {
+const checks: Array<{ over: number; createRatio: number; warmRatio: number; mbs: number; mem: number; ip: number }> = [];
+for (const line of readFileSync(pairsFile ?? join(dir, "pairs.tsv"), "utf8").trim().split("\n")) {
   const [name, o, n] = line.split("\t") as [string, string, string];
   if (only && !name.includes(only)) continue;
   const oldP = join(dir, o);
@@ -53,6 +57,14 @@ for (const line of readFileSync(join(dir, "pairs.tsv"), "utf8").trim().split("\n
   const t0 = performance.now();
   const d = createDelta(old, nw);
   const createMs = performance.now() - t0;
+  // the same again with the JIT warm (best of 4 more runs; images up to 2 MB): what a long-running
+  // host (a build server) sees. The target is checked on the first run above
+  let warmMs = createMs;
+  for (let rep = 0; rep < 4 && nw.length <= 2 << 20; rep++) {
+    const t = performance.now();
+    createDelta(old, nw);
+    warmMs = Math.min(warmMs, performance.now() - t);
+  }
   const pkg = buildPackage({
     kind: "delta",
     models: ["bench"],
@@ -113,16 +125,21 @@ for (const line of readFileSync(join(dir, "pairs.tsv"), "utf8").trim().split("\n
     String(size(xzOut)),
     ratio.toFixed(3),
     createMs.toFixed(0),
+    warmMs.toFixed(0),
     b.ms.toFixed(0),
     (nw.length / 1e6 / (best / 1000)).toFixed(1),
     (mem / 1024).toFixed(1),
     String(ip.payload.length),
     (ip.payload.length / d.payload.length).toFixed(3),
   ]);
-  checks.push({ over: pkg.bytes.length - bsize, createRatio: createMs / b.ms, mbs: nw.length / 1e6 / (best / 1000), mem, ip: ip.payload.length / d.payload.length });
+  checks.push({ over: pkg.bytes.length - bsize, createRatio: createMs / b.ms, warmRatio: warmMs / b.ms, mbs: nw.length / 1e6 / (best / 1000), mem, ip: ip.payload.length / d.payload.length });
   process.stderr.write(`${name} done\n`);
 }
 rmSync(tmp, { recursive: true, force: true });
+if (rows.length === 1) {
+  process.stderr.write(`no pair${only ? ` named like "${only}"` : ""} in ${pairsFile ?? join(dir, "pairs.tsv")}\n`);
+  process.exit(2);
+}
 const widths = cols.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
 for (const r of rows) process.stdout.write(r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ") + "\n");
 // the targets of the delta engine (issue 4), each with the pairs that miss it
@@ -135,7 +152,9 @@ const target = (what: string, ok: (c: (typeof checks)[number]) => boolean): void
 process.stdout.write("targets:\n");
 process.stdout.write(`  ${median(ratios) <= 0.75 ? "met " : "MISS"}  median package / bsdiff <= 0.75: ${median(ratios).toFixed(3)}\n`);
 target("package <= bsdiff + 256 B", (c) => c.over <= 256);
-target("create time <= bsdiff's", (c) => c.createRatio <= 1);
+target("create time (first run per pair) <= bsdiff's", (c) => c.createRatio <= 1);
+const warmOk = checks.filter((c) => c.warmRatio <= 1).length;
+process.stdout.write(`  info  create time with the JIT warm <= bsdiff's: ${warmOk}/${checks.length} pairs\n`);
 target("apply >= 50 MB/s", (c) => c.mbs >= 50);
 target(`decoder memory <= ${bound / 1024} KiB`, (c) => c.mem <= bound);
 target("in-place <= 1.10 x ordinary", (c) => c.ip <= 1.1);
