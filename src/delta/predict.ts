@@ -128,6 +128,27 @@ export class AddressMap {
     return this.lookup(x);
   }
 
+  // a third answer kept for scans (shiftSeq): a reference's own position advances steadily while its
+  // targets jump about, so the scan's interval survives the targets' look-ups
+  private cLo = 0;
+  private cHi = 0;
+  private cVal = 0;
+
+  /** shift(x) for positions that mostly increase (a scan's own position); the same answer as shift(). */
+  shiftSeq(x: number): number {
+    if (x >= this.cLo && x < this.cHi) return this.cVal;
+    const v = this.shift(x);
+    if (x >= this.aLo && x < this.aHi) {
+      this.cLo = this.aLo;
+      this.cHi = this.aHi;
+    } else {
+      this.cLo = this.bLo;
+      this.cHi = this.bHi;
+    }
+    this.cVal = v;
+    return v;
+  }
+
   private lookup(x: number): number {
     const s = this.starts;
     const n = s.length;
@@ -337,9 +358,15 @@ export function mapReferences(flags: number, buf: Uint8Array, pos0: number, map:
     if (claimedBuf.length < (n >> 2) + 2) claimedBuf = new Uint8Array((n >> 2) + 2);
     claimed = claimedBuf; // all zero between calls: only the marked span is cleared afterwards
   }
+  // pointers into the image have a top byte in [topLo, topHi]: one compare rejects most other words
+  // (only when the image's addresses do not wrap past 2^32; the full test below decides the rest)
+  const wraps = base + oldSize > 0x100000000;
+  const topLo = flags & (PRED.arm64 | PRED.arm64rel) || wraps ? 0 : base >>> 24;
+  const topHi = flags & (PRED.arm64 | PRED.arm64rel) || wraps ? 255 : Math.floor((base + oldSize - 1) / 0x1000000);
   if (flags & (PRED.arm64 | PRED.abs32 | PRED.arm64rel)) {
     for (let i = (4 - (pos0 & 3)) & 3; i + 4 <= n; i += 4) {
       const b3 = buf[i + 3]!;
+      if (b3 < topLo || b3 > topHi) continue;
       if (flags & PRED.arm64rel) {
         const op = b3 & 0xfc;
         if (op === 0x94 || op === 0x14) {
@@ -347,7 +374,7 @@ export function mapReferences(flags: number, buf: Uint8Array, pos0: number, map:
           const p = pos0 + i;
           const t = p + ((v << 6) >> 6) * 4;
           if (t >= 0 && t < oldSize) {
-            const offN = t + map.shift(t) - (p + map.shift(p));
+            const offN = t + map.shift(t) - (p + map.shiftSeq(p));
             if (offN >= -(1 << 27) && offN < 1 << 27) {
               const m = (offN >> 2) & 0x3ffffff;
               buf[i] = m & 0xff;
@@ -409,7 +436,7 @@ export function mapReferences(flags: number, buf: Uint8Array, pos0: number, map:
       const p = pos0 + i;
       const t = ((p + 4) & ~3) + buf[i]! * 4;
       if (t >= oldSize) continue;
-      const ps = map.shift(p);
+      const ps = map.shiftSeq(p);
       const tn = t + map.shift(t);
       const d = tn - ((p + ps + 4) & ~3);
       if (d < 0 || d > 1020 || d & 3) continue;
@@ -422,6 +449,13 @@ export function mapReferences(flags: number, buf: Uint8Array, pos0: number, map:
 /** The high byte of a halfword that starts a 32-bit Thumb-2 instruction (so the next halfword is its second half). */
 const wide = (hi: number): boolean => hi >= 0xe8;
 
+/** 1 for the high bytes of the halfwords mapThumbRelative may rewrite: B<c>, B, CBZ/CBNZ, LDR.W (literal). */
+const THUMB_REL_CLASS = (() => {
+  const c = new Uint8Array(256);
+  for (let hi = 0; hi < 256; hi++) c[hi] = (hi >= 0xd0 && hi <= 0xdd) || (hi & 0xf8) === 0xe0 || (hi & 0xf5) === 0xb1 || hi === 0xf8 ? 1 : 0;
+  return c;
+})();
+
 /**
  * Thumb short relative forms whose caller and target moved by different amounts: the offset is
  * rewritten to (target + shift(target)) - (caller + shift(caller)) when the new offset still fits.
@@ -429,21 +463,24 @@ const wide = (hi: number): boolean => hi >= 0xe8;
  * the first half of a 32-bit instruction is skipped), within the buffer's margin.
  */
 function mapThumbRelative(buf: Uint8Array, pos0: number, map: AddressMap, oldSize: number, n: number): void {
+  const cls = THUMB_REL_CLASS;
   for (let i = (pos0 & 1) + 4; i + 8 <= n; i += 2) {
     const hi = buf[i + 1]!;
+    // one table look-up rejects the other halfwords (most of them) with one well-predicted branch
+    if (cls[hi] === 0) continue;
     if (wide(buf[i - 1]!)) continue; // second half of a 32-bit instruction
     const p = pos0 + i;
     if (hi >= 0xd0 && hi <= 0xdd) {
       // B<c> T1: offset = sext(imm8) * 2
       const t = p + 4 + ((buf[i]! << 24) >> 23);
       if (t < 0 || t >= oldSize) continue;
-      const d = t + map.shift(t) - (p + map.shift(p)) - 4;
+      const d = t + map.shift(t) - (p + map.shiftSeq(p)) - 4;
       if (d >= -256 && d <= 254) buf[i] = (d >> 1) & 0xff;
     } else if ((hi & 0xf8) === 0xe0) {
       // B T2: offset = sext(imm11) * 2
       const t = p + 4 + ((((hi & 7) << 8) | buf[i]!) << 21 >> 20);
       if (t < 0 || t >= oldSize) continue;
-      const d = t + map.shift(t) - (p + map.shift(p)) - 4;
+      const d = t + map.shift(t) - (p + map.shiftSeq(p)) - 4;
       if (d >= -2048 && d <= 2046) {
         const v = (d >> 1) & 0x7ff;
         buf[i] = v & 0xff;
@@ -454,7 +491,7 @@ function mapThumbRelative(buf: Uint8Array, pos0: number, map: AddressMap, oldSiz
       const lo = buf[i]!;
       const t = p + 4 + (((hi >> 1) & 1) << 6) + ((lo >> 3) << 1);
       if (t >= oldSize) continue;
-      const d = t + map.shift(t) - (p + map.shift(p)) - 4;
+      const d = t + map.shift(t) - (p + map.shiftSeq(p)) - 4;
       if (d >= 0 && d <= 126) {
         buf[i] = (lo & 7) | (((d >> 1) & 31) << 3);
         buf[i + 1] = (hi & ~2) | ((d >> 6) << 1);
@@ -466,7 +503,7 @@ function mapThumbRelative(buf: Uint8Array, pos0: number, map: AddressMap, oldSiz
       const a = (p + 4) & ~3;
       const t = up ? a + imm : a - imm;
       if (t < 0 || t >= oldSize) continue;
-      const d = t + map.shift(t) - ((p + map.shift(p) + 4) & ~3);
+      const d = t + map.shift(t) - ((p + map.shiftSeq(p) + 4) & ~3);
       // bit 11 of the offset shares a byte with bits a branch check reads (the next halfword's top): kept
       if (d > -4096 && d < 4096 && (Math.abs(d) & 0x800) === (imm & 0x800)) {
         const m = Math.abs(d);

@@ -4,7 +4,7 @@
 import { describe, expect, it } from "vitest";
 import { isFotaError } from "../../src/errors.js";
 import { bytesReader, createDelta, createDeltaDecoder, DeltaDecoder, type DeltaResult } from "../../src/delta/index.js";
-import { AddressMap } from "../../src/delta/predict.js";
+import { AddressMap, mapReferences, PRED } from "../../src/delta/predict.js";
 import { chunks, link, makeProgram, sha } from "./helpers.js";
 
 function rng(seed: number): () => number {
@@ -35,6 +35,10 @@ describe("AddressMap lookups", () => {
       const got = m.shift(x);
       const want = shiftByScan(m, x);
       if (got !== want) bad.push([x, got, want]);
+      // the scan cache (shiftSeq) between other look-ups, as the reference scans call it
+      const y = x + 2;
+      const seq = m.shiftSeq(y);
+      if (seq !== shiftByScan(m, y)) bad.push([y, seq, shiftByScan(m, y)]);
     };
     for (let t = 0; t < 300; t++) {
       const n = Math.floor(rand() * 60);
@@ -115,6 +119,53 @@ function apply(old: Uint8Array, d: DeltaResult, sizes: number[], nw?: Uint8Array
     return e as Error;
   }
 }
+
+describe("reference mapping: the forms the decoder's fast scans must still find", () => {
+  // caller in [0, 100) (shift 0), targets in [100, 4096) (shift +8): every form's offset grows by 8
+  const map = (): AddressMap => new AddressMap(Int32Array.of(0, 100), Int32Array.of(100, 4096), Int32Array.of(0, 8));
+  const at = (bytes: number[], p = 40): Uint8Array => {
+    const b = new Uint8Array(256);
+    b.set(bytes, p);
+    return b;
+  };
+
+  it("rewrites Thumb B<c>, B, CBZ/CBNZ and LDR.W (literal) whose caller and target moved apart", () => {
+    const cases: Array<[string, number[], number[]]> = [
+      // [form, bytes at 40 (target 200 or 120), expected bytes after mapping]
+      ["B<c> T1 (BEQ, offset 156 -> 164)", [78, 0xd0], [82, 0xd0]],
+      ["B<c> T1 (BLE)", [78, 0xdd], [82, 0xdd]],
+      ["B T2 (offset 156 -> 164)", [78, 0xe0], [82, 0xe0]],
+      ["CBZ (offset 76 -> 84)", [(6 << 3) | 2, 0xb3], [(10 << 3) | 2, 0xb3]],
+      ["CBNZ (offset 76 -> 84)", [(6 << 3) | 1, 0xbb], [(10 << 3) | 1, 0xbb]],
+      ["LDR.W literal (imm 156 -> 164)", [0xdf, 0xf8, 156, 0x30], [0xdf, 0xf8, 164, 0x30]],
+    ];
+    for (const [form, before, after] of cases) {
+      const b = at(before);
+      mapReferences(PRED.thumb | PRED.thumbRel, b, 0, map(), 4096, 0);
+      expect([form, [...b.subarray(40, 40 + after.length)]]).toEqual([form, after]);
+    }
+  });
+
+  it("rewrites 16-bit LDR (literal) and ADR, and leaves other halfwords alone", () => {
+    // LDR r0, [pc, #156]: target Align(44, 4) + 156 = 200 -> word offset 39 -> 41
+    const b = at([39, 0x48, 39, 0xa1, 78, 0xdf, 78, 0x47]);
+    mapReferences(PRED.thumb | PRED.abs32 | PRED.thumbLdr | PRED.thumbRel, b, 0, map(), 4096, 0x08000000);
+    expect([...b.subarray(40, 48)]).toEqual([41, 0x48, 41, 0xa1, 78, 0xdf, 78, 0x47]);
+  });
+
+  it("maps absolute pointers whose top byte differs from the load address's", () => {
+    // image at 0x08fff000..0x09001000: a pointer to 0x09000100 (offset 0x1100, shift +8) and one to 0x08fff010 (offset 16, shift 0)
+    const base = 0x08fff000;
+    const m = new AddressMap(Int32Array.of(0, 0x1000), Int32Array.of(0x1000, 0x2000), Int32Array.of(0, 8));
+    const b = new Uint8Array(64);
+    const dv = new DataView(b.buffer);
+    dv.setUint32(16, 0x09000100, true);
+    dv.setUint32(32, 0x08fff010, true);
+    dv.setUint32(48, 0x09001000, true); // one past the image: left alone
+    mapReferences(PRED.abs32, b, 0, m, 0x2000, base);
+    expect([dv.getUint32(16, true), dv.getUint32(32, true), dv.getUint32(48, true)]).toEqual([0x09000108, 0x08fff010, 0x09001000]);
+  });
+});
 
 describe("streaming apply: any chunking, same result", () => {
   const { old, nw } = jumpPair(3);
