@@ -714,7 +714,10 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
     const hi = Math.min(lim, b + FILTER_MARGIN);
     const raw = this.base.read(lo, hi - lo);
     if (raw.length !== hi - lo) throw new StorageError("io-failed", `base image read at ${lo} returned ${raw.length} of ${hi - lo} bytes`);
-    this.win.set(raw, 0);
+    const win = this.win;
+    // a short read (most refills: a copy's bytes and the margins) is copied by hand: set() costs more
+    if (raw.length <= 256) for (let j = 0; j < raw.length; j++) win[j] = raw[j]!;
+    else win.set(raw, 0);
     if (this.inplace) this.viewRegion(lo, hi);
     else applyFilter(this.filter, this.win, lo, true, 0, hi - lo);
     if (this.predFlags !== 0 && !this.inplace) mapReferences(this.predFlags, this.win, lo, this.map, this.oldSize, this.predBase, this.sectorSize, hi - lo);
@@ -878,7 +881,7 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
           n = Math.min(n, this.winEnd - oldPos);
           const win = this.win;
           const o = oldPos - this.winStart + this.winOff;
-          if (n <= 32) for (let j = 0; j < n; j++) outBuf[f + j] = win[o + j]!;
+          if (n <= 256) for (let j = 0; j < n; j++) outBuf[f + j] = win[o + j]!;
           else outBuf.set(win.subarray(o, o + n), f);
         }
         zrem -= n;
