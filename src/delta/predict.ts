@@ -335,7 +335,11 @@ function isThumbBranch(b: Uint8Array, i: number): boolean {
 export function mapReferences(flags: number, buf: Uint8Array, pos0: number, map: AddressMap, oldSize: number, base: number, barrier = 0, n = buf.length): void {
   if (flags & PRED.thumb) {
     for (let i = pos0 & 1; i + 4 <= n; i += 2) {
-      if ((buf[i + 1]! & 0xf8) !== 0xf0) continue; // the common case first, without a call
+      if ((buf[i + 1]! & 0xf8) !== 0xf0) {
+        // the common case first, without a call; two halfwords at a time (no window starts at either)
+        if (i + 6 <= n && (buf[i + 3]! & 0xf8) !== 0xf0) i += 2;
+        continue;
+      }
       if (!branchAt(buf, i, pos0, barrier)) continue;
       const w = ((buf[i + 1]! & 7) << 19) | (buf[i]! << 11) | ((buf[i + 3]! & 7) << 8) | buf[i + 2]!;
       const t = w * 2; // absolute target (mod 2^23)
@@ -429,7 +433,10 @@ export function mapReferences(flags: number, buf: Uint8Array, pos0: number, map:
     const a0 = (4 - (pos0 & 3)) & 3; // buffer index of the first aligned word
     for (let i = pos0 & 1; i + 2 <= n; i += 2) {
       const hi = buf[i + 1]! & 0xf8;
-      if (hi !== 0x48 && hi !== 0xa0) continue;
+      if (hi !== 0x48 && hi !== 0xa0) {
+        if (i + 4 <= n && (buf[i + 3]! & 0xf8) !== 0x48 && (buf[i + 3]! & 0xf8) !== 0xa0) i += 2; // nor the next
+        continue;
+      }
       if (i < 4 || i + 8 > n) continue;
       if (i >= a0 && claimed[(i - a0) >> 2]) continue;
       if (branchAt(buf, i - 2, pos0, barrier)) continue;
@@ -467,7 +474,10 @@ function mapThumbRelative(buf: Uint8Array, pos0: number, map: AddressMap, oldSiz
   for (let i = (pos0 & 1) + 4; i + 8 <= n; i += 2) {
     const hi = buf[i + 1]!;
     // one table look-up rejects the other halfwords (most of them) with one well-predicted branch
-    if (cls[hi] === 0) continue;
+    if (cls[hi] === 0) {
+      if (i + 10 <= n && cls[buf[i + 3]!] === 0) i += 2; // the next halfword is none of them either
+      continue;
+    }
     if (wide(buf[i - 1]!)) continue; // second half of a 32-bit instruction
     const p = pos0 + i;
     if (hi >= 0xd0 && hi <= 0xdd) {
