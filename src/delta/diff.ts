@@ -96,6 +96,7 @@ export function diffOps(index: OldIndex, nw: Uint8Array, opts: DiffOptions = {})
   const ops: Op[] = [];
   const res = new Int32Array(2);
   const ext = new Int32Array(2);
+  const seen = new SearchCache(newLen);
   let scan = 0;
   let len = 0;
   let pos = 0;
@@ -110,6 +111,7 @@ export function diffOps(index: OldIndex, nw: Uint8Array, opts: DiffOptions = {})
       index.search(nw, scan, res);
       pos = res[0]!;
       len = res[1]!;
+      seen.put(scan, pos, len);
       for (; scsc < scan + len; scsc++) {
         const q = scsc + lastOffset;
         if (q >= 0 && q < oldLen && old[q] === nw[scsc]) oldScore++;
@@ -122,13 +124,56 @@ export function diffOps(index: OldIndex, nw: Uint8Array, opts: DiffOptions = {})
       extendMatches(old, nw, lastScan, lastPos, scan, pos, ext);
       const lenf = ext[0]!;
       const lenb = ext[1]!;
-      ops.push({ copyLen: lenf, oldPos: lastPos, litLen: scan - lenb - (lastScan + lenf) });
+      ops.push(newOp(lenf, lastPos, scan - lenb - (lastScan + lenf), undefined));
       lastScan = scan - lenb;
       lastPos = pos - lenb;
       lastOffset = pos - scan;
     }
   }
-  return splitLiterals(index, nw, mergeOps(ops), opts.history ?? false, opts.predicted);
+  return splitLiterals(index, nw, mergeOps(ops), opts.history ?? false, opts.predicted, seen);
+}
+
+/**
+ * One operation. Every operation the matcher makes has the same four fields (`hist` undefined unless
+ * a history copy) so that the code reading them sees one object shape.
+ */
+function newOp(copyLen: number, oldPos: number, litLen: number, hist: number | undefined): Op {
+  return { copyLen, oldPos, litLen, hist };
+}
+
+/**
+ * Results of OldIndex.search kept by the scan for the literal split, which searches the same
+ * positions again. Direct-mapped by new position (a position not held, or overwritten, is searched
+ * again): the answers are the same, the work is not.
+ */
+export class SearchCache {
+  private readonly at: Int32Array;
+  private readonly pos: Int32Array;
+  private readonly len: Int32Array;
+  private readonly mask: number;
+  constructor(newLen: number) {
+    const size = 2 ** Math.min(20, Math.max(4, Math.ceil(Math.log2(newLen + 1))));
+    this.at = new Int32Array(size).fill(-1);
+    this.pos = new Int32Array(size);
+    this.len = new Int32Array(size);
+    this.mask = size - 1;
+  }
+
+  put(i: number, pos: number, len: number): void {
+    const k = i & this.mask;
+    this.at[k] = i;
+    this.pos[k] = pos;
+    this.len[k] = len;
+  }
+
+  /** index.search(nw, i, out), from the cache when it holds position i. */
+  search(index: OldIndex, nw: Uint8Array, i: number, out: Int32Array): void {
+    const k = i & this.mask;
+    if (this.at[k] === i) {
+      out[0] = this.pos[k]!;
+      out[1] = this.len[k]!;
+    } else index.search(nw, i, out);
+  }
 }
 
 /**
@@ -187,7 +232,7 @@ export function extendMatches(old: Uint8Array, nw: Uint8Array, lastScan: number,
  * the copy with the largest estimated saving over literals (lazily: a clearly better copy one byte
  * later wins), or stays a literal.
  */
-function splitLiterals(index: OldIndex, nw: Uint8Array, ops: Op[], history: boolean, predicted?: (newPos: number) => number): Op[] {
+function splitLiterals(index: OldIndex, nw: Uint8Array, ops: Op[], history: boolean, predicted: ((newPos: number) => number) | undefined, seen: SearchCache): Op[] {
   if (index.old.length === 0 && !history) return ops;
   const hist = history ? new HistoryFinder(nw) : undefined;
   const hres = new Int32Array(2);
@@ -200,7 +245,7 @@ function splitLiterals(index: OldIndex, nw: Uint8Array, ops: Op[], history: bool
   /** The copy at i that saves the most (estimated bits against literals); gain <= 0: none. */
   const best = (i: number, end: number): Candidate => {
     const c: Candidate = { len: 0, at: 0, hist: 0, gain: 0 };
-    index.search(nw, i, res);
+    seen.search(index, nw, i, res);
     const len = Math.min(res[1]!, end - i);
     let at = res[0]!;
     const pr = predicted ? predicted(i) : NaN;
@@ -238,7 +283,7 @@ function splitLiterals(index: OldIndex, nw: Uint8Array, ops: Op[], history: bool
   for (const op of ops) {
     pos += op.copyLen;
     const end = pos + op.litLen;
-    let cur: Op = { copyLen: op.copyLen, oldPos: op.oldPos, litLen: 0 };
+    let cur: Op = newOp(op.copyLen, op.oldPos, 0, undefined);
     out.push(cur);
     if (op.copyLen > 0 && op.oldPos - (pos - op.copyLen) !== rep0) {
       rep1 = rep0;
@@ -266,9 +311,9 @@ function splitLiterals(index: OldIndex, nw: Uint8Array, ops: Op[], history: bool
         i++;
         continue;
       }
-      if (c.hist > 0) cur = { copyLen: c.len, oldPos: 0, litLen: 0, hist: c.hist };
+      if (c.hist > 0) cur = newOp(c.len, 0, 0, c.hist);
       else {
-        cur = { copyLen: c.len, oldPos: c.at, litLen: 0 };
+        cur = newOp(c.len, c.at, 0, undefined);
         if (c.at - i !== rep0) {
           rep1 = rep0;
           rep0 = c.at - i;
@@ -402,7 +447,7 @@ function mergeOps(ops: Op[]): Op[] {
   const out: Op[] = [];
   for (const op of ops) {
     if (op.copyLen === 0 && out.length > 0) out[out.length - 1]!.litLen += op.litLen;
-    else if (op.copyLen > 0 || op.litLen > 0) out.push({ ...op });
+    else if (op.copyLen > 0 || op.litLen > 0) out.push(newOp(op.copyLen, op.oldPos, op.litLen, op.hist));
   }
   return out;
 }

@@ -1,6 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { OldIndex } from "../../src/delta/diff.js";
+import { diffOps, OldIndex, SearchCache } from "../../src/delta/diff.js";
+import { HISTORY_BYTES } from "../../src/delta/stream.js";
 
 /** Length of the longest prefix of nw[at..] found anywhere in old (brute force). */
 function longest(old: Uint8Array, nw: Uint8Array, at: number): number {
@@ -30,5 +31,66 @@ describe("OldIndex.search", () => {
       }),
       { numRuns: 300 },
     );
+  });
+});
+
+describe("SearchCache", () => {
+  it("answers as the index does, also for positions that share a slot or were never stored", () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 1, maxLength: 200 }), fc.uint8Array({ minLength: 40, maxLength: 150 }), fc.array(fc.nat(), { maxLength: 80 }), (rawOld, rawNew, order) => {
+        const old = rawOld.map((x) => x % 5);
+        const nw = rawNew.map((x) => x % 5);
+        const index = new OldIndex(old);
+        const cache = new SearchCache(12); // 16 slots: most positions collide
+        const out = new Int32Array(2);
+        const want = new Int32Array(2);
+        for (const k of order) {
+          const at = k % nw.length;
+          index.search(nw, at, out);
+          cache.put(at, out[0]!, out[1]!);
+        }
+        for (let at = 0; at < nw.length; at++) {
+          cache.search(index, nw, at, out);
+          index.search(nw, at, want);
+          expect([out[0], out[1]]).toEqual([want[0], want[1]]);
+        }
+      }),
+      { numRuns: 200 },
+    );
+  });
+});
+
+describe("diffOps", () => {
+  it("covers the new image with operations of one shape: copies inside old, history copies exact and in reach", () => {
+    const rnd = (n: number, seed: number): Uint8Array => {
+      const b = new Uint8Array(n);
+      for (let i = 0; i < n; i++) b[i] = (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) >>> 24;
+      return b;
+    };
+    const old = rnd(6000, 7);
+    const nw = new Uint8Array(7000);
+    nw.set(old.subarray(1000, 4000), 0); // moved
+    nw.set(rnd(500, 9), 3000); // new material
+    nw.set(nw.subarray(3000, 3400), 3500); // repeated from the new image itself
+    nw.set(old.subarray(0, 3100), 3900);
+    for (let i = 100; i < 3000; i += 97) nw[i] = nw[i]! ^ 0x5a; // scattered changes inside a copy
+    const ops = diffOps(new OldIndex(old), nw, { history: true });
+    let pos = 0;
+    for (const op of ops) {
+      expect(Object.keys(op).sort()).toEqual(["copyLen", "hist", "litLen", "oldPos"]);
+      if (op.hist !== undefined) {
+        expect(op.hist).toBeGreaterThan(0);
+        expect(op.hist).toBeLessThanOrEqual(HISTORY_BYTES);
+        expect(Buffer.compare(Buffer.from(nw.subarray(pos - op.hist, pos - op.hist + op.copyLen)), Buffer.from(nw.subarray(pos, pos + op.copyLen)))).toBe(0);
+      } else {
+        expect(op.oldPos).toBeGreaterThanOrEqual(0);
+        expect(op.oldPos + op.copyLen).toBeLessThanOrEqual(old.length);
+      }
+      pos += op.copyLen + op.litLen;
+    }
+    expect(pos).toBe(nw.length);
+    expect(ops.some((op) => op.hist !== undefined)).toBe(true);
+    // most of the image is copied, not literal
+    expect(ops.reduce((s, op) => s + op.litLen, 0)).toBeLessThan(1500);
   });
 });
