@@ -43,6 +43,8 @@ export const DEFAULT_CONFIG = {
     autoFilters: ["none", "thumb", "arm", "arm64"] as string[],
     /** Sector size of in-place patches (bytes, power of two). */
     inPlaceSectorBytes: 4096,
+    /** Most sectors an in-place step range holds (decoded together, then written one by one): fewer when the memory bound needs it. */
+    inPlaceRangeSectors: 8,
     /** Largest image the delta engine accepts (bytes). */
     maxImageBytes: 256 * 1024 * 1024,
   },

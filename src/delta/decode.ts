@@ -9,7 +9,7 @@ import { applyFilter, filterName, FILTER_MARGIN } from "./filters.js";
 import { AddressMap, mapReferences, predFilterOk, PRED_ALL } from "./predict.js";
 import { L, MOVE_BITS, newModel, PROB_BITS, type LenModel } from "./rangecoder.js";
 import { Sha256, SHA256_STATE_BYTES } from "./sha256.js";
-import { copyLenCtx, dbyteCtx, HISTORY_BYTES, INPLACE_MAGIC, KIND_HISTORY, KIND_MAP, KIND_NEAR_MAP, litCtx, litLenCtx, narrowCode, runClass, STREAM_MAGIC, zrunCtx, END_MARK, unzigzag, type CoderState } from "./stream.js";
+import { copyLenCtx, dbyteCtx, HISTORY_BYTES, INPLACE_MAGIC, INPLACE_MAX_RANGE, KIND_HISTORY, KIND_MAP, KIND_NEAR_MAP, litCtx, litLenCtx, narrowCode, runClass, STREAM_MAGIC, zrunCtx, END_MARK, unzigzag, type CoderState } from "./stream.js";
 import type { PayloadDecoder, RandomAccessReader } from "./types.js";
 
 /** Working memory per address-map segment: start, end, shift and the new-keyed index (4 bytes each). */
@@ -92,8 +92,20 @@ export function decoderMemoryBytes(outBufferBytes: number, baseWindowBytes: numb
   return L.total * 2 + outBufferBytes + baseWindowBytes + HISTORY_BYTES + 2 * FILTER_MARGIN + OP_MARGIN + PAD + SHA256_STATE_BYTES + 512;
 }
 
+/**
+ * Working memory of the in-place applier (what its memoryBytes reports once the map is read): the
+ * output buffer holds one step range of `rangeSectors` sectors; a stream with an address map also
+ * keeps one sector's part of the base window with margins (viewRegion) and 16 bytes a map segment.
+ */
+export function inPlaceMemoryBytes(rangeSectors: number, sectorSize: number, newSize: number, mapped: boolean, mapSegments: number, baseWindowBytes: number): number {
+  const win = Math.max(64, baseWindowBytes);
+  const sectors = Math.ceil(newSize / sectorSize);
+  const map = mapped ? win + 4 * FILTER_MARGIN + mapSegments * MAP_SEGMENT_BYTES : 0;
+  return decoderMemoryBytes(rangeSectors * sectorSize + 8, win) + 2 * Math.ceil(sectors / 8) + map;
+}
+
 export class DeltaDecoder implements PayloadDecoder, CoderState {
-  private readonly fixedMemory: number;
+  private fixedMemory: number;
   /** Working memory in use (buffers, model, address map), in bytes. */
   get memoryBytes(): number {
     return this.fixedMemory + this.mapN * MAP_SEGMENT_BYTES + 2 * this.written.length + this.mapTmp.length;
@@ -107,13 +119,20 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
   /** Zero differences left before the next event of the current copy; znz = 1: a non-zero difference byte follows them. */
   private zrem = 0;
   private znz = 0;
-  private replay: Uint8Array | null = null;
+  /** In-place: output buffer bytes [rpLo, rpHi) hold sectors written before an interruption (replayed from the region, never overwritten by copies). */
+  private rpLo = 0;
+  private rpHi = 0;
   private inplace = 0;
   private sectorSize = 0;
   private step = 0;
   private nSteps = 0;
   private sectorEnd = 0;
   private prevSector = -1;
+  /** In-place: most sectors one step range decodes at once (header), and the current range: first sector written, direction, count. */
+  private rangeMax = 1;
+  private rangeFirst = 0;
+  private rangeDir = 1;
+  private rangeCount = 1;
   /** In-place: +1 or -1, the direction of the last sector change (the next sector is predicted to follow it). */
   private sectorDir = 1;
   /** In-place: one bit per sector, set once its new bytes are in the region (copies then read them unmapped). */
@@ -419,7 +438,7 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
     const filter = magic & 0x0f;
     if (filterName(filter) === undefined) throw corrupt(`unknown filter ${filter}`);
     const vals: number[] = [];
-    let want = inplace ? 4 : 3;
+    let want = inplace ? 5 : 3;
     for (let k = 0; k < want; k++) {
       let v = 0;
       let mul = 1;
@@ -432,12 +451,12 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
         if ((c & 0x80) === 0) break;
       }
       vals.push(v);
-      if (k === want - 1 && want === (inplace ? 4 : 3) && (v & 4) !== 0) want++;
+      if (k === want - 1 && want === (inplace ? 5 : 3) && (v & 4) !== 0) want++;
     }
-    const flags = vals[inplace ? 3 : 2]!;
+    const flags = vals[inplace ? 4 : 2]!;
     if (flags > PRED_ALL || !predFilterOk(flags, filter)) throw corrupt(`bad reference-map flags ${flags} for filter ${filter}`);
     this.predFlags = flags;
-    this.predBase = flags & 4 ? vals[inplace ? 4 : 3]! : 0;
+    this.predBase = flags & 4 ? vals[inplace ? 5 : 3]! : 0;
     this.pos = p;
     this.filter = filter;
     this.newSize = vals[0]!;
@@ -455,11 +474,16 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
       this.stashed = new Uint8Array(this.written.length);
       this.regionEnd = Math.ceil(Math.max(this.oldSize, this.newSize) / this.sectorSize) * this.sectorSize;
       if (this.predFlags !== 0) this.mapTmp = new Uint8Array(this.win.length + 2 * FILTER_MARGIN);
+      const K = vals[3]!;
+      if (K < 1 || K > INPLACE_MAX_RANGE) throw corrupt(`step range of ${K} sectors out of range`);
+      this.rangeMax = K;
+      // the output buffer holds one step range (K sectors): that is what the memory bound counts
+      this.fixedMemory = decoderMemoryBytes(K * this.sectorSize + 8, this.win.length - 2 * FILTER_MARGIN);
       const limit = this.opts.memoryLimitBytes;
       if (limit !== undefined && this.memoryBytes > limit) {
         throw new StorageError("out-of-memory", `in-place delta decoder needs ${this.memoryBytes} bytes of working memory; the limit is ${limit}`, { details: { needed: this.memoryBytes, limit } });
       }
-      this.outBuf = new Uint8Array(this.sectorSize + 8);
+      this.outBuf = new Uint8Array(this.rangeMax * this.sectorSize + 8);
       this.st = St.Sector;
     }
     const max = this.opts.maxImageBytes ?? 256 * 1024 * 1024;
@@ -501,46 +525,71 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
     this.baseChecked = true;
   }
 
+  /** The step range is decoded: its sectors are written in the announced order (those done before an interruption skipped). */
   private finishSector(): void {
-    const j = this.outBase / this.sectorSize;
+    const S = this.sectorSize;
     const len = this.outFill;
-    const data = this.outBuf.subarray(0, len);
-    if (this.replay === null) {
-      applyFilter(this.filter, data, this.outBase, false, 0, len, this.sectorSize);
-      this.opts.inPlace!.writeSector(j, new Uint8Array(data), this.step);
-    }
-    if (this.stashing) this.stashed[j >> 3]! |= 1 << (j & 7);
-    else {
-      this.produced += len;
-      this.written[j >> 3]! |= 1 << (j & 7);
-      this.finals++;
+    const buf = this.outBuf;
+    const done = this.opts.inPlace!.doneSteps ?? 0;
+    applyFilter(this.filter, buf, this.outBase, false, 0, len, S);
+    for (let i = 0; i < this.rangeCount; i++) {
+      const j = this.rangeFirst + i * this.rangeDir;
+      const off = j * S - this.outBase;
+      const n = Math.min(S, len - off);
+      if (this.step >= done) this.opts.inPlace!.writeSector(j, new Uint8Array(buf.subarray(off, off + n)), this.step);
+      if (this.stashing) this.stashed[j >> 3]! |= 1 << (j & 7);
+      else {
+        this.produced += n;
+        this.written[j >> 3]! |= 1 << (j & 7);
+        this.finals++;
+      }
+      this.step++;
     }
     this.outFill = 0;
-    this.replay = null;
+    this.rpLo = this.rpHi = 0;
     this.winStart = this.winEnd = 0; // the region changed: later copies may read the new bytes
-    this.step++;
     this.st = St.Sector;
     if (this.finals === this.nSteps) this.end_();
   }
 
-  private startSector(j: number): void {
+  /**
+   * A step range: `count` sectors from `j` in direction `dir` (written in that order), decoded as one
+   * run of output from the lowest. Those written before an interruption are read back from the region
+   * (their copies then read nothing: their sources may be gone).
+   */
+  private startSector(j: number, dir: number, count: number): void {
     const S = this.sectorSize;
-    if (!(j >= 0 && j < this.nSteps)) throw corrupt(`sector ${j} outside the new image`, { step: this.step });
-    if ((this.written[j >> 3]! >> (j & 7)) & 1) throw corrupt(`sector ${j} written twice`, { step: this.step });
-    this.prevSector = j;
-    this.kind = 7; // as OpEncoder.sector: the first copy kind of a sector has its own context
-    this.newPos = this.outBase = j * S;
-    this.sectorEnd = this.stashing ? (j + 1) * S : Math.min(this.newSize, (j + 1) * S);
+    for (let i = 0; i < count; i++) {
+      const k = j + i * dir;
+      if (!(k >= 0 && k < this.nSteps)) throw corrupt(`sector ${k} outside the new image`, { step: this.step });
+      if ((this.written[k >> 3]! >> (k & 7)) & 1) throw corrupt(`sector ${k} written twice`, { step: this.step });
+    }
+    const last = j + (count - 1) * dir;
+    const lo = Math.min(j, last);
+    this.prevSector = last;
+    this.rangeFirst = j;
+    this.rangeDir = dir;
+    this.rangeCount = count;
+    this.kind = 7; // as OpEncoder.sector: the first copy kind of a range has its own context
+    this.newPos = this.outBase = lo * S;
+    this.sectorEnd = this.stashing ? (j + 1) * S : Math.min(this.newSize, (Math.max(j, last) + 1) * S);
     if (this.sectorEnd > this.base.size) throw new CompatibilityError("too-large", `in-place region has ${this.base.size} bytes; the patch writes up to ${this.sectorEnd}`);
     this.outFill = 0;
     this.prev = 0;
     this.winStart = this.winEnd = 0;
-    if (this.step < (this.opts.inPlace!.doneSteps ?? 0)) {
-      // already written before an interruption: its new bytes are in the region; replay them
-      const n = this.sectorEnd - this.newPos;
-      const r = new Uint8Array(this.base.read(this.newPos, n));
-      applyFilter(this.filter, r, this.newPos, true, 0, n, S);
-      this.replay = r;
+    this.rpLo = this.rpHi = 0;
+    const d = Math.min(count, (this.opts.inPlace!.doneSteps ?? 0) - this.step);
+    if (d > 0) {
+      // already written before an interruption (the first d in write order): replay their new bytes
+      const a = dir > 0 ? j : j - d + 1;
+      const from = a * S;
+      const to = Math.min(this.sectorEnd, (a + d) * S);
+      const r = this.base.read(from, to - from);
+      if (r.length !== to - from) throw new StorageError("io-failed", `region read at ${from} returned ${r.length} of ${to - from} bytes`);
+      this.outBuf.set(r, from - this.outBase);
+      applyFilter(this.filter, this.outBuf, this.outBase, true, from - this.outBase, to - this.outBase, S);
+      this.rpLo = from - this.outBase;
+      this.rpHi = to - this.outBase;
     }
   }
 
@@ -609,7 +658,18 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
           const bit = (a: Uint8Array): number => (a[j >> 3]! >> (j & 7)) & 1;
           const free = j >= 0 && j < this.nSteps && j * this.sectorSize >= this.oldSize && bit(this.written) === 0 && bit(this.stashed) === 0;
           this.stashing = free ? this.bit(L.fill + 3) : 0;
-          this.startSector(j);
+          // a step range (final writes): while under the header's limit, 1 bit "one more sector", and
+          // after the first of those 1 bit "in the current direction" (else the other)
+          let count = 1;
+          let dir = this.sectorDir;
+          if (!this.stashing) {
+            while (count < this.rangeMax && this.bit(L.fill + 4)) {
+              if (count === 1 && !this.bit(L.fill + 5)) dir = -dir;
+              count++;
+            }
+          }
+          if (count > 1) this.sectorDir = dir;
+          this.startSector(j, dir, count);
           this.st = St.Op;
           break;
         }
@@ -763,7 +823,9 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
   private copy(out: (image: Uint8Array) => void, final: boolean): boolean {
     // the hot loop of apply: coder, positions and run state in locals, written back on every exit
     const outBuf = this.outBuf;
-    const rp = this.replay;
+    // in-place: output bytes [rpLo, rpHi) were replayed from the region (nothing to read for them)
+    const rpLo = this.rpLo;
+    const rpHi = this.rpHi;
     const probs = this.probs;
     const buf = this.buf;
     const flushAt = this.inplace ? Infinity : outBuf.length - 4;
@@ -872,8 +934,9 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
       if (zrem > 0) {
         let n = Math.min(zrem, outBuf.length - outFill);
         const f = outFill;
-        if (rp !== null) outBuf.set(rp.subarray(f, f + n), f);
+        if (f < rpHi && f >= rpLo) n = Math.min(n, rpHi - f);
         else {
+          if (f < rpLo) n = Math.min(n, rpLo - f);
           if (oldPos < this.winStart || oldPos >= this.winEnd) {
             this.copyRem = copyRem;
             this.refill(oldPos);
@@ -919,8 +982,7 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
         }
       }
       const d = m - 256;
-      if (rp !== null) outBuf[outFill] = rp[outFill]!;
-      else {
+      if (outFill >= rpHi || outFill < rpLo) {
         if (oldPos < this.winStart || oldPos >= this.winEnd) {
           this.copyRem = copyRem;
           this.refill(oldPos);

@@ -6,7 +6,7 @@ import { FormatError, UsageError } from "../errors.js";
 import type { Encoding, Manifest } from "../format/manifest.js";
 import { openFullImageDecoder } from "../format/payload.js";
 import { createRawDelta, sha256hex } from "./create.js";
-import { DeltaDecoder, MAP_SEGMENT_BYTES, type DeltaDecoderOptions } from "./decode.js";
+import { DeltaDecoder, inPlaceMemoryBytes, MAP_SEGMENT_BYTES, type DeltaDecoderOptions } from "./decode.js";
 import { FILTERS, filterName, type FilterName } from "./filters.js";
 import { createInPlacePatch, MemoryRegion, type InPlaceRegion, type InPlaceStats } from "./inplace.js";
 import { INPLACE_MAGIC, STREAM_MAGIC } from "./stream.js";
@@ -62,7 +62,13 @@ export function createDelta(oldImage: Uint8Array, newImage: Uint8Array, opts: Cr
   const memory = fixed + MAP_SEGMENT_BYTES * raw.mapSegments;
   if (opts.inPlace) {
     const sectorSize = typeof opts.inPlace === "object" ? opts.inPlace.sectorSize : config.delta.inPlaceSectorBytes;
-    const ip = createInPlacePatch(oldImage, newImage, FILTERS[raw.filter], sectorSize, raw.predict, Math.min(1024, maxMapSegments));
+    // step ranges of up to config.delta.inPlaceRangeSectors sectors, as many as the memory bound leaves room for
+    const rangeFor = (mapped: boolean, segs: number): number => {
+      let k = config.delta.inPlaceRangeSectors;
+      while (k > 1 && inPlaceMemoryBytes(k, sectorSize, newImage.length, mapped, segs, config.delta.baseWindowBytes) > config.delta.maxWorkingMemoryBytes) k--;
+      return k;
+    };
+    const ip = createInPlacePatch(oldImage, newImage, FILTERS[raw.filter], sectorSize, raw.predict, Math.min(1024, maxMapSegments), rangeFor);
     const encoding = { compression: DELTA_COMPRESSION, delta: DELTA_ALGORITHMS.inPlace, filter: raw.filter };
     // a rehearsal on a host copy of the region: the applier's real working memory (refused here, not
     // on the device, when over the bound) and the rewritten region checked against the new image

@@ -10,6 +10,19 @@
 // completed steps: the applier re-decodes the patch, replaying done steps from the region itself
 // (they already hold their bytes), and continues writing from the next step.
 //
+// Step ranges: final writes of adjacent sectors that follow each other (up to the header's limit, as
+// many as the applier's memory bound leaves room for: its output buffer holds one range) are decoded
+// as one run of output, from the lowest sector, so a copy and its difference runs go on across the
+// sector boundaries; then the sectors are written one by one in the announced order (each a step).
+// A sector joins a range only when none of its copies reads a sector written before it in that range
+// (the applier reads before it writes, and after a cut those sectors hold their new bytes already).
+//
+// Stream: header (magic | filter, new size, old size, sector-size bits, most sectors in a range, map
+// flags [, load address]); then, per step, the sector (1 bit: next in the current direction, else the
+// signed jump), for a sector past the base not yet used 1 bit "stash", for a final write the range
+// (up to limit - 1 bits "one more sector", the first followed by 1 bit "in the current direction"),
+// then operations as in ordinary streams with a fill bit each (the copy reaches the range's end).
+//
 // What a copy reads (the decoder's view of the region): a rewritten sector holds the new image,
 // filtered only; a stash its whole sector, filtered only; any other sector the base, filtered and
 // mapped (see DeltaDecoder.viewRegion). Maps see each sector alone (sectorMappedBase).
@@ -17,7 +30,7 @@
 import { diffOps, hash4, OldIndex } from "./diff.js";
 import { filterImage, FILTER_MARGIN, FILTERS } from "./filters.js";
 import { RangeEncoder } from "./rangecoder.js";
-import { encodeHeader, END_MARK, INPLACE_MAGIC, OpEncoder, type Op, type Prediction } from "./stream.js";
+import { END_MARK, INPLACE_MAGIC, INPLACE_MAX_RANGE, OpEncoder, putVarint, type Op, type Prediction } from "./stream.js";
 import { buildPrediction, copiesOf, copyMismatches, firstPassCopies, predictionFromCopies } from "./create.js";
 import { mapReferences, PRED } from "./predict.js";
 import type { InPlaceSink } from "./decode.js";
@@ -76,10 +89,27 @@ const JUMP_COST = 6;
 const CHAIN_DEPTH = 32;
 
 /** Builds an in-place patch (header + body) with filter `filterId`. */
-export function createInPlacePatch(oldImage: Uint8Array, newImage: Uint8Array, filterId: number, sectorSize: number, predFlags = 0, maxMapSegments = 1024): { patch: Uint8Array; stats: InPlaceStats } {
+/**
+ * `rangeSectors`: most sectors a step range may hold (the applier's output buffer holds one range),
+ * or a function of the address map (whether there is one, its segments) giving it (what fits the memory bound).
+ */
+export function createInPlacePatch(
+  oldImage: Uint8Array,
+  newImage: Uint8Array,
+  filterId: number,
+  sectorSize: number,
+  predFlags = 0,
+  maxMapSegments = 1024,
+  rangeSectors: number | ((mapped: boolean, mapSegments: number) => number) = 1,
+): { patch: Uint8Array; stats: InPlaceStats } {
   const S = sectorSize;
   const bits = Math.log2(S);
   if (!Number.isInteger(bits) || bits < 8 || bits > 16) throw new RangeError(`in-place sector size ${S} must be a power of two in 256..65536`);
+  const rangeFor = (pred: Prediction | undefined): number => {
+    const mapped = pred !== undefined && pred.flags !== 0;
+    const k = typeof rangeSectors === "function" ? rangeSectors(mapped, mapped ? pred.map.length : 0) : rangeSectors;
+    return Math.max(1, Math.min(INPLACE_MAX_RANGE, Math.floor(k)));
+  };
   const oF = filterImage(filterId, oldImage, true, S);
   const nF = filterImage(filterId, newImage, true, S);
   // an explicit filter "none" comes without a map; AArch64 code still gains from relative mapping
@@ -117,13 +147,18 @@ export function createInPlacePatch(oldImage: Uint8Array, newImage: Uint8Array, f
       cands.push({ pred, base, index, ops: diffOps(index, nF, { history: true, predicted: (y) => -pred.map.shiftAtNew(y) }) });
     } else if (cands.length === 0) cands.push({ base: oF, index: index0, ops: ops0 });
   }
-  let best: { enc: Encoded; pred: Prediction | undefined } | undefined;
+  let best: { enc: Encoded; pred: Prediction | undefined; rangeMax: number } | undefined;
   for (const c of cands) {
-    const e = buildSteps(c, nF, filterId, S, bits);
-    if (!best || e.body.length < best.enc.body.length) best = { enc: e, pred: c.pred };
+    const rangeMax = rangeFor(c.pred);
+    const e = buildSteps(c, nF, filterId, S, bits, rangeMax);
+    if (!best || e.body.length < best.enc.body.length) best = { enc: e, pred: c.pred, rangeMax };
   }
-  const { enc, pred } = best!;
-  const head = encodeHeader(INPLACE_MAGIC, filterId, newImage.length, oldImage.length, bits, pred);
+  const { enc, pred, rangeMax } = best!;
+  // header: magic | filter, new size, old size, sector bits, most sectors in a step range, map flags [, load address]
+  const h: number[] = [INPLACE_MAGIC | filterId];
+  for (const v of [newImage.length, oldImage.length, bits, rangeMax, pred?.flags ?? 0]) putVarint(h, v);
+  if (pred && pred.flags & 4) putVarint(h, pred.base);
+  const head = Uint8Array.from(h);
   const patch = new Uint8Array(head.length + enc.body.length);
   patch.set(head);
   patch.set(enc.body, head.length);
@@ -139,7 +174,7 @@ interface Candidate {
 }
 
 /** Orders the sectors of one matching, plans stashes, and codes the steps (the smaller with or without stashes). */
-function buildSteps(cand: Candidate, nF: Uint8Array, filterId: number, S: number, bits: number): Encoded {
+function buildSteps(cand: Candidate, nF: Uint8Array, filterId: number, S: number, bits: number, rangeMax: number): Encoded {
   const { pred, base, index, ops } = cand;
   const oF = base;
   const oldLen = oF.length;
@@ -192,7 +227,7 @@ function buildSteps(cand: Candidate, nF: Uint8Array, filterId: number, S: number
   }
 
   const chain = new HashIndex(nF);
-  const encode = (steps: Step[]): Encoded => encodeSteps(steps, { S, bits, nF, base, index, chain, pred, filterId, segs, oldLen, newLen, nNew, nAll });
+  const encode = (steps: Step[]): Encoded => encodeSteps(steps, { S, bits, nF, base, index, chain, pred, filterId, segs, oldLen, newLen, nNew, nAll, rangeMax });
   const plain = order.map((j) => ({ j }));
   let best = encode(plain);
   const geo = { S, bits, oldLen, nNew };
@@ -253,11 +288,13 @@ interface EncodeInput {
   newLen: number;
   nNew: number;
   nAll: number;
+  /** most sectors in a step range */
+  rangeMax: number;
 }
 
 /** Codes the steps in order, finding broken reads again in what the region holds at each step. */
 function encodeSteps(steps: Step[], inp: EncodeInput): Encoded {
-  const { S, bits, nF, index, chain, pred, filterId, segs, oldLen, newLen, nNew, nAll } = inp;
+  const { S, bits, nF, index, chain, pred, filterId, segs, oldLen, newLen, nNew, nAll, rangeMax } = inp;
   const view = new Uint8Array(nAll * S);
   view.set(inp.base);
   // what each step writes, as the encoder's "new image": a stash step's sector holds the stash meanwhile
@@ -372,6 +409,35 @@ function encodeSteps(steps: Step[], inp: EncodeInput): Encoded {
 
   const enc = new OpEncoder(new RangeEncoder(), view, tgt, pred, filterId);
   let prevJ = -1;
+  /** what each copy piece reads, kept at its target position (the view changes with later steps) */
+  const snap = new Uint8Array(nAll * S);
+  /**
+   * The open step range: consecutive final writes of adjacent sectors, decoded as one run of output
+   * (from its lowest sector) before any of them is written. A sector joins only when none of its copies
+   * reads a sector of the range (those are written before it, and the decoder reads before writing).
+   */
+  let run: { js: number[]; pieces: Piece[]; free: boolean; stash?: boolean } | null = null;
+  const flush = (): void => {
+    if (!run) return;
+    const { js, pieces } = run;
+    const j = js[0]!;
+    const c = js.length;
+    const dir = c > 1 ? js[1]! - j : 1;
+    const lo = Math.min(j, js[c - 1]!);
+    const hi = Math.max(j, js[c - 1]!) + 1;
+    enc.sector(j, prevJ, run.free ? run.stash === true : undefined);
+    if (!run.stash) enc.sectorRun(c, dir, rangeMax);
+    prevJ = js[c - 1]!;
+    const limit = run.stash ? (j + 1) * S : Math.min(newLen, hi * S);
+    pieces.sort((x, y) => x.at - y.at);
+    let newPos = lo * S;
+    for (const op of piecesToOps(pieces, snap)) {
+      enc.op(op, newPos, limit, true);
+      newPos += op.copyLen + op.litLen;
+    }
+    if (newPos !== limit) throw new Error(`in-place encoder: step range at sector ${j} covers ${newPos - lo * S} of ${limit - lo * S} bytes`);
+    run = null;
+  };
   for (const step of steps) {
     const j = step.j;
     const free = j * S >= oldLen && j < nNew && state[j] === 0;
@@ -414,20 +480,40 @@ function encodeSteps(steps: Step[], inp: EncodeInput): Encoded {
       }
     }
     stashes.delete(j); // (its own final write could still read it)
-    enc.sector(j, prevJ, free ? step.stash !== undefined : undefined);
-    prevJ = j;
-    let newPos = j * S;
-    for (const op of piecesToOps(pieces, view)) {
-      enc.op(op, newPos, limit, true);
-      newPos += op.copyLen + op.litLen;
+    for (const p of pieces) if (p.src >= 0 && p.hist === undefined) snap.set(view.subarray(p.src, p.src + p.len), p.at);
+    // join the open range, or start one
+    let joins = false;
+    if (run && !run.stash && step.stash === undefined && run.js.length < rangeMax) {
+      const js = run.js;
+      const last = js[js.length - 1]!;
+      const dir = js.length > 1 ? js[1]! - js[0]! : j - last;
+      if (Math.abs(j - last) === 1 && j - last === dir) {
+        joins = true;
+        for (const p of pieces) {
+          if (p.src < 0 || p.hist !== undefined) continue;
+          forSectors(p.src, p.len, bits, (m) => {
+            if (js.includes(m)) joins = false;
+          });
+          if (!joins) break;
+        }
+      }
     }
-    if (newPos !== limit) throw new Error(`in-place encoder: sector ${j} covers ${newPos - j * S} of ${limit - j * S} bytes`);
+    if (joins) {
+      run!.js.push(j);
+      run!.pieces.push(...pieces);
+    } else {
+      flush();
+      run = { js: [j], pieces, free };
+      if (step.stash !== undefined) run.stash = true;
+    }
+    if (step.stash !== undefined) flush();
     view.set(tgt.subarray(j * S, limit), j * S);
     if (step.stash !== undefined) {
       state[j] = 2;
       stashes.set(j, step.stash);
     } else state[j] = 1;
   }
+  flush();
   if (newLen > 0) enc.enc.direct(END_MARK, 16);
   return { body: enc.enc.finish(), steps: steps.length, broken, rescued };
 }
@@ -762,8 +848,8 @@ class HashIndex {
   }
 }
 
-/** Copy-then-literal operations for one sector's pieces. */
-function piecesToOps(list: Piece[], view: Uint8Array): Op[] {
+/** Copy-then-literal operations for one step's pieces (in order); `snap` holds what each copy reads, at the copy's target position. */
+function piecesToOps(list: Piece[], snap: Uint8Array): Op[] {
   const ops: Op[] = [];
   let cur: Op | undefined;
   for (const g of list) {
@@ -775,12 +861,16 @@ function piecesToOps(list: Piece[], view: Uint8Array): Op[] {
       }
       cur.litLen += g.len;
     } else if (g.hist !== undefined) {
+      if (cur && cur.litLen === 0 && cur.hist === g.hist) {
+        cur.copyLen += g.len;
+        continue;
+      }
       cur = { copyLen: g.len, oldPos: 0, litLen: 0, hist: g.hist };
       ops.push(cur);
     } else if (cur && cur.litLen === 0 && cur.copyLen > 0 && cur.hist === undefined && cur.oldPos + cur.copyLen === g.src) {
       cur.copyLen += g.len;
     } else {
-      cur = { copyLen: g.len, oldPos: g.src, litLen: 0, src: view, srcAt: g.src };
+      cur = { copyLen: g.len, oldPos: g.src, litLen: 0, src: snap, srcAt: g.at };
       ops.push(cur);
     }
   }

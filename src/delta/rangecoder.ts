@@ -30,7 +30,7 @@ export const L = (() => {
     zrun: len(64),
     offKind: take(8 * 8),
     offSign: take(2),
-    fill: take(4),
+    fill: take(6),
     dbyte: take(32 * 256), // DBYTE_CONTEXTS (stream.ts)
     lit: take(16 * 256), // LIT_CONTEXTS (stream.ts)
     total: at,

@@ -22,13 +22,16 @@
 //           After the last operation: END_MARK in 16 direct bits.
 // Everything is computed on filtered images (see filters.ts), against the base as the address map
 // sees it (predict.ts): the decoder filters and maps what it reads from the base and unfilters what
-// it writes. In-place streams (inplace.ts) add sector announcements and per-operation fill bits.
+// it writes. In-place streams (inplace.ts) add the sector-size bits and the step-range limit to the
+// header, step announcements (sector, stash bit, step range) and per-operation fill bits.
 
 import type { AddressMap } from "./predict.js";
 import { L, RangeEncoder } from "./rangecoder.js";
 
 export const STREAM_MAGIC = 0xd0;
 export const INPLACE_MAGIC = 0xe0;
+/** Most sectors an in-place step range may hold (the header's limit; the decoder's output buffer holds one range). */
+export const INPLACE_MAX_RANGE = 16;
 /** How far back (bytes of new image) a history copy (offset kind 4) may reach: the decoder's window. */
 export const HISTORY_BYTES = 16 * 1024;
 export const KIND_HISTORY = 4;
@@ -160,7 +163,21 @@ export class OpEncoder {
     this.s.kind = 7; // the first copy kind of a sector has its own context (kind 7 is never coded)
   }
 
-  /** `limit`: where the current run of output ends (new size; in-place: the sector end). */
+  /**
+   * In-place: after sector(), a step range of `count` sectors (the announced one first, then on in
+   * direction `dir`): up to `max` - 1 bits "one more", the first "one more" followed by 1 bit "in the
+   * current direction". Not for stash steps.
+   */
+  sectorRun(count: number, dir: number, max: number): void {
+    for (let c = 1; c < max; c++) {
+      this.enc.bit(L.fill + 4, c < count ? 1 : 0);
+      if (c >= count) break;
+      if (c === 1) this.enc.bit(L.fill + 5, dir === this.sectorDir ? 1 : 0);
+    }
+    if (count > 1) this.sectorDir = dir;
+  }
+
+  /** `limit`: where the current run of output ends (new size; in-place: the end of the step range). */
   op(op: Op, newPos: number, limit = this.newF.length, inPlace = false): void {
     const { enc, oldF, newF, s } = this;
     const { copyLen, oldPos, litLen } = op;

@@ -438,6 +438,27 @@ describe("in-place", () => {
     }
   });
 
+  it("decodes adjacent sectors as one step range (copies go on across sector boundaries), resumable at every step, within the memory bound", () => {
+    const old = link(makeProgram(51, 16, 220));
+    const r = rng(52);
+    const ins = Uint8Array.from({ length: 12 }, () => Math.floor(r() * 256));
+    // 12 bytes inserted near the start (later sectors move up: written from the end down) and 40
+    // removed near the end (the sectors after it move down: written upwards)
+    const e = old.length - 3 * S;
+    const nw = Buffer.concat([old.subarray(0, 300), ins, old.subarray(300, e), old.subarray(e + 40)]);
+    const ranged = createDelta(old, nw, { filter: "thumb", inPlace: { sectorSize: S } });
+    const single = createDelta(old, nw, { filter: "thumb", inPlace: { sectorSize: S }, config: withConfig({ delta: { inPlaceRangeSectors: 1 } }) });
+    expect(ranged.payload.length).toBeLessThan(single.payload.length);
+    applyWithCuts(old, nw, ranged);
+    applyWithCuts(old, nw, single);
+    // a tighter bound: fewer sectors a range, and the applier's real memory within it
+    const bound = ranged.decoderMemoryBytes - 3 * S;
+    const tight = createDelta(old, nw, { filter: "thumb", inPlace: { sectorSize: S }, config: withConfig({ delta: { maxWorkingMemoryBytes: bound } }) });
+    expect(tight.decoderMemoryBytes).toBeLessThanOrEqual(bound);
+    expect(tight.decoderMemoryBytes).toBeGreaterThan(single.decoderMemoryBytes);
+    applyWithCuts(old, nw, tight);
+  });
+
   it("rejects an in-place stream that writes a sector twice or copies from outside its sector's history", () => {
     const [old, nw] = pair(14);
     const d = createDelta(old, nw, { inPlace: { sectorSize: S } });
