@@ -49,6 +49,45 @@ export function buildPrediction(old: Uint8Array, nw: Uint8Array, ops: readonly O
   return predictionFromCopies(old, nw, copiesOf(ops), flags, maxSeg);
 }
 
+/** Aligned 32-bit words of copies that changed: wo[i] in the old image, wn[i] in the new. */
+interface ChangedWords {
+  wo: Float64Array;
+  wn: Float64Array;
+  count: number;
+}
+
+/**
+ * Up to `max` aligned 32-bit words that differ in copies (same top byte, not small numbers), in copy
+ * order. Typed arrays and a plain loop: it runs over most of the image.
+ */
+function changedWords(old: Uint8Array, nw: Uint8Array, copies: Array<[number, number, number]>, max: number): ChangedWords {
+  const wo = new Float64Array(max);
+  const wn = new Float64Array(max);
+  let count = 0;
+  for (let c = 0; c < copies.length && count < max; c++) {
+    const cp = copies[c]!;
+    const o = cp[0];
+    const n = cp[1];
+    if ((o - n) % 4 !== 0) continue;
+    count = changedWordsIn(old, nw, o, n, cp[2], wo, wn, count, max);
+  }
+  return { wo, wn, count };
+}
+
+function changedWordsIn(old: Uint8Array, nw: Uint8Array, o: number, n: number, len: number, wos: Float64Array, wns: Float64Array, count: number, max: number): number {
+  for (let k = (4 - (o & 3)) & 3; k + 4 <= len && count < max; k += 4) {
+    const a = o + k;
+    const b = n + k;
+    const wo = (old[a]! | (old[a + 1]! << 8) | (old[a + 2]! << 16) | (old[a + 3]! << 24)) >>> 0;
+    const wn = (nw[b]! | (nw[b + 1]! << 8) | (nw[b + 2]! << 16) | (nw[b + 3]! << 24)) >>> 0;
+    if (wo === wn || wo >>> 24 !== wn >>> 24 || wo >>> 20 === 0) continue;
+    wos[count] = wo;
+    wns[count] = wn;
+    count++;
+  }
+  return count;
+}
+
 /** Keeps load-address events positive (they lie within +-2^33). */
 const EVENT_BIAS = 2 ** 34;
 
@@ -59,67 +98,95 @@ export function predictionFromCopies(old: Uint8Array, nw: Uint8Array, copies: Ar
   let base = 0;
   if (flags & PRED.abs32) {
     // sample changed aligned words in copies and pick the load address that predicts most of them
-    const pairs: Array<[number, number]> = [];
-    for (const [o, n, len] of copies) {
-      if ((o - n) % 4 !== 0) continue;
-      for (let k = (4 - (o & 3)) & 3; k + 4 <= len && pairs.length < 4000; k += 4) {
-        const a = o + k;
-        const b = n + k;
-        const wo = (old[a]! | (old[a + 1]! << 8) | (old[a + 2]! << 16) | (old[a + 3]! << 24)) >>> 0;
-        const wn = (nw[b]! | (nw[b + 1]! << 8) | (nw[b + 2]! << 16) | (nw[b + 3]! << 24)) >>> 0;
-        if (wo === wn || wo >>> 24 !== wn >>> 24 || wo >>> 20 === 0) continue;
-        pairs.push([wo, wn]);
-      }
-    }
-    // each pair allows the load addresses B with shift(wo - B) = wn - wo: intervals; take the best covered B
-    const bySegShift = new Map<number, number[]>();
-    for (let i = 0; i < map.length; i++) {
-      const sh = map.shifts[i]!;
-      let l = bySegShift.get(sh);
-      if (!l) bySegShift.set(sh, (l = []));
-      l.push(i);
-    }
-    // events (at, +1 opens / -1 closes) as numbers (at + EVENT_BIAS) * 2 + (opens ? 1 : 0): a plain
-    // numeric sort orders them by position, closing before opening
-    let count = 0;
-    for (const [wo, wn] of pairs) {
-      const segs = bySegShift.get(wn - wo);
-      if (segs && segs.length <= 64) count += 2 * segs.length;
-    }
-    const events = new Float64Array(count);
-    let e = 0;
-    for (const [wo, wn] of pairs) {
-      const segs = bySegShift.get(wn - wo);
-      if (!segs || segs.length > 64) continue;
-      for (const i of segs) {
-        // x = wo - B in [start, end), x & ~1 for Thumb function pointers
-        events[e++] = (wo - map.ends[i]! + 1 + EVENT_BIAS) * 2 + 1;
-        events[e++] = (wo - map.starts[i]! + 2 + EVENT_BIAS) * 2;
-      }
-    }
-    events.sort();
-    let cover = 0;
-    let bestScore = 0;
-    for (let j = 0; j < count; j++) {
-      const v = events[j]!;
-      const opens = v % 2 === 1;
-      cover += opens ? 1 : -1;
-      if (opens && cover > bestScore) {
-        bestScore = cover;
-        base = Math.max(0, (v - 1) / 2 - EVENT_BIAS);
-      }
-    }
-    // verify the pick exactly
-    let exact = 0;
-    for (const [wo, wn] of pairs) {
-      const x = wo - base;
-      if (x >= 0 && x < old.length && ((wo + map.shift(x & ~1)) >>> 0) === wn) exact++;
-    }
-    bestScore = exact;
-    if (bestScore < Math.max(8, pairs.length * 0.05)) flags &= ~PRED.abs32;
+    const words = changedWords(old, nw, copies, 4000);
+    base = loadAddress(map, words);
+    if (predictedWords(map, old.length, words, base) < Math.max(8, words.count * 0.05)) flags &= ~PRED.abs32;
   }
   if (flags & PRED.abs32) map = withPointerTargets(map, old, nw, copies, base, maxSeg);
   return { flags, base, map };
+}
+
+// The load-address search in small functions of plain loops: each is compiled on its own, early and
+// cheaply (one large function with all of them was compiled four times in a cold run, at a cost of
+// hundreds of milliseconds of compiler time).
+
+/**
+ * Each changed word allows the load addresses B with shift(wo - B) = wn - wo: one interval per
+ * segment with that shift (shifts shared by more than 64 segments are skipped). The B covered by
+ * the most intervals (the first such, 0 when none).
+ */
+function loadAddress(map: AddressMap, words: ChangedWords): number {
+  const bySegShift = segmentsByShift(map);
+  const events = intervalEvents(map, words, bySegShift);
+  events.sort();
+  return bestCovered(events);
+}
+
+function segmentsByShift(map: AddressMap): Map<number, number[]> {
+  const bySegShift = new Map<number, number[]>();
+  const shifts = map.shifts;
+  for (let i = 0; i < shifts.length; i++) {
+    const sh = shifts[i]!;
+    let l = bySegShift.get(sh);
+    if (!l) bySegShift.set(sh, (l = []));
+    l.push(i);
+  }
+  return bySegShift;
+}
+
+/**
+ * Interval ends as numbers (at + EVENT_BIAS) * 2 + (opens ? 1 : 0): a plain numeric sort orders them
+ * by position, closing before opening. x = wo - B in [start, end), x & ~1 for Thumb function pointers.
+ */
+function intervalEvents(map: AddressMap, words: ChangedWords, bySegShift: Map<number, number[]>): Float64Array {
+  const { wo, wn } = words;
+  let count = 0;
+  for (let p = 0; p < words.count; p++) {
+    const segs = bySegShift.get(wn[p]! - wo[p]!);
+    if (segs && segs.length <= 64) count += 2 * segs.length;
+  }
+  const events = new Float64Array(count);
+  const starts = map.starts;
+  const ends = map.ends;
+  let e = 0;
+  for (let p = 0; p < words.count; p++) {
+    const w = wo[p]!;
+    const segs = bySegShift.get(wn[p]! - w);
+    if (!segs || segs.length > 64) continue;
+    for (let s = 0; s < segs.length; s++) {
+      const i = segs[s]!;
+      events[e++] = (w - ends[i]! + 1 + EVENT_BIAS) * 2 + 1;
+      events[e++] = (w - starts[i]! + 2 + EVENT_BIAS) * 2;
+    }
+  }
+  return events;
+}
+
+function bestCovered(events: Float64Array): number {
+  let cover = 0;
+  let bestScore = 0;
+  let base = 0;
+  for (let j = 0; j < events.length; j++) {
+    const v = events[j]!;
+    const opens = v % 2 === 1;
+    cover += opens ? 1 : -1;
+    if (opens && cover > bestScore) {
+      bestScore = cover;
+      base = Math.max(0, (v - 1) / 2 - EVENT_BIAS);
+    }
+  }
+  return base;
+}
+
+/** How many of the changed words the map predicts exactly with load address `base`. */
+function predictedWords(map: AddressMap, oldSize: number, words: ChangedWords, base: number): number {
+  const { wo, wn } = words;
+  let exact = 0;
+  for (let p = 0; p < words.count; p++) {
+    const x = wo[p]! - base;
+    if (x >= 0 && x < oldSize && ((wo[p]! + map.shift(x & ~1)) >>> 0) === wn[p]!) exact++;
+  }
+  return exact;
 }
 
 function assemble(filterId: number, newSize: number, oldSize: number, body: Uint8Array, pred?: Prediction): Uint8Array {
@@ -156,8 +223,11 @@ const TIE_WINDOW = 16;
 
 /** Hash chains over the 4-byte strings of `old`: head[h] and prev[x] hold a position + 1 (0 ends a chain). */
 function buildChains(old: Uint8Array, head: Int32Array, prev: Int32Array, shift: number): void {
+  // hash4 with the 4-byte word rolled along (one byte read per position)
+  let w = (old[0]! << 8) | (old[1]! << 16) | (old[2]! << 24);
   for (let x = 0; x + GRAM <= old.length; x++) {
-    const h = hash4(old, x, shift);
+    w = (w >>> 8) | (old[x + 3]! << 24);
+    const h = Math.imul(w, 0x9e3779b1) >>> shift;
     prev[x] = head[h]!;
     head[h] = x + 1;
   }

@@ -242,21 +242,39 @@ export class AddressMap {
  */
 export function withCallTargets(map: AddressMap, old: Uint8Array, nw: Uint8Array, copies: ReadonlyArray<readonly [number, number, number]>, max: number, minCalls = 1): AddressMap {
   const votes = new Map<number, Map<number, number>>();
-  const target = (b: Uint8Array, i: number): number => (((b[i + 1]! & 7) << 19) | (b[i]! << 11) | ((b[i + 3]! & 7) << 8) | b[i + 2]!) * 2;
-  for (const [o, n, len] of copies) {
+  for (let c = 0; c < copies.length; c++) {
+    const cp = copies[c]!;
+    const o = cp[0];
+    const n = cp[1];
     if ((o - n) & 1) continue;
-    for (let k = o & 1; k + 4 <= len; k += 2) {
-      if (!isThumbBranch(old, o + k) || !isThumbBranch(nw, n + k)) continue;
-      const t = target(old, o + k);
-      const shift = target(nw, n + k) - t;
-      k += 2;
-      if (t >= old.length || shift === map.shift(t)) continue;
-      let v = votes.get(t);
-      if (!v) votes.set(t, (v = new Map()));
-      v.set(shift, (v.get(shift) ?? 0) + 1);
-    }
+    callVotes(map, old, nw, o, n, cp[2], votes);
   }
   return withPoints(map, votes, minCalls, max);
+}
+
+/**
+ * The votes of one copy for withCallTargets. The branch tests and target decoding are written out:
+ * this loop runs over most of the image, and a call per halfword is what keeps it slow until the
+ * JIT has compiled it.
+ */
+function callVotes(map: AddressMap, old: Uint8Array, nw: Uint8Array, o: number, n: number, len: number, votes: Map<number, Map<number, number>>): void {
+  for (let k = o & 1; k + 4 <= len; k += 2) {
+    const a = o + k;
+    if ((old[a + 1]! & 0xf8) !== 0xf0) continue;
+    const ta = old[a + 3]! & 0xf8;
+    if (ta !== 0xf8 && ta !== 0xe8 && ta !== 0xb8) continue;
+    const b = n + k;
+    if ((nw[b + 1]! & 0xf8) !== 0xf0) continue;
+    const tb = nw[b + 3]! & 0xf8;
+    if (tb !== 0xf8 && tb !== 0xe8 && tb !== 0xb8) continue;
+    const t = (((old[a + 1]! & 7) << 19) | (old[a]! << 11) | ((old[a + 3]! & 7) << 8) | old[a + 2]!) * 2;
+    const shift = (((nw[b + 1]! & 7) << 19) | (nw[b]! << 11) | ((nw[b + 3]! & 7) << 8) | nw[b + 2]!) * 2 - t;
+    k += 2;
+    if (t >= old.length || shift === map.shift(t)) continue;
+    let v = votes.get(t);
+    if (!v) votes.set(t, (v = new Map()));
+    v.set(shift, (v.get(shift) ?? 0) + 1);
+  }
 }
 
 /**
@@ -266,23 +284,33 @@ export function withCallTargets(map: AddressMap, old: Uint8Array, nw: Uint8Array
  */
 export function withPointerTargets(map: AddressMap, old: Uint8Array, nw: Uint8Array, copies: ReadonlyArray<readonly [number, number, number]>, base: number, max: number, minVotes = 2): AddressMap {
   const votes = new Map<number, Map<number, number>>();
-  const w32 = (b: Uint8Array, i: number): number => (b[i]! | (b[i + 1]! << 8) | (b[i + 2]! << 16) | (b[i + 3]! << 24)) >>> 0;
-  for (const [o, n, len] of copies) {
+  for (let c = 0; c < copies.length; c++) {
+    const cp = copies[c]!;
+    const o = cp[0];
+    const n = cp[1];
     if ((o - n) & 3) continue;
-    for (let k = (4 - (o & 3)) & 3; k + 4 <= len; k += 4) {
-      const wo = w32(old, o + k);
-      const wn = w32(nw, n + k);
-      const x = wo - base;
-      if (x < 0 || x >= old.length || wn - base < 0 || wn - base >= nw.length) continue;
-      const t = x & ~1;
-      const shift = wn - wo;
-      if (shift === map.shift(t)) continue;
-      let v = votes.get(t);
-      if (!v) votes.set(t, (v = new Map()));
-      v.set(shift, (v.get(shift) ?? 0) + 1);
-    }
+    pointerVotes(map, old, nw, o, n, cp[2], base, votes);
   }
   return withPoints(map, votes, minVotes, max);
+}
+
+/** The votes of one copy for withPointerTargets (words read inline, as in callVotes). */
+function pointerVotes(map: AddressMap, old: Uint8Array, nw: Uint8Array, o: number, n: number, len: number, base: number, votes: Map<number, Map<number, number>>): void {
+  for (let k = (4 - (o & 3)) & 3; k + 4 <= len; k += 4) {
+    const a = o + k;
+    const b = n + k;
+    const wo = (old[a]! | (old[a + 1]! << 8) | (old[a + 2]! << 16) | (old[a + 3]! << 24)) >>> 0;
+    const x = wo - base;
+    if (x < 0 || x >= old.length) continue;
+    const wn = (nw[b]! | (nw[b + 1]! << 8) | (nw[b + 2]! << 16) | (nw[b + 3]! << 24)) >>> 0;
+    if (wn - base < 0 || wn - base >= nw.length) continue;
+    const t = x & ~1;
+    const shift = wn - wo;
+    if (shift === map.shift(t)) continue;
+    let v = votes.get(t);
+    if (!v) votes.set(t, (v = new Map()));
+    v.set(shift, (v.get(shift) ?? 0) + 1);
+  }
 }
 
 /**

@@ -1,6 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { firstPassCopies } from "../../src/delta/create.js";
+import { firstPassCopies, mappedBase, predictionFromCopies } from "../../src/delta/create.js";
+import { PRED } from "../../src/delta/predict.js";
 import { rng } from "./helpers.js";
 
 function randomBytes(n: number, seed: number): Uint8Array {
@@ -52,5 +53,67 @@ describe("firstPassCopies (hash-chain first pass)", () => {
     expect(covered(14000, 0, c.length)).toBeGreaterThan(c.length * 0.95);
     expect(covered(8000, c.length, b.length)).toBeGreaterThan(b.length * 0.95);
     expect(covered(0, c.length + b.length, a.length)).toBeGreaterThan(a.length * 0.95);
+  });
+});
+
+describe("predictionFromCopies (address map and load address)", () => {
+  /** An image of random bytes with 32-bit pointers (load address `base`) every 64 bytes; returns it and the pointer positions. */
+  function withPointers(n: number, base: number, seed: number): { img: Uint8Array; at: number[] } {
+    const img = randomBytes(n, seed);
+    const r = rng(seed + 1);
+    const at: number[] = [];
+    for (let p = 16; p + 4 <= n; p += 64) {
+      // targets keep 2 KiB away from the middle (where the test moves code): changed words alone
+      // place the load address only that closely
+      const t = Math.floor(r() * (n / 2 - 4096)) * 2;
+      const v = base + (t < n / 2 - 4096 ? t : t + 8192);
+      img[p] = v & 0xff;
+      img[p + 1] = (v >>> 8) & 0xff;
+      img[p + 2] = (v >>> 16) & 0xff;
+      img[p + 3] = v >>> 24;
+      at.push(p);
+    }
+    return { img, at };
+  }
+
+  it("finds the load address and maps the pointers into a moved block", () => {
+    const base = 0x08004000;
+    const n = 1 << 16;
+    const { img: old, at } = withPointers(n, base, 5);
+    // 256 bytes inserted in the middle: everything behind them moved, and so did the pointers to it
+    const nw = new Uint8Array(n + 256);
+    nw.set(old.subarray(0, n / 2), 0);
+    nw.set(randomBytes(256, 9), n / 2);
+    nw.set(old.subarray(n / 2), n / 2 + 256);
+    const moved = (p: number): number => (p < n / 2 ? p : p + 256);
+    for (const p of at) {
+      const v = (old[p]! | (old[p + 1]! << 8) | (old[p + 2]! << 16) | (old[p + 3]! << 24)) >>> 0;
+      const w = v - base >= n / 2 ? v + 256 : v;
+      const q = moved(p);
+      nw[q] = w & 0xff;
+      nw[q + 1] = (w >>> 8) & 0xff;
+      nw[q + 2] = (w >>> 16) & 0xff;
+      nw[q + 3] = w >>> 24;
+    }
+    const copies: Array<[number, number, number]> = [
+      [0, 0, n / 2],
+      [n / 2, n / 2 + 256, n / 2],
+    ];
+    const pred = predictionFromCopies(old, nw, copies, PRED.abs32);
+    expect(pred.flags & PRED.abs32).toBe(PRED.abs32);
+    // any load address that puts every changed pointer's target in the right segment explains them
+    expect(Math.abs(pred.base - base)).toBeLessThan(2048);
+    const mapped = mappedBase(old, pred);
+    let wrong = 0;
+    for (const p of at) for (let k = 0; k < 4; k++) if (mapped[p + k] !== nw[moved(p) + k]) wrong++;
+    expect(wrong).toBe(0);
+  });
+
+  it("drops pointer mapping when no load address explains the changed words", () => {
+    const n = 1 << 14;
+    const old = randomBytes(n, 21);
+    const nw = randomBytes(n, 22); // unrelated: changed words agree on no load address
+    const pred = predictionFromCopies(old, nw, [[0, 0, n]], PRED.abs32);
+    expect(pred.flags & PRED.abs32).toBe(0);
   });
 });
