@@ -183,6 +183,23 @@ export class SearchCache {
  * backward length].
  */
 export function extendMatches(old: Uint8Array, nw: Uint8Array, lastScan: number, lastPos: number, scan: number, pos: number, out: Int32Array): void {
+  // each loop in a function of its own that returns right after it: a long first run of a loop is
+  // compiled on stack (OSR), and code after the loop that has not run yet then has no type feedback;
+  // in one function, that cost a deoptimisation on almost every call (40 in a cold run)
+  let lenf = forwardExtent(old, nw, lastScan, lastPos, scan);
+  let lenb = scan < nw.length ? backwardExtent(old, nw, lastScan, scan, pos) : 0;
+  if (lastScan + lenf > scan - lenb) {
+    const overlap = lastScan + lenf - (scan - lenb);
+    const lens = overlapSplit(old, nw, lastScan + lenf - overlap, lastPos + lenf - overlap, scan - lenb, pos - lenb, overlap);
+    lenf += lens - overlap;
+    lenb -= lens;
+  }
+  out[0] = lenf;
+  out[1] = lenb;
+}
+
+/** Forward growth of the previous match (new lastScan, old lastPos) up to new position `scan`. */
+function forwardExtent(old: Uint8Array, nw: Uint8Array, lastScan: number, lastPos: number, scan: number): number {
   let s = 0;
   let sf = 0;
   let lenf = 0;
@@ -194,36 +211,41 @@ export function extendMatches(old: Uint8Array, nw: Uint8Array, lastScan: number,
       lenf = i;
     }
   }
+  return lenf;
+}
+
+/** Backward growth of the next match (new scan, old pos) down to new position `lastScan`. */
+function backwardExtent(old: Uint8Array, nw: Uint8Array, lastScan: number, scan: number, pos: number): number {
+  let s = 0;
+  let sb = 0;
   let lenb = 0;
-  if (scan < nw.length) {
-    let sb = 0;
-    s = 0;
-    for (let i = 1; scan >= lastScan + i && pos >= i; i++) {
-      if (old[pos - i] === nw[scan - i]) s++;
-      if (s * 2 - i > sb * 2 - lenb) {
-        sb = s;
-        lenb = i;
-      }
+  for (let i = 1; scan >= lastScan + i && pos >= i; i++) {
+    if (old[pos - i] === nw[scan - i]) s++;
+    if (s * 2 - i > sb * 2 - lenb) {
+      sb = s;
+      lenb = i;
     }
   }
-  if (lastScan + lenf > scan - lenb) {
-    const overlap = lastScan + lenf - (scan - lenb);
-    s = 0;
-    let ss = 0;
-    let lens = 0;
-    for (let i = 0; i < overlap; i++) {
-      if (nw[lastScan + lenf - overlap + i] === old[lastPos + lenf - overlap + i]) s++;
-      if (nw[scan - lenb + i] === old[pos - lenb + i]) s--;
-      if (s > ss) {
-        ss = s;
-        lens = i + 1;
-      }
+  return lenb;
+}
+
+/**
+ * Where two grown matches overlap (`overlap` new bytes from a in the first, from b in the second;
+ * old positions oa and ob): how many of them the first keeps, the split keeping most agreeing bytes.
+ */
+function overlapSplit(old: Uint8Array, nw: Uint8Array, a: number, oa: number, b: number, ob: number, overlap: number): number {
+  let s = 0;
+  let ss = 0;
+  let lens = 0;
+  for (let i = 0; i < overlap; i++) {
+    if (nw[a + i] === old[oa + i]) s++;
+    if (nw[b + i] === old[ob + i]) s--;
+    if (s > ss) {
+      ss = s;
+      lens = i + 1;
     }
-    lenf += lens - overlap;
-    lenb -= lens;
   }
-  out[0] = lenf;
-  out[1] = lenb;
+  return lens;
 }
 
 /**

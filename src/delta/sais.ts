@@ -114,8 +114,10 @@ function compactLms(sa: Int32Array, n: number, types: Uint8Array): void {
  */
 function lmsLengths(sa: Int32Array, n: number, n1: number, lms: Int32Array): void {
   sa.fill(-1, n1, n);
-  for (let j = 0; j + 1 < n1; j++) sa[n1 + (lms[j]! >> 1)] = lms[j + 1]! - lms[j]! + 1;
+  // the last one first: nothing may follow the loop (a loop compiled on stack during its first run
+  // finds no type feedback for code after it and deoptimises there)
   sa[n1 + (lms[n1 - 1]! >> 1)] = 0;
+  for (let j = 0; j + 1 < n1; j++) sa[n1 + (lms[j]! >> 1)] = lms[j + 1]! - lms[j]! + 1;
 }
 
 /** Names the sorted LMS substrings sa[0, n1) (equal substrings share a name) at sa[n1 + p/2]; returns the count of names. */
