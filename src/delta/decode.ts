@@ -623,9 +623,10 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
         const max = this.opts.maxMapSegments ?? 16384;
         if (n > max) throw corrupt(`address map of ${n} segments (limit ${max})`);
         const limit = this.opts.memoryLimitBytes;
-        if (limit !== undefined && this.fixedMemory + n * MAP_SEGMENT_BYTES > limit) {
-          throw new StorageError("out-of-memory", `delta decoder needs ${this.fixedMemory + n * MAP_SEGMENT_BYTES} bytes of working memory for this patch's address map; the limit is ${limit}`, {
-            details: { needed: this.fixedMemory + n * MAP_SEGMENT_BYTES, limit },
+        // (memoryBytes: no map segments yet; in-place it also counts the sector bits and the map's sector window)
+        if (limit !== undefined && this.memoryBytes + n * MAP_SEGMENT_BYTES > limit) {
+          throw new StorageError("out-of-memory", `delta decoder needs ${this.memoryBytes + n * MAP_SEGMENT_BYTES} bytes of working memory for this patch's address map; the limit is ${limit}`, {
+            details: { needed: this.memoryBytes + n * MAP_SEGMENT_BYTES, limit },
           });
         }
         this.mapN = n;

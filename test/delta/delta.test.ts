@@ -459,6 +459,38 @@ describe("in-place", () => {
     applyWithCuts(old, nw, tight);
   });
 
+  it("refuses, before writing anything, a step-range limit out of bounds or a range buffer over the memory bound", () => {
+    const [old, nw] = pair(15);
+    const d = createDelta(old, nw, { inPlace: { sectorSize: S } });
+    // the range limit: the varint after the sizes and the sector-size bits
+    let at = 1;
+    for (let k = 0; k < 3; k++) while (d.payload[at++]! & 0x80);
+    expect(d.payload[at]).toBeGreaterThan(1);
+    const run = (payload: Uint8Array, memoryLimitBytes?: number): { error: unknown; writes: number } => {
+      const region = new MemoryRegion(old, S, nw.length);
+      try {
+        const a = createInPlaceApplier(d.encoding, region, { targetSha256: sha(nw), targetSize: nw.length, ...(memoryLimitBytes ? { config: withConfig({ delta: { maxWorkingMemoryBytes: memoryLimitBytes } }) } : {}) });
+        a.push(payload, () => {});
+        a.finish(() => {});
+        return { error: undefined, writes: region.writes };
+      } catch (e) {
+        return { error: e, writes: region.writes };
+      }
+    };
+    expect(run(d.payload).error).toBeUndefined();
+    for (const k of [0, 17]) {
+      const bad = new Uint8Array(d.payload);
+      bad[at] = k;
+      const r = run(bad);
+      expect(r.error).toBeInstanceOf(FormatError);
+      expect((r.error as FormatError).reason).toBe("corrupt-patch");
+      expect(r.writes).toBe(0);
+    }
+    const tight = run(d.payload, d.decoderMemoryBytes - 1);
+    expect(tight.error).toBeInstanceOf(StorageError);
+    expect(tight.writes).toBe(0);
+  });
+
   it("rejects an in-place stream that writes a sector twice or copies from outside its sector's history", () => {
     const [old, nw] = pair(14);
     const d = createDelta(old, nw, { inPlace: { sectorSize: S } });
