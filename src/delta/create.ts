@@ -199,14 +199,22 @@ function assemble(filterId: number, newSize: number, oldSize: number, body: Uint
 
 /** Share of positions where the new image has the branch patterns of each architecture. */
 function archHints(img: Uint8Array): { thumb: number; arm64: number } {
-  let thumb = 0;
-  let a64 = 0;
-  for (let i = 0; i + 4 <= img.length; i += 2) {
-    if ((img[i + 1]! & 0xf8) === 0xf0 && (img[i + 3]! & 0xf8) === 0xf8) thumb++;
-    if ((i & 3) === 0 && (img[i + 3]! & 0xfc) === 0x94) a64++;
-  }
+  const counts = new Float64Array(2);
+  countBranchPatterns(img, counts);
   const n = Math.max(1, img.length / 4);
-  return { thumb: thumb / n, arm64: a64 / n };
+  return { thumb: counts[0]! / n, arm64: counts[1]! / n };
+}
+
+/**
+ * counts[0] += Thumb BL-like halfword pairs, counts[1] += AArch64 BL words. Nothing follows the loop:
+ * compiled on stack during its first run, code after it would have no type feedback yet and
+ * deoptimise (it did, on every call).
+ */
+function countBranchPatterns(img: Uint8Array, counts: Float64Array): void {
+  for (let i = 0; i + 4 <= img.length; i += 2) {
+    if ((img[i + 1]! & 0xf8) === 0xf0 && (img[i + 3]! & 0xf8) === 0xf8) counts[0]!++;
+    if ((i & 3) === 0 && (img[i + 3]! & 0xfc) === 0x94) counts[1]!++;
+  }
 }
 
 /** Shortest copy of the second pass that shapes the refined address map (tuned on the corpus). */

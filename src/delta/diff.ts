@@ -108,10 +108,9 @@ export function diffOps(index: OldIndex, nw: Uint8Array, opts: DiffOptions = {})
     scan += len;
     let scsc = scan;
     for (; scan < newLen; scan++) {
-      index.search(nw, scan, res);
+      seen.searchNew(index, nw, scan, res);
       pos = res[0]!;
       len = res[1]!;
-      seen.put(scan, pos, len);
       for (; scsc < scan + len; scsc++) {
         const q = scsc + lastOffset;
         if (q >= 0 && q < oldLen && old[q] === nw[scsc]) oldScore++;
@@ -147,13 +146,14 @@ function newOp(copyLen: number, oldPos: number, litLen: number, hist: number | u
  * again): the answers are the same, the work is not.
  */
 export class SearchCache {
+  /** 1 + the position a slot holds (0: none; fresh zeroed memory, nothing to fill). */
   private readonly at: Int32Array;
   private readonly pos: Int32Array;
   private readonly len: Int32Array;
   private readonly mask: number;
   constructor(newLen: number) {
     const size = 2 ** Math.min(20, Math.max(4, Math.ceil(Math.log2(newLen + 1))));
-    this.at = new Int32Array(size).fill(-1);
+    this.at = new Int32Array(size);
     this.pos = new Int32Array(size);
     this.len = new Int32Array(size);
     this.mask = size - 1;
@@ -161,15 +161,21 @@ export class SearchCache {
 
   put(i: number, pos: number, len: number): void {
     const k = i & this.mask;
-    this.at[k] = i;
+    this.at[k] = i + 1;
     this.pos[k] = pos;
     this.len[k] = len;
+  }
+
+  /** index.search(nw, i, out), kept for a later search(). */
+  searchNew(index: OldIndex, nw: Uint8Array, i: number, out: Int32Array): void {
+    index.search(nw, i, out);
+    this.put(i, out[0]!, out[1]!);
   }
 
   /** index.search(nw, i, out), from the cache when it holds position i. */
   search(index: OldIndex, nw: Uint8Array, i: number, out: Int32Array): void {
     const k = i & this.mask;
-    if (this.at[k] === i) {
+    if (this.at[k] === i + 1) {
       out[0] = this.pos[k]!;
       out[1] = this.len[k]!;
     } else index.search(nw, i, out);
