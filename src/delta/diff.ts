@@ -271,8 +271,15 @@ function splitLiterals(index: OldIndex, nw: Uint8Array, ops: Op[], history: bool
   let rep1 = 0;
   let pos = 0;
   /** The copy at i that saves the most (estimated bits against literals); gain <= 0: none. */
-  const best = (i: number, end: number): Candidate => {
-    const c: Candidate = { len: 0, at: 0, hist: 0, gain: 0 };
+  // two candidate records, reused (one per position was most of the garbage of a cold run): best()
+  // fills the one the caller does not hold
+  const ca: Candidate = { len: 0, at: 0, hist: 0, gain: 0 };
+  const cb: Candidate = { len: 0, at: 0, hist: 0, gain: 0 };
+  const best = (i: number, end: number, c: Candidate): Candidate => {
+    c.len = 0;
+    c.at = 0;
+    c.hist = 0;
+    c.gain = 0;
     seen.search(index, nw, i, res);
     const len = Math.min(res[1]!, end - i);
     let at = res[0]!;
@@ -321,11 +328,11 @@ function splitLiterals(index: OldIndex, nw: Uint8Array, ops: Op[], history: bool
     let aheadAt = -1;
     for (let i = pos; i < end; ) {
       // (the lookahead of the last position is reused: a literal changes nothing best() reads)
-      const c = ahead !== undefined && aheadAt === i ? ahead : best(i, end);
+      const c = ahead !== undefined && aheadAt === i ? ahead : best(i, end, ahead === ca ? cb : ca);
       ahead = undefined;
       // lazy: a clearly better copy one byte later wins over this one (the byte becomes a literal)
       if (c.gain > 0 && i + 1 < end && c.len < 64) {
-        const c1 = best(i + 1, end);
+        const c1 = best(i + 1, end, c === ca ? cb : ca);
         if (c1.gain > c.gain + LIT_BITS) {
           ahead = c1;
           aheadAt = i + 1;
