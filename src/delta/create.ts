@@ -3,7 +3,7 @@
 
 import { createHash } from "node:crypto";
 import { UsageError } from "../errors.js";
-import { diffOps, extendMatches, hash4, OldIndex } from "./diff.js";
+import { agreeing, diffOps, extendMatches, hash4, OldIndex } from "./diff.js";
 import { filterImage, FILTERS, type FilterName } from "./filters.js";
 import { AddressMap, mapReferences, PRED, withCallTargets, withPointerTargets } from "./predict.js";
 import { encodeHeader, encodeOps, STREAM_MAGIC, type Op, type Prediction } from "./stream.js";
@@ -325,9 +325,9 @@ export function firstPassCopies(old: Uint8Array, nw: Uint8Array, bonus = 5): Arr
         len = res[1]!;
         if (len > 0) pos = res[0]!;
       }
-      for (; scsc < scan + len; scsc++) {
-        const q = scsc + lastOffset;
-        if (q >= 0 && q < n && old[q] === nw[scsc]) oldScore++;
+      if (scsc < scan + len) {
+        oldScore += agreeing(old, nw, scsc, scan + len, lastOffset);
+        scsc = scan + len;
       }
       if ((len === oldScore && len !== 0) || len > oldScore + bonus) break;
       const q = scan + lastOffset;
@@ -422,10 +422,7 @@ export function copyMismatches(ops: readonly Op[], base: Uint8Array, nw: Uint8Ar
   let mismatches = 0;
   let pos = 0;
   for (const op of ops) {
-    if (op.hist === undefined) {
-      const o = op.oldPos;
-      for (let k = 0; k < op.copyLen; k++) if (base[o + k] !== nw[pos + k]) mismatches++;
-    }
+    if (op.hist === undefined && op.copyLen > 0) mismatches += op.copyLen - agreeing(base, nw, pos, pos + op.copyLen, op.oldPos - pos);
     pos += op.copyLen + op.litLen;
   }
   return mismatches;

@@ -111,9 +111,9 @@ export function diffOps(index: OldIndex, nw: Uint8Array, opts: DiffOptions = {})
       seen.searchNew(index, nw, scan, res);
       pos = res[0]!;
       len = res[1]!;
-      for (; scsc < scan + len; scsc++) {
-        const q = scsc + lastOffset;
-        if (q >= 0 && q < oldLen && old[q] === nw[scsc]) oldScore++;
+      if (scsc < scan + len) {
+        oldScore += agreeing(old, nw, scsc, scan + len, lastOffset);
+        scsc = scan + len;
       }
       if ((len === oldScore && len !== 0) || len > oldScore + bonus) break;
       const q = scan + lastOffset;
@@ -180,6 +180,19 @@ export class SearchCache {
       out[1] = this.len[k]!;
     } else index.search(nw, i, out);
   }
+}
+
+/**
+ * Bytes of nw[from, to) equal to old at displacement `offset` (old[y + offset]; positions outside old
+ * do not count). The scans' per-byte work, in a small function of its own: it is compiled early and
+ * cheaply, while the scan loop around it runs once per search.
+ */
+export function agreeing(old: Uint8Array, nw: Uint8Array, from: number, to: number, offset: number): number {
+  const lo = Math.max(from, -offset);
+  const hi = Math.min(to, old.length - offset);
+  let count = 0;
+  for (let y = lo; y < hi; y++) if (old[y + offset] === nw[y]) count++;
+  return count;
 }
 
 /**

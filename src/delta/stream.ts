@@ -218,8 +218,7 @@ export class OpEncoder {
       const srcAt = op.src ? op.srcAt! : oldPos;
       // differences as runs: (zeros + 1) then the non-zero byte; 0 = the rest of the copy is zero
       for (let k = 0; k < copyLen; ) {
-        let z = 0;
-        while (k + z < copyLen && newF[newPos + k + z] === src[srcAt + k + z]) z++;
+        const z = sameRun(newF, newPos + k, src, srcAt + k, copyLen - k);
         const ctx = zrunCtx(newPos + k, hist, copyLen - k, this.narrow);
         if (k + z === copyLen) {
           enc.len(L.zrun, ctx, 0);
@@ -252,6 +251,16 @@ export class OpEncoder {
     s.prev = prev;
     s.lastLit = litLen;
   }
+}
+
+/**
+ * Length of the run of equal bytes a[i..] = b[j..], at most max. The encoder's per-byte work in a
+ * function of its own: compiled early and cheaply in a cold run.
+ */
+function sameRun(a: Uint8Array, i: number, b: Uint8Array, j: number, max: number): number {
+  let z = 0;
+  while (z < max && a[i + z] === b[j + z]) z++;
+  return z;
 }
 
 /** Encodes sequential operations over filtered images into the range-coded body (no header). */

@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { diffOps, OldIndex, SearchCache } from "../../src/delta/diff.js";
+import { agreeing, diffOps, OldIndex, SearchCache } from "../../src/delta/diff.js";
 import { HISTORY_BYTES } from "../../src/delta/stream.js";
 
 /** Length of the longest prefix of nw[at..] found anywhere in old (brute force). */
@@ -92,5 +92,22 @@ describe("diffOps", () => {
     expect(ops.some((op) => op.hist !== undefined)).toBe(true);
     // most of the image is copied, not literal
     expect(ops.reduce((s, op) => s + op.litLen, 0)).toBeLessThan(1500);
+  });
+});
+
+describe("agreeing", () => {
+  it("counts the bytes of a new range equal to old at a displacement, positions outside old not counted", () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 80 }), fc.uint8Array({ minLength: 1, maxLength: 80 }), fc.nat(100), fc.nat(100), fc.integer({ min: -120, max: 120 }), (rawOld, rawNew, a, b, offset) => {
+        const old = rawOld.map((x) => x % 3);
+        const nw = rawNew.map((x) => x % 3);
+        const from = a % nw.length;
+        const to = Math.min(nw.length, from + b);
+        let want = 0;
+        for (let y = from; y < to; y++) if (y + offset >= 0 && y + offset < old.length && old[y + offset] === nw[y]) want++;
+        expect(agreeing(old, nw, from, to, offset)).toBe(want);
+      }),
+      { numRuns: 500 },
+    );
   });
 });
