@@ -37,7 +37,9 @@ export function sha256hex(b: Uint8Array): string {
 export function copiesOf(ops: readonly Op[]): Array<[number, number, number]> {
   const out: Array<[number, number, number]> = [];
   let pos = 0;
-  for (const op of ops) {
+  // indexed loops over operations (a for-of allocates an iterator result per element until compiled)
+  for (let i = 0; i < ops.length; i++) {
+    const op = ops[i]!;
     if (op.copyLen > 0 && op.hist === undefined) out.push([op.oldPos, pos, op.copyLen]);
     pos += op.copyLen + op.litLen;
   }
@@ -78,9 +80,12 @@ function changedWordsIn(old: Uint8Array, nw: Uint8Array, o: number, n: number, l
   for (let k = (4 - (o & 3)) & 3; k + 4 <= len && count < max; k += 4) {
     const a = o + k;
     const b = n + k;
+    // the tests below on bytes first (same top byte, not a small number, not the same word): a 32-bit
+    // value is a heap number until this loop is compiled, so few are made
+    if (old[a + 3] !== nw[b + 3] || (old[a + 3] === 0 && old[a + 2]! < 16)) continue;
+    if (old[a] === nw[b] && old[a + 1] === nw[b + 1] && old[a + 2] === nw[b + 2]) continue;
     const wo = (old[a]! | (old[a + 1]! << 8) | (old[a + 2]! << 16) | (old[a + 3]! << 24)) >>> 0;
     const wn = (nw[b]! | (nw[b + 1]! << 8) | (nw[b + 2]! << 16) | (nw[b + 3]! << 24)) >>> 0;
-    if (wo === wn || wo >>> 24 !== wn >>> 24 || wo >>> 20 === 0) continue;
     wos[count] = wo;
     wns[count] = wn;
     count++;
@@ -421,7 +426,8 @@ function tryFilter(name: FilterName, oldImage: Uint8Array, newImage: Uint8Array,
 export function copyMismatches(ops: readonly Op[], base: Uint8Array, nw: Uint8Array): number {
   let mismatches = 0;
   let pos = 0;
-  for (const op of ops) {
+  for (let i = 0; i < ops.length; i++) {
+    const op = ops[i]!;
     if (op.hist === undefined && op.copyLen > 0) mismatches += op.copyLen - agreeing(base, nw, pos, pos + op.copyLen, op.oldPos - pos);
     pos += op.copyLen + op.litLen;
   }

@@ -328,7 +328,8 @@ function splitLiterals(index: OldIndex, nw: Uint8Array, ops: Op[], history: bool
     }
     return c;
   };
-  for (const op of ops) {
+  for (let n = 0; n < ops.length; n++) {
+    const op = ops[n]!;
     pos += op.copyLen;
     const end = pos + op.litLen;
     let cur: Op = newOp(op.copyLen, op.oldPos, 0, undefined);
@@ -493,7 +494,8 @@ class HistoryFinder {
 /** Drops empty operations (joining their literals with the previous operation). */
 function mergeOps(ops: Op[]): Op[] {
   const out: Op[] = [];
-  for (const op of ops) {
+  for (let i = 0; i < ops.length; i++) {
+    const op = ops[i]!;
     if (op.copyLen === 0 && out.length > 0) out[out.length - 1]!.litLen += op.litLen;
     else if (op.copyLen > 0 || op.litLen > 0) out.push(newOp(op.copyLen, op.oldPos, op.litLen, op.hist));
   }

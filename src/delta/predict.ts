@@ -211,7 +211,8 @@ export class AddressMap {
   static fromCopies(copies: Array<[number, number, number]>, max: number, minLen = 16): AddressMap {
     const segs = copies.filter((c) => c[2] >= minLen).sort((a, b) => a[0] - b[0]);
     const out: Array<[number, number, number]> = []; // start, end, shift
-    for (const [o, nw, len] of segs) {
+    for (let i = 0; i < segs.length; i++) {
+      const [o, nw, len] = segs[i]!;
       const shift = nw - o;
       const last = out[out.length - 1];
       let start = o;
@@ -230,7 +231,7 @@ export class AddressMap {
         .sort((a, b) => a - b);
       keep = idx.map((i) => out[i]!);
     }
-    return new AddressMap(Int32Array.from(keep, (k) => k[0]), Int32Array.from(keep, (k) => k[1]), Int32Array.from(keep, (k) => k[2]));
+    return mapOfTriples(keep);
   }
 }
 
@@ -296,9 +297,15 @@ export function withPointerTargets(map: AddressMap, old: Uint8Array, nw: Uint8Ar
 
 /** The votes of one copy for withPointerTargets (words read inline, as in callVotes). */
 function pointerVotes(map: AddressMap, old: Uint8Array, nw: Uint8Array, o: number, n: number, len: number, base: number, votes: Map<number, Map<number, number>>): void {
+  // a word pointing into an image has a top byte in this range: most words are rejected on it
+  // before a 32-bit value (a heap number until this loop is compiled) is made of them
+  const loTop = Math.floor(base / 2 ** 24);
+  const hiTopOld = Math.floor((base + old.length - 1) / 2 ** 24);
+  const hiTopNew = Math.floor((base + nw.length - 1) / 2 ** 24);
   for (let k = (4 - (o & 3)) & 3; k + 4 <= len; k += 4) {
     const a = o + k;
     const b = n + k;
+    if (old[a + 3]! < loTop || old[a + 3]! > hiTopOld || nw[b + 3]! < loTop || nw[b + 3]! > hiTopNew) continue;
     const wo = (old[a]! | (old[a + 1]! << 8) | (old[a + 2]! << 16) | (old[a + 3]! << 24)) >>> 0;
     const x = wo - base;
     if (x < 0 || x >= old.length) continue;
@@ -319,12 +326,18 @@ function pointerVotes(map: AddressMap, old: Uint8Array, nw: Uint8Array, o: numbe
  */
 function withPoints(map: AddressMap, votes: Map<number, Map<number, number>>, minVotes: number, max: number): AddressMap {
   const voted: Array<[number, number, number]> = [];
-  for (const [t, v] of votes) {
+  // forEach: no entry array per element (a for-of over a Map allocates them until compiled)
+  votes.forEach((v, t) => {
     let best = 0;
     let count = 0;
-    for (const [sh, c] of v) if (c > count) [best, count] = [sh, c];
+    v.forEach((c, sh) => {
+      if (c > count) {
+        best = sh;
+        count = c;
+      }
+    });
     if (count >= minVotes) voted.push([t, best, count]);
-  }
+  });
   voted.sort((a, b) => b[2] - a[2] || a[0] - b[0]);
   const room = max - map.length;
   if (room <= 0 || voted.length === 0) return map;
@@ -338,7 +351,22 @@ function withPoints(map: AddressMap, votes: Map<number, Map<number, number>>, mi
     if (last && g[0] < last[1]) continue; // inside a segment (or another point): the segment stays
     out.push(g);
   }
-  return new AddressMap(Int32Array.from(out, (k) => k[0]), Int32Array.from(out, (k) => k[1]), Int32Array.from(out, (k) => k[2]));
+  return mapOfTriples(out);
+}
+
+/** An AddressMap of (start, end, shift) triples, by plain loops (Int32Array.from iterates, allocating per element until compiled). */
+function mapOfTriples(segs: ReadonlyArray<readonly [number, number, number]>): AddressMap {
+  const n = segs.length;
+  const starts = new Int32Array(n);
+  const ends = new Int32Array(n);
+  const shifts = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    const g = segs[i]!;
+    starts[i] = g[0];
+    ends[i] = g[1];
+    shifts[i] = g[2];
+  }
+  return new AddressMap(starts, ends, shifts);
 }
 
 let claimedBuf = new Uint8Array(0);

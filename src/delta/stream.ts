@@ -267,7 +267,8 @@ function sameRun(a: Uint8Array, i: number, b: Uint8Array, j: number, max: number
 export function encodeOps(ops: readonly Op[], oldF: Uint8Array, newF: Uint8Array, pred: Prediction | undefined, filterId: number): Uint8Array {
   const e = new OpEncoder(new RangeEncoder(), oldF, newF, pred, filterId);
   let newPos = 0;
-  for (const op of ops) {
+  for (let i = 0; i < ops.length; i++) {
+    const op = ops[i]!;
     e.op(op, newPos);
     newPos += op.copyLen + op.litLen;
   }
