@@ -296,7 +296,10 @@ function splitLiterals(index: OldIndex, nw: Uint8Array, ops: Op[], history: bool
     seen.search(index, nw, i, res);
     const len = Math.min(res[1]!, end - i);
     let at = res[0]!;
-    const pr = predicted ? predicted(i) : NaN;
+    // a small integer (displacements are 32-bit): -0 and doubles from the map would make positions
+    // computed from it doubles, and the code using them deoptimise
+    const pr0 = predicted ? predicted(i) : NaN;
+    const pr = Number.isNaN(pr0) ? NaN : pr0 | 0;
     if (len >= 4 && at - i !== rep0 && at - i !== rep1 && at - i !== pr) at = nearestOccurrence(index, nw, i, len, at, rep0, pr);
     if (len >= 4) {
       c.len = len;

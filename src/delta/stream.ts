@@ -193,7 +193,8 @@ export class OpEncoder {
       s.prev = newF[newPos - 1]!;
     } else if (copyLen > 0) {
       const offset = oldPos - newPos;
-      const predicted = this.pred && this.pred.flags !== 0 ? -this.pred.map.shiftAtNew(newPos) : NaN;
+      const p0 = this.pred && this.pred.flags !== 0 ? this.pred.map.shiftAtNew(newPos) : NaN;
+      const predicted = Number.isNaN(p0) ? NaN : -p0 | 0; // a small integer, not -0 or a double
       let kind: number;
       if (offset === s.rep0) kind = 0;
       else if (oldPos === s.prevOldEnd) kind = 1;
