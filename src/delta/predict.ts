@@ -107,18 +107,20 @@ export class AddressMap {
     return this.nVal;
   }
 
-  // the answer of the last shiftAtNew() lookup, for every new position in [nLo, nHi)
-  private nLo = 0;
-  private nHi = 0;
+  // the answer of the last shiftAtNew() lookup, for every new position in [nLo, nHi). The interval
+  // fields start as (empty) doubles: they later hold +-Infinity and +-2^31, and a field that changed
+  // from small integers to doubles mid-run would throw away the compiled code that reads it
+  private nLo = -Infinity;
+  private nHi = -Infinity;
   private nVal = NaN;
 
   // The answers of the last two lookups as intervals of old positions with one shift each (mapping
   // alternates between a reference's own position and its target: both usually repeat).
-  private aLo = 0;
-  private aHi = 0;
+  private aLo = -Infinity;
+  private aHi = -Infinity;
   private aVal = 0;
-  private bLo = 0;
-  private bHi = 0;
+  private bLo = -Infinity;
+  private bHi = -Infinity;
   private bVal = 0;
 
   /** Shift of old position x: of the segment holding it, else of the nearer neighbour. */
@@ -130,8 +132,8 @@ export class AddressMap {
 
   // a third answer kept for scans (shiftSeq): a reference's own position advances steadily while its
   // targets jump about, so the scan's interval survives the targets' look-ups
-  private cLo = 0;
-  private cHi = 0;
+  private cLo = -Infinity;
+  private cHi = -Infinity;
   private cVal = 0;
 
   /** shift(x) for positions that mostly increase (a scan's own position); the same answer as shift(). */
