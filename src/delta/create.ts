@@ -3,7 +3,7 @@
 
 import { createHash } from "node:crypto";
 import { UsageError } from "../errors.js";
-import { agreeing, diffOps, extendMatches, hash4, OldIndex } from "./diff.js";
+import { agreeing, diffOps, extendMatches, hash4, hashWord, OldIndex } from "./diff.js";
 import { filterImage, FILTERS, type FilterName } from "./filters.js";
 import { AddressMap, mapReferences, PRED, withCallTargets, withPointerTargets } from "./predict.js";
 import { encodeHeader, encodeOps, STREAM_MAGIC, type Op, type Prediction } from "./stream.js";
@@ -240,7 +240,7 @@ function buildChains(old: Uint8Array, head: Int32Array, prev: Int32Array, shift:
   let w = (old[0]! << 8) | (old[1]! << 16) | (old[2]! << 24);
   for (let x = 0; x + GRAM <= old.length; x++) {
     w = (w >>> 8) | (old[x + 3]! << 24);
-    const h = Math.imul(w, 0x9e3779b1) >>> shift;
+    const h = hashWord(w, shift);
     prev[x] = head[h]!;
     head[h] = x + 1;
   }

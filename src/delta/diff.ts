@@ -444,7 +444,12 @@ interface Candidate {
 
 /** Multiplicative hash of the 4 bytes at b[i], in the top 32 - `shift` bits (the matchers' hash chains). */
 export function hash4(b: Uint8Array, i: number, shift: number): number {
-  return Math.imul(b[i]! | (b[i + 1]! << 8) | (b[i + 2]! << 16) | (b[i + 3]! << 24), 0x9e3779b1) >>> shift;
+  return hashWord(b[i]! | (b[i + 1]! << 8) | (b[i + 2]! << 16) | (b[i + 3]! << 24), shift);
+}
+
+/** hash4 of the little-endian 4-byte word w (for scans that roll the word along). */
+export function hashWord(w: number, shift: number): number {
+  return Math.imul(w, 0x9e3779b1) >>> shift;
 }
 
 /**
