@@ -11,7 +11,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { StateError, StorageError, UsageError } from "../errors.js";
 import { openPayloadDecoder } from "../delta/index.js";
-import type { Device, BootResult, DeviceStatus } from "../device/device.js";
+import type { Device, BootResult, DeviceStatus, Progress } from "../device/device.js";
 import { SimFlash, type FlashCounters, type FlashOpEvent } from "../device/flash.js";
 import type { FetchOptions } from "../transport/index.js";
 import { loadTrustedKey } from "../format/keys.js";
@@ -226,8 +226,8 @@ export class VirtualModule {
     const say = opts.onProgress ?? (() => {});
     // The module's boot order is src/quecpython's bootSequence; we add install progress and the
     // first-boot self test of a new image (confirm, or reset so the bootloader rolls it back).
-    const seq = await this.withInstallProgress(say, () =>
-      bootSequence({ device: this.device, usrDir: this.usrDir, confirm: "manual", log: say, ...(opts.fetch ? { fetch: opts.fetch } : {}) }),
+    const seq = await this.withInstallProgress(say, (onInstallProgress) =>
+      bootSequence({ device: this.device, usrDir: this.usrDir, confirm: "manual", log: say, onInstallProgress, ...(opts.fetch ? { fetch: opts.fetch } : {}) }),
     );
     const report: BootReport = { boot: seq.booted, confirmed: false, rolledBack: seq.boots.some((b) => b.rolledBack), stageTwo: seq.stageTwo, appFota: seq.appFota.installed };
     const r = seq.booted;
@@ -245,29 +245,44 @@ export class VirtualModule {
     return report;
   }
 
-  private async withInstallProgress<T>(say: (line: string) => void, run: () => Promise<T>): Promise<T> {
+  private async withInstallProgress<T>(say: (line: string) => void, run: (onInstallProgress: (p: Progress) => void) => Promise<T>): Promise<T> {
     const st = this.device.status();
     const target = st.target;
-    if (!((st.state === "pending" || st.state === "installing") && target !== undefined)) return run();
+    if (!((st.state === "pending" || st.state === "installing") && target !== undefined)) return run(() => {});
     const total = target.size;
     let done = 0;
     let shown = -1;
-    // Only bytes programmed into an application slot are the image being installed; the journal in
-    // the boot state and the in-place install's scratch copies (as many bytes again) are not progress.
-    const slots = this.device.layout.slots;
-    const inSlot = (op: FlashOpEvent) => slots.some((r) => op.offset >= r.offset && op.offset < r.offset + r.size);
-    say(`bootloader: update to ${target.version} pending (${this.device.layout.strategy} layout)`);
-    this.progressSink = (op) => {
-      if (op.kind !== "program" || !inSlot(op)) return;
-      done += op.length;
+    // An install that a power cut interrupted resumes ("installing"): nothing is shown until the
+    // bootloader reports how much of the image is already in the slot, so the lines go on from there
+    // instead of starting again at 0%.
+    let known = st.state === "pending";
+    const show = (): void => {
+      if (!known) return;
       const pct = Math.min(100, Math.floor((done * 100) / Math.max(1, total)));
       if (pct >= shown + 10) {
         shown = pct - (pct % 10);
         say(`bootloader: installing ${target.version}: ${shown}%`);
       }
     };
+    // Only bytes programmed into an application slot are the image being installed; the journal in
+    // the boot state and the in-place install's scratch copies (as many bytes again) are not progress.
+    const slots = this.device.layout.slots;
+    const inSlot = (op: FlashOpEvent) => slots.some((r) => op.offset >= r.offset && op.offset < r.offset + r.size);
+    say(`bootloader: update to ${target.version} ${known ? "pending" : "resumed after a power cut"} (${this.device.layout.strategy} layout)`);
+    this.progressSink = (op) => {
+      if (op.kind !== "program" || !inSlot(op)) return;
+      done += op.length;
+      show();
+    };
+    // the bootloader's own figure counts what earlier power-ons wrote too
+    const onInstallProgress = (p: Progress): void => {
+      if (p.phase !== "install") return;
+      known = true;
+      done = Math.max(done, p.done);
+      show();
+    };
     try {
-      return await run();
+      return await run(onInstallProgress);
     } finally {
       this.progressSink = undefined;
     }

@@ -3,7 +3,7 @@
 // the recovery system's mini FOTA stage two when one is pending, then the app_fota install of
 // staged application files, and only then the application.
 
-import type { BootResult, Device } from "../device/device.js";
+import type { BootResult, Device, Progress } from "../device/device.js";
 import type { FetchOptions } from "../transport/index.js";
 import { installStagedFiles, type InstallOps, type InstallReport } from "./app_fota.js";
 import { runStageTwo } from "./engine.js";
@@ -23,6 +23,8 @@ export interface BootSequenceOptions {
   /** File operations of the app_fota install (tests inject power cuts here). */
   ops?: InstallOps;
   log?: (line: string) => void;
+  /** The bootloader's install progress (image bytes durable in the slot, also after a resume). */
+  onInstallProgress?: (p: Progress) => void;
 }
 
 export interface BootSequenceReport {
@@ -41,14 +43,14 @@ export interface BootSequenceReport {
 export async function bootSequence(opts: BootSequenceOptions): Promise<BootSequenceReport> {
   const log = opts.log ?? (() => {});
   const boots: BootResult[] = [];
-  let booted = opts.device.boot();
+  let booted = opts.device.boot(opts.onInstallProgress ? { onProgress: opts.onInstallProgress } : {});
   boots.push(booted);
   let stageTwo = false;
   if (booted.kind === "recovery") {
     log(`[boot] recovery system ${booted.image.version}: fetching mini FOTA stage two`);
     await runStageTwo(opts.device, opts.fetch ?? {});
     stageTwo = true;
-    booted = opts.device.boot();
+    booted = opts.device.boot(opts.onInstallProgress ? { onProgress: opts.onInstallProgress } : {});
     boots.push(booted);
   }
   let confirmed = false;

@@ -46,3 +46,48 @@ it("EC600N in-place delta install: 100% is reported only when the last slot sect
   expect(installOps - at100, JSON.stringify({ seen, installOps })).toBeLessThanOrEqual(8);
   for (const s of seen) expect(s.ops / installOps, JSON.stringify({ seen, installOps })).toBeGreaterThan((s.pct / 100) * 0.7);
 }, 60_000);
+
+it("EC600N in-place delta install cut halfway: after the restart the lines go on from where they stood, up to 100%", async () => {
+  const pkg = new Uint8Array(readFileSync(join(f.server.root, "delta-inplace.fota")));
+  const stage = async (name: string): Promise<string> => {
+    const state = f.module(name, "EC600N");
+    const m = VirtualModule.powerOn(state);
+    await m.boot();
+    const lu = m.device.localUpgrade();
+    for (let at = 0; at < pkg.length; at += 4096) lu.write(pkg.subarray(at, at + 4096), pkg.length);
+    lu.flush();
+    lu.verify();
+    m.powerOff("restart");
+    return state;
+  };
+  const pctsOf = (lines: string[]): number[] => lines.flatMap((l) => {
+    const hit = /installing 2\.0: (\d+)%/.exec(l);
+    return hit ? [Number(hit[1])] : [];
+  });
+  // a clean install: how many flash operations the boot that installs takes
+  const clean = await stage("progress-clean");
+  const m0 = VirtualModule.powerOn(clean);
+  await m0.boot();
+  const installOps = m0.ops;
+  m0.powerOff("power-down");
+
+  const state = await stage("progress-cut");
+  const before: string[] = [];
+  const m1 = VirtualModule.powerOn(state, { powerCutAfterOps: Math.floor(installOps / 2) });
+  await expect(m1.boot({ onProgress: (l) => before.push(l) })).rejects.toThrow();
+  m1.powerOff("power-cut");
+  const after: string[] = [];
+  const m2 = VirtualModule.powerOn(state);
+  await m2.boot({ onProgress: (l) => after.push(l) });
+  m2.powerOff("power-down");
+  expect(moduleInfo(state).firmware).toMatchObject({ version: "2.0", sha256: sha(f.v2) });
+
+  const pb = pctsOf(before);
+  const pa = pctsOf(after);
+  expect(pb.at(-1), before.join("\n")).toBeGreaterThanOrEqual(30);
+  expect(after.join("\n")).toContain("resumed after a power cut");
+  // the first line after the restart is where the install stood (within one 10% step), not 0%
+  expect(pa[0], after.join("\n")).toBeGreaterThanOrEqual(pb.at(-1)!);
+  expect(pa.at(-1)).toBe(100);
+  for (let i = 1; i < pa.length; i++) expect(pa[i]).toBeGreaterThan(pa[i - 1]!);
+}, 60_000);
