@@ -13,8 +13,9 @@ beforeAll(async () => {
 }, 60_000);
 afterAll(() => f?.close());
 
-it("EC600N in-place delta install: 100% is reported only when the last slot sector is written", async () => {
-  const state = f.module("progress", "EC600N");
+/** A module on 1.0 with the in-place delta to 2.0 written through local upgrade and the restart done: the next boot installs. */
+async function stage(name: string): Promise<string> {
+  const state = f.module(name, "EC600N");
   const pkg = new Uint8Array(readFileSync(join(f.server.root, "delta-inplace.fota")));
   const m = VirtualModule.powerOn(state);
   await m.boot();
@@ -23,6 +24,11 @@ it("EC600N in-place delta install: 100% is reported only when the last slot sect
   lu.flush();
   lu.verify();
   m.powerOff("restart");
+  return state;
+}
+
+it("EC600N in-place delta install: 100% is reported only when the last slot sector is written", async () => {
+  const state = await stage("progress");
 
   const m2 = VirtualModule.powerOn(state);
   const seen: Array<{ pct: number; ops: number }> = [];
@@ -48,18 +54,6 @@ it("EC600N in-place delta install: 100% is reported only when the last slot sect
 }, 60_000);
 
 it("EC600N in-place delta install cut halfway: after the restart the lines go on from where they stood, up to 100%", async () => {
-  const pkg = new Uint8Array(readFileSync(join(f.server.root, "delta-inplace.fota")));
-  const stage = async (name: string): Promise<string> => {
-    const state = f.module(name, "EC600N");
-    const m = VirtualModule.powerOn(state);
-    await m.boot();
-    const lu = m.device.localUpgrade();
-    for (let at = 0; at < pkg.length; at += 4096) lu.write(pkg.subarray(at, at + 4096), pkg.length);
-    lu.flush();
-    lu.verify();
-    m.powerOff("restart");
-    return state;
-  };
   const pctsOf = (lines: string[]): number[] => lines.flatMap((l) => {
     const hit = /installing 2\.0: (\d+)%/.exec(l);
     return hit ? [Number(hit[1])] : [];
