@@ -256,22 +256,17 @@ export function withCallTargets(map: AddressMap, old: Uint8Array, nw: Uint8Array
 }
 
 /**
- * The votes of one copy for withCallTargets. The branch tests and target decoding are written out:
- * this loop runs over most of the image, and a call per halfword is what keeps it slow until the
- * JIT has compiled it.
+ * The votes of one copy for withCallTargets. This loop runs over most of the image: the common case
+ * (not the first halfword of a branch) is rejected inline, so the calls (slow until the JIT has
+ * compiled the loop) happen only at branch candidates.
  */
 function callVotes(map: AddressMap, old: Uint8Array, nw: Uint8Array, o: number, n: number, len: number, votes: Map<number, Map<number, number>>): void {
   for (let k = o & 1; k + 4 <= len; k += 2) {
     const a = o + k;
-    if ((old[a + 1]! & 0xf8) !== 0xf0) continue;
-    const ta = old[a + 3]! & 0xf8;
-    if (ta !== 0xf8 && ta !== 0xe8 && ta !== 0xb8) continue;
     const b = n + k;
-    if ((nw[b + 1]! & 0xf8) !== 0xf0) continue;
-    const tb = nw[b + 3]! & 0xf8;
-    if (tb !== 0xf8 && tb !== 0xe8 && tb !== 0xb8) continue;
-    const t = (((old[a + 1]! & 7) << 19) | (old[a]! << 11) | ((old[a + 3]! & 7) << 8) | old[a + 2]!) * 2;
-    const shift = (((nw[b + 1]! & 7) << 19) | (nw[b]! << 11) | ((nw[b + 3]! & 7) << 8) | nw[b + 2]!) * 2 - t;
+    if ((old[a + 1]! & 0xf8) !== 0xf0 || !isThumbBranch(old, a) || !isThumbBranch(nw, b)) continue;
+    const t = thumbBranchTarget(old, a);
+    const shift = thumbBranchTarget(nw, b) - t;
     k += 2;
     if (t >= old.length || shift === map.shift(t)) continue;
     let v = votes.get(t);
@@ -383,6 +378,11 @@ function isThumbBranch(b: Uint8Array, i: number): boolean {
   if ((b[i + 1]! & 0xf8) !== 0xf0) return false;
   const t = b[i + 3]! & 0xf8;
   return t === 0xf8 || t === 0xe8 || t === 0xb8;
+}
+
+/** The absolute target (mod 2^23) of the filtered Thumb BL/BLX-like pair at b[i]. */
+function thumbBranchTarget(b: Uint8Array, i: number): number {
+  return (((b[i + 1]! & 7) << 19) | (b[i]! << 11) | ((b[i + 3]! & 7) << 8) | b[i + 2]!) * 2;
 }
 
 /**
