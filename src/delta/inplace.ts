@@ -30,7 +30,7 @@
 import { diffOps, hash4, OldIndex } from "./diff.js";
 import { filterImage, FILTER_MARGIN, FILTERS } from "./filters.js";
 import { RangeEncoder } from "./rangecoder.js";
-import { END_MARK, INPLACE_MAGIC, INPLACE_MAX_RANGE, OpEncoder, putVarint, type Op, type Prediction } from "./stream.js";
+import { encodeHeader, END_MARK, INPLACE_MAGIC, INPLACE_MAX_RANGE, OpEncoder, type Op, type Prediction } from "./stream.js";
 import { buildPrediction, copiesOf, copyMismatches, firstPassCopies, predictionFromCopies } from "./create.js";
 import { mapReferences, PRED } from "./predict.js";
 import type { InPlaceSink } from "./decode.js";
@@ -154,11 +154,7 @@ export function createInPlacePatch(
     if (!best || e.body.length < best.enc.body.length) best = { enc: e, pred: c.pred, rangeMax };
   }
   const { enc, pred, rangeMax } = best!;
-  // header: magic | filter, new size, old size, sector bits, most sectors in a step range, map flags [, load address]
-  const h: number[] = [INPLACE_MAGIC | filterId];
-  for (const v of [newImage.length, oldImage.length, bits, rangeMax, pred?.flags ?? 0]) putVarint(h, v);
-  if (pred && pred.flags & 4) putVarint(h, pred.base);
-  const head = Uint8Array.from(h);
+  const head = encodeHeader(INPLACE_MAGIC, filterId, newImage.length, oldImage.length, { sectorBits: bits, rangeMax }, pred);
   const patch = new Uint8Array(head.length + enc.body.length);
   patch.set(head);
   patch.set(enc.body, head.length);

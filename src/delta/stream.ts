@@ -277,11 +277,14 @@ export function encodeOps(ops: readonly Op[], oldF: Uint8Array, newF: Uint8Array
   return e.enc.finish();
 }
 
-export function encodeHeader(magic: number, filter: number, newSize: number, oldSize: number, sectorBits?: number, pred?: Prediction): Uint8Array {
+export function encodeHeader(magic: number, filter: number, newSize: number, oldSize: number, inPlace?: { sectorBits: number; rangeMax: number }, pred?: Prediction): Uint8Array {
   const h: number[] = [magic | filter];
   putVarint(h, newSize);
   putVarint(h, oldSize);
-  if (sectorBits !== undefined) putVarint(h, sectorBits);
+  if (inPlace) {
+    putVarint(h, inPlace.sectorBits);
+    putVarint(h, inPlace.rangeMax);
+  }
   const flags = pred?.flags ?? 0;
   putVarint(h, flags);
   if (flags & 4) putVarint(h, pred!.base);
