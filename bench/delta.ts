@@ -1,11 +1,12 @@
 // `npm run bench:delta -- CORPUS_DIR [NAME_FILTER] [--pairs FILE]`: our delta packages against bsdiff,
 // xdelta3, zstd --patch-from and xz, on every pair of CORPUS_DIR/pairs.tsv (made by
 // ../shared/corpus/fetch.sh) or of FILE (same columns, paths relative to CORPUS_DIR; e.g.
-// bench/pairs-more.tsv: other version pairs of the same corpus, which the engine was not tuned on).
+// bench/pairs-more.tsv: other version pairs of the same corpus, which the engine was not tuned on;
+// bench/pairs-hubs.tsv: the other Pybricks hubs, after bash bench/hubs.sh CORPUS_DIR).
 // Prints sizes, create and apply times, decoder working memory and in-place size; the last line is
 // the median ratio of our whole package (manifest and signature included) to bsdiff's patch.
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createDelta, createDeltaDecoder, bytesReader, sha256hex } from "../src/delta/index.js";
@@ -51,6 +52,12 @@ for (const line of readFileSync(pairsFile ?? join(dir, "pairs.tsv"), "utf8").tri
   if (only && !name.includes(only)) continue;
   const oldP = join(dir, o);
   const newP = join(dir, n);
+  const missing = [oldP, newP].find((p) => !existsSync(p));
+  if (missing) {
+    const hint = /pybricks\/[^/]+\/(?!primehub|movehub)/.test(missing) ? "; the hubs other than primehub and movehub come from bash bench/hubs.sh CORPUS_DIR" : "; make the corpus with ../shared/corpus/fetch.sh";
+    process.stderr.write(`${name}: no ${missing}${hint}\n`);
+    process.exit(2);
+  }
   const old = new Uint8Array(readFileSync(oldP));
   const nw = new Uint8Array(readFileSync(newP));
 
