@@ -9,7 +9,7 @@ import { applyFilter, filterName, FILTER_MARGIN } from "./filters.js";
 import { AddressMap, mapReferences, predFilterOk, PRED_ALL } from "./predict.js";
 import { L, MOVE_BITS, newModel, PROB_BITS, type LenModel } from "./rangecoder.js";
 import { Sha256, SHA256_STATE_BYTES } from "./sha256.js";
-import { copyLenCtx, dbyteCtx, HISTORY_BYTES, INPLACE_MAGIC, INPLACE_MAX_RANGE, KIND_HISTORY, KIND_MAP, KIND_NEAR_MAP, litCtx, litLenCtx, narrowCode, runClass, STREAM_MAGIC, zrunCtx, END_MARK, unzigzag, type CoderState } from "./stream.js";
+import { copyLenCtx, dbyteCtx, HISTORY_BYTES, INPLACE_MAGIC, INPLACE_MAX_RANGE, INPLACE_STASH_ANYWHERE, KIND_HISTORY, KIND_MAP, KIND_NEAR_MAP, litCtx, litLenCtx, narrowCode, runClass, STREAM_MAGIC, zrunCtx, END_MARK, unzigzag, type CoderState } from "./stream.js";
 import type { PayloadDecoder, RandomAccessReader } from "./types.js";
 
 /** Working memory per address-map segment: start, end, shift and the new-keyed index (4 bytes each). */
@@ -108,7 +108,7 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
   private fixedMemory: number;
   /** Working memory in use (buffers, model, address map), in bytes. */
   get memoryBytes(): number {
-    return this.fixedMemory + this.mapN * MAP_SEGMENT_BYTES + 2 * this.written.length + this.mapTmp.length;
+    return this.fixedMemory + this.mapN * MAP_SEGMENT_BYTES + this.written.length + this.stashed.length + this.mapTmp.length;
   }
   private probs = newModel();
   private outBuf: Uint8Array;
@@ -137,8 +137,12 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
   private sectorDir = 1;
   /** In-place: one bit per sector, set once its new bytes are in the region (copies then read them unmapped). */
   private written = new Uint8Array(0);
-  /** In-place: one bit per sector past the base image that holds a stash (bytes kept for later steps) until its final write. */
+  /** In-place: one bit per sector (of both images) that holds a stash (bytes kept for later steps) until its final write. */
   private stashed = new Uint8Array(0);
+  /** In-place: stashes may go to any sector not yet written (header flag), not only to sectors past the base. */
+  private stashAnywhere = 0;
+  /** In-place: sectors over both images (sectors past the new image's end can only hold stashes). */
+  private nRegion = 0;
   /** In-place: the current step writes a stash. */
   private stashing = 0;
   /** In-place: final sector writes so far (the stream ends after the last one). */
@@ -471,11 +475,14 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
       }
       this.nSteps = Math.ceil(this.newSize / this.sectorSize);
       this.written = new Uint8Array(Math.ceil(this.nSteps / 8));
-      this.stashed = new Uint8Array(this.written.length);
-      this.regionEnd = Math.ceil(Math.max(this.oldSize, this.newSize) / this.sectorSize) * this.sectorSize;
+      this.nRegion = Math.ceil(Math.max(this.oldSize, this.newSize) / this.sectorSize);
+      this.stashed = new Uint8Array(Math.ceil(this.nRegion / 8));
+      this.regionEnd = this.nRegion * this.sectorSize;
       if (this.predFlags !== 0) this.mapTmp = new Uint8Array(this.win.length + 2 * FILTER_MARGIN);
-      const K = vals[3]!;
-      if (K < 1 || K > INPLACE_MAX_RANGE) throw corrupt(`step range of ${K} sectors out of range`);
+      // the range limit; its bit 5: stashes anywhere (see encodeHeader)
+      const K = vals[3]! & (INPLACE_STASH_ANYWHERE - 1);
+      if (K < 1 || K > INPLACE_MAX_RANGE || vals[3]! > 2 * INPLACE_STASH_ANYWHERE - 1) throw corrupt(`step range of ${K} sectors out of range`);
+      this.stashAnywhere = vals[3]! & INPLACE_STASH_ANYWHERE ? 1 : 0;
       this.rangeMax = K;
       // the output buffer holds one step range (K sectors): that is what the memory bound counts
       this.fixedMemory = decoderMemoryBytes(K * this.sectorSize + 8, this.win.length - 2 * FILTER_MARGIN);
@@ -561,7 +568,7 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
     const S = this.sectorSize;
     for (let i = 0; i < count; i++) {
       const k = j + i * dir;
-      if (!(k >= 0 && k < this.nSteps)) throw corrupt(`sector ${k} outside the new image`, { step: this.step });
+      if (!(k >= 0 && k < (this.stashing ? this.nRegion : this.nSteps))) throw corrupt(`sector ${k} outside the new image`, { step: this.step });
       if ((this.written[k >> 3]! >> (k & 7)) & 1) throw corrupt(`sector ${k} written twice`, { step: this.step });
     }
     const last = j + (count - 1) * dir;
@@ -655,10 +662,16 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
           const next = this.prevSector + this.sectorDir;
           const j = this.bit(L.fill + 1) ? next : next + unzigzag(this.len(L.sector, 0) + 1);
           if (j !== next) this.sectorDir = j > this.prevSector ? 1 : -1;
-          // a sector past the base image, neither written nor holding a stash: 1 bit, stash or final
+          // a sector past the base image (with the header's flag: any sector), neither written nor
+          // holding a stash: 1 bit, stash or final; a sector past the new image's end: a stash
           const bit = (a: Uint8Array): number => (a[j >> 3]! >> (j & 7)) & 1;
-          const free = j >= 0 && j < this.nSteps && j * this.sectorSize >= this.oldSize && bit(this.written) === 0 && bit(this.stashed) === 0;
-          this.stashing = free ? this.bit(L.fill + 3) : 0;
+          if (j >= this.nSteps && j < this.nRegion) {
+            if (bit(this.stashed)) throw corrupt(`sector ${j} stashed twice`, { step: this.step });
+            this.stashing = 1;
+          } else {
+            const free = j >= 0 && j < this.nSteps && (this.stashAnywhere || j * this.sectorSize >= this.oldSize) && bit(this.written) === 0 && bit(this.stashed) === 0;
+            this.stashing = free ? this.bit(L.fill + 3) : 0;
+          }
           // a step range (final writes): while under the header's limit, 1 bit "one more sector", and
           // after the first of those 1 bit "in the current direction" (else the other)
           let count = 1;
@@ -803,7 +816,7 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
       const m = Math.floor(s / S);
       const e = Math.min(hi, (m + 1) * S);
       const isNew = m < this.nSteps && ((this.written[m >> 3]! >> (m & 7)) & 1) === 1;
-      const isStash = !isNew && m < this.nSteps && ((this.stashed[m >> 3]! >> (m & 7)) & 1) === 1;
+      const isStash = !isNew && m < this.nRegion && ((this.stashed[m >> 3]! >> (m & 7)) & 1) === 1;
       const valid = Math.min(e, isNew ? this.newSize : isStash ? e : this.oldSize);
       if (valid > s) {
         applyFilter(this.filter, win, lo, true, s - lo, valid - lo, S);

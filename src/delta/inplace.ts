@@ -6,9 +6,13 @@
 // the sector's own earlier bytes), else sent as literals. When the new image grows into sectors past
 // the base, such a sector can first hold a stash: base bytes a cycle needs, written (as a step of its
 // own, through the scratch sector like any other) before their sector is rewritten and read back by
-// the later steps, its own final write last. Resuming after a power cut needs only the number of
-// completed steps: the applier re-decodes the patch, replaying done steps from the region itself
-// (they already hold their bytes), and continues writing from the next step.
+// the later steps, its own final write last. A stash may also go to any sector not written yet (the
+// header's stash-anywhere flag; then every such step codes the stash bit) or past the new image's end
+// (a shrinking image: always a stash there, no bit): it then holds first the sector's own base bytes
+// that steps from there on still read (they read them from the stash), then the broken reads (see
+// planMoreStashes). Resuming after a power cut needs only the number of completed steps: the applier
+// re-decodes the patch, replaying done steps from the region itself (they already hold their bytes,
+// a stash step too), and continues writing from the next step.
 //
 // Step ranges: final writes of adjacent sectors that follow each other (up to the header's limit, as
 // many as the applier's memory bound leaves room for: its output buffer holds one range) are decoded
@@ -17,9 +21,10 @@
 // A sector joins a range only when none of its copies reads a sector written before it in that range
 // (the applier reads before it writes, and after a cut those sectors hold their new bytes already).
 //
-// Stream: header (magic | filter, new size, old size, sector-size bits, most sectors in a range, map
-// flags [, load address]); then, per step, the sector (1 bit: next in the current direction, else the
-// signed jump), for a sector past the base not yet used 1 bit "stash", for a final write the range
+// Stream: header (magic | filter, new size, old size, sector-size bits, most sectors in a range (+ 32:
+// stashes anywhere), map flags [, load address]); then, per step, the sector (1 bit: next in the current direction, else the
+// signed jump), for a sector past the base not yet used (with the flag: any sector not yet used; none
+// for a sector past the new image's end, always a stash) 1 bit "stash", for a final write the range
 // (up to limit - 1 bits "one more sector", the first followed by 1 bit "in the current direction"),
 // then operations as in ordinary streams with a fill bit each (the copy reaches the range's end).
 //
@@ -82,6 +87,12 @@ const STASH_GAP = 64;
 const STASH_MIN_BYTES = 24;
 /** Most stash steps (the last sectors the new image grows into). */
 const MAX_STASHES = 16;
+/** Most stash steps planMoreStashes adds; images of more sectors are not searched (time). */
+const MAX_MORE_STASHES = 24;
+const MORE_STASHES_MAX_SECTORS = 1024;
+/** Stash positions tried per sector; what a range of a sector's own base moved into its stash costs (bytes). */
+const MORE_STASH_TRIES = 12;
+const MORE_STASH_RANGE_COST = 8;
 /** Images up to this size are also matched with a map from a full first matching. */
 const FULL_FIRST_PASS_MAX = 4 << 20;
 /** What a sector out of sequence costs the order search, in broken-read bytes. */
@@ -154,7 +165,7 @@ export function createInPlacePatch(
     if (!best || e.body.length < best.enc.body.length) best = { enc: e, pred: c.pred, rangeMax };
   }
   const { enc, pred, rangeMax } = best!;
-  const head = encodeHeader(INPLACE_MAGIC, filterId, newImage.length, oldImage.length, { sectorBits: bits, rangeMax }, pred);
+  const head = encodeHeader(INPLACE_MAGIC, filterId, newImage.length, oldImage.length, { sectorBits: bits, rangeMax, stashAnywhere: enc.anywhere }, pred);
   const patch = new Uint8Array(head.length + enc.body.length);
   patch.set(head);
   patch.set(enc.body, head.length);
@@ -223,13 +234,21 @@ function buildSteps(cand: Candidate, nF: Uint8Array, filterId: number, S: number
   }
 
   const chain = new HashIndex(nF);
-  const encode = (steps: Step[]): Encoded => encodeSteps(steps, { S, bits, nF, base, index, chain, pred, filterId, segs, oldLen, newLen, nNew, nAll, rangeMax });
+  const encode = (steps: Step[]): Encoded =>
+    encodeSteps(steps, { S, bits, nF, base, index, chain, pred, filterId, segs, oldLen, newLen, nNew, nAll, rangeMax, anywhere: steps.some((st) => st.stash !== undefined && st.j < nNew && st.j * S < oldLen) });
   const plain = order.map((j) => ({ j }));
   let best = encode(plain);
   const geo = { S, bits, oldLen, nNew };
   const stashed = planStashes(order, segs, before, geo);
-  if (stashed) {
-    const e = encode(stashed);
+  const tries: Step[][] = [];
+  if (stashed) tries.push(stashed);
+  // stashes also in sectors whose base is read already (and past the new image's end)
+  for (const start of [plain, stashed]) {
+    const more = start && planMoreStashes(start, segs, { S, bits, oldLen, newLen, nNew, nAll });
+    if (more) tries.push(more);
+  }
+  for (const steps of tries) {
+    const e = encode(steps);
     if (e.body.length < best.body.length) best = e;
   }
   return best;
@@ -265,6 +284,8 @@ interface Step {
 
 interface Encoded {
   body: Uint8Array;
+  /** the header's stash-anywhere flag */
+  anywhere: boolean;
   steps: number;
   broken: number;
   rescued: number;
@@ -286,11 +307,13 @@ interface EncodeInput {
   nAll: number;
   /** most sectors in a step range */
   rangeMax: number;
+  /** stashes may go to any sector not yet written (header flag: every such step codes the stash bit) */
+  anywhere: boolean;
 }
 
 /** Codes the steps in order, finding broken reads again in what the region holds at each step. */
 function encodeSteps(steps: Step[], inp: EncodeInput): Encoded {
-  const { S, bits, nF, index, chain, pred, filterId, segs, oldLen, newLen, nNew, nAll, rangeMax } = inp;
+  const { S, bits, nF, index, chain, pred, filterId, segs, oldLen, newLen, nNew, nAll, rangeMax, anywhere } = inp;
   const view = new Uint8Array(nAll * S);
   view.set(inp.base);
   // what each step writes, as the encoder's "new image": a stash step's sector holds the stash meanwhile
@@ -436,7 +459,8 @@ function encodeSteps(steps: Step[], inp: EncodeInput): Encoded {
   };
   for (const step of steps) {
     const j = step.j;
-    const free = j * S >= oldLen && j < nNew && state[j] === 0;
+    // the stash bit is coded (see the decoder); a sector past the new image's end is always a stash
+    const free = (anywhere || j * S >= oldLen) && j < nNew && state[j] === 0;
     const pieces: Piece[] = [];
     let limit: number;
     if (step.stash !== undefined) {
@@ -453,7 +477,7 @@ function encodeSteps(steps: Step[], inp: EncodeInput): Encoded {
         tgt.fill(0, j * S, (j + 1) * S);
         tgt.set(nF.subarray(j * S, limit), j * S);
       }
-      const readable = (m: number): boolean => m === j || m >= nNew || state[m] !== 1;
+      const readable = (m: number): boolean => state[m] === 0;
       for (const g of segs[j]!) {
         if (g.kind === K.Lit) {
           pieces.push({ at: g.at, len: g.len, src: -1 });
@@ -511,7 +535,7 @@ function encodeSteps(steps: Step[], inp: EncodeInput): Encoded {
   }
   flush();
   if (newLen > 0) enc.enc.direct(END_MARK, 16);
-  return { body: enc.enc.finish(), steps: steps.length, broken, rescued };
+  return { body: enc.enc.finish(), anywhere: inp.anywhere, steps: steps.length, broken, rescued };
 }
 
 /**
@@ -637,6 +661,150 @@ function planStashes(order: number[], segs: Seg[][], before: Map<number, number>
     for (const r of inWin) covered.set(r.src, Math.max(covered.get(r.src) ?? 0, r.n));
   }
   return covered.size > 0 ? steps : null;
+}
+
+/**
+ * More stashes, in any sector not written yet (past the new image's end: any sector whose base is no
+ * longer read). A stash in sector x at step s holds, first, the base bytes of x that steps from s on
+ * still read (x's own final write among them: it then reads them from the stash), then broken base
+ * reads (not held by a stash yet) whose sources still hold the base at s and whose readers come before
+ * x's final write. Each round adds the stash that holds the most broken bytes. Returns the steps with
+ * the stashes added, or null when none pays.
+ */
+function planMoreStashes(start: Step[], segs: Seg[][], g: { S: number; bits: number; oldLen: number; newLen: number; nNew: number; nAll: number }): Step[] | null {
+  const { S, bits, oldLen, newLen, nNew, nAll } = g;
+  const nOld = Math.ceil(oldLen / S);
+  if (oldLen < S || nAll > MORE_STASHES_MAX_SECTORS) return null;
+  const steps = start.slice();
+  let added = 0;
+  type Read = { src: number; n: number; i: number };
+  for (let round = 0; round < MAX_MORE_STASHES; round++) {
+    const n = steps.length;
+    const fpos = new Float64Array(nAll).fill(Infinity);
+    const spos = new Float64Array(nAll).fill(Infinity);
+    steps.forEach((st, i) => ((st.stash !== undefined ? spos : fpos)[st.j] = i));
+    /** the step index that overwrites sector m's base */
+    const gone = (m: number): number => Math.min(fpos[m]!, spos[m]!);
+    /** last stash step reading a sector's base; final writes' base reads of each sector */
+    const stashRead = new Float64Array(nAll).fill(-1);
+    const reads: Read[][] = Array.from({ length: nAll }, () => []);
+    const lostReads: Read[] = [];
+    for (let i = 0; i < n; i++) {
+      const st = steps[i]!;
+      if (st.stash !== undefined) {
+        for (const [c, len] of st.stash) forSectors(c, len, bits, (m) => void (m < nOld && gone(m) >= i && (stashRead[m] = Math.max(stashRead[m]!, i))));
+        continue;
+      }
+      for (const sg of segs[st.j]!) {
+        if (sg.kind !== K.Old) continue;
+        forSectors(sg.src, sg.len, bits, (m, len, off) => {
+          const r = { src: sg.src + off, n: len, i };
+          if (gone(m) >= i) reads[m]!.push(r);
+          else lostReads.push(r);
+        });
+      }
+    }
+    // those a stash holds already
+    const open = lostReads.filter((r) => {
+      for (let i = 0; i < r.i; i++) {
+        const st = steps[i]!;
+        if (st.stash === undefined || fpos[st.j]! < r.i) continue;
+        for (const [c, len] of st.stash) if (r.src >= c && r.src + r.n <= c + len) return false;
+      }
+      return true;
+    });
+    if (open.length === 0) break;
+    open.sort((x, y) => x.src - y.src);
+    let best: { x: number; at: number; ranges: Array<[number, number]>; score: number } | undefined;
+    for (let x = 0; x < nAll; x++) {
+      if (spos[x] !== Infinity || (x >= nNew && x >= nOld)) continue;
+      const own = reads[x]!;
+      // where the stash may go: after the last stash step reading x's base, at most right before x's
+      // final write; tried right after each step reading x's base (the last few)
+      const lo = stashRead[x]! + 1;
+      const hi = Math.min(fpos[x]!, n);
+      if (lo > hi) continue;
+      const cand = new Set<number>([hi]);
+      for (let k = own.length - 1; k >= 0 && cand.size < MORE_STASH_TRIES; k--) if (own[k]!.i + 1 >= lo && own[k]!.i + 1 <= hi) cand.add(own[k]!.i + 1);
+      if (lo <= hi && cand.size < MORE_STASH_TRIES) cand.add(lo);
+      for (const at of cand) {
+        const intact = (c: number, len: number): boolean => {
+          let ok = true;
+          forSectors(c, len, bits, (m) => void (gone(m) < at && (ok = false)));
+          return ok;
+        };
+        // x's own base still read from `at` on (must be held), and the broken reads that could be
+        const must = own.filter((r) => r.i >= at);
+        const may = open.filter((r) => r.i >= at && r.i <= fpos[x]! && intact(r.src, r.n));
+        if (may.length === 0) continue;
+        const all = [...must.map((r) => ({ r, must: true })), ...may.map((r) => ({ r, must: false }))].sort((p, q) => p.r.src - q.r.src);
+        const groups: Array<{ c: number; n: number; bytes: number; must: boolean }> = [];
+        for (const { r, must: m } of all) {
+          const last = groups[groups.length - 1];
+          const end = Math.max(last ? last.c + last.n : 0, r.src + r.n);
+          if (last && r.src <= last.c + last.n + STASH_GAP && end - last.c <= S && intact(last.c, end - last.c)) {
+            if (!m) last.bytes += r.n;
+            last.must ||= m;
+            last.n = end - last.c;
+          } else groups.push({ c: r.src, n: r.n, bytes: m ? 0 : r.n, must: m });
+        }
+        let used = 0;
+        let bytes = 0;
+        const ranges: Array<[number, number]> = [];
+        for (const gr of groups) {
+          if (!gr.must) continue;
+          ranges.push([gr.c, gr.n]);
+          used += gr.n;
+          bytes += gr.bytes;
+        }
+        if (used > S) continue;
+        const mustRanges = ranges.length;
+        groups.sort((p, q) => q.bytes - p.bytes);
+        for (const gr of groups) {
+          if (gr.must || gr.bytes < STASH_MIN_BYTES || used + gr.n > S) continue;
+          ranges.push([gr.c, gr.n]);
+          used += gr.n;
+          bytes += gr.bytes;
+        }
+        // x's own reads now come from the stash: a few bytes more for each range they read
+        const score = bytes - MORE_STASH_RANGE_COST * mustRanges;
+        if (score > (best?.score ?? 0)) best = { x, at, ranges, score };
+      }
+    }
+    if (!best || best.score < 64) break;
+    // the rest of the sector: the base after the last range where nothing is lost by reading it (a
+    // sector read there anyway), else bytes already rewritten (no constraint), else any base
+    const { x, at, ranges } = best;
+    ranges.sort((p, q) => p[0] - q[0]);
+    let used = ranges.reduce((z, r) => z + r[1], 0);
+    const lastR = ranges[ranges.length - 1]!;
+    while (used < S) {
+      const p = lastR[0] + lastR[1];
+      const m = p >> bits;
+      if (p >= oldLen || gone(m) < at || !reads[m]!.some((r) => r.i >= at)) break;
+      const k = Math.min(S - used, oldLen - p, (m + 1) * S - p);
+      lastR[1] += k;
+      used += k;
+    }
+    for (let m = 0; m < nNew && used < S; m++) {
+      if (fpos[m]! < at) {
+        const k = Math.min(S - used, Math.min(newLen, (m + 1) * S) - m * S);
+        ranges.push([m * S, k]);
+        used += k;
+      }
+    }
+    for (let m = 0; m < nOld && used < S; m++) {
+      if (gone(m) >= at) {
+        const k = Math.min(S - used, Math.min(oldLen, (m + 1) * S) - m * S);
+        ranges.push([m * S, k]);
+        used += k;
+      }
+    }
+    if (used < S) break;
+    steps.splice(at, 0, { j: x, stash: ranges });
+    added++;
+  }
+  return added > 0 ? steps : null;
 }
 
 /** Share of aligned words that are AArch64 BL instructions. */

@@ -23,7 +23,8 @@
 // Everything is computed on filtered images (see filters.ts), against the base as the address map
 // sees it (predict.ts): the decoder filters and maps what it reads from the base and unfilters what
 // it writes. In-place streams (inplace.ts) add the sector-size bits and the step-range limit to the
-// header, step announcements (sector, stash bit, step range) and per-operation fill bits.
+// header (the range limit + INPLACE_STASH_ANYWHERE when stashes may go to any sector), step
+// announcements (sector, stash bit, step range) and per-operation fill bits.
 
 import type { AddressMap } from "./predict.js";
 import { L, RangeEncoder } from "./rangecoder.js";
@@ -32,6 +33,8 @@ export const STREAM_MAGIC = 0xd0;
 export const INPLACE_MAGIC = 0xe0;
 /** Most sectors an in-place step range may hold (the header's limit; the decoder's output buffer holds one range). */
 export const INPLACE_MAX_RANGE = 16;
+/** In-place header: added to the range limit when stashes may go to any sector not yet written (each step then codes the stash bit). */
+export const INPLACE_STASH_ANYWHERE = 32;
 /** How far back (bytes of new image) a history copy (offset kind 4) may reach: the decoder's window. */
 export const HISTORY_BYTES = 16 * 1024;
 export const KIND_HISTORY = 4;
@@ -277,13 +280,20 @@ export function encodeOps(ops: readonly Op[], oldF: Uint8Array, newF: Uint8Array
   return e.enc.finish();
 }
 
-export function encodeHeader(magic: number, filter: number, newSize: number, oldSize: number, inPlace?: { sectorBits: number; rangeMax: number }, pred?: Prediction): Uint8Array {
+export function encodeHeader(
+  magic: number,
+  filter: number,
+  newSize: number,
+  oldSize: number,
+  inPlace?: { sectorBits: number; rangeMax: number; stashAnywhere?: boolean },
+  pred?: Prediction,
+): Uint8Array {
   const h: number[] = [magic | filter];
   putVarint(h, newSize);
   putVarint(h, oldSize);
   if (inPlace) {
     putVarint(h, inPlace.sectorBits);
-    putVarint(h, inPlace.rangeMax);
+    putVarint(h, inPlace.rangeMax + (inPlace.stashAnywhere ? INPLACE_STASH_ANYWHERE : 0));
   }
   const flags = pred?.flags ?? 0;
   putVarint(h, flags);
