@@ -2,7 +2,8 @@
 // xdelta3, zstd --patch-from and xz, on every pair of CORPUS_DIR/pairs.tsv (made by
 // ../shared/corpus/fetch.sh) or of FILE (same columns, paths relative to CORPUS_DIR; e.g.
 // bench/pairs-more.tsv: other version pairs of the same corpus, which the engine was not tuned on;
-// bench/pairs-hubs.tsv: the other Pybricks hubs, after bash bench/hubs.sh CORPUS_DIR).
+// bench/pairs-hubs.tsv: the other Pybricks hubs, after bash bench/hubs.sh CORPUS_DIR;
+// bench/pairs-exes.tsv: 32-bit ARM and AArch64 esbuild releases, after bash bench/exes.sh CORPUS_DIR).
 // Prints sizes, create and apply times, decoder working memory and in-place size; the last line is
 // the median ratio of our whole package (manifest and signature included) to bsdiff's patch.
 import { spawnSync } from "node:child_process";
@@ -54,7 +55,11 @@ for (const line of readFileSync(pairsFile ?? join(dir, "pairs.tsv"), "utf8").tri
   const newP = join(dir, n);
   const missing = [oldP, newP].find((p) => !existsSync(p));
   if (missing) {
-    const hint = /pybricks\/[^/]+\/(?!primehub|movehub)/.test(missing) ? "; the hubs other than primehub and movehub come from bash bench/hubs.sh CORPUS_DIR" : "; make the corpus with ../shared/corpus/fetch.sh";
+    const hint = /pybricks\/[^/]+\/(?!primehub|movehub)/.test(missing)
+      ? "; the hubs other than primehub and movehub come from bash bench/hubs.sh CORPUS_DIR"
+      : /esbuild\/(linux-arm\/|linux-arm64\/0\.23)/.test(missing)
+        ? "; these executables come from bash bench/exes.sh CORPUS_DIR"
+        : "; make the corpus with ../shared/corpus/fetch.sh";
     process.stderr.write(`${name}: no ${missing}${hint}\n`);
     process.exit(2);
   }
