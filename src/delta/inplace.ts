@@ -93,6 +93,8 @@ const MORE_STASHES_MAX_SECTORS = 1024;
 /** Stash positions tried per sector; what a range of a sector's own base moved into its stash costs (bytes). */
 const MORE_STASH_TRIES = 12;
 const MORE_STASH_RANGE_COST = 8;
+/** What moving a final write to the end costs (its announcement, a broken step range), in bytes. */
+const MOVE_COST = 16;
 /** Images up to this size are also matched with a map from a full first matching. */
 const FULL_FIRST_PASS_MAX = 4 << 20;
 /** What a sector out of sequence costs the order search, in broken-read bytes. */
@@ -243,9 +245,11 @@ function buildSteps(cand: Candidate, nF: Uint8Array, filterId: number, S: number
   const tries: Step[][] = [];
   if (stashed) tries.push(stashed);
   // stashes also in sectors whose base is read already (and past the new image's end)
-  for (const start of [plain, stashed]) {
-    const more = start && planMoreStashes(start, segs, { S, bits, oldLen, newLen, nNew, nAll });
-    if (more) tries.push(more);
+  for (const move of [false, true]) {
+    for (const start of [plain, stashed]) {
+      const more = start && planMoreStashes(start, segs, { S, bits, oldLen, newLen, nNew, nAll }, move);
+      if (more) tries.push(more);
+    }
   }
   for (const steps of tries) {
     const e = encode(steps);
@@ -671,7 +675,7 @@ function planStashes(order: number[], segs: Seg[][], before: Map<number, number>
  * x's final write. Each round adds the stash that holds the most broken bytes. Returns the steps with
  * the stashes added, or null when none pays.
  */
-function planMoreStashes(start: Step[], segs: Seg[][], g: { S: number; bits: number; oldLen: number; newLen: number; nNew: number; nAll: number }): Step[] | null {
+function planMoreStashes(start: Step[], segs: Seg[][], g: { S: number; bits: number; oldLen: number; newLen: number; nNew: number; nAll: number }, move: boolean): Step[] | null {
   const { S, bits, oldLen, newLen, nNew, nAll } = g;
   const nOld = Math.ceil(oldLen / S);
   if (oldLen < S || nAll > MORE_STASHES_MAX_SECTORS) return null;
@@ -688,6 +692,9 @@ function planMoreStashes(start: Step[], segs: Seg[][], g: { S: number; bits: num
     /** last stash step reading a sector's base; final writes' base reads of each sector */
     const stashRead = new Float64Array(nAll).fill(-1);
     const reads: Read[][] = Array.from({ length: nAll }, () => []);
+    /** each final write's base reads; copies of each sector's new bytes by other final writes */
+    const finalReads: Read[][] = Array.from({ length: nAll }, () => []);
+    const newReads: Array<Array<{ j: number; n: number }>> = Array.from({ length: nAll }, () => []);
     const lostReads: Read[] = [];
     for (let i = 0; i < n; i++) {
       const st = steps[i]!;
@@ -696,79 +703,128 @@ function planMoreStashes(start: Step[], segs: Seg[][], g: { S: number; bits: num
         continue;
       }
       for (const sg of segs[st.j]!) {
+        if (sg.kind === K.New) forSectors(sg.src, sg.len, bits, (m, len) => void (m !== st.j && newReads[m]!.push({ j: st.j, n: len })));
         if (sg.kind !== K.Old) continue;
         forSectors(sg.src, sg.len, bits, (m, len, off) => {
           const r = { src: sg.src + off, n: len, i };
+          finalReads[st.j]!.push(r);
           if (gone(m) >= i) reads[m]!.push(r);
           else lostReads.push(r);
         });
       }
     }
-    // those a stash holds already
-    const open = lostReads.filter((r) => {
-      for (let i = 0; i < r.i; i++) {
+    // the parts a stash does not hold already
+    const open: Read[] = [];
+    for (const r of lostReads) {
+      let parts: Array<[number, number]> = [[r.src, r.src + r.n]];
+      for (let i = 0; i < r.i && parts.length > 0; i++) {
         const st = steps[i]!;
         if (st.stash === undefined || fpos[st.j]! < r.i) continue;
-        for (const [c, len] of st.stash) if (r.src >= c && r.src + r.n <= c + len) return false;
+        for (const [c, len] of st.stash) {
+          const next: Array<[number, number]> = [];
+          for (const [a, b] of parts) {
+            if (b <= c || a >= c + len) next.push([a, b]);
+            else {
+              if (a < c) next.push([a, c]);
+              if (b > c + len) next.push([c + len, b]);
+            }
+          }
+          parts = next;
+        }
       }
-      return true;
-    });
+      for (const [a, b] of parts) open.push({ src: a, n: b - a, i: r.i });
+    }
     if (open.length === 0) break;
     open.sort((x, y) => x.src - y.src);
-    let best: { x: number; at: number; ranges: Array<[number, number]>; score: number } | undefined;
+    const openAt = new Map<number, Read[]>();
+    for (const r of open) openAt.set(r.i, [...(openAt.get(r.i) ?? []), r]);
+    let best: { x: number; at: number; ranges: Array<[number, number]>; score: number; moved: boolean } | undefined;
     for (let x = 0; x < nAll; x++) {
       if (spos[x] !== Infinity || (x >= nNew && x >= nOld)) continue;
-      const own = reads[x]!;
-      // where the stash may go: after the last stash step reading x's base, at most right before x's
-      // final write; tried right after each step reading x's base (the last few)
-      const lo = stashRead[x]! + 1;
-      const hi = Math.min(fpos[x]!, n);
-      if (lo > hi) continue;
-      const cand = new Set<number>([hi]);
-      for (let k = own.length - 1; k >= 0 && cand.size < MORE_STASH_TRIES; k--) if (own[k]!.i + 1 >= lo && own[k]!.i + 1 <= hi) cand.add(own[k]!.i + 1);
-      if (lo <= hi && cand.size < MORE_STASH_TRIES) cand.add(lo);
-      for (const at of cand) {
-        const intact = (c: number, len: number): boolean => {
-          let ok = true;
-          forSectors(c, len, bits, (m) => void (gone(m) < at && (ok = false)));
-          return ok;
-        };
-        // x's own base still read from `at` on (must be held), and the broken reads that could be
-        const must = own.filter((r) => r.i >= at);
-        const may = open.filter((r) => r.i >= at && r.i <= fpos[x]! && intact(r.src, r.n));
-        if (may.length === 0) continue;
-        const all = [...must.map((r) => ({ r, must: true })), ...may.map((r) => ({ r, must: false }))].sort((p, q) => p.r.src - q.r.src);
-        const groups: Array<{ c: number; n: number; bytes: number; must: boolean }> = [];
-        for (const { r, must: m } of all) {
-          const last = groups[groups.length - 1];
-          const end = Math.max(last ? last.c + last.n : 0, r.src + r.n);
-          if (last && r.src <= last.c + last.n + STASH_GAP && end - last.c <= S && intact(last.c, end - last.c)) {
-            if (!m) last.bytes += r.n;
-            last.must ||= m;
-            last.n = end - last.c;
-          } else groups.push({ c: r.src, n: r.n, bytes: m ? 0 : r.n, must: m });
+      // x's final write where it is, or moved to the end (its base reads then come from its stash;
+      // copies of its new bytes by final writes between break)
+      for (const moved of move && x < nNew && fpos[x]! < n - 1 ? [false, true] : [false]) {
+        let penalty = 0;
+        if (moved) {
+          penalty = MOVE_COST;
+          for (const r of newReads[x]!) if (fpos[r.j]! > fpos[x]!) penalty += r.n;
         }
-        let used = 0;
-        let bytes = 0;
-        const ranges: Array<[number, number]> = [];
-        for (const gr of groups) {
-          if (!gr.must) continue;
-          ranges.push([gr.c, gr.n]);
-          used += gr.n;
-          bytes += gr.bytes;
+        const own = moved ? [...reads[x]!.filter((r) => r.i !== fpos[x]), ...finalReads[x]!] : reads[x]!;
+        const fx = moved ? n : fpos[x]!;
+        // where the stash may go: after the last stash step reading x's base, at most right before x's
+        // final write; tried right after each step reading x's base (the last few)
+        const lo = stashRead[x]! + 1;
+        const hi = Math.min(fpos[x]!, n);
+        if (lo > hi) continue;
+        const cand = new Set<number>([hi]);
+        for (let k = own.length - 1; k >= 0 && cand.size < MORE_STASH_TRIES; k--) if (own[k]!.i + 1 >= lo && own[k]!.i + 1 <= hi) cand.add(own[k]!.i + 1);
+        if (lo <= hi && cand.size < MORE_STASH_TRIES) cand.add(lo);
+        for (const at of cand) {
+          const intact = (c: number, len: number): boolean => {
+            let ok = true;
+            forSectors(c, len, bits, (m) => void (gone(m) < at && (ok = false)));
+            return ok;
+          };
+          // x's own base still read from `at` on (must be held), and the broken reads that could be
+          const must = own.filter((r) => r.i >= at && intact(r.src, r.n));
+          // moved: its reads the stash cannot take (sources gone at `at`) and no stash holds later
+          let lostMore = 0;
+          if (moved) {
+            for (const r of finalReads[x]!) {
+              if (intact(r.src, r.n)) continue;
+              lostMore += r.n;
+              for (const o of openAt.get(r.i) ?? []) lostMore -= Math.max(0, Math.min(o.src + o.n, r.src + r.n) - Math.max(o.src, r.src));
+            }
+          }
+          const may = open.filter((r) => r.i >= at && r.i <= fx && intact(r.src, r.n));
+          if (may.length === 0) continue;
+          const all = [...must.map((r) => ({ r, must: true })), ...may.map((r) => ({ r, must: false }))].sort((p, q) => p.r.src - q.r.src);
+          const groups: Array<{ c: number; n: number; bytes: number; must: boolean; reads: Read[] }> = [];
+          for (const { r, must: m } of all) {
+            const last = groups[groups.length - 1];
+            const end = Math.max(last ? last.c + last.n : 0, r.src + r.n);
+            if (last && r.src <= last.c + last.n + STASH_GAP && end - last.c <= S && intact(last.c, end - last.c)) {
+              if (!m) last.bytes += r.n;
+              last.must ||= m;
+              last.n = end - last.c;
+              if (!m) last.reads.push(r);
+            } else groups.push({ c: r.src, n: r.n, bytes: m ? 0 : r.n, must: m, reads: m ? [] : [r] });
+          }
+          let used = 0;
+          let bytes = 0;
+          const ranges: Array<[number, number]> = [];
+          for (const gr of groups) {
+            if (!gr.must) continue;
+            ranges.push([gr.c, gr.n]);
+            used += gr.n;
+            bytes += gr.bytes;
+          }
+          if (used > S) continue;
+          const mustRanges = ranges.length;
+          groups.sort((p, q) => q.bytes - p.bytes);
+          for (const gr of groups) {
+            if (gr.must || gr.bytes < STASH_MIN_BYTES || used + gr.n > S) continue;
+            ranges.push([gr.c, gr.n]);
+            used += gr.n;
+            bytes += gr.bytes;
+            gr.bytes = 0;
+          }
+          // the room left: the start of the densest group that did not fit
+          const rest = groups.find((gr) => !gr.must && gr.bytes >= STASH_MIN_BYTES);
+          if (rest && S - used >= STASH_MIN_BYTES) {
+            const n = S - used;
+            let b = 0;
+            for (const r of rest.reads) b += Math.max(0, Math.min(r.src + r.n, rest.c + n) - r.src);
+            if (b >= STASH_MIN_BYTES) {
+              ranges.push([rest.c, n]);
+              used += n;
+              bytes += b;
+            }
+          }
+          // x's own reads now come from the stash: a few bytes more for each range they read
+          const score = bytes - MORE_STASH_RANGE_COST * mustRanges - penalty - lostMore;
+          if (score > (best?.score ?? 0)) best = { x, at, ranges, score, moved };
         }
-        if (used > S) continue;
-        const mustRanges = ranges.length;
-        groups.sort((p, q) => q.bytes - p.bytes);
-        for (const gr of groups) {
-          if (gr.must || gr.bytes < STASH_MIN_BYTES || used + gr.n > S) continue;
-          ranges.push([gr.c, gr.n]);
-          used += gr.n;
-          bytes += gr.bytes;
-        }
-        // x's own reads now come from the stash: a few bytes more for each range they read
-        const score = bytes - MORE_STASH_RANGE_COST * mustRanges;
-        if (score > (best?.score ?? 0)) best = { x, at, ranges, score };
       }
     }
     if (!best || best.score < 64) break;
@@ -802,6 +858,10 @@ function planMoreStashes(start: Step[], segs: Seg[][], g: { S: number; bits: num
     }
     if (used < S) break;
     steps.splice(at, 0, { j: x, stash: ranges });
+    if (best.moved) {
+      const f = steps.findIndex((st) => st.j === x && st.stash === undefined);
+      steps.push(...steps.splice(f, 1));
+    }
     added++;
   }
   return added > 0 ? steps : null;

@@ -1,0 +1,116 @@
+// In-place deltas: stashes in sectors whose base bytes are no longer needed (any sector not yet
+// written, with the header's stash-anywhere flag, and sectors past a shrinking image's end).
+import { describe, expect, it } from "vitest";
+import { FormatError } from "../../src/errors.js";
+import { createDelta, createInPlaceApplier, MemoryRegion, type DeltaResult } from "../../src/delta/index.js";
+import { INPLACE_STASH_ANYWHERE } from "../../src/delta/stream.js";
+import { chunks, link, makeProgram, rng, sha } from "./helpers.js";
+
+const S = 256;
+
+/** Offset of the in-place header's range-limit field (after the sizes and the sector-size bits). */
+function rangeFieldAt(payload: Uint8Array): number {
+  let at = 1;
+  for (let k = 0; k < 3; k++) while (payload[at++]! & 0x80);
+  return at;
+}
+
+/** Applies `d` uninterrupted, then once for every cut step (resumed with the steps done), checking the image each time. */
+function applyWithCuts(old: Uint8Array, nw: Uint8Array, d: DeltaResult): void {
+  const opts = { baseSha256: sha(old), targetSha256: sha(nw), targetSize: nw.length };
+  const full = new MemoryRegion(old, S, nw.length);
+  const a = createInPlaceApplier(d.encoding, full, opts);
+  a.push(d.payload, () => {});
+  a.finish(() => {});
+  expect(sha(full.bytes.subarray(0, nw.length))).toBe(sha(nw));
+  expect(full.writes).toBe(d.inPlace!.steps);
+  for (let cut = 0; cut < d.inPlace!.steps; cut++) {
+    const region = new MemoryRegion(old, S, nw.length);
+    let done = 0;
+    const real = region.writeSector.bind(region);
+    region.writeSector = (i, data) => {
+      if (done === cut) throw new Error("power cut");
+      real(i, data);
+      done++;
+    };
+    const first = createInPlaceApplier(d.encoding, region, opts);
+    expect(() => {
+      first.push(d.payload, () => {});
+      first.finish(() => {});
+    }).toThrow("power cut");
+    region.writeSector = real;
+    region.doneSteps = done;
+    const again = createInPlaceApplier(d.encoding, region, opts);
+    for (const c of chunks(d.payload, [29])) again.push(c, () => {});
+    again.finish(() => {});
+    expect(sha(region.bytes.subarray(0, nw.length))).toBe(sha(nw));
+  }
+}
+
+/** A shrinking pair whose sectors copy from each other in a cycle: the halves swapped, `drop` bytes of the first half's end removed. */
+function shrinkingSwap(seed: number, drop: number): [Uint8Array, Uint8Array] {
+  const old = link(makeProgram(seed, 40, 220));
+  const h = old.length >> 1;
+  const r = rng(seed + 1);
+  const patchy = new Uint8Array(old.subarray(h));
+  for (let i = 0; i < 12; i++) patchy[Math.floor(r() * patchy.length)] ^= 0x11;
+  return [old, Buffer.concat([patchy, old.subarray(0, h - drop)])];
+}
+
+describe("in-place stashes in sectors the base no longer needs", () => {
+  it("stashes in a shrinking image (no sector past the base), safe against a cut at every step", () => {
+    for (const [seed, drop] of [
+      [61, 3 * S + 40],
+      [62, S + 100],
+    ] as const) {
+      const [old, nw] = shrinkingSwap(seed, drop);
+      expect(nw.length).toBeLessThan(old.length);
+      for (const filter of ["none", "thumb"] as const) {
+        const d = createDelta(old, nw, { filter, inPlace: { sectorSize: S } });
+        const nNew = Math.ceil(nw.length / S);
+        // steps beyond one final write per sector: stash steps (before, a shrinking image had none)
+        expect(d.inPlace!.steps).toBeGreaterThan(nNew);
+        // which sectors were written: a sector of both images twice (a stash, then its final write), or one past the new end
+        const region = new MemoryRegion(old, S, nw.length);
+        const written: number[] = [];
+        const real = region.writeSector.bind(region);
+        region.writeSector = (i, data) => {
+          written.push(i);
+          real(i, data);
+        };
+        const a = createInPlaceApplier(d.encoding, region, { targetSha256: sha(nw) });
+        a.push(d.payload, () => {});
+        a.finish(() => {});
+        const twice = written.filter((i, k) => written.indexOf(i) !== k);
+        const pastEnd = written.filter((i) => i >= nNew);
+        expect(twice.length).toBeGreaterThan(0);
+        expect(pastEnd.length).toBeGreaterThan(0);
+        expect(d.payload[rangeFieldAt(d.payload)]! & INPLACE_STASH_ANYWHERE).toBe(INPLACE_STASH_ANYWHERE);
+        expect(d.inPlace!.rescuedBytes).toBeGreaterThan(0);
+        applyWithCuts(old, nw, d);
+      }
+    }
+  });
+
+  it("refuses, before writing anything, a range-limit field with bits above the stash-anywhere flag", () => {
+    const [old, nw] = shrinkingSwap(61, 3 * S + 40);
+    const d = createDelta(old, nw, { inPlace: { sectorSize: S } });
+    const at = rangeFieldAt(d.payload);
+    for (const v of [64 + (d.payload[at]! & 31), 32, 32 + 17]) {
+      const bad = new Uint8Array(d.payload);
+      bad[at] = v;
+      const region = new MemoryRegion(old, S, nw.length);
+      let error: unknown;
+      try {
+        const a = createInPlaceApplier(d.encoding, region, { targetSha256: sha(nw) });
+        a.push(bad, () => {});
+        a.finish(() => {});
+      } catch (e) {
+        error = e;
+      }
+      expect(error).toBeInstanceOf(FormatError);
+      expect((error as FormatError).reason).toBe("corrupt-patch");
+      expect(region.writes).toBe(0);
+    }
+  });
+});
