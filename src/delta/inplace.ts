@@ -90,7 +90,11 @@ const MAX_STASHES = 16;
 /** Most stash steps planMoreStashes adds; images of more sectors are not searched (time). */
 const MAX_MORE_STASHES = 24;
 const MORE_STASHES_MAX_SECTORS = 1024;
-/** Stash positions tried per sector; what a range of a sector's own base moved into its stash costs (bytes). */
+/** Broken reads this close in the base go to a stash together; fewer bytes than MORE_MIN are not stashed; dead stretches shorter than HOLE_MIN are not used. */
+const MORE_GAP = 40;
+const MORE_MIN = 24;
+const HOLE_MIN = 16;
+/** Stash positions tried per sector; what each piece of other bytes in a stash costs the planner (bytes). */
 const MORE_STASH_TRIES = 12;
 const MORE_STASH_RANGE_COST = 8;
 /** What moving a final write to the end costs (its announcement, a broken step range), in bytes. */
@@ -182,7 +186,11 @@ interface Candidate {
   ops: Op[];
 }
 
-/** Orders the sectors of one matching, plans stashes, and codes the steps (the smaller with or without stashes). */
+/**
+ * Orders the sectors of one matching (two orders), plans stashes, and codes the steps (the smallest
+ * of the plans with and without stashes); when broken reads are left, also the best order with its
+ * heaviest broken constraint kept instead.
+ */
 function buildSteps(cand: Candidate, nF: Uint8Array, filterId: number, S: number, bits: number, rangeMax: number): Encoded {
   const { pred, base, index, ops } = cand;
   const oF = base;
@@ -224,38 +232,57 @@ function buildSteps(cand: Candidate, nF: Uint8Array, filterId: number, S: number
       forSectors(g.src, g.len, bits, (m, n) => (g.kind === K.Old ? need(j, m, n) : need(m, j, n)));
     }
   }
-  let order: number[] = [];
-  let orderCost = Infinity;
+  const orders: number[][] = [];
   for (const rule of [0, 1]) {
     const o = improveOrder(before, orderSectors(before, rule));
-    const c = backwardWeight(before, o);
-    if (c < orderCost) {
-      order = o;
-      orderCost = c;
-    }
+    if (!orders.some((x) => x.every((v, i) => v === o[i]))) orders.push(o);
   }
-
+  orders.sort((x, y) => backwardWeight(before, x) - backwardWeight(before, y));
   const chain = new HashIndex(nF);
   const encode = (steps: Step[]): Encoded =>
     encodeSteps(steps, { S, bits, nF, base, index, chain, pred, filterId, segs, oldLen, newLen, nNew, nAll, rangeMax, anywhere: steps.some((st) => st.stash !== undefined && st.j < nNew && st.j * S < oldLen) });
-  const plain = order.map((j) => ({ j }));
-  let best = encode(plain);
-  const geo = { S, bits, oldLen, nNew };
-  const stashed = planStashes(order, segs, before, geo);
-  const tries: Step[][] = [];
-  if (stashed) tries.push(stashed);
-  // stashes also in sectors whose base is read already (and past the new image's end)
-  for (const move of [false, true]) {
-    for (const start of [plain, stashed]) {
-      const more = start && planMoreStashes(start, segs, { S, bits, oldLen, newLen, nNew, nAll }, move);
-      if (more) tries.push(more);
+  let best: Encoded | undefined;
+  for (const [k, order] of orders.entries()) {
+    const plain = order.map((j) => ({ j }));
+    const tries: Step[][] = k === 0 ? [plain] : [];
+    const geo = { S, bits, oldLen, nNew };
+    const stashed = planStashes(order, segs, before, geo);
+    if (stashed) tries.push(stashed);
+    for (const move of [false, true]) {
+      for (const start of [plain, stashed]) {
+        const more = start && planMoreStashes(start, segs, { S, bits, oldLen, newLen, nNew, nAll }, move);
+        if (more) tries.push(more);
+      }
+    }
+    for (const steps of tries) {
+      const e = encode(steps);
+      if (!best || e.body.length < best.body.length) best = e;
     }
   }
-  for (const steps of tries) {
-    const e = encode(steps);
-    if (e.body.length < best.body.length) best = e;
+  // a cycle the stashes could not hold: the order with its heaviest broken constraint kept instead
+  // (the reader moved right before the sector it reads, or that sector right after the reader)
+  if (best!.broken - best!.rescued > 256 && nNew <= MORE_STASHES_MAX_SECTORS / 2) {
+    const cur = orders[0]!;
+    const rank = new Int32Array(nNew);
+    cur.forEach((v, i) => (rank[v] = i));
+    let heavy: [number, number, number] | undefined;
+    for (let u = 0; u < nNew; u++) for (const [v, w] of before[u]!) if (rank[u]! > rank[v]! && (!heavy || w > heavy[2])) heavy = [u, v, w];
+    if (heavy) {
+      const [u, v] = heavy;
+      const o1 = cur.filter((x) => x !== u);
+      o1.splice(o1.indexOf(v), 0, u);
+      const o2 = cur.filter((x) => x !== v);
+      o2.splice(o2.indexOf(u) + 1, 0, v);
+      for (const o of [o1, o2]) {
+        for (const move of [false, true]) {
+          const more = planMoreStashes(o.map((j) => ({ j })), segs, { S, bits, oldLen, newLen, nNew, nAll }, move);
+          const e = more && encode(more);
+          if (e && e.body.length < best!.body.length) best = e;
+        }
+      }
+    }
   }
-  return best;
+  return best!;
 }
 
 /**
@@ -669,11 +696,12 @@ function planStashes(order: number[], segs: Seg[][], before: Map<number, number>
 
 /**
  * More stashes, in any sector not written yet (past the new image's end: any sector whose base is no
- * longer read). A stash in sector x at step s holds, first, the base bytes of x that steps from s on
- * still read (x's own final write among them: it then reads them from the stash), then broken base
- * reads (not held by a stash yet) whose sources still hold the base at s and whose readers come before
- * x's final write. Each round adds the stash that holds the most broken bytes. Returns the steps with
- * the stashes added, or null when none pays.
+ * longer read). A stash in sector x at step s keeps the base bytes of x that steps from s on still
+ * read in their place (those copies then read the stash, at the same positions), and in the dead
+ * stretches between them broken base reads (not held by a stash yet) whose sources still hold the base
+ * at s and whose readers come before x's final write. With `move`, x's final write may also go to the
+ * end: its own base reads are then kept in the stash too. Each round adds the stash that holds the most
+ * broken bytes. Returns the steps with the stashes added, or null when none pays.
  */
 function planMoreStashes(start: Step[], segs: Seg[][], g: { S: number; bits: number; oldLen: number; newLen: number; nNew: number; nAll: number }, move: boolean): Step[] | null {
   const { S, bits, oldLen, newLen, nNew, nAll } = g;
@@ -739,11 +767,133 @@ function planMoreStashes(start: Step[], segs: Seg[][], g: { S: number; bits: num
     const openAt = new Map<number, Read[]>();
     for (const r of open) openAt.set(r.i, [...(openAt.get(r.i) ?? []), r]);
     let best: { x: number; at: number; ranges: Array<[number, number]>; score: number; moved: boolean } | undefined;
+    /** Bytes rewritten or still holding the base at `at` (a stash may copy them), for filling: [position, length] pieces. */
+    const filler = (need: number, at: number): Array<[number, number]> | null => {
+      const out: Array<[number, number]> = [];
+      for (let m = 0; m < nNew && need > 0; m++) {
+        if (fpos[m]! < at) {
+          const k = Math.min(need, Math.min(newLen, (m + 1) * S) - m * S);
+          out.push([m * S, k]);
+          need -= k;
+        }
+      }
+      for (let m = 0; m < nOld && need > 0; m++) {
+        if (gone(m) >= at) {
+          const k = Math.min(need, Math.min(oldLen, (m + 1) * S) - m * S);
+          out.push([m * S, k]);
+          need -= k;
+        }
+      }
+      return need > 0 ? null : out;
+    };
+    /**
+     * The stash of x at `at`: x's own base where steps still read it, in its own place (copies read
+     * it where they did), the dead stretches between holding other bytes: `must` reads of other
+     * sectors first, then broken reads (`may`) the densest first, split as the stretches require.
+     */
+    const layStash = (x: number, at: number, must: Read[], may: Read[]): { ranges: Array<[number, number]>; bytes: number; pieces: number } | null => {
+      const x0 = x * S;
+      const xEnd = Math.max(0, Math.min(S, oldLen - x0));
+      const live = new Uint8Array(S);
+      const others: Read[] = [];
+      for (const r of must) {
+        if (r.src >> bits === x) live.fill(1, r.src - x0, r.src - x0 + r.n);
+        else others.push(r);
+      }
+      // dead stretches of at least HOLE_MIN bytes (past the base: all)
+      const holes: Array<[number, number]> = [];
+      for (let o = 0; o < S; ) {
+        if (o < xEnd && live[o]) {
+          o++;
+          continue;
+        }
+        let e = o;
+        while (e < S && !(e < xEnd && live[e])) e++;
+        if (e - o >= HOLE_MIN || e > xEnd) holes.push([o, e - o]);
+        o = e;
+      }
+      type G = { c: number; n: number; bytes: number; must: boolean };
+      const mg: G[] = [];
+      for (const r of others.sort((p, q) => p.src - q.src)) {
+        const last = mg[mg.length - 1];
+        if (last && r.src <= last.c + last.n + 16) last.n = Math.max(last.n, r.src + r.n - last.c);
+        else mg.push({ c: r.src, n: r.n, bytes: 0, must: true });
+      }
+      const groups: G[] = [];
+      for (const r of [...may].sort((p, q) => p.src - q.src)) {
+        const last = groups[groups.length - 1];
+        const end = Math.max(last ? last.c + last.n : 0, r.src + r.n);
+        if (last && r.src <= last.c + last.n + MORE_GAP && end - last.c <= S) {
+          last.bytes += r.n;
+          last.n = end - last.c;
+        } else groups.push({ c: r.src, n: r.n, bytes: r.n, must: false });
+      }
+      groups.sort((p, q) => q.bytes - p.bytes);
+      // packed into the holes in order, split where a hole ends
+      const put: Array<Array<[number, number]>> = holes.map(() => []);
+      let h = 0;
+      let hUsed = 0;
+      let bytes = 0;
+      let pieces = 0;
+      for (const g of [...mg, ...groups.filter((q) => q.bytes >= MORE_MIN)]) {
+        let c = g.c;
+        let n = g.n;
+        while (n > 0 && h < holes.length) {
+          const k = Math.min(n, holes[h]![1] - hUsed);
+          put[h]!.push([c, k]);
+          pieces++;
+          c += k;
+          n -= k;
+          hUsed += k;
+          if (hUsed === holes[h]![1]) {
+            h++;
+            hUsed = 0;
+          }
+        }
+        if (g.must && n > 0) return null;
+        if (!g.must) bytes += Math.floor((g.bytes * (g.n - n)) / g.n);
+        if (n > 0) break;
+      }
+      if (bytes === 0) return null;
+      // the stash: x's base in place, the holes filled (the rest of one: x's base again, else filler)
+      const ranges: Array<[number, number]> = [];
+      const push = (c: number, n: number): void => {
+        const last = ranges[ranges.length - 1];
+        if (last && last[0] + last[1] === c) last[1] += n;
+        else ranges.push([c, n]);
+      };
+      let o = 0;
+      for (let k = 0; k <= holes.length; k++) {
+        const [ho, hn] = k < holes.length ? holes[k]! : [S, 0];
+        if (ho > o) push(x0 + o, ho - o);
+        if (k === holes.length) break;
+        let p = ho;
+        for (const [c, n] of put[k]!) {
+          push(c, n);
+          p += n;
+        }
+        const e = ho + hn;
+        if (p < e && p < xEnd) {
+          const n = Math.min(e, xEnd) - p;
+          push(x0 + p, n);
+          p += n;
+        }
+        if (p < e) {
+          const f = filler(e - p, at);
+          if (!f) return null;
+          for (const [c, n] of f) push(c, n);
+        }
+        o = e;
+      }
+      return { ranges, bytes, pieces };
+    };
     for (let x = 0; x < nAll; x++) {
       if (spos[x] !== Infinity || (x >= nNew && x >= nOld)) continue;
       // x's final write where it is, or moved to the end (its base reads then come from its stash;
       // copies of its new bytes by final writes between break)
-      for (const moved of move && x < nNew && fpos[x]! < n - 1 ? [false, true] : [false]) {
+      // (not when a stash step after it copies x's new bytes: they would not be there)
+      const canMove = move && x < nNew && fpos[x]! < n - 1 && !steps.some((st, i) => i > fpos[x]! && st.stash?.some(([c, len]) => c < (x + 1) * S && c + len > x * S));
+      for (const moved of canMove ? [false, true] : [false]) {
         let penalty = 0;
         if (moved) {
           penalty = MOVE_COST;
@@ -778,85 +928,16 @@ function planMoreStashes(start: Step[], segs: Seg[][], g: { S: number; bits: num
           }
           const may = open.filter((r) => r.i >= at && r.i <= fx && intact(r.src, r.n));
           if (may.length === 0) continue;
-          const all = [...must.map((r) => ({ r, must: true })), ...may.map((r) => ({ r, must: false }))].sort((p, q) => p.r.src - q.r.src);
-          const groups: Array<{ c: number; n: number; bytes: number; must: boolean; reads: Read[] }> = [];
-          for (const { r, must: m } of all) {
-            const last = groups[groups.length - 1];
-            const end = Math.max(last ? last.c + last.n : 0, r.src + r.n);
-            if (last && r.src <= last.c + last.n + STASH_GAP && end - last.c <= S && intact(last.c, end - last.c)) {
-              if (!m) last.bytes += r.n;
-              last.must ||= m;
-              last.n = end - last.c;
-              if (!m) last.reads.push(r);
-            } else groups.push({ c: r.src, n: r.n, bytes: m ? 0 : r.n, must: m, reads: m ? [] : [r] });
-          }
-          let used = 0;
-          let bytes = 0;
-          const ranges: Array<[number, number]> = [];
-          for (const gr of groups) {
-            if (!gr.must) continue;
-            ranges.push([gr.c, gr.n]);
-            used += gr.n;
-            bytes += gr.bytes;
-          }
-          if (used > S) continue;
-          const mustRanges = ranges.length;
-          groups.sort((p, q) => q.bytes - p.bytes);
-          for (const gr of groups) {
-            if (gr.must || gr.bytes < STASH_MIN_BYTES || used + gr.n > S) continue;
-            ranges.push([gr.c, gr.n]);
-            used += gr.n;
-            bytes += gr.bytes;
-            gr.bytes = 0;
-          }
-          // the room left: the start of the densest group that did not fit
-          const rest = groups.find((gr) => !gr.must && gr.bytes >= STASH_MIN_BYTES);
-          if (rest && S - used >= STASH_MIN_BYTES) {
-            const n = S - used;
-            let b = 0;
-            for (const r of rest.reads) b += Math.max(0, Math.min(r.src + r.n, rest.c + n) - r.src);
-            if (b >= STASH_MIN_BYTES) {
-              ranges.push([rest.c, n]);
-              used += n;
-              bytes += b;
-            }
-          }
-          // x's own reads now come from the stash: a few bytes more for each range they read
-          const score = bytes - MORE_STASH_RANGE_COST * mustRanges - penalty - lostMore;
+          const laid = layStash(x, at, must, may);
+          if (!laid) continue;
+          const score = laid.bytes - MORE_STASH_RANGE_COST * laid.pieces - penalty - lostMore;
+          const ranges = laid.ranges;
           if (score > (best?.score ?? 0)) best = { x, at, ranges, score, moved };
         }
       }
     }
     if (!best || best.score < 64) break;
-    // the rest of the sector: the base after the last range where nothing is lost by reading it (a
-    // sector read there anyway), else bytes already rewritten (no constraint), else any base
     const { x, at, ranges } = best;
-    ranges.sort((p, q) => p[0] - q[0]);
-    let used = ranges.reduce((z, r) => z + r[1], 0);
-    const lastR = ranges[ranges.length - 1]!;
-    while (used < S) {
-      const p = lastR[0] + lastR[1];
-      const m = p >> bits;
-      if (p >= oldLen || gone(m) < at || !reads[m]!.some((r) => r.i >= at)) break;
-      const k = Math.min(S - used, oldLen - p, (m + 1) * S - p);
-      lastR[1] += k;
-      used += k;
-    }
-    for (let m = 0; m < nNew && used < S; m++) {
-      if (fpos[m]! < at) {
-        const k = Math.min(S - used, Math.min(newLen, (m + 1) * S) - m * S);
-        ranges.push([m * S, k]);
-        used += k;
-      }
-    }
-    for (let m = 0; m < nOld && used < S; m++) {
-      if (gone(m) >= at) {
-        const k = Math.min(S - used, Math.min(oldLen, (m + 1) * S) - m * S);
-        ranges.push([m * S, k]);
-        used += k;
-      }
-    }
-    if (used < S) break;
     steps.splice(at, 0, { j: x, stash: ranges });
     if (best.moved) {
       const f = steps.findIndex((st) => st.j === x && st.stash === undefined);
