@@ -743,12 +743,16 @@ function planMoreStashes(start: Step[], segs: Seg[][], g: { S: number; bits: num
     }
     // the parts a stash does not hold already
     const open: Read[] = [];
+    const stashAt: number[] = [];
+    steps.forEach((st, i) => void (st.stash !== undefined && stashAt.push(i)));
     for (const r of lostReads) {
       let parts: Array<[number, number]> = [[r.src, r.src + r.n]];
-      for (let i = 0; i < r.i && parts.length > 0; i++) {
+      for (const i of stashAt) {
+        if (i >= r.i || parts.length === 0) break;
         const st = steps[i]!;
-        if (st.stash === undefined || fpos[st.j]! < r.i) continue;
-        for (const [c, len] of st.stash) {
+        if (fpos[st.j]! < r.i) continue;
+        for (const [c, len] of st.stash!) {
+          if (c >= r.src + r.n || c + len <= r.src) continue;
           const next: Array<[number, number]> = [];
           for (const [a, b] of parts) {
             if (b <= c || a >= c + len) next.push([a, b]);
@@ -765,7 +769,11 @@ function planMoreStashes(start: Step[], segs: Seg[][], g: { S: number; bits: num
     if (open.length === 0) break;
     open.sort((x, y) => x.src - y.src);
     const openAt = new Map<number, Read[]>();
-    for (const r of open) openAt.set(r.i, [...(openAt.get(r.i) ?? []), r]);
+    for (const r of open) {
+      const l = openAt.get(r.i);
+      if (l) l.push(r);
+      else openAt.set(r.i, [r]);
+    }
     let best: { x: number; at: number; ranges: Array<[number, number]>; score: number; moved: boolean } | undefined;
     /** Bytes rewritten or still holding the base at `at` (a stash may copy them), for filling: [position, length] pieces. */
     const filler = (need: number, at: number): Array<[number, number]> | null => {
@@ -927,7 +935,10 @@ function planMoreStashes(start: Step[], segs: Seg[][], g: { S: number; bits: num
             }
           }
           const may = open.filter((r) => r.i >= at && r.i <= fx && intact(r.src, r.n));
-          if (may.length === 0) continue;
+          // (a stash cannot hold more than all of them: no better than the best so far)
+          let upper = -penalty - lostMore;
+          for (const r of may) upper += r.n;
+          if (may.length === 0 || upper <= (best?.score ?? 0)) continue;
           const laid = layStash(x, at, must, may);
           if (!laid) continue;
           const score = laid.bytes - MORE_STASH_RANGE_COST * laid.pieces - penalty - lostMore;
