@@ -96,12 +96,14 @@ export function decoderMemoryBytes(outBufferBytes: number, baseWindowBytes: numb
  * Working memory of the in-place applier (what its memoryBytes reports once the map is read): the
  * output buffer holds one step range of `rangeSectors` sectors; a stream with an address map also
  * keeps one sector's part of the base window with margins (viewRegion) and 16 bytes a map segment.
+ * Sector bits: written (new image), stashed (both images: `oldSize`, when larger).
  */
-export function inPlaceMemoryBytes(rangeSectors: number, sectorSize: number, newSize: number, mapped: boolean, mapSegments: number, baseWindowBytes: number): number {
+export function inPlaceMemoryBytes(rangeSectors: number, sectorSize: number, newSize: number, mapped: boolean, mapSegments: number, baseWindowBytes: number, oldSize = newSize): number {
   const win = Math.max(64, baseWindowBytes);
   const sectors = Math.ceil(newSize / sectorSize);
+  const region = Math.ceil(Math.max(newSize, oldSize) / sectorSize);
   const map = mapped ? win + 4 * FILTER_MARGIN + mapSegments * MAP_SEGMENT_BYTES : 0;
-  return decoderMemoryBytes(rangeSectors * sectorSize + 8, win) + 2 * Math.ceil(sectors / 8) + map;
+  return decoderMemoryBytes(rangeSectors * sectorSize + 8, win) + Math.ceil(sectors / 8) + Math.ceil(region / 8) + map;
 }
 
 export class DeltaDecoder implements PayloadDecoder, CoderState {

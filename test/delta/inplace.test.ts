@@ -4,6 +4,7 @@ import { describe, expect, it } from "vitest";
 import { FormatError } from "../../src/errors.js";
 import { createDelta, createInPlaceApplier, MemoryRegion, type DeltaResult } from "../../src/delta/index.js";
 import { INPLACE_STASH_ANYWHERE } from "../../src/delta/stream.js";
+import { inPlaceMemoryBytes } from "../../src/delta/decode.js";
 import { chunks, link, makeProgram, rng, sha } from "./helpers.js";
 
 const S = 256;
@@ -112,5 +113,14 @@ describe("in-place stashes in sectors the base no longer needs", () => {
       expect((error as FormatError).reason).toBe("corrupt-patch");
       expect(region.writes).toBe(0);
     }
+  });
+
+  it("counts the stash bits of a shrinking image's whole region in the memory estimate (given the old size)", () => {
+    const [, nw] = shrinkingSwap(61, 3 * S + 40);
+    // bits for the new image's sectors (written) and the region's (stashed)
+    const same = inPlaceMemoryBytes(1, S, nw.length, false, 0, 1024);
+    expect(inPlaceMemoryBytes(1, S, nw.length, false, 0, 1024, nw.length)).toBe(same);
+    const big = 40 * S * 8;
+    expect(inPlaceMemoryBytes(1, S, nw.length, false, 0, 1024, big)).toBe(same - Math.ceil(Math.ceil(nw.length / S) / 8) + Math.ceil(big / S / 8));
   });
 });
