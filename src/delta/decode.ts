@@ -665,9 +665,9 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
           const j = this.bit(L.fill + 1) ? next : next + unzigzag(this.len(L.sector, 0) + 1);
           if (j !== next) this.sectorDir = j > this.prevSector ? 1 : -1;
           // a sector past the base image (with the header's flag: any sector), neither written nor
-          // holding a stash: 1 bit, stash or final; a sector past the new image's end: a stash
+          // holding a stash: 1 bit, stash or final; a sector past the new image's end (with the flag): a stash
           const bit = (a: Uint8Array): number => (a[j >> 3]! >> (j & 7)) & 1;
-          if (j >= this.nSteps && j < this.nRegion) {
+          if (j >= this.nSteps && j < this.nRegion && this.stashAnywhere) {
             if (bit(this.stashed)) throw corrupt(`sector ${j} stashed twice`, { step: this.step });
             this.stashing = 1;
           } else {

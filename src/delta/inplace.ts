@@ -6,13 +6,14 @@
 // the sector's own earlier bytes), else sent as literals. When the new image grows into sectors past
 // the base, such a sector can first hold a stash: base bytes a cycle needs, written (as a step of its
 // own, through the scratch sector like any other) before their sector is rewritten and read back by
-// the later steps, its own final write last. A stash may also go to any sector not written yet (the
-// header's stash-anywhere flag; then every such step codes the stash bit) or past the new image's end
-// (a shrinking image: always a stash there, no bit): it then holds first the sector's own base bytes
-// that steps from there on still read (they read them from the stash), then the broken reads (see
-// planMoreStashes). Resuming after a power cut needs only the number of completed steps: the applier
-// re-decodes the patch, replaying done steps from the region itself (they already hold their bytes,
-// a stash step too), and continues writing from the next step.
+// the later steps, its own final write last. With the header's stash-anywhere flag (appliers without
+// it refuse the patch before writing) a stash may go to any sector not written yet (every such step
+// then codes the stash bit) or past the new image's end (a shrinking image: always a stash there, no
+// bit): it keeps the sector's own base bytes that steps from there on still read in their place, and
+// broken reads in the dead stretches between (see planMoreStashes). Resuming after a power cut needs
+// only the number of completed steps: the applier re-decodes the patch, replaying done steps from the
+// region itself (they already hold their bytes, a stash step too), and continues writing from the
+// next step.
 //
 // Step ranges: final writes of adjacent sectors that follow each other (up to the header's limit, as
 // many as the applier's memory bound leaves room for: its output buffer holds one range) are decoded
@@ -22,10 +23,11 @@
 // (the applier reads before it writes, and after a cut those sectors hold their new bytes already).
 //
 // Stream: header (magic | filter, new size, old size, sector-size bits, most sectors in a range (+ 32:
-// stashes anywhere), map flags [, load address]); then, per step, the sector (1 bit: next in the current direction, else the
-// signed jump), for a sector past the base not yet used (with the flag: any sector not yet used; none
-// for a sector past the new image's end, always a stash) 1 bit "stash", for a final write the range
-// (up to limit - 1 bits "one more sector", the first followed by 1 bit "in the current direction"),
+// stashes anywhere), map flags [, load address]); then, per step, the sector (1 bit: next in the
+// current direction, else the signed jump), for a sector past the base not yet used (with the flag:
+// any sector not yet used; none for a sector past the new image's end, with the flag always a stash)
+// 1 bit "stash", for a final write the range (up to limit - 1 bits "one more sector", the first
+// followed by 1 bit "in the current direction"),
 // then operations as in ordinary streams with a fill bit each (the copy reaches the range's end).
 //
 // What a copy reads (the decoder's view of the region): a rewritten sector holds the new image,
@@ -240,7 +242,7 @@ function buildSteps(cand: Candidate, nF: Uint8Array, filterId: number, S: number
   orders.sort((x, y) => backwardWeight(before, x) - backwardWeight(before, y));
   const chain = new HashIndex(nF);
   const encode = (steps: Step[]): Encoded =>
-    encodeSteps(steps, { S, bits, nF, base, index, chain, pred, filterId, segs, oldLen, newLen, nNew, nAll, rangeMax, anywhere: steps.some((st) => st.stash !== undefined && st.j < nNew && st.j * S < oldLen) });
+    encodeSteps(steps, { S, bits, nF, base, index, chain, pred, filterId, segs, oldLen, newLen, nNew, nAll, rangeMax, anywhere: steps.some((st) => st.stash !== undefined && !(st.j < nNew && st.j * S >= oldLen)) });
   let best: Encoded | undefined;
   for (const [k, order] of orders.entries()) {
     const plain = order.map((j) => ({ j }));

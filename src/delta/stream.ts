@@ -33,7 +33,7 @@ export const STREAM_MAGIC = 0xd0;
 export const INPLACE_MAGIC = 0xe0;
 /** Most sectors an in-place step range may hold (the header's limit; the decoder's output buffer holds one range). */
 export const INPLACE_MAX_RANGE = 16;
-/** In-place header: added to the range limit when stashes may go to any sector not yet written (each step then codes the stash bit). */
+/** In-place header: added to the range limit when stashes may go to any sector not yet written or past the new image's end (each step on a sector not yet used then codes the stash bit). */
 export const INPLACE_STASH_ANYWHERE = 32;
 /** How far back (bytes of new image) a history copy (offset kind 4) may reach: the decoder's window. */
 export const HISTORY_BYTES = 16 * 1024;
