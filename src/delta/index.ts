@@ -65,7 +65,7 @@ export function createDelta(oldImage: Uint8Array, newImage: Uint8Array, opts: Cr
     // step ranges of up to config.delta.inPlaceRangeSectors sectors, as many as the memory bound leaves room for
     const rangeFor = (mapped: boolean, segs: number): number => {
       let k = config.delta.inPlaceRangeSectors;
-      while (k > 1 && inPlaceMemoryBytes(k, sectorSize, newImage.length, mapped, segs, config.delta.baseWindowBytes) > config.delta.maxWorkingMemoryBytes) k--;
+      while (k > 1 && inPlaceMemoryBytes(k, sectorSize, newImage.length, mapped, segs, config.delta.baseWindowBytes, oldImage.length) > config.delta.maxWorkingMemoryBytes) k--;
       return k;
     };
     const ip = createInPlacePatch(oldImage, newImage, FILTERS[raw.filter], sectorSize, raw.predict, Math.min(1024, maxMapSegments), rangeFor);
