@@ -4,7 +4,7 @@
 // bench/pairs-more.tsv: other version pairs of the same corpus, which the engine was not tuned on;
 // bench/pairs-hubs.tsv: the other Pybricks hubs, after bash bench/hubs.sh CORPUS_DIR;
 // bench/pairs-exes.tsv: 32-bit ARM and AArch64 esbuild releases, after bash bench/exes.sh CORPUS_DIR).
-// Prints sizes, create and apply times, decoder working memory and in-place size; the last line is
+// Prints sizes, create and apply times, decoder working memory, in-place size and in-place create time; the last line is
 // the median ratio of our whole package (manifest and signature included) to bsdiff's patch.
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
@@ -43,7 +43,7 @@ const median = (xs: number[]): number => {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 };
 
-const cols = ["pair", "old", "new", "ours.fota", "payload", "filter", "bsdiff", "xdelta3", "zstd", "xz(new)", "ours/bsd", "create ms", "warm ms", "bsdiff ms", "apply MB/s", "mem KiB", "inplace", "ip/ours"];
+const cols = ["pair", "old", "new", "ours.fota", "payload", "filter", "bsdiff", "xdelta3", "zstd", "xz(new)", "ours/bsd", "create ms", "warm ms", "bsdiff ms", "apply MB/s", "mem KiB", "inplace", "ip/ours", "ip ms"];
 const rows: string[][] = [cols];
 const ratios: number[] = [];
 /** Per pair, for the target summary: package - bsdiff (bytes), create / bsdiff time, apply MB/s, memory, in-place / ordinary. */
@@ -107,7 +107,9 @@ for (const line of readFileSync(pairsFile ?? join(dir, "pairs.tsv"), "utf8").tri
     mem = dec.memoryBytes; // after the address map was read
     if (got !== nw.length) throw new Error(`${name}: applied ${got} of ${nw.length} bytes`);
   }
+  const ipStart = performance.now();
   const ip = createDelta(old, nw, { filter: d.filter, inPlace: true });
+  const ipMs = performance.now() - ipStart;
 
   const bsd = join(tmp, "p.bsdiff");
   const b = tool("bsdiff", [oldP, newP, bsd]);
@@ -143,6 +145,7 @@ for (const line of readFileSync(pairsFile ?? join(dir, "pairs.tsv"), "utf8").tri
     (mem / 1024).toFixed(1),
     String(ip.payload.length),
     (ip.payload.length / d.payload.length).toFixed(3),
+    ipMs.toFixed(0),
   ]);
   checks.push({ over: pkg.bytes.length - bsize, createRatio: createMs / b.ms, warmRatio: warmMs / b.ms, mbs: nw.length / 1e6 / (best / 1000), mem, ip: ip.payload.length / d.payload.length });
   process.stderr.write(`${name} done\n`);
