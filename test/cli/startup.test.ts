@@ -78,3 +78,20 @@ describe("CLI start-up loads only what the command needs", () => {
     expect(r.packages.filter((p) => HEAVY.some((h) => p === h || p.startsWith(h + "/")))).toEqual([]);
   });
 });
+
+describe("a reader that closes the pipe early", () => {
+  it("`fota pack --help | head -1` ends quietly, without an EPIPE stack", async () => {
+    const bin = fileURLToPath(new URL("../../bin/fota.js", import.meta.url));
+    const r = await new Promise<{ code: number | null; err: string }>((resolve, reject) => {
+      const child = spawn(process.execPath, [bin, "pack", "--help"], { stdio: ["ignore", "pipe", "pipe"] });
+      let err = "";
+      child.stderr.on("data", (d) => (err += d));
+      // read nothing and close our end at once: every write of the help text hits a closed pipe
+      child.stdout.destroy();
+      child.on("error", reject);
+      child.on("close", (code) => resolve({ code, err }));
+    });
+    expect(r.err).not.toMatch(/EPIPE|Unhandled|at .*\(/);
+    expect(r.code).toBe(0);
+  });
+});
