@@ -48,7 +48,15 @@ function producePayload(fmt: FormatLib, opts: PackOptions, newImage: Uint8Array,
   let produced: ProducedPayload | undefined;
   if (opts.from !== undefined && opts.kind !== "full" && delta) {
     const oldImage = readFileBytes(opts.from);
-    const d = delta.createDelta(oldImage, newImage, { filter: opts.filter as FilterName | "auto", inPlace: opts.inPlace === true, config });
+    // the engine runs synchronously (a second or two, several for --in-place version jumps): say what is going on
+    const note = showProgress && process.stderr.isTTY;
+    if (note) process.stderr.write(`building the ${opts.inPlace === true ? "in-place " : ""}delta of ${newImage.length} bytes against ${oldImage.length}...`);
+    let d: ReturnType<DeltaLib["createDelta"]>;
+    try {
+      d = delta.createDelta(oldImage, newImage, { filter: opts.filter as FilterName | "auto", inPlace: opts.inPlace === true, config });
+    } finally {
+      if (note) process.stderr.write("\r\x1b[K");
+    }
     produced = { kind: "delta", encoding: d.encoding, payload: d.payload, base: { size: oldImage.length, sha256: sha256(oldImage) } };
     if (opts.kind === "delta") return produced;
   }
