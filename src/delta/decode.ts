@@ -9,7 +9,7 @@ import { applyFilter, filterName, FILTER_MARGIN } from "./filters.js";
 import { AddressMap, mapReferences, predFilterOk, PRED_ALL } from "./predict.js";
 import { L, MOVE_BITS, newModel, PROB_BITS, type LenModel } from "./rangecoder.js";
 import { Sha256, SHA256_STATE_BYTES } from "./sha256.js";
-import { copyLenCtx, dbyteCtx, HISTORY_BYTES, INPLACE_MAGIC, INPLACE_MAX_RANGE, INPLACE_STASH_ANYWHERE, KIND_HISTORY, KIND_MAP, KIND_NEAR_MAP, litCtx, litLenCtx, narrowCode, runClass, STREAM_MAGIC, zrunCtx, END_MARK, unzigzag, type CoderState } from "./stream.js";
+import { copyLenCtx, dbyteCtx, HISTORY_BYTES, INPLACE_MAGIC, INPLACE_MAX_RANGE, INPLACE_STASH_ANYWHERE, INPLACE_STRAIGHT, KIND_HISTORY, KIND_MAP, KIND_NEAR_MAP, litCtx, litLenCtx, narrowCode, runClass, STREAM_MAGIC, zrunCtx, END_MARK, unzigzag, type CoderState } from "./stream.js";
 import type { PayloadDecoder, RandomAccessReader } from "./types.js";
 
 /** Working memory per address-map segment: start, end, shift and the new-keyed index (4 bytes each). */
@@ -143,6 +143,8 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
   private stashed = new Uint8Array(0);
   /** In-place: stashes may go to any sector not yet written (header flag), not only to sectors past the base. */
   private stashAnywhere = 0;
+  /** In-place: 0, or the direction (+1 / -1) of a straight patch (header flag): every sector once in that order, in step ranges of the limit, nothing announced. */
+  private straight = 0;
   /** In-place: sectors over both images (sectors past the new image's end can only hold stashes). */
   private nRegion = 0;
   /** In-place: the current step writes a stash. */
@@ -482,9 +484,11 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
       this.regionEnd = this.nRegion * this.sectorSize;
       if (this.predFlags !== 0) this.mapTmp = new Uint8Array(this.win.length + 2 * FILTER_MARGIN);
       // the range limit; its bit 5: stashes anywhere (see encodeHeader)
+      // (with the straight flag, bit 5 gives the direction: set = from the last sector down)
       const K = vals[3]! & (INPLACE_STASH_ANYWHERE - 1);
-      if (K < 1 || K > INPLACE_MAX_RANGE || vals[3]! > 2 * INPLACE_STASH_ANYWHERE - 1) throw corrupt(`step range of ${K} sectors out of range`);
-      this.stashAnywhere = vals[3]! & INPLACE_STASH_ANYWHERE ? 1 : 0;
+      if (K < 1 || K > INPLACE_MAX_RANGE || vals[3]! > INPLACE_STRAIGHT + INPLACE_STASH_ANYWHERE + INPLACE_MAX_RANGE) throw corrupt(`step range of ${K} sectors out of range`);
+      if (vals[3]! & INPLACE_STRAIGHT) this.straight = vals[3]! & INPLACE_STASH_ANYWHERE ? -1 : 1;
+      else this.stashAnywhere = vals[3]! & INPLACE_STASH_ANYWHERE ? 1 : 0;
       this.rangeMax = K;
       // the output buffer holds one step range (K sectors): that is what the memory bound counts
       this.fixedMemory = decoderMemoryBytes(K * this.sectorSize + 8, this.win.length - 2 * FILTER_MARGIN);
@@ -660,6 +664,15 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
         case St.Sector: {
           if (this.pos > limit && !final) return;
           if (final && this.pos > this.end + 8) throw new FormatError("truncated", "delta patch ends before the new image is complete");
+          if (this.straight !== 0) {
+            // a straight patch: the next step range of the limit, in the header's direction
+            const up = this.straight > 0;
+            const j = up ? this.finals : this.nSteps - 1 - this.finals;
+            this.stashing = 0;
+            this.startSector(j, this.straight, Math.min(this.rangeMax, up ? this.nSteps - j : j + 1));
+            this.st = St.Op;
+            break;
+          }
           // the next sector in the current direction (1 bit), else a signed jump from there
           const next = this.prevSector + this.sectorDir;
           const j = this.bit(L.fill + 1) ? next : next + unzigzag(this.len(L.sector, 0) + 1);

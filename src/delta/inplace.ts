@@ -29,6 +29,10 @@
 // 1 bit "stash", for a final write the range (up to limit - 1 bits "one more sector", the first
 // followed by 1 bit "in the current direction"),
 // then operations as in ordinary streams with a fill bit each (the copy reaches the range's end).
+// A straight patch (header flag INPLACE_STRAIGHT, with INPLACE_STASH_ANYWHERE as its direction: set =
+// from the last sector down) writes every sector once, from sector 0 up or from the last down, in step
+// ranges of the header's limit, no stashes: nothing is announced per step (tiny fixes pay no framing
+// beyond the fill bits and the cuts at range ends); taken when it codes smaller.
 //
 // What a copy reads (the decoder's view of the region): a rewritten sector holds the new image,
 // filtered only; a stash its whole sector, filtered only; any other sector the base, filtered and
@@ -173,7 +177,7 @@ export function createInPlacePatch(
     if (!best || e.body.length < best.enc.body.length) best = { enc: e, pred: c.pred, rangeMax };
   }
   const { enc, pred, rangeMax } = best!;
-  const head = encodeHeader(INPLACE_MAGIC, filterId, newImage.length, oldImage.length, { sectorBits: bits, rangeMax, stashAnywhere: enc.anywhere }, pred);
+  const head = encodeHeader(INPLACE_MAGIC, filterId, newImage.length, oldImage.length, { sectorBits: bits, rangeMax, stashAnywhere: enc.anywhere, straight: enc.straight }, pred);
   const patch = new Uint8Array(head.length + enc.body.length);
   patch.set(head);
   patch.set(enc.body, head.length);
@@ -261,6 +265,12 @@ function buildSteps(cand: Candidate, nF: Uint8Array, filterId: number, S: number
       if (!best || e.body.length < best.body.length) best = e;
     }
   }
+  // a straight patch (nothing announced) when every sector may go in one direction
+  for (const dir of [1, -1]) {
+    const steps = Array.from({ length: nNew }, (_, i) => ({ j: dir > 0 ? i : nNew - 1 - i }));
+    const e = encodeSteps(steps, { S, bits, nF, base, index, chain, pred, filterId, segs, oldLen, newLen, nNew, nAll, rangeMax, anywhere: false, straight: dir });
+    if (e && e.body.length < best!.body.length) best = e;
+  }
   // a cycle the stashes could not hold: the order with its heaviest broken constraint kept instead
   // (the reader moved right before the sector it reads, or that sector right after the reader)
   if (best!.broken - best!.rescued > 256 && nNew <= MORE_STASHES_MAX_SECTORS / 2) {
@@ -319,6 +329,8 @@ interface Encoded {
   body: Uint8Array;
   /** the header's stash-anywhere flag */
   anywhere: boolean;
+  /** the header's straight flag: 0, or the direction */
+  straight: number;
   steps: number;
   broken: number;
   rescued: number;
@@ -342,11 +354,20 @@ interface EncodeInput {
   rangeMax: number;
   /** stashes may go to any sector not yet written (header flag: every such step codes the stash bit) */
   anywhere: boolean;
+  /** a straight patch (header flag): 0, or the direction of the one run of sectors (nothing announced; ranges of rangeMax) */
+  straight?: number;
 }
 
-/** Codes the steps in order, finding broken reads again in what the region holds at each step. */
-function encodeSteps(steps: Step[], inp: EncodeInput): Encoded {
+/**
+ * Codes the steps in order, finding broken reads again in what the region holds at each step. A
+ * straight patch (inp.straight): the steps must be every sector once in that direction, and each
+ * range of rangeMax must be able to join (else null).
+ */
+function encodeSteps(steps: Step[], inp: EncodeInput): Encoded;
+function encodeSteps(steps: Step[], inp: EncodeInput): Encoded | null;
+function encodeSteps(steps: Step[], inp: EncodeInput): Encoded | null {
   const { S, bits, nF, index, chain, pred, filterId, segs, oldLen, newLen, nNew, nAll, rangeMax, anywhere } = inp;
+  const straight = inp.straight ?? 0;
   const view = new Uint8Array(nAll * S);
   view.set(inp.base);
   // what each step writes, as the encoder's "new image": a stash step's sector holds the stash meanwhile
@@ -477,8 +498,11 @@ function encodeSteps(steps: Step[], inp: EncodeInput): Encoded {
     const dir = c > 1 ? js[1]! - j : 1;
     const lo = Math.min(j, js[c - 1]!);
     const hi = Math.max(j, js[c - 1]!) + 1;
-    enc.sector(j, prevJ, run.free ? run.stash === true : undefined);
-    if (!run.stash) enc.sectorRun(c, dir, rangeMax);
+    if (straight !== 0) enc.sector(j, prevJ, undefined, true);
+    else {
+      enc.sector(j, prevJ, run.free ? run.stash === true : undefined);
+      if (!run.stash) enc.sectorRun(c, dir, rangeMax);
+    }
     prevJ = js[c - 1]!;
     const limit = run.stash ? (j + 1) * S : Math.min(newLen, hi * S);
     pieces.sort((x, y) => x.at - y.at);
@@ -540,6 +564,7 @@ function encodeSteps(steps: Step[], inp: EncodeInput): Encoded {
       const js = run.js;
       const last = js[js.length - 1]!;
       const dir = js.length > 1 ? js[1]! - js[0]! : j - last;
+      if (straight !== 0 && j - last !== straight) return null;
       if (Math.abs(j - last) === 1 && j - last === dir) {
         joins = true;
         for (const p of pieces) {
@@ -551,6 +576,7 @@ function encodeSteps(steps: Step[], inp: EncodeInput): Encoded {
         }
       }
     }
+    if (straight !== 0 && run && run.js.length < rangeMax && !joins) return null; // the range must hold rangeMax sectors
     if (joins) {
       run!.js.push(j);
       run!.pieces.push(...pieces);
@@ -568,7 +594,7 @@ function encodeSteps(steps: Step[], inp: EncodeInput): Encoded {
   }
   flush();
   if (newLen > 0) enc.enc.direct(END_MARK, 16);
-  return { body: enc.enc.finish(), anywhere: inp.anywhere, steps: steps.length, broken, rescued };
+  return { body: enc.enc.finish(), anywhere: inp.anywhere, straight, steps: steps.length, broken, rescued };
 }
 
 /**

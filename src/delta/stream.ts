@@ -23,8 +23,9 @@
 // Everything is computed on filtered images (see filters.ts), against the base as the address map
 // sees it (predict.ts): the decoder filters and maps what it reads from the base and unfilters what
 // it writes. In-place streams (inplace.ts) add the sector-size bits and the step-range limit to the
-// header (the range limit + INPLACE_STASH_ANYWHERE when stashes may go to any sector), step
-// announcements (sector, stash bit, step range) and per-operation fill bits.
+// header (the range limit + INPLACE_STASH_ANYWHERE when stashes may go to any sector, or +
+// INPLACE_STRAIGHT for one run of sectors that is not announced), step announcements (sector, stash
+// bit, step range) and per-operation fill bits.
 
 import type { AddressMap } from "./predict.js";
 import { L, RangeEncoder } from "./rangecoder.js";
@@ -35,6 +36,12 @@ export const INPLACE_MAGIC = 0xe0;
 export const INPLACE_MAX_RANGE = 16;
 /** In-place header: added to the range limit when stashes may go to any sector not yet written or past the new image's end (each step on a sector not yet used then codes the stash bit). */
 export const INPLACE_STASH_ANYWHERE = 32;
+/**
+ * In-place header: added to the range limit for a straight patch: every sector written once, in step
+ * ranges of the limit, from sector 0 up (with INPLACE_STASH_ANYWHERE also set: from the last sector
+ * down), no stashes; no step is announced in the body.
+ */
+export const INPLACE_STRAIGHT = 64;
 /** How far back (bytes of new image) a history copy (offset kind 4) may reach: the decoder's window. */
 export const HISTORY_BYTES = 16 * 1024;
 export const KIND_HISTORY = 4;
@@ -151,11 +158,11 @@ export class OpEncoder {
    * In-place streams: announces the sector the next operations fill (see inplace.ts): one bit when it
    * continues the direction of the last change (prevIndex +- 1), else the signed jump from there.
    * `stash`: given for a sector past the base image that is neither written nor holding a stash:
-   * whether this step writes a stash there (1 bit).
+   * whether this step writes a stash there (1 bit). `quiet` (straight patches): nothing coded.
    */
-  sector(index: number, prevIndex: number, stash?: boolean): void {
-    const next = prevIndex + this.sectorDir;
-    this.enc.bit(L.fill + 1, index === next ? 1 : 0);
+  sector(index: number, prevIndex: number, stash?: boolean, quiet = false): void {
+    const next = quiet ? index : prevIndex + this.sectorDir;
+    if (!quiet) this.enc.bit(L.fill + 1, index === next ? 1 : 0);
     if (index !== next) {
       this.enc.len(L.sector, 0, zigzag(index - next) - 1);
       this.sectorDir = index > prevIndex ? 1 : -1;
@@ -285,7 +292,7 @@ export function encodeHeader(
   filter: number,
   newSize: number,
   oldSize: number,
-  inPlace?: { sectorBits: number; rangeMax: number; stashAnywhere?: boolean },
+  inPlace?: { sectorBits: number; rangeMax: number; stashAnywhere?: boolean; straight?: number },
   pred?: Prediction,
 ): Uint8Array {
   const h: number[] = [magic | filter];
@@ -293,7 +300,8 @@ export function encodeHeader(
   putVarint(h, oldSize);
   if (inPlace) {
     putVarint(h, inPlace.sectorBits);
-    putVarint(h, inPlace.rangeMax + (inPlace.stashAnywhere ? INPLACE_STASH_ANYWHERE : 0));
+    const st = inPlace.straight ?? 0;
+    putVarint(h, inPlace.rangeMax + (st !== 0 ? INPLACE_STRAIGHT + (st < 0 ? INPLACE_STASH_ANYWHERE : 0) : inPlace.stashAnywhere ? INPLACE_STASH_ANYWHERE : 0));
   }
   const flags = pred?.flags ?? 0;
   putVarint(h, flags);

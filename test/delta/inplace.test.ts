@@ -3,7 +3,7 @@
 import { describe, expect, it } from "vitest";
 import { FormatError } from "../../src/errors.js";
 import { createDelta, createInPlaceApplier, MemoryRegion, type DeltaResult } from "../../src/delta/index.js";
-import { INPLACE_STASH_ANYWHERE } from "../../src/delta/stream.js";
+import { INPLACE_STASH_ANYWHERE, INPLACE_STRAIGHT } from "../../src/delta/stream.js";
 import { inPlaceMemoryBytes } from "../../src/delta/decode.js";
 import { chunks, link, makeProgram, rng, sha } from "./helpers.js";
 
@@ -93,11 +93,12 @@ describe("in-place stashes in sectors the base no longer needs", () => {
     }
   });
 
-  it("refuses, before writing anything, a range-limit field with bits above the stash-anywhere flag", () => {
+  it("refuses, before writing anything, a range-limit field with unknown bits or an empty range", () => {
     const [old, nw] = shrinkingSwap(61, 3 * S + 40);
     const d = createDelta(old, nw, { inPlace: { sectorSize: S } });
     const at = rangeFieldAt(d.payload);
-    for (const v of [64 + (d.payload[at]! & 31), 32, 32 + 17]) {
+    // (64: the straight flag; bit 5 then its direction; anything above 64 + 32 + 16 is unknown)
+    for (const v of [64 + 32 + 17, 127, 64, 32, 32 + 17]) {
       const bad = new Uint8Array(d.payload);
       bad[at] = v;
       const region = new MemoryRegion(old, S, nw.length);
@@ -122,5 +123,35 @@ describe("in-place stashes in sectors the base no longer needs", () => {
     expect(inPlaceMemoryBytes(1, S, nw.length, false, 0, 1024, nw.length)).toBe(same);
     const big = 40 * S * 8;
     expect(inPlaceMemoryBytes(1, S, nw.length, false, 0, 1024, big)).toBe(same - Math.ceil(Math.ceil(nw.length / S) / 8) + Math.ceil(big / S / 8));
+  });
+});
+
+describe("straight in-place patches (nothing announced per step)", () => {
+  it("codes a patch whose sectors all go in one direction without step announcements, safe against a cut at every step", () => {
+    const old = link(makeProgram(71, 40, 220));
+    // a small fix (any order works), and the image grown by 4 bytes at its start (copies move up: from the last sector down)
+    const fix = new Uint8Array(old);
+    fix[old.length >> 1] ^= 0x20;
+    const grown = Buffer.concat([Uint8Array.of(1, 2, 3, 4), old]);
+    for (const [nw, down] of [
+      [fix, false],
+      [grown, true],
+    ] as const) {
+      for (const filter of ["none", "thumb"] as const) {
+        const d = createDelta(old, nw, { filter, inPlace: { sectorSize: S } });
+        const v = d.payload[rangeFieldAt(d.payload)]!;
+        expect(v & INPLACE_STRAIGHT).toBe(INPLACE_STRAIGHT);
+        if (down) expect(v & INPLACE_STASH_ANYWHERE).toBe(INPLACE_STASH_ANYWHERE);
+        expect(d.inPlace!.steps).toBe(Math.ceil(nw.length / S));
+        if (!down) expect(d.payload.length).toBeLessThanOrEqual(createDelta(old, nw, { filter }).payload.length + 4);
+        applyWithCuts(old, nw, d);
+      }
+    }
+  });
+
+  it("keeps announcing steps when the reads form a cycle", () => {
+    const [old, nw] = shrinkingSwap(61, 3 * S + 40);
+    const d = createDelta(old, nw, { inPlace: { sectorSize: S } });
+    expect(d.payload[rangeFieldAt(d.payload)]! & INPLACE_STRAIGHT).toBe(0);
   });
 });
