@@ -17,7 +17,7 @@ import {
   type DeltaResult,
 } from "../../src/delta/index.js";
 import { withConfig } from "../../src/config.js";
-import { chunks, link, linkArm64, makeProgram, rng, sha } from "./helpers.js";
+import { applyWithCuts, chunks, link, linkArm64, makeProgram, rng, sha } from "./helpers.js";
 import { AddressMap, mapReferences, PRED } from "../../src/delta/predict.js";
 
 function applyChunked(old: Uint8Array, d: DeltaResult, sizes: number[], nw: Uint8Array): Uint8Array {
@@ -370,42 +370,10 @@ describe("in-place", () => {
     return [old, link(p)];
   }
 
-  /** Applies `d` uninterrupted, then once for every cut step (resumed with the steps done), checking the image each time. */
-  function applyWithCuts(old: Uint8Array, nw: Uint8Array, d: DeltaResult): void {
-    const opts = { baseSha256: sha(old), targetSha256: sha(nw), targetSize: nw.length };
-    const full = new MemoryRegion(old, S, nw.length);
-    const a = createInPlaceApplier(d.encoding, full, opts);
-    a.push(d.payload, () => {});
-    a.finish(() => {});
-    expect(sha(full.bytes.subarray(0, nw.length))).toBe(sha(nw));
-    const steps = d.inPlace!.steps;
-    for (let cut = 0; cut < steps; cut++) {
-      const region = new MemoryRegion(old, S, nw.length);
-      let done = 0;
-      const real = region.writeSector.bind(region);
-      region.writeSector = (i, data) => {
-        if (done === cut) throw new Error("power cut");
-        real(i, data);
-        done++;
-      };
-      const first = createInPlaceApplier(d.encoding, region, opts);
-      expect(() => {
-        first.push(d.payload, () => {});
-        first.finish(() => {});
-      }).toThrow("power cut");
-      region.writeSector = real;
-      region.doneSteps = done;
-      const again = createInPlaceApplier(d.encoding, region, opts);
-      for (const c of chunks(d.payload, [37])) again.push(c, () => {});
-      again.finish(() => {});
-      expect(sha(region.bytes.subarray(0, nw.length))).toBe(sha(nw));
-    }
-  }
-
   it("rewrites the region in place, and resumes after an interruption at every step", () => {
     for (const seed of [11, 12, 13]) {
       const [old, nw] = pair(seed);
-      applyWithCuts(old, nw, createDelta(old, nw, { inPlace: { sectorSize: S } }));
+      applyWithCuts(old, nw, createDelta(old, nw, { inPlace: { sectorSize: S } }), S, 37);
     }
   });
 
@@ -420,7 +388,7 @@ describe("in-place", () => {
       const d = createDelta(old, nw, { filter, inPlace: { sectorSize: S } });
       expect(d.inPlace!.brokenBytes).toBeGreaterThan(0);
       expect(d.inPlace!.rescuedBytes).toBeGreaterThan(0);
-      applyWithCuts(old, nw, d);
+      applyWithCuts(old, nw, d, S, 37);
     }
   });
 
@@ -434,7 +402,7 @@ describe("in-place", () => {
     for (const filter of ["none", "thumb"] as const) {
       const d = createDelta(old, nw, { filter, inPlace: { sectorSize: S } });
       expect(d.inPlace!.steps).toBeGreaterThan(Math.ceil(nw.length / S)); // stash steps were taken
-      applyWithCuts(old, nw, d);
+      applyWithCuts(old, nw, d, S, 37);
     }
   });
 
@@ -449,14 +417,14 @@ describe("in-place", () => {
     const ranged = createDelta(old, nw, { filter: "thumb", inPlace: { sectorSize: S } });
     const single = createDelta(old, nw, { filter: "thumb", inPlace: { sectorSize: S }, config: withConfig({ delta: { inPlaceRangeSectors: 1 } }) });
     expect(ranged.payload.length).toBeLessThan(single.payload.length);
-    applyWithCuts(old, nw, ranged);
-    applyWithCuts(old, nw, single);
+    applyWithCuts(old, nw, ranged, S, 37);
+    applyWithCuts(old, nw, single, S, 37);
     // a tighter bound: fewer sectors a range, and the applier's real memory within it
     const bound = ranged.decoderMemoryBytes - 3 * S;
     const tight = createDelta(old, nw, { filter: "thumb", inPlace: { sectorSize: S }, config: withConfig({ delta: { maxWorkingMemoryBytes: bound } }) });
     expect(tight.decoderMemoryBytes).toBeLessThanOrEqual(bound);
     expect(tight.decoderMemoryBytes).toBeGreaterThan(single.decoderMemoryBytes);
-    applyWithCuts(old, nw, tight);
+    applyWithCuts(old, nw, tight, S, 37);
   });
 
   it("refuses, before writing anything, a step-range limit out of bounds or a range buffer over the memory bound", () => {

@@ -2,6 +2,8 @@
 // of absolute pointers, laid out one after another. `relink` rebuilds every branch and pointer after an
 // edit, which is what a compiler does when code moves.
 import { createHash } from "node:crypto";
+import { expect } from "vitest";
+import { createInPlaceApplier, MemoryRegion, type DeltaResult } from "../../src/delta/index.js";
 import { Rng } from "../../src/device/rng.js";
 
 export interface Program {
@@ -102,4 +104,39 @@ export function linkArm64(p: Program): Uint8Array {
     }
   });
   return out;
+}
+
+/**
+ * Applies the in-place delta `d` uninterrupted, then once for every step with a power cut at that step
+ * (resumed with the steps done, the payload fed again in `chunk`-byte pieces), checking the image each time.
+ */
+export function applyWithCuts(old: Uint8Array, nw: Uint8Array, d: DeltaResult, sectorSize: number, chunk: number): void {
+  const opts = { baseSha256: sha(old), targetSha256: sha(nw), targetSize: nw.length };
+  const full = new MemoryRegion(old, sectorSize, nw.length);
+  const a = createInPlaceApplier(d.encoding, full, opts);
+  a.push(d.payload, () => {});
+  a.finish(() => {});
+  expect(sha(full.bytes.subarray(0, nw.length))).toBe(sha(nw));
+  expect(full.writes).toBe(d.inPlace!.steps);
+  for (let cut = 0; cut < d.inPlace!.steps; cut++) {
+    const region = new MemoryRegion(old, sectorSize, nw.length);
+    let done = 0;
+    const real = region.writeSector.bind(region);
+    region.writeSector = (i, data) => {
+      if (done === cut) throw new Error("power cut");
+      real(i, data);
+      done++;
+    };
+    const first = createInPlaceApplier(d.encoding, region, opts);
+    expect(() => {
+      first.push(d.payload, () => {});
+      first.finish(() => {});
+    }).toThrow("power cut");
+    region.writeSector = real;
+    region.doneSteps = done;
+    const again = createInPlaceApplier(d.encoding, region, opts);
+    for (const c of chunks(d.payload, [chunk])) again.push(c, () => {});
+    again.finish(() => {});
+    expect(sha(region.bytes.subarray(0, nw.length))).toBe(sha(nw));
+  }
 }

@@ -2,10 +2,10 @@
 // written, with the header's stash-anywhere flag, and sectors past a shrinking image's end).
 import { describe, expect, it } from "vitest";
 import { FormatError } from "../../src/errors.js";
-import { createDelta, createInPlaceApplier, MemoryRegion, type DeltaResult } from "../../src/delta/index.js";
+import { createDelta, createInPlaceApplier, MemoryRegion } from "../../src/delta/index.js";
 import { INPLACE_STASH_ANYWHERE, INPLACE_STRAIGHT } from "../../src/delta/stream.js";
 import { inPlaceMemoryBytes } from "../../src/delta/decode.js";
-import { chunks, link, makeProgram, rng, sha } from "./helpers.js";
+import { applyWithCuts, link, makeProgram, rng, sha } from "./helpers.js";
 
 const S = 256;
 
@@ -14,38 +14,6 @@ function rangeFieldAt(payload: Uint8Array): number {
   let at = 1;
   for (let k = 0; k < 3; k++) while (payload[at++]! & 0x80);
   return at;
-}
-
-/** Applies `d` uninterrupted, then once for every cut step (resumed with the steps done), checking the image each time. */
-function applyWithCuts(old: Uint8Array, nw: Uint8Array, d: DeltaResult): void {
-  const opts = { baseSha256: sha(old), targetSha256: sha(nw), targetSize: nw.length };
-  const full = new MemoryRegion(old, S, nw.length);
-  const a = createInPlaceApplier(d.encoding, full, opts);
-  a.push(d.payload, () => {});
-  a.finish(() => {});
-  expect(sha(full.bytes.subarray(0, nw.length))).toBe(sha(nw));
-  expect(full.writes).toBe(d.inPlace!.steps);
-  for (let cut = 0; cut < d.inPlace!.steps; cut++) {
-    const region = new MemoryRegion(old, S, nw.length);
-    let done = 0;
-    const real = region.writeSector.bind(region);
-    region.writeSector = (i, data) => {
-      if (done === cut) throw new Error("power cut");
-      real(i, data);
-      done++;
-    };
-    const first = createInPlaceApplier(d.encoding, region, opts);
-    expect(() => {
-      first.push(d.payload, () => {});
-      first.finish(() => {});
-    }).toThrow("power cut");
-    region.writeSector = real;
-    region.doneSteps = done;
-    const again = createInPlaceApplier(d.encoding, region, opts);
-    for (const c of chunks(d.payload, [29])) again.push(c, () => {});
-    again.finish(() => {});
-    expect(sha(region.bytes.subarray(0, nw.length))).toBe(sha(nw));
-  }
 }
 
 /** A shrinking pair whose sectors copy from each other in a cycle: the halves swapped, `drop` bytes of the first half's end removed. */
@@ -88,7 +56,7 @@ describe("in-place stashes in sectors the base no longer needs", () => {
         expect(pastEnd.length).toBeGreaterThan(0);
         expect(d.payload[rangeFieldAt(d.payload)]! & INPLACE_STASH_ANYWHERE).toBe(INPLACE_STASH_ANYWHERE);
         expect(d.inPlace!.rescuedBytes).toBeGreaterThan(0);
-        applyWithCuts(old, nw, d);
+        applyWithCuts(old, nw, d, S, 29);
       }
     }
   });
@@ -144,7 +112,7 @@ describe("straight in-place patches (nothing announced per step)", () => {
         if (down) expect(v & INPLACE_STASH_ANYWHERE).toBe(INPLACE_STASH_ANYWHERE);
         expect(d.inPlace!.steps).toBe(Math.ceil(nw.length / S));
         if (!down) expect(d.payload.length).toBeLessThanOrEqual(createDelta(old, nw, { filter }).payload.length + 4);
-        applyWithCuts(old, nw, d);
+        applyWithCuts(old, nw, d, S, 29);
       }
     }
   });
