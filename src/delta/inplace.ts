@@ -737,7 +737,8 @@ function planMoreStashes(start: Step[], segs: Seg[][], g: { S: number; bits: num
   if (oldLen < S || nAll > MORE_STASHES_MAX_SECTORS) return null;
   const steps = start.slice();
   let added = 0;
-  type Read = { src: number; n: number; i: number };
+  /** a base read: nF[...] <- base[src, src + n) by step i; g: the first step that overwrites one of its sectors */
+  type Read = { src: number; n: number; i: number; g: number };
   for (let round = 0; round < MAX_MORE_STASHES; round++) {
     const n = steps.length;
     const fpos = new Float64Array(nAll).fill(Infinity);
@@ -745,6 +746,15 @@ function planMoreStashes(start: Step[], segs: Seg[][], g: { S: number; bits: num
     steps.forEach((st, i) => ((st.stash !== undefined ? spos : fpos)[st.j] = i));
     /** the step index that overwrites sector m's base */
     const gone = (m: number): number => Math.min(fpos[m]!, spos[m]!);
+    /** the first step that overwrites a sector of [c, c + len) (Infinity: none); the read is intact at `at` while this is >= at */
+    const goneIn = (c: number, len: number): number => {
+      let g = Infinity;
+      forSectors(c, len, bits, (m) => {
+        const v = gone(m);
+        if (v < g) g = v;
+      });
+      return g;
+    };
     /** last stash step reading a sector's base; final writes' base reads of each sector */
     const stashRead = new Float64Array(nAll).fill(-1);
     const reads: Read[][] = Array.from({ length: nAll }, () => []);
@@ -762,7 +772,7 @@ function planMoreStashes(start: Step[], segs: Seg[][], g: { S: number; bits: num
         if (sg.kind === K.New) forSectors(sg.src, sg.len, bits, (m, len) => void (m !== st.j && newReads[m]!.push({ j: st.j, n: len })));
         if (sg.kind !== K.Old) continue;
         forSectors(sg.src, sg.len, bits, (m, len, off) => {
-          const r = { src: sg.src + off, n: len, i };
+          const r = { src: sg.src + off, n: len, i, g: goneIn(sg.src + off, len) };
           finalReads[st.j]!.push(r);
           if (gone(m) >= i) reads[m]!.push(r);
           else lostReads.push(r);
@@ -792,7 +802,7 @@ function planMoreStashes(start: Step[], segs: Seg[][], g: { S: number; bits: num
           parts = next;
         }
       }
-      for (const [a, b] of parts) open.push({ src: a, n: b - a, i: r.i });
+      for (const [a, b] of parts) open.push({ src: a, n: b - a, i: r.i, g: goneIn(a, b - a) });
     }
     if (open.length === 0) break;
     open.sort((x, y) => x.src - y.src);
@@ -830,24 +840,22 @@ function planMoreStashes(start: Step[], segs: Seg[][], g: { S: number; bits: num
     const layStash = (x: number, at: number, must: Read[], may: Read[]): { ranges: Array<[number, number]>; bytes: number; pieces: number } | null => {
       const x0 = x * S;
       const xEnd = Math.max(0, Math.min(S, oldLen - x0));
-      const live = new Uint8Array(S);
+      // the stretches of x's base still read (sector offsets, within the base), the other reads apart
+      const live: Array<[number, number]> = [];
       const others: Read[] = [];
       for (const r of must) {
-        if (r.src >> bits === x) live.fill(1, r.src - x0, r.src - x0 + r.n);
-        else others.push(r);
+        if (r.src >> bits !== x) others.push(r);
+        else if (r.src - x0 < xEnd) live.push([r.src - x0, Math.min(xEnd, r.src - x0 + r.n)]);
       }
-      // dead stretches of at least HOLE_MIN bytes (past the base: all)
+      live.sort((p, q) => p[0] - q[0]);
+      // the dead stretches between them, of at least HOLE_MIN bytes (past the base: all)
       const holes: Array<[number, number]> = [];
-      for (let o = 0; o < S; ) {
-        if (o < xEnd && live[o]) {
-          o++;
-          continue;
-        }
-        let e = o;
-        while (e < S && !(e < xEnd && live[e])) e++;
-        if (e - o >= HOLE_MIN || e > xEnd) holes.push([o, e - o]);
-        o = e;
+      let dead = 0;
+      for (const [a, b] of live) {
+        if (a - dead >= HOLE_MIN) holes.push([dead, a - dead]);
+        if (b > dead) dead = b;
       }
+      if (dead < S && (S - dead >= HOLE_MIN || S > xEnd)) holes.push([dead, S - dead]);
       type G = { c: number; n: number; bytes: number; must: boolean };
       const mg: G[] = [];
       for (const r of others.sort((p, q) => p.src - q.src)) {
@@ -856,7 +864,8 @@ function planMoreStashes(start: Step[], segs: Seg[][], g: { S: number; bits: num
         else mg.push({ c: r.src, n: r.n, bytes: 0, must: true });
       }
       const groups: G[] = [];
-      for (const r of [...may].sort((p, q) => p.src - q.src)) {
+      for (const r of may) {
+        // (may comes from open, sorted by src)
         const last = groups[groups.length - 1];
         const end = Math.max(last ? last.c + last.n : 0, r.src + r.n);
         if (last && r.src <= last.c + last.n + MORE_GAP && end - last.c <= S) {
@@ -864,14 +873,15 @@ function planMoreStashes(start: Step[], segs: Seg[][], g: { S: number; bits: num
           last.n = end - last.c;
         } else groups.push({ c: r.src, n: r.n, bytes: r.n, must: false });
       }
-      groups.sort((p, q) => q.bytes - p.bytes);
+      // the densest first (only those worth a piece: fewer to sort)
+      const kept = groups.filter((q) => q.bytes >= MORE_MIN).sort((p, q) => q.bytes - p.bytes);
       // packed into the holes in order, split where a hole ends
       const put: Array<Array<[number, number]>> = holes.map(() => []);
       let h = 0;
       let hUsed = 0;
       let bytes = 0;
       let pieces = 0;
-      for (const g of [...mg, ...groups.filter((q) => q.bytes >= MORE_MIN)]) {
+      for (const g of [...mg, ...kept]) {
         let c = g.c;
         let n = g.n;
         while (n > 0 && h < holes.length) {
@@ -946,23 +956,18 @@ function planMoreStashes(start: Step[], segs: Seg[][], g: { S: number; bits: num
         for (let k = own.length - 1; k >= 0 && cand.size < MORE_STASH_TRIES; k--) if (own[k]!.i + 1 >= lo && own[k]!.i + 1 <= hi) cand.add(own[k]!.i + 1);
         if (lo <= hi && cand.size < MORE_STASH_TRIES) cand.add(lo);
         for (const at of cand) {
-          const intact = (c: number, len: number): boolean => {
-            let ok = true;
-            forSectors(c, len, bits, (m) => void (gone(m) < at && (ok = false)));
-            return ok;
-          };
           // x's own base still read from `at` on (must be held), and the broken reads that could be
-          const must = own.filter((r) => r.i >= at && intact(r.src, r.n));
+          const must = own.filter((r) => r.i >= at && r.g >= at);
           // moved: its reads the stash cannot take (sources gone at `at`) and no stash holds later
           let lostMore = 0;
           if (moved) {
             for (const r of finalReads[x]!) {
-              if (intact(r.src, r.n)) continue;
+              if (r.g >= at) continue;
               lostMore += r.n;
               for (const o of openAt.get(r.i) ?? []) lostMore -= Math.max(0, Math.min(o.src + o.n, r.src + r.n) - Math.max(o.src, r.src));
             }
           }
-          const may = open.filter((r) => r.i >= at && r.i <= fx && intact(r.src, r.n));
+          const may = open.filter((r) => r.i >= at && r.i <= fx && r.g >= at);
           // (a stash cannot hold more than all of them: no better than the best so far)
           let upper = -penalty - lostMore;
           for (const r of may) upper += r.n;
