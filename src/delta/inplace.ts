@@ -245,18 +245,19 @@ function buildSteps(cand: Candidate, nF: Uint8Array, filterId: number, S: number
   }
   orders.sort((x, y) => backwardWeight(before, x) - backwardWeight(before, y));
   const chain = new HashIndex(nF);
-  const encode = (steps: Step[]): Encoded =>
-    encodeSteps(steps, { S, bits, nF, base, index, chain, pred, filterId, segs, oldLen, newLen, nNew, nAll, rangeMax, anywhere: steps.some((st) => st.stash !== undefined && !(st.j < nNew && st.j * S >= oldLen)) });
+  const input = { S, bits, nF, base, index, chain, pred, filterId, segs, oldLen, newLen, nNew, nAll, rangeMax };
+  // the stash-anywhere flag when a stash is outside the sectors the image grows into
+  const encode = (steps: Step[]): Encoded => encodeSteps(steps, { ...input, anywhere: steps.some((st) => st.stash !== undefined && !(st.j < nNew && st.j * S >= oldLen)) });
+  const geometry = { S, bits, oldLen, newLen, nNew, nAll };
   let best: Encoded | undefined;
   for (const [k, order] of orders.entries()) {
     const plain = order.map((j) => ({ j }));
     const tries: Step[][] = k === 0 ? [plain] : [];
-    const geo = { S, bits, oldLen, nNew };
-    const stashed = planStashes(order, segs, before, geo);
+    const stashed = planStashes(order, segs, before, geometry);
     if (stashed) tries.push(stashed);
     for (const move of [false, true]) {
       for (const start of [plain, stashed]) {
-        const more = start && planMoreStashes(start, segs, { S, bits, oldLen, newLen, nNew, nAll }, move);
+        const more = start && planMoreStashes(start, segs, geometry, move);
         if (more) tries.push(more);
       }
     }
@@ -268,7 +269,7 @@ function buildSteps(cand: Candidate, nF: Uint8Array, filterId: number, S: number
   // a straight patch (nothing announced) when every sector may go in one direction
   for (const dir of [1, -1]) {
     const steps = Array.from({ length: nNew }, (_, i) => ({ j: dir > 0 ? i : nNew - 1 - i }));
-    const e = encodeSteps(steps, { S, bits, nF, base, index, chain, pred, filterId, segs, oldLen, newLen, nNew, nAll, rangeMax, anywhere: false, straight: dir });
+    const e = encodeSteps(steps, { ...input, anywhere: false, straight: dir });
     if (e && e.body.length < best!.body.length) best = e;
   }
   // a cycle the stashes could not hold: the order with its heaviest broken constraint kept instead
@@ -287,7 +288,7 @@ function buildSteps(cand: Candidate, nF: Uint8Array, filterId: number, S: number
       o2.splice(o2.indexOf(u) + 1, 0, v);
       for (const o of [o1, o2]) {
         for (const move of [false, true]) {
-          const more = planMoreStashes(o.map((j) => ({ j })), segs, { S, bits, oldLen, newLen, nNew, nAll }, move);
+          const more = planMoreStashes(o.map((j) => ({ j })), segs, geometry, move);
           const e = more && encode(more);
           if (e && e.body.length < best!.body.length) best = e;
         }
