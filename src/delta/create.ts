@@ -5,7 +5,7 @@ import { createHash } from "node:crypto";
 import { UsageError } from "../errors.js";
 import { agreeing, diffOps, extendMatches, hash4, hashWord, OldIndex } from "./diff.js";
 import { filterImage, FILTERS, type FilterName } from "./filters.js";
-import { AddressMap, mapReferences, PRED, withCallTargets, withPointerTargets } from "./predict.js";
+import { AddressMap, isPtr64, mapReferences, PRED, withCallTargets, withPointerTargets } from "./predict.js";
 import { encodeHeader, encodeOps, STREAM_MAGIC, type Op, type Prediction } from "./stream.js";
 
 export interface CreateOptions {
@@ -60,34 +60,53 @@ interface ChangedWords {
 
 /**
  * Up to `max` aligned 32-bit words that differ in copies (same top byte, not small numbers), in copy
- * order. Typed arrays and a plain loop: it runs over most of the image.
+ * order, spread evenly over all of them (an executable's code comes first and holds most changed
+ * words; its pointers are further on). Typed arrays and plain loops: they run over most of the image.
  */
-function changedWords(old: Uint8Array, nw: Uint8Array, copies: Array<[number, number, number]>, max: number): ChangedWords {
+function changedWords(old: Uint8Array, nw: Uint8Array, copies: Array<[number, number, number]>, max: number, wide: boolean): ChangedWords {
+  let total = 0;
+  for (let c = 0; c < copies.length; c++) {
+    const cp = copies[c]!;
+    if ((cp[0] - cp[1]) % (wide ? 8 : 4) === 0) total = changedWordsIn(old, nw, cp[0], cp[1], cp[2], null, null, total, Infinity, 1, wide);
+  }
+  const stride = Math.max(1, Math.ceil(total / max));
   const wo = new Float64Array(max);
   const wn = new Float64Array(max);
   let count = 0;
+  let seen = 0; // changed words before this copy
   for (let c = 0; c < copies.length && count < max; c++) {
     const cp = copies[c]!;
-    const o = cp[0];
-    const n = cp[1];
-    if ((o - n) % 4 !== 0) continue;
-    count = changedWordsIn(old, nw, o, n, cp[2], wo, wn, count, max);
+    if ((cp[0] - cp[1]) % (wide ? 8 : 4) !== 0) continue;
+    const before = seen;
+    seen = changedWordsIn(old, nw, cp[0], cp[1], cp[2], null, null, seen, Infinity, 1, wide);
+    count = changedWordsIn(old, nw, cp[0], cp[1], cp[2], wo, wn, count, max, stride, wide, before);
   }
   return { wo, wn, count };
 }
 
-function changedWordsIn(old: Uint8Array, nw: Uint8Array, o: number, n: number, len: number, wos: Float64Array, wns: Float64Array, count: number, max: number): number {
-  for (let k = (4 - (o & 3)) & 3; k + 4 <= len && count < max; k += 4) {
+/**
+ * Counts (wos null) or collects the changed words of one copy: with `stride` > 1 only those whose
+ * index among all changed words (counting on from `index0`) is a multiple of it. Returns the new
+ * count (collected) or index (counted).
+ */
+function changedWordsIn(old: Uint8Array, nw: Uint8Array, o: number, n: number, len: number, wos: Float64Array | null, wns: Float64Array | null, count: number, max: number, stride: number, wide: boolean, index0 = 0): number {
+  let index = index0;
+  const step = wide ? 8 : 4;
+  for (let k = (step - (o & (step - 1))) & (step - 1); k + step <= len && count < max; k += step) {
     const a = o + k;
     const b = n + k;
+    if (wide && (!isPtr64(old, a) || !isPtr64(nw, b))) continue;
     // the tests below on bytes first (same top byte, not a small number, not the same word): a 32-bit
     // value is a heap number until this loop is compiled, so few are made
     if (old[a + 3] !== nw[b + 3] || (old[a + 3] === 0 && old[a + 2]! < 16)) continue;
     if (old[a] === nw[b] && old[a + 1] === nw[b + 1] && old[a + 2] === nw[b + 2]) continue;
-    const wo = (old[a]! | (old[a + 1]! << 8) | (old[a + 2]! << 16) | (old[a + 3]! << 24)) >>> 0;
-    const wn = (nw[b]! | (nw[b + 1]! << 8) | (nw[b + 2]! << 16) | (nw[b + 3]! << 24)) >>> 0;
-    wos[count] = wo;
-    wns[count] = wn;
+    if (wos === null) {
+      count++;
+      continue;
+    }
+    if (index++ % stride !== 0) continue;
+    wos[count] = (old[a]! | (old[a + 1]! << 8) | (old[a + 2]! << 16) | (old[a + 3]! << 24)) >>> 0;
+    wns![count] = (nw[b]! | (nw[b + 1]! << 8) | (nw[b + 2]! << 16) | (nw[b + 3]! << 24)) >>> 0;
     count++;
   }
   return count;
@@ -103,11 +122,12 @@ export function predictionFromCopies(old: Uint8Array, nw: Uint8Array, copies: Ar
   let base = 0;
   if (flags & PRED.abs32) {
     // sample changed aligned words in copies and pick the load address that predicts most of them
-    const words = changedWords(old, nw, copies, 4000);
+    const words = changedWords(old, nw, copies, 4000, (flags & PRED.ptr64) !== 0);
     base = loadAddress(map, words);
     if (predictedWords(map, old.length, words, base) < Math.max(8, words.count * 0.05)) flags &= ~PRED.abs32;
   }
-  if (flags & PRED.abs32) map = withPointerTargets(map, old, nw, copies, base, maxSeg);
+  if (flags & PRED.abs32) map = withPointerTargets(map, old, nw, copies, base, maxSeg, 2, (flags & PRED.ptr64) !== 0);
+  else flags &= ~PRED.ptr64;
   return { flags, base, map };
 }
 
@@ -368,7 +388,7 @@ export function mapFlagsFor(filter: FilterName): number[] {
 
 /** Reference-map flags for an unfiltered stream of an architecture's code. */
 function rawFlagsFor(hints: { thumb: number; arm64: number }): number[] {
-  if (hints.arm64 > 0.002 && hints.arm64 > hints.thumb) return [PRED.arm64rel | PRED.abs32, PRED.arm64rel];
+  if (hints.arm64 > 0.002 && hints.arm64 > hints.thumb) return [PRED.arm64rel | PRED.arm64page | PRED.abs32 | PRED.ptr64, PRED.arm64rel | PRED.arm64page | PRED.abs32, PRED.arm64rel | PRED.arm64page, PRED.arm64rel | PRED.abs32, PRED.arm64rel];
   return [PRED.abs32];
 }
 
@@ -398,10 +418,10 @@ function tryFilter(name: FilterName, oldImage: Uint8Array, newImage: Uint8Array,
   const seen = new Set<number>();
   const variants: Array<{ pred: Prediction; base: Uint8Array; mismatches: number }> = [];
   for (const f of flagsList) {
-    const key = f & (PRED.thumb | PRED.abs32);
+    const key = f & (PRED.thumb | PRED.abs32 | PRED.ptr64);
     let r = refinedBy.get(key);
     if (!r) refinedBy.set(key, (r = predictionFromCopies(oldF, newF, copies2, f, maxSeg)));
-    const flags = (f & ~PRED.abs32) | (r.flags & PRED.abs32);
+    const flags = (f & ~(PRED.abs32 | PRED.ptr64)) | (r.flags & (PRED.abs32 | PRED.ptr64));
     if (flags === 0 || seen.has(flags)) continue;
     seen.add(flags);
     const pred: Prediction = { flags, base: flags & PRED.abs32 ? r.base : 0, map: r.map };
@@ -443,7 +463,8 @@ export function createRawDelta(oldImage: Uint8Array, newImage: Uint8Array, opts:
     if (!best || patch.length < best.patch.length) best = { patch, filter, predict: flags, mapSegments };
   };
   if (want !== "auto") {
-    const flags = opts.predict === undefined ? mapFlagsFor(want) : opts.predict === 0 ? [] : [opts.predict];
+    // "none" is also what auto picks for AArch64 code: the same relative mapping then
+    const flags = opts.predict === undefined ? (want === "none" ? rawFlagsFor(archHints(newImage)) : mapFlagsFor(want)) : opts.predict === 0 ? [] : [opts.predict];
     tryFilter(want, oldImage, newImage, flags, maxSeg, consider);
     return best!;
   }

@@ -21,10 +21,17 @@ export const PRED = {
   arm64rel: 16,
   /** Thumb short relative forms: B<c> and B (16-bit), CBZ/CBNZ, LDR.W (literal): offsets follow caller and target. */
   thumbRel: 32,
+  /**
+   * AArch64 ADRP followed by the ADD (immediate) or load/store (unsigned offset) that completes its
+   * address from the same register: the page and the low 12 bits follow caller and target (no filter).
+   */
+  arm64page: 64,
+  /** With abs32: pointers are 64-bit (8-aligned, the high half zero); only their low half is mapped. */
+  ptr64: 128,
 } as const;
 
 /** Every flag a stream may carry. */
-export const PRED_ALL = 63;
+export const PRED_ALL = 255;
 
 /** Which filter a prediction flag needs (0 = any). */
 export function predFilterOk(flags: number, filter: number): boolean {
@@ -32,6 +39,8 @@ export function predFilterOk(flags: number, filter: number): boolean {
   if (flags & PRED.arm64 && filter !== FILTERS.arm64 && filter !== FILTERS["arm64-branch"]) return false;
   if (flags & PRED.arm64rel && (filter !== FILTERS.none || flags & PRED.arm64)) return false;
   if (flags & PRED.thumbRel && filter !== FILTERS.thumb) return false;
+  if (flags & PRED.arm64page && (filter !== FILTERS.none || !(flags & PRED.arm64rel))) return false;
+  if (flags & PRED.ptr64 && !(flags & PRED.abs32)) return false;
   return true;
 }
 
@@ -280,20 +289,20 @@ function callVotes(map: AddressMap, old: Uint8Array, nw: Uint8Array, o: number, 
  * copies that point into the image (load address `base`) and elsewhere in the new image, where at
  * least `minVotes` words agree.
  */
-export function withPointerTargets(map: AddressMap, old: Uint8Array, nw: Uint8Array, copies: ReadonlyArray<readonly [number, number, number]>, base: number, max: number, minVotes = 2): AddressMap {
+export function withPointerTargets(map: AddressMap, old: Uint8Array, nw: Uint8Array, copies: ReadonlyArray<readonly [number, number, number]>, base: number, max: number, minVotes = 2, wide = false): AddressMap {
   const votes = new Map<number, Map<number, number>>();
   for (let c = 0; c < copies.length; c++) {
     const cp = copies[c]!;
     const o = cp[0];
     const n = cp[1];
-    if ((o - n) & 3) continue;
-    pointerVotes(map, old, nw, o, n, cp[2], base, votes);
+    if ((o - n) & (wide ? 7 : 3)) continue;
+    pointerVotes(map, old, nw, o, n, cp[2], base, votes, wide);
   }
   return withPoints(map, votes, minVotes, max);
 }
 
 /** The votes of one copy for withPointerTargets (words read inline, as in callVotes). */
-function pointerVotes(map: AddressMap, old: Uint8Array, nw: Uint8Array, o: number, n: number, len: number, base: number, votes: Map<number, Map<number, number>>): void {
+function pointerVotes(map: AddressMap, old: Uint8Array, nw: Uint8Array, o: number, n: number, len: number, base: number, votes: Map<number, Map<number, number>>, wide: boolean): void {
   // a word pointing into an image has a top byte in this range: most words are rejected on it
   // before a 32-bit value (a heap number until this loop is compiled) is made of them
   const loTop = Math.floor(base / 2 ** 24);
@@ -303,6 +312,7 @@ function pointerVotes(map: AddressMap, old: Uint8Array, nw: Uint8Array, o: numbe
     const a = o + k;
     const b = n + k;
     if (old[a + 3]! < loTop || old[a + 3]! > hiTopOld || nw[b + 3]! < loTop || nw[b + 3]! > hiTopNew) continue;
+    if (wide && ((a & 7) !== 0 || a + 8 > old.length || !isPtr64(old, a))) continue;
     const wo = (old[a]! | (old[a + 1]! << 8) | (old[a + 2]! << 16) | (old[a + 3]! << 24)) >>> 0;
     const x = wo - base;
     if (x < 0 || x >= old.length) continue;
@@ -447,6 +457,10 @@ export function mapReferences(flags: number, buf: Uint8Array, pos0: number, map:
           }
           continue;
         }
+        if (flags & PRED.arm64page && (b3 & 0x9f) === 0x90 && i + 8 <= n && mapPagePair(buf, i, pos0, map, oldSize, barrier)) {
+          i += 4; // the second word of the pair starts no window
+          continue;
+        }
       }
       if (flags & PRED.arm64) {
         const op = b3 & 0xfc;
@@ -464,6 +478,7 @@ export function mapReferences(flags: number, buf: Uint8Array, pos0: number, map:
         }
       }
       if (flags & PRED.abs32) {
+        if (flags & PRED.ptr64 && (((pos0 + i) & 7) !== 0 || i + 8 > n || !isPtr64(buf, i))) continue;
         const w = (buf[i]! | (buf[i + 1]! << 8) | (buf[i + 2]! << 16) | (b3 << 24)) >>> 0;
         const x = w - base;
         if (x < 0 || x >= oldSize) continue;
@@ -509,6 +524,53 @@ export function mapReferences(flags: number, buf: Uint8Array, pos0: number, map:
     }
   }
   if (claimed && claimedHi >= claimedLo) claimed.fill(0, claimedLo, claimedHi + 1);
+}
+
+/** Whether the 8 bytes at b[i] can be a 64-bit pointer the map rewrites (the caller checks its 8-byte alignment): the high half zero. */
+export function isPtr64(b: Uint8Array, i: number): boolean {
+  return (b[i + 4]! | b[i + 5]! | b[i + 6]! | b[i + 7]!) === 0;
+}
+
+/**
+ * An AArch64 ADRP at buf[i] and, at buf[i + 4], the instruction completing its address from the same
+ * register: ADD (64-bit immediate, unshifted) or a load/store with an unsigned scaled offset. Decided
+ * from opcode and register bits only (never changed here); a pair straddling `barrier` is left alone.
+ * The target t (file offset: the image's load address is taken to be page-aligned) is rewritten to
+ * t + shift(t) as seen from the caller's new position, when the new low bits fit the access size.
+ * Returns whether the words form such a pair (rewritten or not).
+ */
+function mapPagePair(buf: Uint8Array, i: number, pos0: number, map: AddressMap, oldSize: number, barrier: number): boolean {
+  const j = i + 4;
+  const c3 = buf[j + 3]!;
+  const c2 = buf[j + 2]!;
+  let scale: number;
+  if (c3 === 0x91 && (c2 & 0xc0) === 0) scale = 0; // ADD Xd, Xn, #imm12
+  else if ((c3 & 0x3b) === 0x39) scale = (c3 & 4) !== 0 && (c2 & 0x80) !== 0 ? 4 : c3 >> 6; // LDR/STR (unsigned offset); SIMD 128-bit: 16
+  else return false;
+  const rn = (buf[j]! >> 5) | ((buf[j + 1]! & 3) << 3);
+  if (rn !== (buf[i]! & 31)) return false;
+  const p = pos0 + i;
+  if (barrier !== 0 && (p + 4) % barrier === 0) return false;
+  const adrp = (buf[i]! | (buf[i + 1]! << 8) | (buf[i + 2]! << 16) | (buf[i + 3]! << 24)) >>> 0;
+  const page = ((((adrp >>> 5) & 0x7ffff) << 2) | ((adrp >>> 29) & 3)) << 11 >> 11; // signed 21 bits
+  const lo = (((c2 & 0x3f) << 6) | (buf[j + 1]! >> 2)) << scale;
+  const t = (p - (p & 0xfff)) + page * 4096 + lo;
+  if (t < 0 || t >= oldSize) return true;
+  const tn = t + map.shift(t);
+  const pn = p + map.shiftSeq(p);
+  if (tn < 0 || pn < 0) return true;
+  const loN = tn & 0xfff;
+  const pageN = Math.floor(tn / 4096) - Math.floor(pn / 4096);
+  if ((loN & ((1 << scale) - 1)) !== 0 || pageN < -(1 << 20) || pageN >= 1 << 20) return true;
+  const out = ((adrp & 0x9f00001f) | ((pageN & 3) << 29) | (((pageN >> 2) & 0x7ffff) << 5)) >>> 0;
+  buf[i] = out & 0xff;
+  buf[i + 1] = (out >>> 8) & 0xff;
+  buf[i + 2] = (out >>> 16) & 0xff;
+  buf[i + 3] = out >>> 24;
+  const imm = loN >> scale;
+  buf[j + 1] = (buf[j + 1]! & 3) | ((imm & 0x3f) << 2);
+  buf[j + 2] = (c2 & 0xc0) | (imm >> 6);
+  return true;
 }
 
 /** The high byte of a halfword that starts a 32-bit Thumb-2 instruction (so the next halfword is its second half). */

@@ -17,8 +17,10 @@ import {
   type DeltaResult,
 } from "../../src/delta/index.js";
 import { withConfig } from "../../src/config.js";
-import { applyWithCuts, chunks, link, linkArm64, makeProgram, rng, sha } from "./helpers.js";
-import { AddressMap, mapReferences, PRED } from "../../src/delta/predict.js";
+import { aarch64Image, applyWithCuts, chunks, link, linkArm64, makeProgram, rng, sha } from "./helpers.js";
+import { AddressMap, mapReferences, PRED, predFilterOk } from "../../src/delta/predict.js";
+import { createRawDelta } from "../../src/delta/create.js";
+import { createInPlacePatch } from "../../src/delta/inplace.js";
 
 function applyChunked(old: Uint8Array, d: DeltaResult, sizes: number[], nw: Uint8Array): Uint8Array {
   const dec = createDeltaDecoder(d.encoding, bytesReader(old), { baseSha256: sha(old), targetSha256: sha(nw), targetSize: nw.length });
@@ -198,6 +200,52 @@ describe("createDelta / decoder", () => {
         expect(Buffer.compare(w.subarray(a - lo, b - lo), whole.subarray(a, b))).toBe(0);
       }),
       { numRuns: 2000 },
+    );
+  });
+
+  it("AArch64 page references (ADRP + ADD/LDR) and 64-bit pointers follow their targets: smaller, and round-trip", () => {
+    const grow = new Map([[3, 5], [40, 2], [90, 9]]);
+    const old = aarch64Image(7, 160);
+    const nw = aarch64Image(7, 160, grow);
+    const size = (predict: number) => createRawDelta(old, nw, { filter: "none", predict }).patch.length;
+    const branches = size(PRED.arm64rel | PRED.abs32);
+    const pages = size(PRED.arm64rel | PRED.arm64page | PRED.abs32);
+    const all = size(PRED.arm64rel | PRED.arm64page | PRED.abs32 | PRED.ptr64);
+    // each moved page reference costs difference bytes without the page map, each pointer without ptr64
+    expect(pages).toBeLessThan(branches - 100);
+    expect(all).toBeLessThan(pages - 100);
+    const d = createDelta(old, nw);
+    expect(d.payload.length).toBeLessThanOrEqual(all + 16);
+    expect(sha(applyChunked(old, d, [1, 7, 300], nw))).toBe(sha(nw));
+    // in place, sector by sector (page pairs across a sector boundary stay unmapped): smaller too, and safe against a cut at every step
+    const S = 512;
+    const ipSize = (predict: number) => createInPlacePatch(old, nw, FILTERS.none, S, predict, 1024, 4).patch.length;
+    expect(ipSize(PRED.arm64rel | PRED.arm64page | PRED.abs32 | PRED.ptr64)).toBeLessThan(ipSize(PRED.arm64rel | PRED.abs32) - 100);
+    applyWithCuts(old, nw, createDelta(old, nw, { inPlace: { sectorSize: S } }), S, 53);
+    // the flags need their companions: a stream claiming them alone is refused
+    expect(predFilterOk(PRED.arm64page, FILTERS.none)).toBe(false);
+    expect(predFilterOk(PRED.ptr64, FILTERS.none)).toBe(false);
+    expect(predFilterOk(PRED.arm64rel | PRED.arm64page, FILTERS.arm64)).toBe(false);
+  });
+
+  it("AArch64 page and 64-bit pointer mapping gives the same bytes on any slice as on the whole image", () => {
+    const img = aarch64Image(3, 24);
+    const map = new AddressMap(Int32Array.of(0, 400, 2000), Int32Array.of(380, 1900, img.length), Int32Array.of(8, -12, 4096 + 40));
+    const flags = PRED.arm64rel | PRED.arm64page | PRED.abs32 | PRED.ptr64;
+    const whole = new Uint8Array(img);
+    mapReferences(flags, whole, 0, map, img.length, 0x400000);
+    expect(Buffer.compare(whole, img)).not.toBe(0);
+    fc.assert(
+      fc.property(fc.nat(), fc.nat(), (x, y) => {
+        const a = x % img.length;
+        const b = a + (y % (img.length - a + 1));
+        const lo = Math.max(0, a - 8);
+        const hi = Math.min(img.length, b + 8);
+        const w = new Uint8Array(img.subarray(lo, hi));
+        mapReferences(flags, w, lo, map, img.length, 0x400000);
+        expect(Buffer.compare(w.subarray(a - lo, b - lo), whole.subarray(a, b))).toBe(0);
+      }),
+      { numRuns: 1000 },
     );
   });
 

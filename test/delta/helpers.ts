@@ -140,3 +140,44 @@ export function applyWithCuts(old: Uint8Array, nw: Uint8Array, d: DeltaResult, s
     expect(sha(region.bytes.subarray(0, nw.length))).toBe(sha(nw));
   }
 }
+
+/**
+ * A small AArch64 executable image: functions of random words with BL calls, ADRP + ADD and ADRP + LDR
+ * pairs addressing a data table, and the table (page-aligned, after the code) of 64-bit pointers to
+ * the functions (load address 0x400000), then pairs of 32-bit numbers that look like pointers. `grow` pads function i by grow[i] words, so everything after
+ * it, calls, page references and pointers alike, moves.
+ */
+export function aarch64Image(seed: number, funcs: number, grow: ReadonlyMap<number, number> = new Map()): Uint8Array {
+  // each function's words from its own generator: growing one leaves the others' bytes alone
+  const words = (r: () => number, n: number) => Array.from({ length: n }, () => (Math.floor(r() * 0x100000000) & 0x0fffffff) >>> 0); // no opcode the map rewrites
+  const bodies = Array.from({ length: funcs }, (_, i) => words(rng(seed * 1000 + i), 24 + ((i * 7) % 17) + (grow.get(i) ?? 0)));
+  const kinds = Array.from({ length: funcs }, (_, i) => (seed + i * 7) % 3);
+  const starts: number[] = [];
+  let at = 0;
+  for (const b of bodies) {
+    starts.push(at);
+    at += b.length * 4;
+  }
+  const table = (at + 4095) & ~4095;
+  const out = new Uint8Array(table + funcs * 16 + 64);
+  const dv = new DataView(out.buffer);
+  bodies.forEach((b, i) => b.forEach((w, k) => dv.setUint32(starts[i]! + 4 * k, w, true)));
+  for (let i = 0; i < funcs; i++) {
+    const pc = starts[i]!;
+    const callee = (i * 5 + 3) % funcs;
+    dv.setUint32(pc, (0x94000000 | (((starts[callee]! - pc) >> 2) & 0x3ffffff)) >>> 0, true);
+    // ADRP x<rd>, entry; then ADD x<rd>, x<rd>, #lo12 or LDR x0, [x<rd>, #lo12]
+    const entry = table + 8 * ((i * 11 + 1) % funcs);
+    const adrp = pc + 8;
+    const page = (entry >> 12) - (adrp >> 12);
+    const rd = 1 + (i % 20);
+    dv.setUint32(adrp, (0x90000000 | rd | ((page & 3) << 29) | (((page >> 2) & 0x7ffff) << 5)) >>> 0, true);
+    const lo = entry & 0xfff;
+    dv.setUint32(adrp + 4, kinds[i] === 0 ? (0x91000000 | (lo << 10) | (rd << 5) | rd) >>> 0 : (0xf9400000 | ((lo >> 3) << 10) | (rd << 5)) >>> 0, true);
+    dv.setUint32(table + 8 * i, 0x400000 + starts[(i * 3) % funcs]!, true); // high half stays zero
+    // then pairs of 32-bit numbers that only look like pointers (both halves in the image's range) and never change
+    dv.setUint32(table + 8 * funcs + 8 * i, 0x400000 + ((i * 97) % 16384), true);
+    dv.setUint32(table + 8 * funcs + 8 * i + 4, 0x400000 + ((i * 89) % 16384), true);
+  }
+  return out;
+}
