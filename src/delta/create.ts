@@ -5,7 +5,7 @@ import { createHash } from "node:crypto";
 import { UsageError } from "../errors.js";
 import { agreeing, diffOps, extendMatches, hash4, hashWord, OldIndex } from "./diff.js";
 import { filterImage, FILTERS, type FilterName } from "./filters.js";
-import { AddressMap, isPtr64, mapReferences, PRED, withCallTargets, withPointerTargets } from "./predict.js";
+import { AddressMap, isPtr64, mapReferences, PRED, withArmCallTargets, withCallTargets, withPointerTargets } from "./predict.js";
 import { encodeHeader, encodeOps, STREAM_MAGIC, type Op, type Prediction } from "./stream.js";
 
 export interface CreateOptions {
@@ -119,6 +119,7 @@ const EVENT_BIAS = 2 ** 34;
 export function predictionFromCopies(old: Uint8Array, nw: Uint8Array, copies: Array<[number, number, number]>, flags: number, maxSeg = 1024): Prediction {
   let map = AddressMap.fromCopies(copies, maxSeg);
   if (flags & PRED.thumb) map = withCallTargets(map, old, nw, copies, maxSeg);
+  if (flags & PRED.armCall) map = withArmCallTargets(map, old, nw, copies, maxSeg);
   let base = 0;
   if (flags & PRED.abs32) {
     // sample changed aligned words in copies and pick the load address that predicts most of them
@@ -383,6 +384,7 @@ export function mappedBase(oldF: Uint8Array, pred: Prediction, barrier = 0): Uin
 export function mapFlagsFor(filter: FilterName): number[] {
   if (filter === "thumb") return [PRED.thumb | PRED.abs32 | PRED.thumbLdr | PRED.thumbRel, PRED.thumb | PRED.abs32 | PRED.thumbLdr, PRED.thumb | PRED.abs32];
   if (filter === "arm64" || filter === "arm64-branch") return [PRED.arm64 | PRED.abs32, PRED.arm64];
+  if (filter === "arm") return [PRED.armCall | PRED.abs32, PRED.armCall, PRED.abs32];
   return [PRED.abs32];
 }
 
@@ -418,7 +420,7 @@ function tryFilter(name: FilterName, oldImage: Uint8Array, newImage: Uint8Array,
   const seen = new Set<number>();
   const variants: Array<{ pred: Prediction; base: Uint8Array; mismatches: number }> = [];
   for (const f of flagsList) {
-    const key = f & (PRED.thumb | PRED.abs32 | PRED.ptr64);
+    const key = f & (PRED.thumb | PRED.armCall | PRED.abs32 | PRED.ptr64);
     let r = refinedBy.get(key);
     if (!r) refinedBy.set(key, (r = predictionFromCopies(oldF, newF, copies2, f, maxSeg)));
     const flags = (f & ~(PRED.abs32 | PRED.ptr64)) | (r.flags & (PRED.abs32 | PRED.ptr64));

@@ -28,10 +28,12 @@ export const PRED = {
   arm64page: 64,
   /** With abs32: pointers are 64-bit (8-aligned, the high half zero); only their low half is mapped. */
   ptr64: 128,
+  /** 32-bit ARM BL targets (needs filter arm). */
+  armCall: 256,
 } as const;
 
 /** Every flag a stream may carry. */
-export const PRED_ALL = 255;
+export const PRED_ALL = 511;
 
 /** Which filter a prediction flag needs (0 = any). */
 export function predFilterOk(flags: number, filter: number): boolean {
@@ -41,6 +43,7 @@ export function predFilterOk(flags: number, filter: number): boolean {
   if (flags & PRED.thumbRel && filter !== FILTERS.thumb) return false;
   if (flags & PRED.arm64page && (filter !== FILTERS.none || !(flags & PRED.arm64rel))) return false;
   if (flags & PRED.ptr64 && !(flags & PRED.abs32)) return false;
+  if (flags & PRED.armCall && filter !== FILTERS.arm) return false;
   return true;
 }
 
@@ -284,6 +287,31 @@ function callVotes(map: AddressMap, old: Uint8Array, nw: Uint8Array, o: number, 
   }
 }
 
+/** withCallTargets for filtered 32-bit ARM code: BL words (condition "always") hold absolute targets. */
+export function withArmCallTargets(map: AddressMap, old: Uint8Array, nw: Uint8Array, copies: ReadonlyArray<readonly [number, number, number]>, max: number, minCalls = 1): AddressMap {
+  const votes = new Map<number, Map<number, number>>();
+  for (let c = 0; c < copies.length; c++) {
+    const cp = copies[c]!;
+    if ((cp[0] - cp[1]) & 3) continue;
+    armCallVotes(map, old, nw, cp[0], cp[1], cp[2], votes);
+  }
+  return withPoints(map, votes, minCalls, max);
+}
+
+function armCallVotes(map: AddressMap, old: Uint8Array, nw: Uint8Array, o: number, n: number, len: number, votes: Map<number, Map<number, number>>): void {
+  for (let k = (4 - (o & 3)) & 3; k + 4 <= len; k += 4) {
+    const a = o + k;
+    const b = n + k;
+    if (old[a + 3] !== 0xeb || nw[b + 3] !== 0xeb) continue;
+    const t = (old[a]! | (old[a + 1]! << 8) | (old[a + 2]! << 16)) * 4;
+    const shift = (nw[b]! | (nw[b + 1]! << 8) | (nw[b + 2]! << 16)) * 4 - t;
+    if (t >= old.length || shift === map.shift(t)) continue;
+    let v = votes.get(t);
+    if (!v) votes.set(t, (v = new Map()));
+    v.set(shift, (v.get(shift) ?? 0) + 1);
+  }
+}
+
 /**
  * Adds one-entry segments for pointer targets the map predicts wrongly: aligned 32-bit words in
  * copies that point into the image (load address `base`) and elsewhere in the new image, where at
@@ -420,6 +448,18 @@ export function mapReferences(flags: number, buf: Uint8Array, pos0: number, map:
       i += 2;
     }
   }
+  if (flags & PRED.armCall) {
+    // filtered ARM BL (condition "always"): the word holds the absolute target / 4 (mod 2^24)
+    for (let i = (4 - (pos0 & 3)) & 3; i + 4 <= n; i += 4) {
+      if (buf[i + 3] !== 0xeb) continue;
+      const t = (buf[i]! | (buf[i + 1]! << 8) | (buf[i + 2]! << 16)) * 4;
+      if (t >= oldSize) continue;
+      const m = ((t + map.shift(t)) >>> 2) & 0xffffff;
+      buf[i] = m & 0xff;
+      buf[i + 1] = (m >>> 8) & 0xff;
+      buf[i + 2] = (m >>> 16) & 0xff;
+    }
+  }
   // before the pointer pass: its decisions then read only filtered, branch-mapped bytes, which are
   // the same in any slice from its third byte on (a pointer rewrite near a slice's start is not)
   if (flags & PRED.thumbRel) mapThumbRelative(buf, pos0, map, oldSize, n);
@@ -478,6 +518,7 @@ export function mapReferences(flags: number, buf: Uint8Array, pos0: number, map:
         }
       }
       if (flags & PRED.abs32) {
+        if (flags & PRED.armCall && b3 === 0xeb) continue; // a call, mapped above
         if (flags & PRED.ptr64 && (((pos0 + i) & 7) !== 0 || i + 8 > n || !isPtr64(buf, i))) continue;
         const w = (buf[i]! | (buf[i + 1]! << 8) | (buf[i + 2]! << 16) | (b3 << 24)) >>> 0;
         const x = w - base;

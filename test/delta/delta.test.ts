@@ -17,7 +17,7 @@ import {
   type DeltaResult,
 } from "../../src/delta/index.js";
 import { withConfig } from "../../src/config.js";
-import { aarch64Image, applyWithCuts, chunks, link, linkArm64, makeProgram, rng, sha } from "./helpers.js";
+import { aarch64Image, applyWithCuts, chunks, link, linkArm32, linkArm64, makeProgram, rng, sha } from "./helpers.js";
 import { AddressMap, mapReferences, PRED, predFilterOk } from "../../src/delta/predict.js";
 import { createRawDelta } from "../../src/delta/create.js";
 import { createInPlacePatch } from "../../src/delta/inplace.js";
@@ -185,9 +185,9 @@ describe("createDelta / decoder", () => {
 
   it("reference mapping gives the same bytes on any slice as on the whole image", () => {
     fc.assert(
-      fc.property(fc.uint8Array({ minLength: 32, maxLength: 400 }), fc.constantFrom(PRED.thumb | PRED.abs32 | PRED.thumbLdr, PRED.thumb | PRED.abs32 | PRED.thumbLdr | PRED.thumbRel, PRED.thumb | PRED.thumbRel, PRED.arm64rel | PRED.abs32, PRED.arm64 | PRED.abs32), fc.nat(), fc.nat(), (img, flags, x, y) => {
-        // opcode bytes of every form a map rewrites: BL/B.W, LDR.W literal, AArch64 BL, LDR/ADR, pointers, B<c>, B, CBZ
-        for (let i = 1; i < img.length; i += 3) if (img[i]! % 2 === 0) img[i] = [0xf0, 0xf8, 0x94, 0x48, 0x08, 0xd3, 0xe2, 0xb1, 0x5f, 0xdf][img[i]! % 10]!;
+      fc.property(fc.uint8Array({ minLength: 32, maxLength: 400 }), fc.constantFrom(PRED.thumb | PRED.abs32 | PRED.thumbLdr, PRED.thumb | PRED.abs32 | PRED.thumbLdr | PRED.thumbRel, PRED.thumb | PRED.thumbRel, PRED.arm64rel | PRED.abs32, PRED.arm64 | PRED.abs32, PRED.armCall | PRED.abs32), fc.nat(), fc.nat(), (img, flags, x, y) => {
+        // opcode bytes of every form a map rewrites: BL/B.W, LDR.W literal, AArch64 BL, LDR/ADR, pointers, B<c>, B, CBZ, ARM BL
+        for (let i = 1; i < img.length; i += 3) if (img[i]! % 2 === 0) img[i] = [0xf0, 0xf8, 0x94, 0x48, 0x08, 0xd3, 0xe2, 0xb1, 0x5f, 0xdf, 0xeb][img[i]! % 11]!;
         const map = new AddressMap(Int32Array.of(0, 100, 220), Int32Array.of(90, 200, 300), Int32Array.of(8, -12, 40));
         const whole = new Uint8Array(img);
         mapReferences(flags, whole, 0, map, img.length, 0x08000000);
@@ -226,6 +226,18 @@ describe("createDelta / decoder", () => {
     expect(predFilterOk(PRED.arm64page, FILTERS.none)).toBe(false);
     expect(predFilterOk(PRED.ptr64, FILTERS.none)).toBe(false);
     expect(predFilterOk(PRED.arm64rel | PRED.arm64page, FILTERS.arm64)).toBe(false);
+  });
+
+  it("32-bit ARM calls follow their targets (map flag 256): smaller, and round-trip", () => {
+    const p = makeProgram(21, 60, 400);
+    const old = linkArm32(p);
+    for (const f of [4, 19, 33]) p.bodies[f] = Buffer.concat([p.bodies[f]!, new Uint8Array(36)]);
+    const nw = linkArm32(p);
+    const size = (predict: number) => createRawDelta(old, nw, { filter: "arm", predict }).patch.length;
+    // without the map every call across a grown function is a changed word
+    expect(size(PRED.armCall)).toBeLessThan(size(0) - 100);
+    const d = createDelta(old, nw, { filter: "arm" });
+    expect(sha(applyChunked(old, d, [5, 64], nw))).toBe(sha(nw));
   });
 
   it("AArch64 page and 64-bit pointer mapping gives the same bytes on any slice as on the whole image", () => {

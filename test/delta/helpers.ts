@@ -106,6 +106,27 @@ export function linkArm64(p: Program): Uint8Array {
   return out;
 }
 
+/** 32-bit ARM flavour of link(): BL (condition "always") as 32-bit words, 4-byte aligned bodies. */
+export function linkArm32(p: Program): Uint8Array {
+  const starts: number[] = [];
+  let at = 0;
+  for (const b of p.bodies) {
+    starts.push(at);
+    at += (b.length + 3) & ~3;
+  }
+  const out = new Uint8Array(at);
+  p.bodies.forEach((b, i) => out.set(b, starts[i]!));
+  const dv = new DataView(out.buffer);
+  p.calls.forEach((list, i) => {
+    for (const [off, callee] of list) {
+      const pc = starts[i]! + (off & ~3);
+      if ((off & ~3) + 4 > p.bodies[i]!.length) continue;
+      dv.setUint32(pc, (0xeb000000 | (((starts[callee]! - pc - 8) >> 2) & 0xffffff)) >>> 0, true);
+    }
+  });
+  return out;
+}
+
 /**
  * Applies the in-place delta `d` uninterrupted, then once for every step with a power cut at that step
  * (resumed with the steps done, the payload fed again in `chunk`-byte pieces), checking the image each time.
