@@ -240,6 +240,28 @@ describe("createDelta / decoder", () => {
     expect(sha(applyChunked(old, d, [5, 64], nw))).toBe(sha(nw));
   });
 
+  it("auto tells 32-bit ARM code from Thumb code, also when the ARM code holds Thumb-like patterns", () => {
+    const armLike = (seed: number, grow: number): Uint8Array => {
+      const p = makeProgram(seed, 60, 400);
+      const r = rng(seed);
+      for (const b of p.bodies) {
+        for (let k = 3; k < b.length; k += 4) b[k] = 0xe0 + [0, 1, 2, 3, 5, 8, 9, 10, 12, 13][Math.floor(r() * 10)]!; // condition "always", no BL
+        // Thumb BL-like halfword pairs in a few percent of the words (data, literal pools)
+        for (let k = 0; k + 4 <= b.length; k += 4) if (r() < 0.03) [b[k + 1], b[k + 3]] = [0xf0, 0xf8];
+      }
+      p.bodies[7] = Buffer.concat([p.bodies[7]!, new Uint8Array(grow)]);
+      return linkArm32(p);
+    };
+    const old = armLike(8, 0);
+    const nw = armLike(8, 40);
+    const d = createDelta(old, nw);
+    expect(d.filter).toBe("arm");
+    expect(sha(applyChunked(old, d, [100], nw))).toBe(sha(nw));
+    // Thumb code stays Thumb
+    const t = makeProgram(9, 40, 300);
+    expect(createDelta(link(t), link(t)).filter).toBe("thumb");
+  });
+
   it("AArch64 page and 64-bit pointer mapping gives the same bytes on any slice as on the whole image", () => {
     const img = aarch64Image(3, 24);
     const map = new AddressMap(Int32Array.of(0, 400, 2000), Int32Array.of(380, 1900, img.length), Int32Array.of(8, -12, 4096 + 40));
