@@ -238,6 +238,8 @@ describe("createDelta / decoder", () => {
     expect(size(PRED.armCall)).toBeLessThan(size(0) - 100);
     const d = createDelta(old, nw, { filter: "arm" });
     expect(sha(applyChunked(old, d, [5, 64], nw))).toBe(sha(nw));
+    // in place too (each sector mapped alone), safe against a cut at every step
+    applyWithCuts(old, nw, createDelta(old, nw, { filter: "arm", inPlace: { sectorSize: 512 } }), 512, 41);
   });
 
   it("auto tells 32-bit ARM code from Thumb code, also when the ARM code holds Thumb-like patterns", () => {
