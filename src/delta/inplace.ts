@@ -136,7 +136,7 @@ export function createInPlacePatch(
   const oF = filterImage(filterId, oldImage, true, S);
   const nF = filterImage(filterId, newImage, true, S);
   // an explicit filter "none" comes without a map; AArch64 code still gains from relative mapping
-  if (predFlags === 0 && filterId === FILTERS.none && arm64Share(newImage) > 0.002) predFlags = PRED.arm64rel | PRED.abs32;
+  if (predFlags === 0 && filterId === FILTERS.none && arm64Share(newImage) > 0.002) predFlags = PRED.arm64rel | PRED.arm64page | PRED.abs32 | PRED.ptr64;
   // matching as for ordinary streams: a first map from a quick pass, matching on the mapped base, then
   // the map refined from that matching's longer copies when the copies then differ in fewer bytes;
   // on smaller images also the map from a full first matching (the smaller patch wins)
