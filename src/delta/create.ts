@@ -117,7 +117,7 @@ const EVENT_BIAS = 2 ** 34;
 
 /** The same from copies (oldPos, newPos, len). */
 export function predictionFromCopies(old: Uint8Array, nw: Uint8Array, copies: Array<[number, number, number]>, flags: number, maxSeg = 1024): Prediction {
-  let map = AddressMap.fromCopies(copies, maxSeg);
+  let map = AddressMap.fromCopies(withPaddingInPlace(old, nw, copies), maxSeg);
   if (flags & PRED.thumb) map = withCallTargets(map, old, nw, copies, maxSeg);
   if (flags & PRED.armCall) map = withArmCallTargets(map, old, nw, copies, maxSeg);
   let base = 0;
@@ -130,6 +130,39 @@ export function predictionFromCopies(old: Uint8Array, nw: Uint8Array, copies: Ar
   if (flags & PRED.abs32) map = withPointerTargets(map, old, nw, copies, base, maxSeg, 2, (flags & PRED.ptr64) !== 0);
   else flags &= ~PRED.ptr64;
   return { flags, base, map };
+}
+
+/** Shortest run of one repeated byte at an image's end that counts as padding. */
+const PADDING_MIN = 64;
+
+/** Where the run of the last byte value that ends `b` starts. */
+function paddingStart(b: Uint8Array): number {
+  let end = b.length;
+  while (end > 0 && b[end - 1] === b[b.length - 1]) end--;
+  return end;
+}
+
+/**
+ * The copies as the map sees them when both images end in padding (a run of one repeated byte,
+ * PADDING_MIN or longer): the padding matches at any displacement, so the copies' displacement
+ * there says nothing; the padding both images hold is taken to stay where it is. (The Pybricks EV3
+ * image has 326 references to addresses in its zero padding, unchanged between versions; its last
+ * copy ran on into the padding with the code's displacement.)
+ */
+function withPaddingInPlace(old: Uint8Array, nw: Uint8Array, copies: Array<[number, number, number]>): Array<[number, number, number]> {
+  const endNew = paddingStart(nw);
+  const endOld = paddingStart(old);
+  const from = Math.max(endNew, endOld);
+  const to = Math.min(old.length, nw.length);
+  if (to - from < PADDING_MIN || nw.length - endNew < PADDING_MIN || old[old.length - 1] !== nw[nw.length - 1]) return copies;
+  const out: Array<[number, number, number]> = [];
+  for (let c = 0; c < copies.length; c++) {
+    const cp = copies[c]!;
+    if (cp[1] + cp[2] <= endNew) out.push(cp);
+    else if (cp[1] < endNew) out.push([cp[0], cp[1], endNew - cp[1]]);
+  }
+  out.push([from, from, to - from]);
+  return out;
 }
 
 // The load-address search in small functions of plain loops: each is compiled on its own, early and

@@ -109,6 +109,47 @@ describe("predictionFromCopies (address map and load address)", () => {
     expect(wrong).toBe(0);
   });
 
+  it("takes the padding both images end in to stay in place: references into it keep their value", () => {
+    // code, a table of pointers (into the code on both sides of its second insertion, which pins the
+    // load address, and into the padding, whose addresses do not move), then zero padding; the new
+    // image has 2 x 256 bytes more code and as much less padding, and its last copy runs on into the
+    // padding with the code's displacement
+    const base = 0x08000000;
+    const n = 1 << 14;
+    const size = n + 512 + 256 + 4096;
+    const code = randomBytes(n, 31);
+    for (let p = 3; p < n; p += 4) code[p] = code[p]! & 0x7f; // no stray pointers
+    const q = (3 * n) / 4;
+    const build = (grown: boolean): Uint8Array => {
+      const out = new Uint8Array(size);
+      const g = grown ? 256 : 0;
+      out.set(code.subarray(0, n / 2));
+      out.set(code.subarray(n / 2, q), n / 2 + g);
+      out.set(code.subarray(q), q + 2 * g);
+      const dv = new DataView(out.buffer);
+      for (let i = 0; i < 64; i++) {
+        // even: code just before or after q (moved by 256 or 512); odd: the padding
+        const t = i % 4 === 0 ? q - 4 - 4 * i + g : i % 4 === 2 ? q + 4 * i + 2 * g : n + 512 + 256 + 1024 + 16 * i;
+        dv.setUint32(n + 2 * g + 4 * i, base + t, true);
+      }
+      return out;
+    };
+    const old = build(false);
+    const nw = build(true);
+    const copies: Array<[number, number, number]> = [
+      [0, 0, n / 2],
+      [n / 2, n / 2 + 256, n / 4],
+      [q, q + 512, size - q - 512],
+    ];
+    const pred = predictionFromCopies(old, nw, copies, PRED.abs32);
+    expect(pred.flags & PRED.abs32).toBe(PRED.abs32);
+    expect(Math.abs(pred.base - base)).toBeLessThan(8);
+    const mapped = mappedBase(old, pred);
+    // every table word, moved or not, is predicted exactly
+    const wrong = Array.from({ length: 64 }, (_, i) => i).filter((i) => Buffer.compare(mapped.subarray(n + 4 * i, n + 4 * i + 4), nw.subarray(n + 512 + 4 * i, n + 512 + 4 * i + 4)) !== 0);
+    expect(wrong).toEqual([]);
+  });
+
   it("drops pointer mapping when no load address explains the changed words", () => {
     const n = 1 << 14;
     const old = randomBytes(n, 21);
