@@ -133,10 +133,10 @@ export function predictionFromCopies(old: Uint8Array, nw: Uint8Array, copies: Ar
 }
 
 /** Shortest run of one repeated byte at an image's end that counts as padding. */
-const PADDING_MIN = 64;
+export const PADDING_MIN = 64;
 
 /** Where the run of the last byte value that ends `b` starts. */
-function paddingStart(b: Uint8Array): number {
+export function paddingStart(b: Uint8Array): number {
   let end = b.length;
   while (end > 0 && b[end - 1] === b[b.length - 1]) end--;
   return end;

@@ -42,7 +42,7 @@ import { diffOps, hash4, OldIndex } from "./diff.js";
 import { filterImage, FILTER_MARGIN, FILTERS } from "./filters.js";
 import { RangeEncoder } from "./rangecoder.js";
 import { encodeHeader, END_MARK, INPLACE_MAGIC, INPLACE_MAX_RANGE, OpEncoder, type Op, type Prediction } from "./stream.js";
-import { buildPrediction, copiesOf, copyMismatches, firstPassCopies, predictionFromCopies } from "./create.js";
+import { buildPrediction, copiesOf, copyMismatches, firstPassCopies, PADDING_MIN, paddingStart, predictionFromCopies } from "./create.js";
 import { mapReferences, PRED } from "./predict.js";
 import type { InPlaceSink } from "./decode.js";
 import type { RandomAccessReader } from "./types.js";
@@ -175,6 +175,12 @@ export function createInPlacePatch(
     const rangeMax = rangeFor(c.pred);
     const e = buildSteps(c, nF, filterId, S, bits, rangeMax);
     if (!best || e.body.length < best.enc.body.length) best = { enc: e, pred: c.pred, rangeMax };
+    // reads a cycle broke, and padding that could give stash room: also with the padding as runs
+    const runs = e.broken > 0 ? paddingAsRuns(c.ops, nF, S) : c.ops;
+    if (runs !== c.ops) {
+      const r = buildSteps({ ...c, ops: runs }, nF, filterId, S, bits, rangeMax);
+      if (r.body.length < best.enc.body.length) best = { enc: r, pred: c.pred, rangeMax };
+    }
   }
   const { enc, pred, rangeMax } = best!;
   const head = encodeHeader(INPLACE_MAGIC, filterId, newImage.length, oldImage.length, { sectorBits: bits, rangeMax, stashAnywhere: enc.anywhere, straight: enc.straight }, pred);
@@ -190,6 +196,33 @@ interface Candidate {
   base: Uint8Array;
   index: OldIndex;
   ops: Op[];
+}
+
+/**
+ * The operations with the new image's padding (a run of one repeated byte to its end, a sector or
+ * longer) rewritten as, in each sector, one literal byte and a copy of the byte before it: the
+ * padding then reads nothing of the base, so the base of the sectors it fills is free for stashes.
+ * (A padded image, EV3's: its padding had been copied from the base's.)
+ */
+function paddingAsRuns(ops: Op[], nF: Uint8Array, S: number): Op[] {
+  const from = paddingStart(nF);
+  if (nF.length - from < Math.max(S, PADDING_MIN)) return ops;
+  const out: Op[] = [];
+  let pos = 0;
+  for (const op of ops) {
+    if (pos + op.copyLen + op.litLen <= from) out.push(op);
+    else if (pos + op.copyLen < from || (op.copyLen > 0 && pos + op.copyLen === from)) out.push({ ...op, litLen: from - pos - op.copyLen });
+    else if (pos < from) out.push({ ...op, copyLen: from - pos, litLen: 0 });
+    else break;
+    pos += op.copyLen + op.litLen;
+  }
+  for (let a = from; a < nF.length; ) {
+    const b = Math.min(nF.length, (Math.floor(a / S) + 1) * S);
+    out.push({ copyLen: 0, oldPos: 0, litLen: 1 });
+    if (b - a > 1) out.push({ copyLen: b - a - 1, oldPos: 0, litLen: 0, hist: 1 });
+    a = b;
+  }
+  return out;
 }
 
 /**

@@ -122,4 +122,21 @@ describe("straight in-place patches (nothing announced per step)", () => {
     const d = createDelta(old, nw, { inPlace: { sectorSize: S } });
     expect(d.payload[rangeFieldAt(d.payload)]! & INPLACE_STRAIGHT).toBe(0);
   });
+
+  it("takes stash room in the padding both images end in (its sectors then read no base), safe against a cut at every step", () => {
+    // halves swapped (every sector of one half reads one of the other: cycles), then zero padding to a fixed size
+    const [old0, nw0] = shrinkingSwap(71, 0);
+    const size = old0.length + 6 * S + 17;
+    const pad = (b: Uint8Array) => Buffer.concat([b, new Uint8Array(size - b.length)]);
+    const old = pad(old0);
+    const nw = pad(nw0);
+    const bare = createDelta(old0, nw0, { inPlace: { sectorSize: S } });
+    const d = createDelta(old, nw, { inPlace: { sectorSize: S } });
+    // the padding's sectors hold what the cycles need: nothing is lost (the bare pair loses reads)
+    expect(bare.inPlace!.brokenBytes - bare.inPlace!.rescuedBytes).toBeGreaterThan(200);
+    expect(d.inPlace!.brokenBytes - d.inPlace!.rescuedBytes).toBe(0);
+    expect(d.payload.length).toBeLessThan(bare.payload.length * 0.6);
+    applyWithCuts(old, nw, d, S, 29);
+  });
 });
+
