@@ -85,8 +85,8 @@ export function chunks(data: Uint8Array, sizes: number[]): Uint8Array[] {
   return out;
 }
 
-/** AArch64 flavour of link(): BL as 32-bit words, 4-byte aligned bodies. */
-export function linkArm64(p: Program): Uint8Array {
+/** link() for 4-byte code: 4-byte aligned bodies, each call the word `call(pc, target)`. */
+function linkWords(p: Program, call: (pc: number, target: number) => number): Uint8Array {
   const starts: number[] = [];
   let at = 0;
   for (const b of p.bodies) {
@@ -100,32 +100,17 @@ export function linkArm64(p: Program): Uint8Array {
     for (const [off, callee] of list) {
       const pc = starts[i]! + (off & ~3);
       if ((off & ~3) + 4 > p.bodies[i]!.length) continue;
-      dv.setUint32(pc, (0x94000000 | (((starts[callee]! - pc) >> 2) & 0x3ffffff)) >>> 0, true);
+      dv.setUint32(pc, call(pc, starts[callee]!) >>> 0, true);
     }
   });
   return out;
 }
 
+/** AArch64 flavour of link(): BL as 32-bit words, 4-byte aligned bodies. */
+export const linkArm64 = (p: Program): Uint8Array => linkWords(p, (pc, t) => 0x94000000 | (((t - pc) >> 2) & 0x3ffffff));
+
 /** 32-bit ARM flavour of link(): BL (condition "always") as 32-bit words, 4-byte aligned bodies. */
-export function linkArm32(p: Program): Uint8Array {
-  const starts: number[] = [];
-  let at = 0;
-  for (const b of p.bodies) {
-    starts.push(at);
-    at += (b.length + 3) & ~3;
-  }
-  const out = new Uint8Array(at);
-  p.bodies.forEach((b, i) => out.set(b, starts[i]!));
-  const dv = new DataView(out.buffer);
-  p.calls.forEach((list, i) => {
-    for (const [off, callee] of list) {
-      const pc = starts[i]! + (off & ~3);
-      if ((off & ~3) + 4 > p.bodies[i]!.length) continue;
-      dv.setUint32(pc, (0xeb000000 | (((starts[callee]! - pc - 8) >> 2) & 0xffffff)) >>> 0, true);
-    }
-  });
-  return out;
-}
+export const linkArm32 = (p: Program): Uint8Array => linkWords(p, (pc, t) => 0xeb000000 | (((t - pc - 8) >> 2) & 0xffffff));
 
 /**
  * Applies the in-place delta `d` uninterrupted, then once for every step with a power cut at that step
