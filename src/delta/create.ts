@@ -430,7 +430,7 @@ export function mappedBase(oldF: Uint8Array, pred: Prediction, barrier = 0): Uin
 export function mapFlagsFor(filter: FilterName): number[] {
   if (filter === "thumb") return [PRED.thumb | PRED.abs32 | PRED.thumbLdr | PRED.thumbRel, PRED.thumb | PRED.abs32 | PRED.thumbLdr, PRED.thumb | PRED.abs32];
   if (filter === "arm64" || filter === "arm64-branch") return [PRED.arm64 | PRED.abs32, PRED.arm64];
-  if (filter === "arm") return [PRED.armCall | PRED.abs32, PRED.armCall, PRED.abs32];
+  if (filter === "arm") return [PRED.armCall | PRED.abs32, PRED.armCall | PRED.armRel | PRED.abs32, PRED.armCall, PRED.abs32];
   return [PRED.abs32];
 }
 

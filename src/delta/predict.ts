@@ -30,10 +30,12 @@ export const PRED = {
   ptr64: 128,
   /** 32-bit ARM BL targets (needs filter arm). */
   armCall: 256,
+  /** 32-bit ARM B<c> and LDR (literal): offsets follow caller and target (needs filter arm). */
+  armRel: 512,
 } as const;
 
 /** Every flag a stream may carry. */
-export const PRED_ALL = 511;
+export const PRED_ALL = 1023;
 
 /** Which filter a prediction flag needs (0 = any). */
 export function predFilterOk(flags: number, filter: number): boolean {
@@ -43,7 +45,7 @@ export function predFilterOk(flags: number, filter: number): boolean {
   if (flags & PRED.thumbRel && filter !== FILTERS.thumb) return false;
   if (flags & PRED.arm64page && (filter !== FILTERS.none || !(flags & PRED.arm64rel))) return false;
   if (flags & PRED.ptr64 && !(flags & PRED.abs32)) return false;
-  if (flags & PRED.armCall && filter !== FILTERS.arm) return false;
+  if (flags & (PRED.armCall | PRED.armRel) && filter !== FILTERS.arm) return false;
   return true;
 }
 
@@ -460,6 +462,7 @@ export function mapReferences(flags: number, buf: Uint8Array, pos0: number, map:
       buf[i + 2] = (m >>> 16) & 0xff;
     }
   }
+  if (flags & PRED.armRel) mapArmRelative(buf, pos0, map, oldSize, n);
   // before the pointer pass: its decisions then read only filtered, branch-mapped bytes, which are
   // the same in any slice from its third byte on (a pointer rewrite near a slice's start is not)
   if (flags & PRED.thumbRel) mapThumbRelative(buf, pos0, map, oldSize, n);
@@ -519,6 +522,7 @@ export function mapReferences(flags: number, buf: Uint8Array, pos0: number, map:
       }
       if (flags & PRED.abs32) {
         if (flags & PRED.armCall && b3 === 0xeb) continue; // a call, mapped above
+        if (flags & PRED.armRel && armRelAt(buf, i)) continue; // a relative form, mapped above
         if (flags & PRED.ptr64 && (((pos0 + i) & 7) !== 0 || i + 8 > n || !isPtr64(buf, i))) continue;
         const w = (buf[i]! | (buf[i + 1]! << 8) | (buf[i + 2]! << 16) | (b3 << 24)) >>> 0;
         const x = w - base;
@@ -612,6 +616,47 @@ function mapPagePair(buf: Uint8Array, i: number, pos0: number, map: AddressMap, 
   buf[j + 1] = (buf[j + 1]! & 3) | ((imm & 0x3f) << 2);
   buf[j + 2] = (c2 & 0xc0) | (imm >> 6);
   return true;
+}
+
+/** Whether the ARM word at b[i] is a B<c> or an LDR (literal), from bits mapArmRelative never changes. */
+function armRelAt(b: Uint8Array, i: number): boolean {
+  const b3 = b[i + 3]!;
+  if ((b3 & 0x0f) === 0x0a) return b3 < 0xf0; // B<c> (cond 1111 is BLX)
+  return (b3 & 0x0f) === 0x05 && b3 < 0xf0 && (b[i + 2]! & 0x7f) === 0x1f; // LDR Rt, [PC, #+-imm12] (U bit 23 aside)
+}
+
+/**
+ * 32-bit ARM B<c> and LDR (literal) whose caller and target moved by different amounts: the offset
+ * is rewritten to (target + shift(target)) - (caller + shift(caller)) when it still fits.
+ */
+function mapArmRelative(buf: Uint8Array, pos0: number, map: AddressMap, oldSize: number, n: number): void {
+  for (let i = (4 - (pos0 & 3)) & 3; i + 4 <= n; i += 4) {
+    const b3 = buf[i + 3]!;
+    const low = b3 & 0x0f;
+    if ((low !== 0x0a && low !== 0x05) || !armRelAt(buf, i)) continue;
+    const p = pos0 + i;
+    if (low === 0x0a) {
+      const t = p + 8 + (((buf[i]! | (buf[i + 1]! << 8) | (buf[i + 2]! << 16)) << 8) >> 6);
+      if (t < 0 || t >= oldSize) continue;
+      const d = t + map.shift(t) - (p + map.shiftSeq(p)) - 8;
+      if (d < -(1 << 25) || d >= 1 << 25) continue;
+      const m = (d >> 2) & 0xffffff;
+      buf[i] = m & 0xff;
+      buf[i + 1] = (m >>> 8) & 0xff;
+      buf[i + 2] = (m >>> 16) & 0xff;
+    } else {
+      const imm = buf[i]! | ((buf[i + 1]! & 15) << 8);
+      const up = buf[i + 2]! & 0x80;
+      const t = up ? p + 8 + imm : p + 8 - imm;
+      if (t < 0 || t >= oldSize) continue;
+      const d = t + map.shift(t) - (p + map.shiftSeq(p)) - 8;
+      if (d <= -4096 || d >= 4096) continue;
+      const a = Math.abs(d);
+      buf[i] = a & 0xff;
+      buf[i + 1] = (buf[i + 1]! & 0xf0) | (a >> 8);
+      buf[i + 2] = (buf[i + 2]! & 0x7f) | (d >= 0 ? 0x80 : 0);
+    }
+  }
 }
 
 /** The high byte of a halfword that starts a 32-bit Thumb-2 instruction (so the next halfword is its second half). */

@@ -187,3 +187,28 @@ export function aarch64Image(seed: number, funcs: number, grow: ReadonlyMap<numb
   }
   return out;
 }
+
+/**
+ * A small 32-bit ARM image: each function starts with an LDR (literal) of a constant in a pool at
+ * its end and a B over a block of data-processing words to the word after it. `grow` adds grow[i]
+ * words in the middle of function i's block, so its branch and literal offsets change.
+ */
+export function armImage(seed: number, funcs: number, grow: ReadonlyMap<number, number> = new Map()): Uint8Array {
+  const words: number[] = [];
+  // data-processing words with condition "always" (top byte 0xe0-0xe3: no B, BL or LDR among them)
+  const filler = (r: () => number, n: number) => Array.from({ length: n }, () => (0xe0000000 + Math.floor(r() * 0x4000000)) >>> 0);
+  for (let i = 0; i < funcs; i++) {
+    const r = rng(seed * 1000 + i);
+    const half = 8 + (i % 13);
+    const block = [...filler(r, half), ...filler(rng(seed * 7777 + i), grow.get(i) ?? 0), ...filler(r, half)];
+    const at = words.length;
+    const pool = at + 2 + block.length + 1; // LDR, B, block, target word, then the pool
+    words.push((0xe59f1000 | ((pool - at - 2) * 4)) >>> 0); // LDR r1, [pc, #off]
+    words.push((0xea000000 | ((block.length - 1 + 1) & 0xffffff)) >>> 0); // B to the word after the block
+    words.push(...block, ...filler(r, 1), (0x12340000 + i) >>> 0);
+  }
+  const out = new Uint8Array(words.length * 4);
+  const dv = new DataView(out.buffer);
+  words.forEach((w, k) => dv.setUint32(4 * k, w, true));
+  return out;
+}
