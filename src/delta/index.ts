@@ -9,6 +9,7 @@ import { createRawDelta, sha256hex } from "./create.js";
 import { DeltaDecoder, inPlaceMemoryBytes, MAP_SEGMENT_BYTES, type DeltaDecoderOptions } from "./decode.js";
 import { FILTERS, filterName, type FilterName } from "./filters.js";
 import { createInPlacePatch, MemoryRegion, type InPlaceRegion, type InPlaceStats } from "./inplace.js";
+import { PRED } from "./predict.js";
 import { INPLACE_MAGIC, STREAM_MAGIC } from "./stream.js";
 import type { PayloadDecoder, RandomAccessReader } from "./types.js";
 
@@ -68,7 +69,12 @@ export function createDelta(oldImage: Uint8Array, newImage: Uint8Array, opts: Cr
       while (k > 1 && inPlaceMemoryBytes(k, sectorSize, newImage.length, mapped, segs, config.delta.baseWindowBytes, oldImage.length) > config.delta.maxWorkingMemoryBytes) k--;
       return k;
     };
-    const ip = createInPlacePatch(oldImage, newImage, FILTERS[raw.filter], sectorSize, raw.predict, Math.min(1024, maxMapSegments), rangeFor);
+    let ip = createInPlacePatch(oldImage, newImage, FILTERS[raw.filter], sectorSize, raw.predict, Math.min(1024, maxMapSegments), rangeFor);
+    // ARM relative forms are a variant the ordinary stream chose; in place (a coarser map) they may not pay
+    if (raw.predict & PRED.armRel) {
+      const alt = createInPlacePatch(oldImage, newImage, FILTERS[raw.filter], sectorSize, raw.predict & ~PRED.armRel, Math.min(1024, maxMapSegments), rangeFor);
+      if (alt.patch.length < ip.patch.length) ip = alt;
+    }
     const encoding = { compression: DELTA_COMPRESSION, delta: DELTA_ALGORITHMS.inPlace, filter: raw.filter };
     // a rehearsal on a host copy of the region: the applier's real working memory (refused here, not
     // on the device, when over the bound) and the rewritten region checked against the new image
