@@ -204,7 +204,7 @@ export function armImage(seed: number, funcs: number, grow: ReadonlyMap<number, 
     const at = words.length;
     const pool = at + 2 + block.length + 1; // LDR, B, block, target word, then the pool
     words.push((0xe59f1000 | ((pool - at - 2) * 4)) >>> 0); // LDR r1, [pc, #off]
-    words.push((0xea000000 | ((block.length - 1 + 1) & 0xffffff)) >>> 0); // B to the word after the block
+    words.push((0xea000000 | ((block.length - 1) & 0xffffff)) >>> 0); // B to the word after the block (offset from pc + 8)
     words.push(...block, ...filler(r, 1), (0x12340000 + i) >>> 0);
   }
   const out = new Uint8Array(words.length * 4);
