@@ -45,6 +45,8 @@ export const DEFAULT_CONFIG = {
     inPlaceSectorBytes: 4096,
     /** Most sectors an in-place step range holds (decoded together, then written one by one): fewer when the memory bound needs it. */
     inPlaceRangeSectors: 8,
+    /** Most spare sectors past the images (a slot larger than them) an in-place patch keeps stashes in. */
+    inPlaceMaxSpareSectors: 16,
     /** Largest image the delta engine accepts (bytes). */
     maxImageBytes: 256 * 1024 * 1024,
   },

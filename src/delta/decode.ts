@@ -9,7 +9,7 @@ import { applyFilter, filterName, FILTER_MARGIN } from "./filters.js";
 import { AddressMap, mapReferences, predFilterOk, PRED_ALL } from "./predict.js";
 import { L, MOVE_BITS, newModel, PROB_BITS, type LenModel } from "./rangecoder.js";
 import { Sha256, SHA256_STATE_BYTES } from "./sha256.js";
-import { copyLenCtx, dbyteCtx, HISTORY_BYTES, INPLACE_MAGIC, INPLACE_MAX_RANGE, INPLACE_STASH_ANYWHERE, INPLACE_STRAIGHT, KIND_HISTORY, KIND_MAP, KIND_NEAR_MAP, litCtx, litLenCtx, narrowCode, runClass, STREAM_MAGIC, zrunCtx, END_MARK, unzigzag, type CoderState } from "./stream.js";
+import { copyLenCtx, dbyteCtx, HISTORY_BYTES, INPLACE_MAGIC, INPLACE_MAX_RANGE, INPLACE_MAX_SPARE, INPLACE_SPARE, INPLACE_STASH_ANYWHERE, INPLACE_STRAIGHT, KIND_HISTORY, KIND_MAP, KIND_NEAR_MAP, litCtx, litLenCtx, narrowCode, runClass, STREAM_MAGIC, zrunCtx, END_MARK, unzigzag, type CoderState } from "./stream.js";
 import type { PayloadDecoder, RandomAccessReader } from "./types.js";
 
 /** Working memory per address-map segment: start, end, shift and the new-keyed index (4 bytes each). */
@@ -96,12 +96,12 @@ export function decoderMemoryBytes(outBufferBytes: number, baseWindowBytes: numb
  * Working memory of the in-place applier (what its memoryBytes reports once the map is read): the
  * output buffer holds one step range of `rangeSectors` sectors; a stream with an address map also
  * keeps one sector's part of the base window with margins (viewRegion) and 16 bytes a map segment.
- * Sector bits: written (new image), stashed (both images: `oldSize`, when larger).
+ * Sector bits: written (new image), stashed (both images: `oldSize`, when larger; and `spareSectors` past them).
  */
-export function inPlaceMemoryBytes(rangeSectors: number, sectorSize: number, newSize: number, mapped: boolean, mapSegments: number, baseWindowBytes: number, oldSize = newSize): number {
+export function inPlaceMemoryBytes(rangeSectors: number, sectorSize: number, newSize: number, mapped: boolean, mapSegments: number, baseWindowBytes: number, oldSize = newSize, spareSectors = 0): number {
   const win = Math.max(64, baseWindowBytes);
   const sectors = Math.ceil(newSize / sectorSize);
-  const region = Math.ceil(Math.max(newSize, oldSize) / sectorSize);
+  const region = Math.ceil(Math.max(newSize, oldSize) / sectorSize) + spareSectors;
   const map = mapped ? win + 4 * FILTER_MARGIN + mapSegments * MAP_SEGMENT_BYTES : 0;
   return decoderMemoryBytes(rangeSectors * sectorSize + 8, win) + Math.ceil(sectors / 8) + Math.ceil(region / 8) + map;
 }
@@ -147,6 +147,8 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
   private straight = 0;
   /** In-place: sectors over both images (sectors past the new image's end can only hold stashes). */
   private nRegion = 0;
+  /** In-place: spare sectors past both images the patch uses for stashes (the header's count). */
+  private spare = 0;
   /** In-place: the current step writes a stash. */
   private stashing = 0;
   /** In-place: final sector writes so far (the stream ends after the last one). */
@@ -446,7 +448,9 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
     const filter = magic & 0x0f;
     if (filterName(filter) === undefined) throw corrupt(`unknown filter ${filter}`);
     const vals: number[] = [];
+    // sizes, [sector bits, range limit and flags, [spare sectors]], map flags, [load address]
     let want = inplace ? 5 : 3;
+    let flagsAt = want - 1;
     for (let k = 0; k < want; k++) {
       let v = 0;
       let mul = 1;
@@ -459,12 +463,16 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
         if ((c & 0x80) === 0) break;
       }
       vals.push(v);
-      if (k === want - 1 && want === (inplace ? 5 : 3) && (v & 4) !== 0) want++;
+      if (inplace && k === 3 && (v & INPLACE_SPARE) !== 0) {
+        want++;
+        flagsAt++;
+      }
+      if (k === flagsAt && (v & 4) !== 0) want++;
     }
-    const flags = vals[inplace ? 4 : 2]!;
+    const flags = vals[flagsAt]!;
     if (flags > PRED_ALL || !predFilterOk(flags, filter)) throw corrupt(`bad reference-map flags ${flags} for filter ${filter}`);
     this.predFlags = flags;
-    this.predBase = flags & 4 ? vals[inplace ? 5 : 3]! : 0;
+    this.predBase = flags & 4 ? vals[flagsAt + 1]! : 0;
     this.pos = p;
     this.filter = filter;
     this.newSize = vals[0]!;
@@ -479,16 +487,20 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
       }
       this.nSteps = Math.ceil(this.newSize / this.sectorSize);
       this.written = new Uint8Array(Math.ceil(this.nSteps / 8));
-      this.nRegion = Math.ceil(Math.max(this.oldSize, this.newSize) / this.sectorSize);
-      this.stashed = new Uint8Array(Math.ceil(this.nRegion / 8));
-      this.regionEnd = this.nRegion * this.sectorSize;
-      if (this.predFlags !== 0) this.mapTmp = new Uint8Array(this.win.length + 2 * FILTER_MARGIN);
-      // the range limit; its bit 5: stashes anywhere (see encodeHeader)
+      // the range limit; its bit 5: stashes anywhere, bit 6: straight (see encodeHeader), bit 7: spare sectors follow
       // (with the straight flag, bit 5 gives the direction: set = from the last sector down)
       const K = vals[3]! & (INPLACE_STASH_ANYWHERE - 1);
-      if (K < 1 || K > INPLACE_MAX_RANGE || vals[3]! > INPLACE_STRAIGHT + INPLACE_STASH_ANYWHERE + INPLACE_MAX_RANGE) throw corrupt(`step range of ${K} sectors out of range`);
+      if (K < 1 || K > INPLACE_MAX_RANGE || vals[3]! > INPLACE_SPARE + INPLACE_STRAIGHT + INPLACE_STASH_ANYWHERE + INPLACE_MAX_RANGE) throw corrupt(`step range of ${K} sectors out of range`);
       if (vals[3]! & INPLACE_STRAIGHT) this.straight = vals[3]! & INPLACE_STASH_ANYWHERE ? -1 : 1;
       else this.stashAnywhere = vals[3]! & INPLACE_STASH_ANYWHERE ? 1 : 0;
+      const spare = vals[3]! & INPLACE_SPARE ? vals[4]! : 0;
+      // (spare sectors only ever hold stashes: a patch that uses them has stashes anywhere)
+      if ((vals[3]! & INPLACE_SPARE) !== 0 && (spare < 1 || spare > INPLACE_MAX_SPARE || this.stashAnywhere === 0)) throw corrupt(`${spare} spare sectors out of range`);
+      this.nRegion = Math.ceil(Math.max(this.oldSize, this.newSize) / this.sectorSize) + spare;
+      this.stashed = new Uint8Array(Math.ceil(this.nRegion / 8));
+      this.regionEnd = this.nRegion * this.sectorSize;
+      this.spare = spare;
+      if (this.predFlags !== 0) this.mapTmp = new Uint8Array(this.win.length + 2 * FILTER_MARGIN);
       this.rangeMax = K;
       // the output buffer holds one step range (K sectors): that is what the memory bound counts
       this.fixedMemory = decoderMemoryBytes(K * this.sectorSize + 8, this.win.length - 2 * FILTER_MARGIN);
@@ -526,8 +538,11 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
   }
 
   private checkRegion(): void {
-    const need = Math.max(this.oldSize, this.newSize);
-    if (this.base.size < need) throw new CompatibilityError("too-large", `in-place region has ${this.base.size} bytes; the patch needs ${need}`);
+    const need = this.spare > 0 ? this.regionEnd : Math.max(this.oldSize, this.newSize);
+    if (this.base.size < need) {
+      const why = this.spare > 0 ? ` (the images and ${this.spare} spare sectors of ${this.sectorSize} bytes for stashes; build the patch for this slot's size)` : "";
+      throw new CompatibilityError("too-large", `in-place region has ${this.base.size} bytes; the patch needs ${need}${why}`, { details: { size: this.base.size, need } });
+    }
     if ((this.opts.inPlace!.doneSteps ?? 0) === 0 && this.opts.baseSha256 !== undefined) {
       const r = this.base;
       const d = readerSha256({ size: this.oldSize, read: (o, n) => r.read(o, n) });

@@ -2,7 +2,7 @@
 // an in-place form for single-slot devices, and the payload-decoder dispatcher (full or delta).
 
 import { DEFAULT_CONFIG, type FotaConfig } from "../config.js";
-import { FormatError, UsageError } from "../errors.js";
+import { CompatibilityError, FormatError, UsageError } from "../errors.js";
 import type { Encoding, Manifest } from "../format/manifest.js";
 import { openFullImageDecoder } from "../format/payload.js";
 import { createRawDelta, sha256hex } from "./create.js";
@@ -10,7 +10,7 @@ import { DeltaDecoder, inPlaceMemoryBytes, MAP_SEGMENT_BYTES, type DeltaDecoderO
 import { FILTERS, filterName, type FilterName } from "./filters.js";
 import { createInPlacePatch, MemoryRegion, type InPlaceRegion, type InPlaceStats } from "./inplace.js";
 import { PRED } from "./predict.js";
-import { INPLACE_MAGIC, STREAM_MAGIC } from "./stream.js";
+import { INPLACE_MAGIC, INPLACE_MAX_SPARE, INPLACE_SPARE, STREAM_MAGIC } from "./stream.js";
 import type { PayloadDecoder, RandomAccessReader } from "./types.js";
 
 export type { PayloadDecoder, RandomAccessReader } from "./types.js";
@@ -29,8 +29,13 @@ export const DELTA_COMPRESSION = "range";
 export interface CreateDeltaOptions {
   /** Filter, or "auto" (default: try config.delta.autoFilters, keep the smallest). */
   filter?: FilterName | "auto";
-  /** Build the in-place form (single-slot devices) with this sector size (default config.delta.inPlaceSectorBytes when true). */
-  inPlace?: boolean | { sectorSize: number };
+  /**
+   * Build the in-place form (single-slot devices): sector size (default config.delta.inPlaceSectorBytes),
+   * and the size of the slot it rewrites when that is larger than the images: the patch may then keep
+   * stashes in the spare sectors past them (up to config.delta.inPlaceMaxSpareSectors; the applier
+   * refuses it on a smaller region before writing).
+   */
+  inPlace?: boolean | { sectorSize?: number; slotBytes?: number };
   config?: FotaConfig;
 }
 
@@ -62,23 +67,31 @@ export function createDelta(oldImage: Uint8Array, newImage: Uint8Array, opts: Cr
   const raw = createRawDelta(oldImage, newImage, { filter, autoFilters: config.delta.autoFilters.map((f) => checkFilter(f) as FilterName), maxMapSegments });
   const memory = fixed + MAP_SEGMENT_BYTES * raw.mapSegments;
   if (opts.inPlace) {
-    const sectorSize = typeof opts.inPlace === "object" ? opts.inPlace.sectorSize : config.delta.inPlaceSectorBytes;
+    const ipo = typeof opts.inPlace === "object" ? opts.inPlace : {};
+    const sectorSize = ipo.sectorSize ?? config.delta.inPlaceSectorBytes;
+    const both = Math.max(oldImage.length, newImage.length);
+    const slot = ipo.slotBytes ?? both;
+    if (!Number.isSafeInteger(slot) || slot < both) {
+      throw new UsageError("bad-argument", `slot of ${slot} bytes is smaller than the images (${both} bytes); give the size of the flash region the in-place delta rewrites`);
+    }
+    // whole spare sectors past both images (the slot's tail), as many as the planner may use
+    const spare = Math.max(0, Math.min(config.delta.inPlaceMaxSpareSectors, Math.floor(slot / sectorSize) - Math.ceil(both / sectorSize)));
     // step ranges of up to config.delta.inPlaceRangeSectors sectors, as many as the memory bound leaves room for
     const rangeFor = (mapped: boolean, segs: number): number => {
       let k = config.delta.inPlaceRangeSectors;
-      while (k > 1 && inPlaceMemoryBytes(k, sectorSize, newImage.length, mapped, segs, config.delta.baseWindowBytes, oldImage.length) > config.delta.maxWorkingMemoryBytes) k--;
+      while (k > 1 && inPlaceMemoryBytes(k, sectorSize, newImage.length, mapped, segs, config.delta.baseWindowBytes, oldImage.length, spare) > config.delta.maxWorkingMemoryBytes) k--;
       return k;
     };
-    let ip = createInPlacePatch(oldImage, newImage, FILTERS[raw.filter], sectorSize, raw.predict, Math.min(1024, maxMapSegments), rangeFor);
+    let ip = createInPlacePatch(oldImage, newImage, FILTERS[raw.filter], sectorSize, raw.predict, Math.min(1024, maxMapSegments), rangeFor, spare);
     // ARM relative forms are a variant the ordinary stream chose; in place (a coarser map) they may not pay
     if (raw.predict & PRED.armRel) {
-      const alt = createInPlacePatch(oldImage, newImage, FILTERS[raw.filter], sectorSize, raw.predict & ~PRED.armRel, Math.min(1024, maxMapSegments), rangeFor);
+      const alt = createInPlacePatch(oldImage, newImage, FILTERS[raw.filter], sectorSize, raw.predict & ~PRED.armRel, Math.min(1024, maxMapSegments), rangeFor, spare);
       if (alt.patch.length < ip.patch.length) ip = alt;
     }
     const encoding = { compression: DELTA_COMPRESSION, delta: DELTA_ALGORITHMS.inPlace, filter: raw.filter };
     // a rehearsal on a host copy of the region: the applier's real working memory (refused here, not
     // on the device, when over the bound) and the rewritten region checked against the new image
-    const applier = createInPlaceApplier(encoding, new MemoryRegion(oldImage, sectorSize, Math.max(oldImage.length, newImage.length)), { config, targetSha256: sha256hex(newImage) });
+    const applier = createInPlaceApplier(encoding, new MemoryRegion(oldImage, sectorSize, peekDeltaHeader(ip.patch).regionBytes!), { config, targetSha256: sha256hex(newImage) });
     applier.push(ip.patch, () => {});
     applier.finish(() => {});
     return { payload: ip.patch, encoding, filter: raw.filter, decoderMemoryBytes: applier.memoryBytes, inPlace: ip.stats };
@@ -113,6 +126,8 @@ export interface CreateDeltaDecoderOptions {
   /** A state from saveState() to resume from. */
   state?: Uint8Array;
   config?: FotaConfig;
+  /** In-place deltas applied in host memory: the size of the device's region (a patch that needs more is refused). */
+  regionBytes?: number;
 }
 
 function checkEncoding(encoding: Encoding, algorithm: string): void {
@@ -156,7 +171,7 @@ const hex = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byt
  * to the delta decoder over `base`. (In-place deltas given here are applied in host memory and their
  * image emitted at finish(); devices use createInPlaceApplier.)
  */
-export function openPayloadDecoder(manifest: Manifest, base?: RandomAccessReader, opts: { state?: Uint8Array; config?: FotaConfig } = {}): PayloadDecoder {
+export function openPayloadDecoder(manifest: Manifest, base?: RandomAccessReader, opts: { state?: Uint8Array; config?: FotaConfig; regionBytes?: number } = {}): PayloadDecoder {
   if (manifest.kind === "full") return openFullImageDecoder(manifest, opts.state ? { state: opts.state } : {});
   if (!base) throw new UsageError("bad-argument", "a delta package needs the base image it was made from (e.g. --base FILE)");
   const common = {
@@ -164,6 +179,7 @@ export function openPayloadDecoder(manifest: Manifest, base?: RandomAccessReader
     targetSize: manifest.target.size,
     ...(manifest.base ? { baseSha256: hex(manifest.base.sha256) } : {}),
     ...(opts.config ? { config: opts.config } : {}),
+    ...(opts.regionBytes !== undefined ? { regionBytes: opts.regionBytes } : {}),
   };
   if (manifest.encoding.delta === DELTA_ALGORITHMS.inPlace) {
     const parts: Uint8Array[] = [];
@@ -189,7 +205,12 @@ export function applyDelta(oldImage: Uint8Array, payload: Uint8Array, encoding: 
   };
   if (encoding.delta === DELTA_ALGORITHMS.inPlace) {
     const h = peekDeltaHeader(payload);
-    const region = new MemoryRegion(oldImage, h.sectorSize ?? 4096, Math.max(oldImage.length, h.newSize));
+    if (opts.regionBytes !== undefined && h.regionBytes! > opts.regionBytes) {
+      throw new CompatibilityError("too-large", `this in-place delta needs a region of ${h.regionBytes} bytes (the images and the spare sectors it keeps stashes in); this one has ${opts.regionBytes}`, {
+        details: { need: h.regionBytes, size: opts.regionBytes },
+      });
+    }
+    const region = new MemoryRegion(oldImage, h.sectorSize!, Math.max(oldImage.length, h.regionBytes!));
     const a = createInPlaceApplier(encoding, region, opts);
     a.push(payload, () => {});
     a.finish(() => {});
@@ -209,8 +230,11 @@ export function applyDelta(oldImage: Uint8Array, payload: Uint8Array, encoding: 
 
 export { sha256hex };
 
-/** The plain header of a delta payload (sizes, filter, in-place sector size). */
-export function peekDeltaHeader(payload: Uint8Array): { filter: FilterName; newSize: number; oldSize: number; sectorSize?: number } {
+/**
+ * The plain header of a delta payload (sizes, filter; in place also the sector size and the bytes of
+ * region the applier needs: both images, and the spare sectors the patch keeps stashes in).
+ */
+export function peekDeltaHeader(payload: Uint8Array): { filter: FilterName; newSize: number; oldSize: number; sectorSize?: number; regionBytes?: number } {
   const bad = (): FormatError => new FormatError("corrupt-patch", "corrupt delta patch: unreadable header");
   if (payload.length < 3) throw bad();
   const magic = payload[0]!;
@@ -219,8 +243,7 @@ export function peekDeltaHeader(payload: Uint8Array): { filter: FilterName; newS
   const filter = filterName(magic & 15);
   if (!filter) throw bad();
   let p = 1;
-  const vals: number[] = [];
-  for (let k = 0; k < (inplace ? 3 : 2); k++) {
+  const varint = (): number => {
     let v = 0;
     let mul = 1;
     for (let i = 0; ; i++) {
@@ -228,14 +251,19 @@ export function peekDeltaHeader(payload: Uint8Array): { filter: FilterName; newS
       const c = payload[p++]!;
       v += (c & 0x7f) * mul;
       mul *= 128;
-      if ((c & 0x80) === 0) break;
+      if ((c & 0x80) === 0) return v;
     }
-    vals.push(v);
-  }
-  const h: { filter: FilterName; newSize: number; oldSize: number; sectorSize?: number } = { filter, newSize: vals[0]!, oldSize: vals[1]! };
+  };
+  const h: { filter: FilterName; newSize: number; oldSize: number; sectorSize?: number; regionBytes?: number } = { filter, newSize: varint(), oldSize: varint() };
   if (inplace) {
-    if (vals[2]! < 8 || vals[2]! > 16) throw bad();
-    h.sectorSize = 2 ** vals[2]!;
+    const bits = varint();
+    if (bits < 8 || bits > 16) throw bad();
+    const S = 2 ** bits;
+    h.sectorSize = S;
+    const spare = varint() & INPLACE_SPARE ? varint() : 0;
+    if (spare > INPLACE_MAX_SPARE) throw bad();
+    const both = Math.max(h.oldSize, h.newSize);
+    h.regionBytes = spare > 0 ? (Math.ceil(both / S) + spare) * S : both;
   }
   return h;
 }

@@ -82,6 +82,8 @@ export interface InPlaceStats {
   brokenBytes: number;
   /** Of those, bytes found again elsewhere in the region or in the sector itself. */
   rescuedBytes: number;
+  /** Spare sectors past both images the patch keeps stashes in (the device's region must hold them). */
+  spareSectors: number;
 }
 
 /** Shortest copy a broken read is replaced with (region copies; in-sector history copies: 4). */
@@ -124,6 +126,8 @@ export function createInPlacePatch(
   predFlags = 0,
   maxMapSegments = 1024,
   rangeSectors: number | ((mapped: boolean, mapSegments: number) => number) = 1,
+  /** Sectors of the device's slot past both images, free for stashes (the header asks for those used). */
+  spareSectors = 0,
 ): { patch: Uint8Array; stats: InPlaceStats } {
   const S = sectorSize;
   const bits = Math.log2(S);
@@ -171,23 +175,30 @@ export function createInPlacePatch(
     } else if (cands.length === 0) cands.push({ base: oF, index: index0, ops: ops0 });
   }
   let best: { enc: Encoded; pred: Prediction | undefined; rangeMax: number } | undefined;
+  // (a spare sector costs the header a byte or two)
+  const size = (e: Encoded): number => e.body.length + (e.spare > 0 ? 2 : 0);
   for (const c of cands) {
     const rangeMax = rangeFor(c.pred);
-    const e = buildSteps(c, nF, filterId, S, bits, rangeMax);
-    if (!best || e.body.length < best.enc.body.length) best = { enc: e, pred: c.pred, rangeMax };
+    const e = buildSteps(c, nF, filterId, S, bits, rangeMax, spareSectors);
+    if (!best || size(e) < size(best.enc)) best = { enc: e, pred: c.pred, rangeMax };
+    // the stash planner is greedy: spare sectors it took can leave a worse plan than none
+    if (e.spare > 0) {
+      const e0 = buildSteps(c, nF, filterId, S, bits, rangeMax, 0);
+      if (size(e0) < size(best.enc)) best = { enc: e0, pred: c.pred, rangeMax };
+    }
     // reads a cycle broke, and padding that could give stash room: also with the padding as runs
     const runs = e.broken > 0 ? paddingAsRuns(c.ops, nF, S) : c.ops;
     if (runs !== c.ops) {
-      const r = buildSteps({ ...c, ops: runs }, nF, filterId, S, bits, rangeMax);
-      if (r.body.length < best.enc.body.length) best = { enc: r, pred: c.pred, rangeMax };
+      const r = buildSteps({ ...c, ops: runs }, nF, filterId, S, bits, rangeMax, spareSectors);
+      if (size(r) < size(best.enc)) best = { enc: r, pred: c.pred, rangeMax };
     }
   }
   const { enc, pred, rangeMax } = best!;
-  const head = encodeHeader(INPLACE_MAGIC, filterId, newImage.length, oldImage.length, { sectorBits: bits, rangeMax, stashAnywhere: enc.anywhere, straight: enc.straight }, pred);
+  const head = encodeHeader(INPLACE_MAGIC, filterId, newImage.length, oldImage.length, { sectorBits: bits, rangeMax, stashAnywhere: enc.anywhere, straight: enc.straight, spareSectors: enc.spare }, pred);
   const patch = new Uint8Array(head.length + enc.body.length);
   patch.set(head);
   patch.set(enc.body, head.length);
-  return { patch, stats: { steps: enc.steps, brokenBytes: enc.broken, rescuedBytes: enc.rescued } };
+  return { patch, stats: { steps: enc.steps, brokenBytes: enc.broken, rescuedBytes: enc.rescued, spareSectors: enc.spare } };
 }
 
 interface Candidate {
@@ -230,13 +241,14 @@ function paddingAsRuns(ops: Op[], nF: Uint8Array, S: number): Op[] {
  * of the plans with and without stashes); when broken reads are left, also the best order with its
  * heaviest broken constraint kept instead.
  */
-function buildSteps(cand: Candidate, nF: Uint8Array, filterId: number, S: number, bits: number, rangeMax: number): Encoded {
+function buildSteps(cand: Candidate, nF: Uint8Array, filterId: number, S: number, bits: number, rangeMax: number, spare: number): Encoded {
   const { pred, base, index, ops } = cand;
   const oF = base;
   const oldLen = oF.length;
   const newLen = nF.length;
   const nNew = Math.ceil(newLen / S);
-  const nAll = Math.ceil(Math.max(oldLen, newLen) / S);
+  // sectors over both images, then the spare sectors of the slot past them (stashes only)
+  const nAll = Math.ceil(Math.max(oldLen, newLen) / S) + spare;
 
   // the operations cut at sector boundaries
   const segs: Seg[][] = Array.from({ length: nNew }, () => []);
@@ -365,6 +377,8 @@ interface Encoded {
   anywhere: boolean;
   /** the header's straight flag: 0, or the direction */
   straight: number;
+  /** spare sectors past both images used (the last one holding a stash) */
+  spare: number;
   steps: number;
   broken: number;
   rescued: number;
@@ -628,7 +642,9 @@ function encodeSteps(steps: Step[], inp: EncodeInput): Encoded | null {
   }
   flush();
   if (newLen > 0) enc.enc.direct(END_MARK, 16);
-  return { body: enc.enc.finish(), anywhere: inp.anywhere, straight, steps: steps.length, broken, rescued };
+  const both = Math.ceil(Math.max(oldLen, newLen) / S);
+  const spare = steps.reduce((m, st) => (st.stash !== undefined ? Math.max(m, st.j + 1 - both) : m), 0);
+  return { body: enc.enc.finish(), anywhere: inp.anywhere, straight, spare, steps: steps.length, broken, rescued };
 }
 
 /**
@@ -968,7 +984,8 @@ function planMoreStashes(start: Step[], segs: Seg[][], g: { S: number; bits: num
       return { ranges, bytes, pieces };
     };
     for (let x = 0; x < nAll; x++) {
-      if (spos[x] !== Infinity || (x >= nNew && x >= nOld)) continue;
+      // (past both images: the slot's spare sectors, free from the start)
+      if (spos[x] !== Infinity) continue;
       // x's final write where it is, or moved to the end (its base reads then come from its stash;
       // copies of its new bytes by final writes between break)
       // (not when a stash step after it copies x's new bytes: they would not be there)

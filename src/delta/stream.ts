@@ -24,8 +24,9 @@
 // sees it (predict.ts): the decoder filters and maps what it reads from the base and unfilters what
 // it writes. In-place streams (inplace.ts) add the sector-size bits and the step-range limit to the
 // header (the range limit + INPLACE_STASH_ANYWHERE when stashes may go to any sector, or +
-// INPLACE_STRAIGHT for one run of sectors that is not announced), step announcements (sector, stash
-// bit, step range) and per-operation fill bits.
+// INPLACE_STRAIGHT for one run of sectors that is not announced; + INPLACE_SPARE and the count of
+// spare sectors past the images that stashes use), step announcements (sector, stash bit, step
+// range) and per-operation fill bits.
 
 import type { AddressMap } from "./predict.js";
 import { L, RangeEncoder } from "./rangecoder.js";
@@ -42,6 +43,14 @@ export const INPLACE_STASH_ANYWHERE = 32;
  * down), no stashes; no step is announced in the body.
  */
 export const INPLACE_STRAIGHT = 64;
+/**
+ * In-place header: added to the range limit when the patch uses spare sectors past the images (the
+ * device's slot is larger): a varint with their count follows, and the applier refuses the patch
+ * before writing when its region is smaller. Stashes go there like past a shrinking image's end.
+ */
+export const INPLACE_SPARE = 128;
+/** Most spare sectors a header may ask for. */
+export const INPLACE_MAX_SPARE = 4096;
 /** How far back (bytes of new image) a history copy (offset kind 4) may reach: the decoder's window. */
 export const HISTORY_BYTES = 16 * 1024;
 export const KIND_HISTORY = 4;
@@ -292,7 +301,7 @@ export function encodeHeader(
   filter: number,
   newSize: number,
   oldSize: number,
-  inPlace?: { sectorBits: number; rangeMax: number; stashAnywhere?: boolean; straight?: number },
+  inPlace?: { sectorBits: number; rangeMax: number; stashAnywhere?: boolean; straight?: number; spareSectors?: number },
   pred?: Prediction,
 ): Uint8Array {
   const h: number[] = [magic | filter];
@@ -301,7 +310,9 @@ export function encodeHeader(
   if (inPlace) {
     putVarint(h, inPlace.sectorBits);
     const st = inPlace.straight ?? 0;
-    putVarint(h, inPlace.rangeMax + (st !== 0 ? INPLACE_STRAIGHT + (st < 0 ? INPLACE_STASH_ANYWHERE : 0) : inPlace.stashAnywhere ? INPLACE_STASH_ANYWHERE : 0));
+    const spare = inPlace.spareSectors ?? 0;
+    putVarint(h, inPlace.rangeMax + (st !== 0 ? INPLACE_STRAIGHT + (st < 0 ? INPLACE_STASH_ANYWHERE : 0) : inPlace.stashAnywhere ? INPLACE_STASH_ANYWHERE : 0) + (spare > 0 ? INPLACE_SPARE : 0));
+    if (spare > 0) putVarint(h, spare);
   }
   const flags = pred?.flags ?? 0;
   putVarint(h, flags);

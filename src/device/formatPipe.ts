@@ -12,7 +12,7 @@ import type { PublicKeyInput } from "../format/keys.js";
 import type { PackageFacts, PackageOpener } from "./package.js";
 
 /** Opens the payload decoder for a verified manifest (DELTA's openPayloadDecoder has this shape). */
-export type DecoderFactory = (manifest: Manifest, base?: RandomAccessReader) => PayloadDecoder;
+export type DecoderFactory = (manifest: Manifest, base?: RandomAccessReader, opts?: { regionBytes?: number }) => PayloadDecoder;
 
 export interface FormatPipeOptions {
   trustedKeys: readonly PublicKeyInput[];
@@ -38,7 +38,7 @@ export function factsOf(m: Manifest, packageSize?: number): PackageFacts {
   return f;
 }
 
-const dispatch: DecoderFactory = (m, base) => openPayloadDecoder(m, base);
+const dispatch: DecoderFactory = (m, base, opts) => openPayloadDecoder(m, base, opts?.regionBytes !== undefined ? { regionBytes: opts.regionBytes } : {});
 
 export function formatPackageOpener(opts: FormatPipeOptions): PackageOpener {
   const openDecoder = opts.openDecoder ?? dispatch;
@@ -58,7 +58,7 @@ export function formatPackageOpener(opts: FormatPipeOptions): PackageOpener {
             ...(facts.base ? { baseSha256: facts.base.sha256 } : {}),
             ...(opts.config ? { config: opts.config } : {}),
           });
-        } else decoder = openDecoder(m, base);
+        } else decoder = openDecoder(m, base, hooks.regionBytes !== undefined ? { regionBytes: hooks.regionBytes } : {});
       },
     });
     return {

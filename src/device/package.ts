@@ -48,6 +48,11 @@ export interface PackageHooks {
    * it, an in-place delta is decoded like any payload (verification passes).
    */
   inPlaceRegion?(facts: PackageFacts): InPlaceTarget;
+  /**
+   * For in-place deltas only verified here (stored, applied by the bootloader later): the size of the
+   * region they will rewrite; a patch that needs more (spare sectors for its stashes) is refused.
+   */
+  regionBytes?: number;
 }
 
 /** Raw package bytes in, verified image bytes out (in order). */

@@ -3,7 +3,7 @@
 // edit, which is what a compiler does when code moves.
 import { createHash } from "node:crypto";
 import { expect } from "vitest";
-import { createInPlaceApplier, MemoryRegion, type DeltaResult } from "../../src/delta/index.js";
+import { createInPlaceApplier, MemoryRegion, peekDeltaHeader, type DeltaResult } from "../../src/delta/index.js";
 import { Rng } from "../../src/device/rng.js";
 
 export interface Program {
@@ -118,14 +118,16 @@ export const linkArm32 = (p: Program): Uint8Array => linkWords(p, (pc, t) => 0xe
  */
 export function applyWithCuts(old: Uint8Array, nw: Uint8Array, d: DeltaResult, sectorSize: number, chunk: number): void {
   const opts = { baseSha256: sha(old), targetSha256: sha(nw), targetSize: nw.length };
-  const full = new MemoryRegion(old, sectorSize, nw.length);
+  // (the region the patch needs: both images, and any spare sectors it keeps stashes in)
+  const size = peekDeltaHeader(d.payload).regionBytes!;
+  const full = new MemoryRegion(old, sectorSize, size);
   const a = createInPlaceApplier(d.encoding, full, opts);
   a.push(d.payload, () => {});
   a.finish(() => {});
   expect(sha(full.bytes.subarray(0, nw.length))).toBe(sha(nw));
   expect(full.writes).toBe(d.inPlace!.steps);
   for (let cut = 0; cut < d.inPlace!.steps; cut++) {
-    const region = new MemoryRegion(old, sectorSize, nw.length);
+    const region = new MemoryRegion(old, sectorSize, size);
     let done = 0;
     const real = region.writeSector.bind(region);
     region.writeSector = (i, data) => {

@@ -1,9 +1,10 @@
 // In-place deltas: stashes in sectors whose base bytes are no longer needed (any sector not yet
-// written, with the header's stash-anywhere flag, and sectors past a shrinking image's end).
+// written, with the header's stash-anywhere flag, sectors past a shrinking image's end, and spare
+// sectors of a slot larger than the images).
 import { describe, expect, it } from "vitest";
-import { FormatError } from "../../src/errors.js";
-import { createDelta, createInPlaceApplier, MemoryRegion } from "../../src/delta/index.js";
-import { INPLACE_STASH_ANYWHERE, INPLACE_STRAIGHT } from "../../src/delta/stream.js";
+import { CompatibilityError, FormatError, UsageError } from "../../src/errors.js";
+import { applyDelta, createDelta, createInPlaceApplier, MemoryRegion, peekDeltaHeader } from "../../src/delta/index.js";
+import { INPLACE_SPARE, INPLACE_STASH_ANYWHERE, INPLACE_STRAIGHT } from "../../src/delta/stream.js";
 import { inPlaceMemoryBytes } from "../../src/delta/decode.js";
 import { applyWithCuts, link, makeProgram, rng, sha } from "./helpers.js";
 
@@ -140,3 +141,79 @@ describe("straight in-place patches (nothing announced per step)", () => {
   });
 });
 
+
+/**
+ * Sectors of unique random bytes whose first three read each other in a cycle (new 0 <- old 1,
+ * new 1 <- old 2, new 2 <- old 0, each with a few bytes changed), the rest in place: with no sector
+ * free, one of the three is lost and sent as literals.
+ */
+function rotatedCycle(seed: number, sectors: number): [Uint8Array, Uint8Array] {
+  const r = rng(seed);
+  const old = Uint8Array.from({ length: sectors * S - 40 }, () => Math.floor(r() * 256));
+  const nw = new Uint8Array(old);
+  for (const [to, from] of [[0, 1], [1, 2], [2, 0]] as const) nw.set(old.subarray(from * S, (from + 1) * S), to * S);
+  for (let i = 0; i < 9; i++) nw[Math.floor(r() * 3 * S)] ^= 0x5a;
+  return [old, nw];
+}
+
+describe("in-place stashes in spare sectors of the slot past the images", () => {
+  const [old, nw] = rotatedCycle(81, 7);
+  const images = Math.ceil(old.length / S) * S;
+
+  it("keeps what a cycle needs in a spare sector (the header asks for it), safe against a cut at every step", () => {
+    const none = createDelta(old, nw, { inPlace: { sectorSize: S } });
+    expect(none.inPlace!.spareSectors).toBe(0);
+    expect(none.inPlace!.brokenBytes - none.inPlace!.rescuedBytes).toBeGreaterThan(200);
+    for (const spare of [1, 3]) {
+      const d = createDelta(old, nw, { inPlace: { sectorSize: S, slotBytes: images + spare * S + 100 } });
+      // one spare sector is all the cycle needs: the header asks for that one only
+      expect(d.inPlace!.spareSectors).toBe(1);
+      expect(peekDeltaHeader(d.payload).regionBytes).toBe(images + S);
+      expect(d.inPlace!.brokenBytes - d.inPlace!.rescuedBytes).toBe(0);
+      expect(d.payload.length).toBeLessThan(none.payload.length - 200);
+      expect(d.payload[rangeFieldAt(d.payload)]! & INPLACE_SPARE).toBe(INPLACE_SPARE);
+      applyWithCuts(old, nw, d, S, 23);
+      expect(applyDelta(old, d.payload, d.encoding)).toEqual(nw);
+    }
+    // a slot with no whole sector past the images: the patch is the one without spare sectors
+    expect(createDelta(old, nw, { inPlace: { sectorSize: S, slotBytes: images + S - 1 } }).payload).toEqual(none.payload);
+  });
+
+  it("refuses, before writing anything, a region without the spare sectors the patch uses", () => {
+    const d = createDelta(old, nw, { inPlace: { sectorSize: S, slotBytes: images + 4 * S } });
+    const region = new MemoryRegion(old, S, images);
+    let error: unknown;
+    try {
+      const a = createInPlaceApplier(d.encoding, region, { targetSha256: sha(nw) });
+      a.push(d.payload, () => {});
+      a.finish(() => {});
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(CompatibilityError);
+    expect((error as CompatibilityError).reason).toBe("too-large");
+    expect((error as CompatibilityError).message).toContain(`needs ${images + S}`);
+    expect(region.writes).toBe(0);
+    expect(region.bytes.subarray(0, old.length)).toEqual(old);
+    // the host-memory applier told the device's region size refuses it as well
+    expect(() => applyDelta(old, d.payload, d.encoding, { regionBytes: images })).toThrow(/needs a region of/);
+    expect(applyDelta(old, d.payload, d.encoding, { regionBytes: images + S })).toEqual(nw);
+  });
+
+  it("refuses a slot smaller than the images, and a spare count out of range in the header", () => {
+    expect(() => createDelta(old, nw, { inPlace: { sectorSize: S, slotBytes: old.length - 1 } })).toThrow(UsageError);
+    const d = createDelta(old, nw, { inPlace: { sectorSize: S, slotBytes: images + 2 * S } });
+    const at = rangeFieldAt(d.payload) + 1;
+    expect(d.payload[at]).toBe(1);
+    for (const bad of [Uint8Array.of(0), Uint8Array.of(0x81, 0x40)]) {
+      const p = Buffer.concat([d.payload.subarray(0, at), bad, d.payload.subarray(at + 1)]);
+      const region = new MemoryRegion(old, S, images + 64 * S);
+      expect(() => {
+        const a = createInPlaceApplier(d.encoding, region, {});
+        a.push(p, () => {});
+        a.finish(() => {});
+      }).toThrow(FormatError);
+      expect(region.writes).toBe(0);
+    }
+  });
+});

@@ -52,6 +52,15 @@ export function parseCount(v: string | undefined, what: string): number | undefi
   return Number(v);
 }
 
+/** Parses a byte count: a whole number, hex (0x...), or with a K/M/G suffix (KiB, MiB, GiB: powers of 1024). */
+export function parseBytes(v: string | undefined, what: string): number | undefined {
+  if (v === undefined) return undefined;
+  const m = /^(0x[0-9a-f]+|\d+)\s*(k|kib|m|mib|g|gib)?$/i.exec(v.trim());
+  const n = m ? Number(m[1]) * 1024 ** ({ k: 1, m: 2, g: 3 }[(m[2] ?? "")[0]?.toLowerCase() as "k" | "m" | "g"] ?? 0) : NaN;
+  if (!Number.isSafeInteger(n)) throw new UsageError("bad-argument", `${what} must be a byte count like 1048576, 0x100000, 256K or 1M; got "${v}"`);
+  return n;
+}
+
 /** Parses an ISO 8601 time (or seconds since the epoch) into a Date. */
 export function parseTime(v: string | undefined, what: string): Date | undefined {
   if (v === undefined) return undefined;

@@ -5,7 +5,7 @@ import { UsageError } from "../../errors.js";
 import { COMPRESSIONS, type CompressionName, type PackageKind } from "../../format/constants.js";
 import type { Encoding, ImageRef } from "../../format/index.js";
 import type { FilterName } from "../../delta/index.js";
-import { collect, parseCount, parseTime, progressBar } from "./_package-common.js";
+import { collect, parseBytes, parseCount, parseTime, progressBar } from "./_package-common.js";
 
 interface PackOptions {
   key: string[];
@@ -23,6 +23,8 @@ interface PackOptions {
   kind?: string;
   filter: string;
   inPlace?: boolean;
+  sectorSize?: string;
+  slotSize?: string;
 }
 
 /** What goes into the package besides the manifest's fixed facts. */
@@ -31,6 +33,8 @@ interface ProducedPayload {
   encoding: Partial<Encoding>;
   payload: Uint8Array;
   base?: ImageRef;
+  /** in-place deltas: the flash region the device must have (bytes), when spare sectors are used */
+  regionBytes?: number;
 }
 
 /**
@@ -45,6 +49,12 @@ function producePayload(fmt: FormatLib, opts: PackOptions, newImage: Uint8Array,
   const { encodeFullPayload, readFileBytes, sha256 } = fmt;
   if (opts.kind !== undefined && opts.kind !== "delta" && opts.kind !== "full") throw new UsageError("bad-argument", `--kind must be delta or full, got "${opts.kind}"`);
   if (opts.kind === "delta" && opts.from === undefined) throw new UsageError("bad-argument", "--kind delta needs --from OLD.bin (the base image)");
+  if ((opts.slotSize !== undefined || opts.sectorSize !== undefined) && opts.inPlace !== true) throw new UsageError("bad-argument", "--slot-size and --sector-size describe the flash of an in-place delta: add --in-place");
+  const sectorSize = parseBytes(opts.sectorSize, "--sector-size");
+  const slotBytes = parseBytes(opts.slotSize, "--slot-size");
+  if (sectorSize !== undefined && (sectorSize < 256 || sectorSize > 65536 || (sectorSize & (sectorSize - 1)) !== 0)) {
+    throw new UsageError("bad-argument", `--sector-size must be a power of two from 256 to 65536 (the flash's erase sector), got ${sectorSize}`);
+  }
   let produced: ProducedPayload | undefined;
   if (opts.from !== undefined && opts.kind !== "full" && delta) {
     const oldImage = readFileBytes(opts.from);
@@ -53,11 +63,13 @@ function producePayload(fmt: FormatLib, opts: PackOptions, newImage: Uint8Array,
     if (note) process.stderr.write(`building the ${opts.inPlace === true ? "in-place " : ""}delta of ${newImage.length} bytes against ${oldImage.length}...`);
     let d: ReturnType<DeltaLib["createDelta"]>;
     try {
-      d = delta.createDelta(oldImage, newImage, { filter: opts.filter as FilterName | "auto", inPlace: opts.inPlace === true, config });
+      const inPlace = opts.inPlace !== true ? false : { ...(sectorSize !== undefined ? { sectorSize } : {}), ...(slotBytes !== undefined ? { slotBytes } : {}) };
+      d = delta.createDelta(oldImage, newImage, { filter: opts.filter as FilterName | "auto", inPlace, config });
     } finally {
       if (note) process.stderr.write("\r\x1b[K");
     }
     produced = { kind: "delta", encoding: d.encoding, payload: d.payload, base: { size: oldImage.length, sha256: sha256(oldImage) } };
+    if ((d.inPlace?.spareSectors ?? 0) > 0) produced.regionBytes = delta.peekDeltaHeader(d.payload).regionBytes!;
     if (opts.kind === "delta") return produced;
   }
   const compression = opts.compression as CompressionName | "auto";
@@ -89,6 +101,8 @@ export function register(program: Command): void {
     .option("--kind <kind>", "delta or full (default with --from: delta unless it is larger than the full package)")
     .option("--filter <name>", "delta branch filter: auto, none, thumb, arm, arm64, arm64-branch", "auto")
     .option("--in-place", "delta for single-slot devices (rewrites the image in the same flash, sector by sector)")
+    .option("--sector-size <bytes>", `with --in-place: the flash's erase sector (default ${DEFAULT_CONFIG.delta.inPlaceSectorBytes})`)
+    .option("--slot-size <bytes>", "with --in-place: the size of the slot the image lives in (e.g. 1M); spare sectors past the images hold stashes, which can make the patch smaller (the device then needs a slot at least that large)")
     .option("--expires <iso>", "expiry time (ISO 8601, e.g. 2027-01-31T00:00:00Z); devices refuse the package after it")
     .option("--created <iso>", "creation time to record (default: $SOURCE_DATE_EPOCH or now); fix it for reproducible bytes")
     .option("--compression <name>", `full-image compression: auto, ${COMPRESSIONS.join(", ")}`, "auto")
@@ -96,7 +110,7 @@ export function register(program: Command): void {
     .option("--json", "print a summary as JSON")
     .addHelpText(
       "after",
-      "\nExamples:\n  fota pack --key release.key --to fw-1.1.bin --version 1.1 --model EC600N -o fw-1.1.fota\n  fota pack --key a.key --key b.key --to fw.bin --version 2.0 --model EC600N --model EC800N --security-counter 3 --expires 2027-01-01T00:00:00Z -o fw.fota\n",
+      "\nExamples:\n  fota pack --key release.key --to fw-1.1.bin --version 1.1 --model EC600N -o fw-1.1.fota\n  fota pack --key a.key --key b.key --to fw.bin --version 2.0 --model EC600N --model EC800N --security-counter 3 --expires 2027-01-01T00:00:00Z -o fw.fota\n  fota pack --key release.key --from fw-1.0.bin --to fw-1.1.bin --in-place --slot-size 1M --version 1.1 --model EC600N -o fw-1.1.fota\n",
     )
     .action(async (opts: PackOptions) => {
       const fmt = await import("../../format/index.js");
@@ -144,13 +158,15 @@ export function register(program: Command): void {
             models: m.models,
             securityCounter: m.securityCounter,
             keyIds: m.keyIds.map(toHex),
+            ...(produced.regionBytes !== undefined && m.kind === "delta" ? { slotBytesNeeded: produced.regionBytes } : {}),
           }) + "\n",
         );
       } else {
         const pct = m.target.size ? ` (${((100 * built.bytes.length) / m.target.size).toFixed(1)}% of the image)` : "";
         process.stdout.write(
           `wrote ${opts.output}: ${m.kind} package, ${built.bytes.length} bytes${pct}; image ${m.target.size} bytes, payload ${m.encoding.compression}; ` +
-            `version ${m.version} for ${m.models.join(", ")}, security counter ${m.securityCounter}; signed by ${m.keyIds.map(toHex).join(", ")}\n`,
+            `version ${m.version} for ${m.models.join(", ")}, security counter ${m.securityCounter}; signed by ${m.keyIds.map(toHex).join(", ")}\n` +
+            (produced.regionBytes !== undefined && m.kind === "delta" ? `the in-place delta keeps stashes in spare sectors past the images: the device's slot must hold ${produced.regionBytes} bytes\n` : ""),
         );
       }
     });

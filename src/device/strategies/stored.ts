@@ -68,6 +68,8 @@ export class PackageIntake {
         onAccepted(f);
         return f.kind === "delta" ? base?.reader : undefined;
       },
+      // an in-place delta is rehearsed here on a copy of the slot: no larger than the slot itself
+      ...(inplaceLayout ? { regionBytes: dev.areas.slots[0]!.geometry.size } : {}),
     });
   }
 
