@@ -183,8 +183,18 @@ export function openPayloadDecoder(manifest: Manifest, base?: RandomAccessReader
   };
   if (manifest.encoding.delta === DELTA_ALGORITHMS.inPlace) {
     const parts: Uint8Array[] = [];
+    let got = 0;
+    let checked = opts.regionBytes === undefined;
     return {
-      push: (bytes) => void parts.push(new Uint8Array(bytes)),
+      push: (bytes) => {
+        parts.push(new Uint8Array(bytes));
+        got += bytes.length;
+        // the region it needs, from the header (within its first 24 bytes): refused before the rest arrives
+        if (!checked && got >= 24) {
+          checked = true;
+          checkRegionBytes(peekDeltaHeader(Buffer.concat(parts)), opts.regionBytes!);
+        }
+      },
       finish: (out) => {
         const old = new Uint8Array(base.size);
         for (let o = 0; o < base.size; o += 1 << 20) old.set(base.read(o, Math.min(1 << 20, base.size - o)), o);
@@ -193,6 +203,14 @@ export function openPayloadDecoder(manifest: Manifest, base?: RandomAccessReader
     };
   }
   return createDeltaDecoder(manifest.encoding, base, { ...common, ...(opts.state ? { state: opts.state } : {}) });
+}
+
+function checkRegionBytes(h: ReturnType<typeof peekDeltaHeader>, size: number): void {
+  if (h.regionBytes !== undefined && h.regionBytes > size) {
+    throw new CompatibilityError("too-large", `this in-place delta needs a region of ${h.regionBytes} bytes (the images and the spare sectors it keeps stashes in); the device's has ${size}`, {
+      details: { need: h.regionBytes, size },
+    });
+  }
 }
 
 /** Host convenience: applies a whole delta payload in memory and returns the new image. */
@@ -205,11 +223,7 @@ export function applyDelta(oldImage: Uint8Array, payload: Uint8Array, encoding: 
   };
   if (encoding.delta === DELTA_ALGORITHMS.inPlace) {
     const h = peekDeltaHeader(payload);
-    if (opts.regionBytes !== undefined && h.regionBytes! > opts.regionBytes) {
-      throw new CompatibilityError("too-large", `this in-place delta needs a region of ${h.regionBytes} bytes (the images and the spare sectors it keeps stashes in); this one has ${opts.regionBytes}`, {
-        details: { need: h.regionBytes, size: opts.regionBytes },
-      });
-    }
+    if (opts.regionBytes !== undefined) checkRegionBytes(h, opts.regionBytes);
     const region = new MemoryRegion(oldImage, h.sectorSize!, Math.max(oldImage.length, h.regionBytes!));
     const a = createInPlaceApplier(encoding, region, opts);
     a.push(payload, () => {});

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { runFota } from "../helpers/cli.js";
-import { link, makeProgram, sha } from "./helpers.js";
+import { link, makeProgram, rng, sha } from "./helpers.js";
 
 describe("fota pack --from (delta packages)", () => {
   it("builds a delta, applies it to the base, refuses another base, and falls back to full when smaller", async () => {
@@ -41,5 +41,46 @@ describe("fota pack --from (delta packages)", () => {
     const bad = await runFota(["pack", "--key", "k.key", "--from", "old.bin", "--to", "new.bin", "--version", "2", "--model", "M", "-o", "x.fota", "--filter", "mips"], { cwd: dir });
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/filter/);
+  });
+});
+
+describe("fota pack --in-place --slot-size (spare sectors past the images)", () => {
+  it("uses a spare sector of the slot for a read cycle, says how large the slot must be, and refuses bad sizes", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "fota-spare-cli-"));
+    // seven 256-byte sectors of unique bytes, the first three read each other in a cycle
+    const r = rng(91);
+    const old = Uint8Array.from({ length: 7 * 256 }, () => Math.floor(r() * 256));
+    const nw = new Uint8Array(old);
+    for (const [to, from] of [[0, 1], [1, 2], [2, 0]] as const) nw.set(old.subarray(from * 256, (from + 1) * 256), to * 256);
+    nw[300] ^= 1;
+    writeFileSync(join(dir, "old.bin"), old);
+    writeFileSync(join(dir, "new.bin"), nw);
+    expect((await runFota(["keygen", "k.key"], { cwd: dir })).code).toBe(0);
+    const pack = (out: string, ...more: string[]) =>
+      runFota(["pack", "--key", "k.key", "--from", "old.bin", "--to", "new.bin", "--version", "2", "--model", "M", "-o", out, "--kind", "delta", ...more], { cwd: dir });
+    const plain = await pack("plain.fota", "--in-place", "--sector-size", "256", "--json");
+    expect(plain.code, plain.stderr).toBe(0);
+    expect(JSON.parse(plain.stdout).slotBytesNeeded).toBeUndefined();
+    const spare = await pack("spare.fota", "--in-place", "--sector-size", "256", "--slot-size", "4K", "--json");
+    expect(spare.code, spare.stderr).toBe(0);
+    const j = JSON.parse(spare.stdout);
+    expect(j.slotBytesNeeded).toBe(8 * 256);
+    expect(j.bytes).toBeLessThan(JSON.parse(plain.stdout).bytes - 150);
+    const text = await pack("spare2.fota", "--in-place", "--sector-size", "256", "--slot-size", "0x1000");
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stdout).toMatch(/slot must hold 2048 bytes/);
+    const applied = await runFota(["apply", "spare.fota", "--pub", "k.key.pub", "--base", "old.bin", "-o", "out.bin"], { cwd: dir });
+    expect(applied.code, applied.stderr).toBe(0);
+    expect(sha(readFileSync(join(dir, "out.bin")))).toBe(sha(nw));
+    for (const [args, msg] of [
+      [["--slot-size", "4K"], /add --in-place/],
+      [["--in-place", "--slot-size", "lots"], /--slot-size must be a byte count/],
+      [["--in-place", "--sector-size", "1000"], /--sector-size must be a power of two/],
+      [["--in-place", "--sector-size", "256", "--slot-size", "1000"], /smaller than the images/],
+    ] as const) {
+      const bad = await pack("bad.fota", ...args);
+      expect(bad.code, args.join(" ")).toBe(2);
+      expect(bad.stderr).toMatch(msg);
+    }
   });
 });

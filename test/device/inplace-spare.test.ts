@@ -1,0 +1,54 @@
+// A single-slot (inplace) device whose slot is larger than its image: the in-place delta built for
+// that slot keeps what a read cycle needs in the spare sector past the image. It installs through the
+// scratch sector like any other, safe against a power cut at every flash operation; a device whose
+// slot lacks the spare sector refuses the package while storing it, and keeps booting its image.
+import { describe, expect, it } from "vitest";
+import { createDelta } from "../../src/delta/index.js";
+import { CompatibilityError } from "../../src/errors.js";
+import { bootedSha, chunks, deltaPackage, device, makeRig, provision, rotatedSectors, SECTOR, sha } from "./helpers.js";
+import { sweep } from "./sweep.js";
+
+const IMAGE = 6 * SECTOR;
+
+describe("inplace: stashes in the slot's spare sector", () => {
+  it("installs a delta that uses the spare sector; every operation cut and torn", async () => {
+    const [old, neu] = rotatedSectors(IMAGE, 5);
+    const rig = makeRig("inplace", IMAGE, { old });
+    const slot = rig.layout.slots[0]!.size;
+    expect(slot).toBeGreaterThanOrEqual(IMAGE + SECTOR);
+    // built for the slot: one spare sector used, and much smaller than without it
+    const spare = createDelta(old, neu, { inPlace: { sectorSize: SECTOR, slotBytes: slot } });
+    const none = createDelta(old, neu, { inPlace: { sectorSize: SECTOR } });
+    expect(spare.inPlace!.spareSectors).toBe(1);
+    expect(spare.payload.length).toBeLessThan(none.payload.length / 2);
+    const pkg = deltaPackage(old, neu, { inPlace: true, slotBytes: slot });
+    const r = await sweep({ name: "inplace/delta-spare-sector", rig, neu, arm: (d) => d.install(chunks(pkg, 777)) });
+    console.log(`[device sweep] inplace/delta-spare-sector: ${r.ops} flash ops per update, ${r.cuts} cuts tried (plain + torn)`);
+    expect(r.cuts).toBe(2 * r.ops);
+    expect(r.ops).toBeGreaterThan(10);
+  });
+
+  it("refuses, while storing it, a delta that needs a spare sector this slot does not have", async () => {
+    // the image fills the slot: no sector past it
+    const rig0 = makeRig("inplace", IMAGE);
+    const full = rig0.layout.slots[0]!.size;
+    const [old, neu] = rotatedSectors(full, 6);
+    const rig = { ...rig0, old };
+    const pkg = deltaPackage(old, neu, { inPlace: true, slotBytes: full + SECTOR });
+    const flash = provision(rig);
+    const d = device(rig, flash);
+    d.boot();
+    const slot = rig.layout.slots[0]!;
+    const err = await d.install(chunks(pkg, 1000)).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CompatibilityError);
+    expect((err as CompatibilityError).reason).toBe("too-large");
+    expect((err as Error).message).toMatch(/needs a region of \d+ bytes/);
+    // (refused after the update started storing the package: failed, as a package that fails verification)
+    expect(d.status()).toMatchObject({ state: "failed", reason: "too-large" });
+    // nothing armed: the next boot runs the old image, untouched
+    const again = device(rig, flash);
+    expect(bootedSha(rig, flash, again.boot())).toBe(sha(old));
+    expect(sha(flash.read(slot.offset, old.length))).toBe(sha(old));
+    expect(again.status()).toMatchObject({ state: "failed", reason: "too-large" });
+  });
+});
