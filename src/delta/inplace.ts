@@ -175,10 +175,9 @@ export function createInPlacePatch(
     } else if (cands.length === 0) cands.push({ base: oF, index: index0, ops: ops0 });
   }
   let best: { enc: Encoded; pred: Prediction | undefined; rangeMax: number } | undefined;
-  // (a spare sector costs the header a byte or two)
+  // (a spare sector costs the header two bytes)
   const size = (e: Encoded): number => e.body.length + (e.spare > 0 ? 2 : 0);
-  for (const c of cands) {
-    const rangeMax = rangeFor(c.pred);
+  const consider = (c: Candidate, rangeMax: number): Encoded => {
     const e = buildSteps(c, nF, filterId, S, bits, rangeMax, spareSectors);
     if (!best || size(e) < size(best.enc)) best = { enc: e, pred: c.pred, rangeMax };
     // the stash planner is greedy: spare sectors it took can leave a worse plan than none
@@ -186,12 +185,14 @@ export function createInPlacePatch(
       const e0 = buildSteps(c, nF, filterId, S, bits, rangeMax, 0);
       if (size(e0) < size(best.enc)) best = { enc: e0, pred: c.pred, rangeMax };
     }
+    return e;
+  };
+  for (const c of cands) {
+    const rangeMax = rangeFor(c.pred);
+    const e = consider(c, rangeMax);
     // reads a cycle broke, and padding that could give stash room: also with the padding as runs
     const runs = e.broken > 0 ? paddingAsRuns(c.ops, nF, S) : c.ops;
-    if (runs !== c.ops) {
-      const r = buildSteps({ ...c, ops: runs }, nF, filterId, S, bits, rangeMax, spareSectors);
-      if (size(r) < size(best.enc)) best = { enc: r, pred: c.pred, rangeMax };
-    }
+    if (runs !== c.ops) consider({ ...c, ops: runs }, rangeMax);
   }
   const { enc, pred, rangeMax } = best!;
   const head = encodeHeader(INPLACE_MAGIC, filterId, newImage.length, oldImage.length, { sectorBits: bits, rangeMax, stashAnywhere: enc.anywhere, straight: enc.straight, spareSectors: enc.spare }, pred);

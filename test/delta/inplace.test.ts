@@ -1,6 +1,7 @@
 // In-place deltas: stashes in sectors whose base bytes are no longer needed (any sector not yet
 // written, with the header's stash-anywhere flag, sectors past a shrinking image's end, and spare
 // sectors of a slot larger than the images).
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { CompatibilityError, FormatError, UsageError } from "../../src/errors.js";
 import { applyDelta, createDelta, createInPlaceApplier, MemoryRegion, peekDeltaHeader } from "../../src/delta/index.js";
@@ -215,5 +216,30 @@ describe("in-place stashes in spare sectors of the slot past the images", () => 
       }).toThrow(FormatError);
       expect(region.writes).toBe(0);
     }
+  });
+
+  it("property: sectors permuted and edited, any number of spare sectors: the exact image, never a larger patch", () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 3, max: 9 }), fc.integer({ min: 1, max: 1e9 }), fc.integer({ min: 0, max: 3 }), (sectors, seed, k) => {
+        const r = rng(seed);
+        const old = Uint8Array.from({ length: sectors * S - Math.floor(r() * S) }, () => Math.floor(r() * 256));
+        // new: the old sectors in a random order (whole or cut short), a few bytes changed
+        const order = Array.from({ length: sectors }, (_, i) => i).sort(() => r() - 0.5);
+        const nw = Buffer.concat(order.map((j) => old.subarray(j * S, j * S + S - Math.floor(r() * 8))));
+        for (let i = 0; i < 5; i++) nw[Math.floor(r() * nw.length)] ^= 1 + Math.floor(r() * 255);
+        const images = Math.ceil(Math.max(old.length, nw.length) / S) * S;
+        const none = createDelta(old, nw, { filter: "none", inPlace: { sectorSize: S } });
+        const d = createDelta(old, nw, { filter: "none", inPlace: { sectorSize: S, slotBytes: images + k * S } });
+        expect(d.inPlace!.spareSectors).toBeLessThanOrEqual(k);
+        expect(peekDeltaHeader(d.payload).regionBytes).toBe(d.inPlace!.spareSectors > 0 ? images + d.inPlace!.spareSectors * S : Math.max(old.length, nw.length));
+        expect(d.payload.length).toBeLessThanOrEqual(none.payload.length);
+        const region = new MemoryRegion(old, S, images + k * S);
+        const a = createInPlaceApplier(d.encoding, region, { targetSha256: sha(nw) });
+        a.push(d.payload, () => {});
+        a.finish(() => {});
+        expect(sha(region.bytes.subarray(0, nw.length))).toBe(sha(nw));
+      }),
+      { numRuns: 40 },
+    );
   });
 });
