@@ -857,6 +857,22 @@ function planMoreStashes(start: Step[], segs: Seg[][], g: { S: number; bits: num
     }
     if (open.length === 0) break;
     open.sort((x, y) => x.src - y.src);
+    // a quick upper bound on what a stash can hold: the open bytes read by steps in [a, b]
+    const openIs = open.map((r) => r.i).sort((p, q) => p - q);
+    const byI = open.slice().sort((p, q) => p.i - q.i);
+    const sumTo = new Float64Array(byI.length + 1);
+    byI.forEach((r, k) => (sumTo[k + 1] = sumTo[k]! + r.n));
+    const firstAt = (i: number): number => {
+      let lo = 0;
+      let hi = openIs.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (openIs[mid]! < i) lo = mid + 1;
+        else hi = mid;
+      }
+      return lo;
+    };
+    const openBytes = (a: number, b: number): number => sumTo[firstAt(b + 1)]! - sumTo[firstAt(a)]!;
     const openAt = new Map<number, Read[]>();
     for (const r of open) {
       const l = openAt.get(r.i);
@@ -1008,8 +1024,6 @@ function planMoreStashes(start: Step[], segs: Seg[][], g: { S: number; bits: num
         for (let k = own.length - 1; k >= 0 && cand.size < MORE_STASH_TRIES; k--) if (own[k]!.i + 1 >= lo && own[k]!.i + 1 <= hi) cand.add(own[k]!.i + 1);
         if (lo <= hi && cand.size < MORE_STASH_TRIES) cand.add(lo);
         for (const at of cand) {
-          // x's own base still read from `at` on (must be held), and the broken reads that could be
-          const must = own.filter((r) => r.i >= at && r.g >= at);
           // moved: its reads the stash cannot take (sources gone at `at`) and no stash holds later
           let lostMore = 0;
           if (moved) {
@@ -1019,11 +1033,15 @@ function planMoreStashes(start: Step[], segs: Seg[][], g: { S: number; bits: num
               for (const o of openAt.get(r.i) ?? []) lostMore -= Math.max(0, Math.min(o.src + o.n, r.src + r.n) - Math.max(o.src, r.src));
             }
           }
+          // (the open bytes of its steps, before sorting out which: no better than the best so far)
+          if (openBytes(at, fx) - penalty - lostMore <= (best?.score ?? 0)) continue;
           const may = open.filter((r) => r.i >= at && r.i <= fx && r.g >= at);
           // (a stash cannot hold more than all of them: no better than the best so far)
           let upper = -penalty - lostMore;
           for (const r of may) upper += r.n;
           if (may.length === 0 || upper <= (best?.score ?? 0)) continue;
+          // x's own base still read from `at` on (must be held)
+          const must = own.filter((r) => r.i >= at && r.g >= at);
           const laid = layStash(x, at, must, may);
           if (!laid) continue;
           const score = laid.bytes - MORE_STASH_RANGE_COST * laid.pieces - penalty - lostMore;

@@ -3,7 +3,7 @@
 // sectors of a slot larger than the images).
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { CompatibilityError, FormatError, UsageError } from "../../src/errors.js";
+import { CompatibilityError, FormatError, isFotaError, UsageError } from "../../src/errors.js";
 import { applyDelta, createDelta, createInPlaceApplier, MemoryRegion, peekDeltaHeader } from "../../src/delta/index.js";
 import { INPLACE_SPARE, INPLACE_STASH_ANYWHERE, INPLACE_STRAIGHT } from "../../src/delta/stream.js";
 import { inPlaceMemoryBytes } from "../../src/delta/decode.js";
@@ -240,6 +240,28 @@ describe("in-place stashes in spare sectors of the slot past the images", () => 
         expect(sha(region.bytes.subarray(0, nw.length))).toBe(sha(nw));
       }),
       { numRuns: 40 },
+    );
+  });
+
+  it("property: a damaged patch that uses a spare sector ends in a typed error or the exact image, never a crash", () => {
+    const d = createDelta(old, nw, { inPlace: { sectorSize: S, slotBytes: images + 2 * S } });
+    expect(d.inPlace!.spareSectors).toBe(1);
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 4 }), fc.integer({ min: 0, max: 3 }), (flips, extra) => {
+        const bad = new Uint8Array(d.payload);
+        for (const [i, v] of flips) bad[i % bad.length] = v;
+        const region = new MemoryRegion(old, S, images + extra * S);
+        try {
+          const a = createInPlaceApplier(d.encoding, region, { targetSha256: sha(nw) });
+          a.push(bad, () => {});
+          a.finish(() => {});
+          expect(sha(region.bytes.subarray(0, nw.length))).toBe(sha(nw));
+        } catch (e) {
+          if (!isFotaError(e)) throw e;
+          if (e.kind === "compatibility") expect(region.writes).toBe(0);
+        }
+      }),
+      { numRuns: 300 },
     );
   });
 });
