@@ -857,22 +857,6 @@ function planMoreStashes(start: Step[], segs: Seg[][], g: { S: number; bits: num
     }
     if (open.length === 0) break;
     open.sort((x, y) => x.src - y.src);
-    // a quick upper bound on what a stash can hold: the open bytes read by steps in [a, b]
-    const openIs = open.map((r) => r.i).sort((p, q) => p - q);
-    const byI = open.slice().sort((p, q) => p.i - q.i);
-    const sumTo = new Float64Array(byI.length + 1);
-    byI.forEach((r, k) => (sumTo[k + 1] = sumTo[k]! + r.n));
-    const firstAt = (i: number): number => {
-      let lo = 0;
-      let hi = openIs.length;
-      while (lo < hi) {
-        const mid = (lo + hi) >> 1;
-        if (openIs[mid]! < i) lo = mid + 1;
-        else hi = mid;
-      }
-      return lo;
-    };
-    const openBytes = (a: number, b: number): number => sumTo[firstAt(b + 1)]! - sumTo[firstAt(a)]!;
     const openAt = new Map<number, Read[]>();
     for (const r of open) {
       const l = openAt.get(r.i);
@@ -1033,8 +1017,6 @@ function planMoreStashes(start: Step[], segs: Seg[][], g: { S: number; bits: num
               for (const o of openAt.get(r.i) ?? []) lostMore -= Math.max(0, Math.min(o.src + o.n, r.src + r.n) - Math.max(o.src, r.src));
             }
           }
-          // (the open bytes of its steps, before sorting out which: no better than the best so far)
-          if (openBytes(at, fx) - penalty - lostMore <= (best?.score ?? 0)) continue;
           const may = open.filter((r) => r.i >= at && r.i <= fx && r.g >= at);
           // (a stash cannot hold more than all of them: no better than the best so far)
           let upper = -penalty - lostMore;
