@@ -69,6 +69,10 @@ describe("fota pack --in-place --slot-size (spare sectors past the images)", () 
     const text = await pack("spare2.fota", "--in-place", "--sector-size", "256", "--slot-size", "0x1000");
     expect(text.code, text.stderr).toBe(0);
     expect(text.stdout).toMatch(/slot must hold 2048 bytes/);
+    // inspect reads it from the payload's header: the sector size and the slot the device must have
+    const shown = await runFota(["inspect", "spare.fota"], { cwd: dir });
+    expect(shown.stdout).toMatch(/in place\s+256-byte sectors; the device's slot must hold 2048 bytes \(spare sectors/);
+    expect(JSON.parse((await runFota(["inspect", "plain.fota", "--json"], { cwd: dir })).stdout).inPlace).toEqual({ sectorSize: 256, regionBytes: old.length });
     const applied = await runFota(["apply", "spare.fota", "--pub", "k.key.pub", "--base", "old.bin", "-o", "out.bin"], { cwd: dir });
     expect(applied.code, applied.stderr).toBe(0);
     expect(sha(readFileSync(join(dir, "out.bin")))).toBe(sha(nw));

@@ -7,7 +7,8 @@ import { shortHex } from "./_package-common.js";
 
 type FormatLib = typeof import("../../format/index.js");
 
-function readPrefix(lib: FormatLib, path: string): { parsed: ParsedPackage; fileBytes: number } {
+/** The manifest prefix, and the first bytes of the payload (what the file has of them: a delta's header). */
+function readPrefix(lib: FormatLib, path: string): { parsed: ParsedPackage; fileBytes: number; payloadHead: Uint8Array } {
   const { FORMAT, decodeHeader, openFileReader, parsePackagePrefix } = lib;
   const f = openFileReader(path);
   try {
@@ -17,9 +18,23 @@ function readPrefix(lib: FormatLib, path: string): { parsed: ParsedPackage; file
     const h = decodeHeader(f.read(0, FORMAT.headerBytes));
     const prefixLen = FORMAT.headerBytes + h.manifestBytes + h.signatureBlockBytes;
     const prefix = f.read(0, Math.min(prefixLen, f.size));
-    return { parsed: parsePackagePrefix(prefix), fileBytes: f.size };
+    const parsed = parsePackagePrefix(prefix);
+    const payloadHead = f.read(prefixLen, Math.max(0, Math.min(32, parsed.manifest.payload.size, f.size - prefixLen)));
+    return { parsed, fileBytes: f.size, payloadHead };
   } finally {
     f.close();
+  }
+}
+
+/** In-place deltas: the sector size and the flash the device must have, from the payload's header (unchecked). */
+async function inPlaceFacts(m: ParsedPackage["manifest"], head: Uint8Array): Promise<{ sectorSize: number; regionBytes: number } | undefined> {
+  const delta = await import("../../delta/index.js");
+  if (m.encoding.delta !== delta.DELTA_ALGORITHMS.inPlace) return undefined;
+  try {
+    const h = delta.peekDeltaHeader(head);
+    return h.sectorSize !== undefined ? { sectorSize: h.sectorSize, regionBytes: h.regionBytes! } : undefined;
+  } catch {
+    return undefined; // a damaged or cut payload: `fota verify` says what is wrong
   }
 }
 
@@ -35,8 +50,9 @@ export function register(program: Command): void {
     .action(async (pkg: string, opts: { json?: boolean }) => {
       const lib = await import("../../format/index.js");
       const { manifestToJson, toHex } = lib;
-      const { parsed, fileBytes } = readPrefix(lib, pkg);
+      const { parsed, fileBytes, payloadHead } = readPrefix(lib, pkg);
       const { manifest: m, layout, signatures } = parsed;
+      const inPlace = await inPlaceFacts(m, payloadHead);
       const sigs = signatures.map((s) => ({ algorithm: algorithmName(lib, s.algorithm), keyId: toHex(s.keyId) }));
       const complete = fileBytes === layout.totalBytes;
       if (opts.json) {
@@ -48,6 +64,7 @@ export function register(program: Command): void {
             manifest: manifestToJson(m),
             signatures: sigs,
             layout,
+            ...(inPlace ? { inPlace } : {}),
             checked: { signatures: false, payload: false },
           }) + "\n",
         );
@@ -66,6 +83,10 @@ export function register(program: Command): void {
       const e = m.encoding;
       const enc = [`compression ${e.compression}`, ...(e.delta ? [`delta ${e.delta}`] : []), ...(e.filter !== "none" ? [`filter ${e.filter}`] : []), ...(e.params ? [`params ${e.params.length} bytes`] : [])];
       s += row("encoding", enc.join(", "));
+      if (inPlace) {
+        const spare = inPlace.regionBytes > Math.max(m.target.size, m.base?.size ?? 0);
+        s += row("in place", `${inPlace.sectorSize}-byte sectors; the device's slot must hold ${inPlace.regionBytes} bytes${spare ? " (spare sectors past the images keep stashes)" : ""}`);
+      }
       s += row("payload", `${m.payload.size} bytes in ${m.payload.chunkDigests.length} chunk(s) of ${m.payload.chunkSize}, sha256 ${shortHex(toHex(m.payload.sha256))}`);
       s += row("signatures", sigs.map((x) => `${x.algorithm} by ${x.keyId}`).join("; ") || "none");
       s += row("layout", `header ${layout.headerBytes} + manifest ${layout.manifestBytes} + signatures ${layout.signatureBlockBytes} + payload ${layout.payloadBytes} = ${layout.totalBytes} bytes`);
