@@ -69,6 +69,9 @@ export function createDelta(oldImage: Uint8Array, newImage: Uint8Array, opts: Cr
   if (opts.inPlace) {
     const ipo = typeof opts.inPlace === "object" ? opts.inPlace : {};
     const sectorSize = ipo.sectorSize ?? config.delta.inPlaceSectorBytes;
+    if (!Number.isInteger(sectorSize) || sectorSize < 256 || sectorSize > 65536 || (sectorSize & (sectorSize - 1)) !== 0) {
+      throw new UsageError("bad-argument", `in-place sector size ${sectorSize} must be a power of two from 256 to 65536 (the flash's erase sector)`);
+    }
     const both = Math.max(oldImage.length, newImage.length);
     const slot = ipo.slotBytes ?? both;
     if (!Number.isSafeInteger(slot) || slot < both) {

@@ -203,6 +203,7 @@ describe("in-place stashes in spare sectors of the slot past the images", () => 
 
   it("refuses a slot smaller than the images, and a spare count out of range in the header", () => {
     expect(() => createDelta(old, nw, { inPlace: { sectorSize: S, slotBytes: old.length - 1 } })).toThrow(UsageError);
+    expect(() => createDelta(old, nw, { inPlace: { sectorSize: 1000 } })).toThrow(UsageError);
     const d = createDelta(old, nw, { inPlace: { sectorSize: S, slotBytes: images + 2 * S } });
     const at = rangeFieldAt(d.payload) + 1;
     expect(d.payload[at]).toBe(1);
