@@ -17,6 +17,8 @@ export interface CreateOptions {
   predict?: number;
   /** Most address-map segments. */
   maxMapSegments?: number;
+  /** Called as each stage of the work starts (a person-readable step; long on big images). */
+  onProgress?: (step: string) => void;
 }
 
 export interface RawDelta {
@@ -445,18 +447,29 @@ function rawFlagsFor(hints: { thumb: number; arm64: number }): number[] {
  * address map; the base is mapped and matched with a suffix array (moved references now match); the
  * map is refined from that pass. Returns the best stream found for this filter.
  */
-function tryFilter(name: FilterName, oldImage: Uint8Array, newImage: Uint8Array, flagsList: number[], maxSeg: number, consider: (p: Uint8Array, f: FilterName, flags: number, mapSegments: number) => void): void {
+function tryFilter(
+  name: FilterName,
+  oldImage: Uint8Array,
+  newImage: Uint8Array,
+  flagsList: number[],
+  maxSeg: number,
+  consider: (p: Uint8Array, f: FilterName, flags: number, mapSegments: number) => void,
+  progress: (step: string) => void = () => {},
+): void {
   const id = FILTERS[name];
+  progress(`filter ${name}: first pass`);
   const oldF = id === FILTERS.none ? oldImage : filterImage(id, oldImage);
   const newF = id === FILTERS.none ? newImage : filterImage(id, newImage);
   const pred1 = flagsList.length === 0 ? undefined : predictionFromCopies(oldF, newF, firstPassCopies(oldF, newF), flagsList[0]!, maxSeg);
   // the plain stream only when there is no mapping to try (it wins by a few bytes at most otherwise)
   if (!pred1 || pred1.flags === 0) {
+    progress(`filter ${name}: matching`);
     const ops1 = diffOps(new OldIndex(oldF), newF, { history: true });
     consider(assemble(id, newImage.length, oldImage.length, encodeOps(ops1, oldF, newF, undefined, id)), name, 0, 0);
     return;
   }
   const oldM = mappedBase(oldF, pred1);
+  progress(`filter ${name}: matching against the mapped base`);
   const ops2 = diffOps(new OldIndex(oldM), newF, { history: true, predicted: (y) => -pred1.map.shiftAtNew(y) });
   // the refined map depends on the copies and on the Thumb and pointer flags only: one refinement
   // serves the flag sets that share them. Short copies are left out: their displacements are often
@@ -480,6 +493,7 @@ function tryFilter(name: FilterName, oldImage: Uint8Array, newImage: Uint8Array,
   // copies differ in the fewest bytes codes smallest (checked on the corpus), so only those close to
   // the fewest are encoded
   const fewest = Math.min(...variants.map((v) => v.mismatches));
+  progress(`filter ${name}: coding`);
   // the first map costs more segments; on the corpus it won only where its copies mismatched less
   if (variants.length === 0 || copyMismatches(ops2, oldM, newF) < fewest) {
     consider(assemble(id, newImage.length, oldImage.length, encodeOps(ops2, oldM, newF, pred1, id), pred1), name, pred1.flags, pred1.map.length);
@@ -513,7 +527,7 @@ export function createRawDelta(oldImage: Uint8Array, newImage: Uint8Array, opts:
   if (want !== "auto") {
     // "none" is also what auto picks for AArch64 code: the same relative mapping then
     const flags = opts.predict === undefined ? (want === "none" ? rawFlagsFor(archHints(newImage)) : mapFlagsFor(want)) : opts.predict === 0 ? [] : [opts.predict];
-    tryFilter(want, oldImage, newImage, flags, maxSeg, consider);
+    tryFilter(want, oldImage, newImage, flags, maxSeg, consider, opts.onProgress);
     return best!;
   }
   const hints = archHints(newImage);
@@ -532,6 +546,6 @@ export function createRawDelta(oldImage: Uint8Array, newImage: Uint8Array, opts:
     return !arch;
   });
   if (filters.length === 0) filters.push("none");
-  for (const name of filters) tryFilter(name, oldImage, newImage, name === "none" ? rawFlagsFor(hints) : mapFlagsFor(name), maxSeg, consider);
+  for (const name of filters) tryFilter(name, oldImage, newImage, name === "none" ? rawFlagsFor(hints) : mapFlagsFor(name), maxSeg, consider, opts.onProgress);
   return best!;
 }

@@ -37,6 +37,8 @@ export interface CreateDeltaOptions {
    */
   inPlace?: boolean | { sectorSize?: number; slotBytes?: number };
   config?: FotaConfig;
+  /** Called as each stage of the work starts, with a person-readable step (creation takes seconds on big images). */
+  onProgress?: (step: string) => void;
 }
 
 export interface DeltaResult {
@@ -64,7 +66,12 @@ export function createDelta(oldImage: Uint8Array, newImage: Uint8Array, opts: Cr
   // the address map must fit in the decoder's working-memory bound (12 bytes a segment)
   const fixed = new DeltaDecoder(bytesReaderOf(oldImage), { ...deltaDecoderOptions(config), memoryLimitBytes: undefined }).memoryBytes;
   const maxMapSegments = Math.max(0, Math.min(Math.max(1024, Math.ceil(newImage.length / 128)), Math.floor((config.delta.maxWorkingMemoryBytes - fixed) / MAP_SEGMENT_BYTES)));
-  const raw = createRawDelta(oldImage, newImage, { filter, autoFilters: config.delta.autoFilters.map((f) => checkFilter(f) as FilterName), maxMapSegments });
+  const raw = createRawDelta(oldImage, newImage, {
+    filter,
+    autoFilters: config.delta.autoFilters.map((f) => checkFilter(f) as FilterName),
+    maxMapSegments,
+    ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
+  });
   const memory = fixed + MAP_SEGMENT_BYTES * raw.mapSegments;
   if (opts.inPlace) {
     const ipo = typeof opts.inPlace === "object" ? opts.inPlace : {};
@@ -85,12 +92,14 @@ export function createDelta(oldImage: Uint8Array, newImage: Uint8Array, opts: Cr
       while (k > 1 && inPlaceMemoryBytes(k, sectorSize, newImage.length, mapped, segs, config.delta.baseWindowBytes, oldImage.length, spare) > config.delta.maxWorkingMemoryBytes) k--;
       return k;
     };
-    let ip = createInPlacePatch(oldImage, newImage, FILTERS[raw.filter], sectorSize, raw.predict, Math.min(1024, maxMapSegments), rangeFor, spare);
+    const ipOpts = { maxMapSegments: Math.min(1024, maxMapSegments), rangeSectors: rangeFor, spareSectors: spare, ...(opts.onProgress ? { onProgress: opts.onProgress } : {}) };
+    let ip = createInPlacePatch(oldImage, newImage, FILTERS[raw.filter], sectorSize, { ...ipOpts, predFlags: raw.predict });
     // ARM relative forms are a variant the ordinary stream chose; in place (a coarser map) they may not pay
     if (raw.predict & PRED.armRel) {
-      const alt = createInPlacePatch(oldImage, newImage, FILTERS[raw.filter], sectorSize, raw.predict & ~PRED.armRel, Math.min(1024, maxMapSegments), rangeFor, spare);
+      const alt = createInPlacePatch(oldImage, newImage, FILTERS[raw.filter], sectorSize, { ...ipOpts, predFlags: raw.predict & ~PRED.armRel });
       if (alt.patch.length < ip.patch.length) ip = alt;
     }
+    opts.onProgress?.("in place: checking the patch on a copy of the region");
     const encoding = { compression: DELTA_COMPRESSION, delta: DELTA_ALGORITHMS.inPlace, filter: raw.filter };
     // a rehearsal on a host copy of the region: the applier's real working memory (refused here, not
     // on the device, when over the bound) and the rewritten region checked against the new image

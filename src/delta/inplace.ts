@@ -113,22 +113,28 @@ const FULL_FIRST_PASS_MAX = 4 << 20;
 const JUMP_COST = 6;
 const CHAIN_DEPTH = 32;
 
-/** Builds an in-place patch (header + body) with filter `filterId`. */
-/**
- * `rangeSectors`: most sectors a step range may hold (the applier's output buffer holds one range),
- * or a function of the address map (whether there is one, its segments) giving it (what fits the memory bound).
- */
-export function createInPlacePatch(
-  oldImage: Uint8Array,
-  newImage: Uint8Array,
-  filterId: number,
-  sectorSize: number,
-  predFlags = 0,
-  maxMapSegments = 1024,
-  rangeSectors: number | ((mapped: boolean, mapSegments: number) => number) = 1,
+export interface InPlacePatchOptions {
+  /** Reference-map flags (0: no map). */
+  predFlags?: number;
+  maxMapSegments?: number;
+  /**
+   * Most sectors a step range may hold (the applier's output buffer holds one range), or a function
+   * of the address map (whether there is one, its segments) giving it (what fits the memory bound).
+   */
+  rangeSectors?: number | ((mapped: boolean, mapSegments: number) => number);
   /** Sectors of the device's slot past both images, free for stashes (the header asks for those used). */
-  spareSectors = 0,
-): { patch: Uint8Array; stats: InPlaceStats } {
+  spareSectors?: number;
+  /** Called as each stage of the work starts (a person-readable step; long on big images). */
+  onProgress?: (step: string) => void;
+}
+
+/** Builds an in-place patch (header + body) with filter `filterId`. */
+export function createInPlacePatch(oldImage: Uint8Array, newImage: Uint8Array, filterId: number, sectorSize: number, opts: InPlacePatchOptions = {}): { patch: Uint8Array; stats: InPlaceStats } {
+  let predFlags = opts.predFlags ?? 0;
+  const maxMapSegments = opts.maxMapSegments ?? 1024;
+  const rangeSectors = opts.rangeSectors ?? 1;
+  const spareSectors = opts.spareSectors ?? 0;
+  const progress = opts.onProgress ?? ((): void => {});
   const S = sectorSize;
   const bits = Math.log2(S);
   if (!Number.isInteger(bits) || bits < 8 || bits > 16) throw new RangeError(`in-place sector size ${S} must be a power of two in 256..65536`);
@@ -146,6 +152,7 @@ export function createInPlacePatch(
   // on smaller images also the map from a full first matching (the smaller patch wins)
   const cands: Candidate[] = [];
   if (predFlags !== 0) {
+    progress("in place: matching against the sector-mapped base");
     const pred1 = predictionFromCopies(oF, nF, firstPassCopies(oF, nF), predFlags, maxMapSegments);
     if (pred1.flags !== 0) {
       let pred = pred1;
@@ -165,6 +172,7 @@ export function createInPlacePatch(
     }
   }
   if (cands.length === 0 || newImage.length <= FULL_FIRST_PASS_MAX) {
+    progress(cands.length === 0 ? "in place: matching" : "in place: matching again with a map from a full first matching");
     const index0 = new OldIndex(oF);
     const ops0 = diffOps(index0, nF, { history: true });
     const pred = predFlags !== 0 ? buildPrediction(oF, nF, ops0, predFlags, maxMapSegments) : undefined;
@@ -177,7 +185,9 @@ export function createInPlacePatch(
   let best: { enc: Encoded; pred: Prediction | undefined; rangeMax: number } | undefined;
   // (a spare sector costs the header two bytes)
   const size = (e: Encoded): number => e.body.length + (e.spare > 0 ? 2 : 0);
+  let plans = 0;
   const consider = (c: Candidate, rangeMax: number): Encoded => {
+    progress(`in place: ordering sectors, planning stashes and coding (plan ${++plans})`);
     const e = buildSteps(c, nF, filterId, S, bits, rangeMax, spareSectors);
     if (!best || size(e) < size(best.enc)) best = { enc: e, pred: c.pred, rangeMax };
     // the stash planner is greedy: spare sectors it took can leave a worse plan than none

@@ -227,7 +227,7 @@ describe("createDelta / decoder", () => {
     expect(sha(applyChunked(old, d, [1, 7, 300], nw))).toBe(sha(nw));
     // in place, sector by sector (page pairs across a sector boundary stay unmapped): smaller too, and safe against a cut at every step
     const S = 512;
-    const ipSize = (predict: number) => createInPlacePatch(old, nw, FILTERS.none, S, predict, 1024, 4).patch.length;
+    const ipSize = (predict: number) => createInPlacePatch(old, nw, FILTERS.none, S, { predFlags: predict, rangeSectors: 4 }).patch.length;
     expect(ipSize(PRED.arm64rel | PRED.arm64page | PRED.abs32 | PRED.ptr64)).toBeLessThan(ipSize(PRED.arm64rel | PRED.abs32) - 100);
     applyWithCuts(old, nw, createDelta(old, nw, { inPlace: { sectorSize: S } }), S, 53);
     // the flags need their companions: a stream claiming them alone is refused

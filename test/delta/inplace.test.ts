@@ -266,3 +266,19 @@ describe("in-place stashes in spare sectors of the slot past the images", () => 
     );
   });
 });
+
+describe("progress while a delta is built", () => {
+  it("reports each stage as it starts: the filter's matching, then the in-place planning and the rehearsal", () => {
+    const [old, nw] = rotatedCycle(83, 6);
+    const steps: string[] = [];
+    const d = createDelta(old, nw, { filter: "none", inPlace: { sectorSize: S }, onProgress: (s) => steps.push(s) });
+    expect(steps[0]).toBe("filter none: first pass");
+    const matching = steps.findIndex((s) => s.startsWith("filter none: matching"));
+    expect(matching).toBeGreaterThan(0);
+    const planning = steps.findIndex((s) => s.startsWith("in place: ordering sectors"));
+    expect(planning).toBeGreaterThan(matching);
+    expect(steps.at(-1)).toBe("in place: checking the patch on a copy of the region");
+    // the same patch with and without a listener
+    expect(createDelta(old, nw, { filter: "none", inPlace: { sectorSize: S } }).payload).toEqual(d.payload);
+  });
+});

@@ -58,13 +58,17 @@ function producePayload(fmt: FormatLib, opts: PackOptions, newImage: Uint8Array,
   let produced: ProducedPayload | undefined;
   if (opts.from !== undefined && opts.kind !== "full" && delta) {
     const oldImage = readFileBytes(opts.from);
-    // the engine runs synchronously (a second or two, several for --in-place version jumps): say what is going on
+    // the engine runs synchronously (a second or two; tens of seconds for --in-place on executables of
+    // megabytes): one status line with the stage it is at and the time so far
     const note = showProgress && process.stderr.isTTY;
-    if (note) process.stderr.write(`building the ${opts.inPlace === true ? "in-place " : ""}delta of ${newImage.length} bytes against ${oldImage.length}...`);
+    const what = `building the ${opts.inPlace === true ? "in-place " : ""}delta of ${newImage.length} bytes against ${oldImage.length}`;
+    const t0 = Date.now();
+    const status = (step: string): void => void process.stderr.write(`\r\x1b[K${what}: ${step} (${((Date.now() - t0) / 1000).toFixed(0)} s)`);
+    if (note) status("starting");
     let d: ReturnType<DeltaLib["createDelta"]>;
     try {
       const inPlace = opts.inPlace !== true ? false : { ...(sectorSize !== undefined ? { sectorSize } : {}), ...(slotBytes !== undefined ? { slotBytes } : {}) };
-      d = delta.createDelta(oldImage, newImage, { filter: opts.filter as FilterName | "auto", inPlace, config });
+      d = delta.createDelta(oldImage, newImage, { filter: opts.filter as FilterName | "auto", inPlace, config, ...(note ? { onProgress: status } : {}) });
     } finally {
       if (note) process.stderr.write("\r\x1b[K");
     }
