@@ -28,6 +28,7 @@ function readPrefix(lib: FormatLib, path: string): { parsed: ParsedPackage; file
 
 /** In-place deltas: the sector size and the flash the device must have, from the payload's header (unchecked). */
 async function inPlaceFacts(m: ParsedPackage["manifest"], head: Uint8Array): Promise<{ sectorSize: number; regionBytes: number } | undefined> {
+  if (m.encoding.delta === undefined) return undefined; // a full package (no need to load the delta engine)
   const delta = await import("../../delta/index.js");
   if (m.encoding.delta !== delta.DELTA_ALGORITHMS.inPlace) return undefined;
   try {
