@@ -51,4 +51,26 @@ describe("inplace: stashes in the slot's spare sector", () => {
     expect(sha(flash.read(slot.offset, old.length))).toBe(sha(old));
     expect(again.status()).toMatchObject({ state: "failed", reason: "too-large" });
   });
+
+  it("a second update built for the slot installs over the stash the first one left in the spare sector", async () => {
+    const [v1, v2] = rotatedSectors(IMAGE, 7);
+    // 3.0: the cycle turned once more
+    const v3 = new Uint8Array(v2);
+    for (const [to, from] of [[0, 1], [1, 2], [2, 0]] as const) v3.set(v2.subarray(from * SECTOR, (from + 1) * SECTOR), to * SECTOR);
+    v3[5] ^= 0x33;
+    const rig = makeRig("inplace", IMAGE, { old: v1 });
+    const slot = rig.layout.slots[0]!;
+    const flash = provision(rig);
+    for (const [from, to, counter] of [[v1, v2, 2], [v2, v3, 3]] as const) {
+      expect(createDelta(from, to, { inPlace: { sectorSize: SECTOR, slotBytes: slot.size } }).inPlace!.spareSectors).toBe(1);
+      const pkg = deltaPackage(from, to, { inPlace: true, slotBytes: slot.size, securityCounter: counter, version: `${counter}.0` });
+      await device(rig, flash).install(chunks(pkg, 1000));
+      const d = device(rig, flash);
+      const b = d.boot();
+      expect(bootedSha(rig, flash, b)).toBe(sha(to));
+      d.confirm();
+    }
+    // the spare sector past the image holds the second update's stash, not erased flash
+    expect(flash.read(slot.offset + IMAGE, SECTOR).some((x) => x !== 0xff)).toBe(true);
+  });
 });
