@@ -86,13 +86,15 @@ describe("in-place stashes in sectors the base no longer needs", () => {
     }
   });
 
-  it("counts the stash bits of a shrinking image's whole region in the memory estimate (given the old size)", () => {
+  it("counts the stash bits of a shrinking image's whole region and of spare sectors in the memory estimate", () => {
     const [, nw] = shrinkingSwap(61, 3 * S + 40);
     // bits for the new image's sectors (written) and the region's (stashed)
     const same = inPlaceMemoryBytes(1, S, nw.length, false, 0, 1024);
     expect(inPlaceMemoryBytes(1, S, nw.length, false, 0, 1024, nw.length)).toBe(same);
     const big = 40 * S * 8;
     expect(inPlaceMemoryBytes(1, S, nw.length, false, 0, 1024, big)).toBe(same - Math.ceil(Math.ceil(nw.length / S) / 8) + Math.ceil(big / S / 8));
+    // and the spare sectors past both images a patch may keep stashes in
+    expect(inPlaceMemoryBytes(1, S, nw.length, false, 0, 1024, big, 16)).toBe(same - Math.ceil(Math.ceil(nw.length / S) / 8) + Math.ceil((big / S + 16) / 8));
   });
 });
 
