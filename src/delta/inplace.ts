@@ -800,6 +800,13 @@ function planMoreStashes(start: Step[], segs: Seg[][], g: { S: number; bits: num
   let added = 0;
   /** a base read: nF[...] <- base[src, src + n) by step i; g: the first step that overwrites one of its sectors */
   type Read = { src: number; n: number; i: number; g: number };
+  /** each stash's ranges by source position (a range holds at most S bytes), kept across rounds */
+  const bySource = new WeakMap<Step, Array<[number, number]>>();
+  const rangesBySource = (st: Step): Array<[number, number]> => {
+    let r = bySource.get(st);
+    if (!r) bySource.set(st, (r = st.stash!.slice().sort((p, q) => p[0] - q[0])));
+    return r;
+  };
   for (let round = 0; round < MAX_MORE_STASHES; round++) {
     const n = steps.length;
     const fpos = new Float64Array(nAll).fill(Infinity);
@@ -850,8 +857,17 @@ function planMoreStashes(start: Step[], segs: Seg[][], g: { S: number; bits: num
         if (i >= r.i || parts.length === 0) break;
         const st = steps[i]!;
         if (fpos[st.j]! < r.i) continue;
-        for (const [c, len] of st.stash!) {
-          if (c >= r.src + r.n || c + len <= r.src) continue;
+        // the ranges that can overlap the read: from the first starting after r.src - S
+        const rs = rangesBySource(st);
+        let k0 = 0;
+        for (let hi = rs.length; k0 < hi; ) {
+          const mid = (k0 + hi) >> 1;
+          if (rs[mid]![0] <= r.src - S) k0 = mid + 1;
+          else hi = mid;
+        }
+        for (let k = k0; k < rs.length && rs[k]![0] < r.src + r.n; k++) {
+          const [c, len] = rs[k]!;
+          if (c + len <= r.src) continue;
           const next: Array<[number, number]> = [];
           for (const [a, b] of parts) {
             if (b <= c || a >= c + len) next.push([a, b]);
