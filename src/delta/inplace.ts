@@ -10,7 +10,9 @@
 // it refuse the patch before writing) a stash may go to any sector not written yet (every such step
 // then codes the stash bit) or past the new image's end (a shrinking image: always a stash there, no
 // bit): it keeps the sector's own base bytes that steps from there on still read in their place, and
-// broken reads in the dead stretches between (see planMoreStashes). Resuming after a power cut needs
+// broken reads in the dead stretches between (see planMoreStashes). A slot larger than the images
+// gives spare sectors past both (header flag INPLACE_SPARE and their count): stash hosts from the
+// first step that are never final-written; the applier refuses a smaller region. Resuming after a power cut needs
 // only the number of completed steps: the applier re-decodes the patch, replaying done steps from the
 // region itself (they already hold their bytes, a stash step too), and continues writing from the
 // next step.
