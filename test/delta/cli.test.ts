@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { runFota } from "../helpers/cli.js";
-import { link, makeProgram, rng, sha } from "./helpers.js";
+import { link, makeProgram, rotatedCycle, sha } from "./helpers.js";
 
 describe("fota pack --from (delta packages)", () => {
   it("builds a delta, applies it to the base, refuses another base, and falls back to full when smaller", async () => {
@@ -48,11 +48,7 @@ describe("fota pack --in-place --slot-size (spare sectors past the images)", () 
   it("uses a spare sector of the slot for a read cycle, says how large the slot must be, and refuses bad sizes", async () => {
     const dir = mkdtempSync(join(tmpdir(), "fota-spare-cli-"));
     // seven 256-byte sectors of unique bytes, the first three read each other in a cycle
-    const r = rng(91);
-    const old = Uint8Array.from({ length: 7 * 256 }, () => Math.floor(r() * 256));
-    const nw = new Uint8Array(old);
-    for (const [to, from] of [[0, 1], [1, 2], [2, 0]] as const) nw.set(old.subarray(from * 256, (from + 1) * 256), to * 256);
-    nw[300] ^= 1;
+    const [old, nw] = rotatedCycle(7 * 256, 256, 91, 1);
     writeFileSync(join(dir, "old.bin"), old);
     writeFileSync(join(dir, "new.bin"), nw);
     expect((await runFota(["keygen", "k.key"], { cwd: dir })).code).toBe(0);

@@ -214,3 +214,22 @@ export function armImage(seed: number, funcs: number, grow: ReadonlyMap<number, 
   words.forEach((w, k) => dv.setUint32(4 * k, w, true));
   return out;
 }
+
+/**
+ * `img` with its first three sectors reading each other in a cycle: new 0 <- old 1, new 1 <- old 2,
+ * new 2 <- old 0. In place, one of them is lost unless a free sector can keep it.
+ */
+export function rotateSectors(img: Uint8Array, S: number): Uint8Array {
+  const out = new Uint8Array(img);
+  for (const [to, from] of [[0, 1], [1, 2], [2, 0]] as const) out.set(img.subarray(from * S, (from + 1) * S), to * S);
+  return out;
+}
+
+/** `size` random bytes (sectors found nowhere else) and the same rotated (rotateSectors), `edits` bytes of the first three sectors changed. */
+export function rotatedCycle(size: number, S: number, seed: number, edits = 9): [Uint8Array, Uint8Array] {
+  const r = rng(seed);
+  const old = Uint8Array.from({ length: size }, () => Math.floor(r() * 256));
+  const nw = rotateSectors(old, S);
+  for (let i = 0; i < edits; i++) nw[Math.floor(r() * 3 * S)] ^= 0x5a;
+  return [old, nw];
+}

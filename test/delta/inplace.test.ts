@@ -7,7 +7,7 @@ import { CompatibilityError, FormatError, isFotaError, UsageError } from "../../
 import { applyDelta, createDelta, createInPlaceApplier, MemoryRegion, peekDeltaHeader } from "../../src/delta/index.js";
 import { INPLACE_SPARE, INPLACE_STASH_ANYWHERE, INPLACE_STRAIGHT } from "../../src/delta/stream.js";
 import { inPlaceMemoryBytes } from "../../src/delta/decode.js";
-import { applyWithCuts, link, makeProgram, rng, sha } from "./helpers.js";
+import { applyWithCuts, link, makeProgram, rng, rotatedCycle, sha } from "./helpers.js";
 
 const S = 256;
 
@@ -145,22 +145,8 @@ describe("straight in-place patches (nothing announced per step)", () => {
 });
 
 
-/**
- * Sectors of unique random bytes whose first three read each other in a cycle (new 0 <- old 1,
- * new 1 <- old 2, new 2 <- old 0, each with a few bytes changed), the rest in place: with no sector
- * free, one of the three is lost and sent as literals.
- */
-function rotatedCycle(seed: number, sectors: number): [Uint8Array, Uint8Array] {
-  const r = rng(seed);
-  const old = Uint8Array.from({ length: sectors * S - 40 }, () => Math.floor(r() * 256));
-  const nw = new Uint8Array(old);
-  for (const [to, from] of [[0, 1], [1, 2], [2, 0]] as const) nw.set(old.subarray(from * S, (from + 1) * S), to * S);
-  for (let i = 0; i < 9; i++) nw[Math.floor(r() * 3 * S)] ^= 0x5a;
-  return [old, nw];
-}
-
 describe("in-place stashes in spare sectors of the slot past the images", () => {
-  const [old, nw] = rotatedCycle(81, 7);
+  const [old, nw] = rotatedCycle(7 * S - 40, S, 81);
   const images = Math.ceil(old.length / S) * S;
 
   it("keeps what a cycle needs in a spare sector (the header asks for it), safe against a cut at every step", () => {
@@ -273,7 +259,7 @@ describe("in-place stashes in spare sectors of the slot past the images", () => 
 
 describe("progress while a delta is built", () => {
   it("reports each stage as it starts: the filter's matching, then the in-place planning and the rehearsal", () => {
-    const [old, nw] = rotatedCycle(83, 6);
+    const [old, nw] = rotatedCycle(6 * S - 40, S, 83);
     const steps: string[] = [];
     const d = createDelta(old, nw, { filter: "none", inPlace: { sectorSize: S }, onProgress: (s) => steps.push(s) });
     expect(steps[0]).toBe("filter none: first pass");

@@ -23,20 +23,6 @@ export function makeImage(size: number, seed: number): Uint8Array {
   return out;
 }
 
-/**
- * A pair whose first three sectors (of random bytes, found nowhere else) read each other in a cycle
- * (new 0 <- old 1, new 1 <- old 2, new 2 <- old 0, a few bytes changed): in place, one of them is lost
- * unless a free sector can keep it.
- */
-export function rotatedSectors(size: number, seed: number): [Uint8Array, Uint8Array] {
-  const rng = new Rng(seed);
-  const old = Uint8Array.from({ length: size }, () => rng.nextU32() & 0xff);
-  const neu = new Uint8Array(old);
-  for (const [to, from] of [[0, 1], [1, 2], [2, 0]] as const) neu.set(old.subarray(from * SECTOR, (from + 1) * SECTOR), to * SECTOR);
-  for (let i = 0; i < 9; i++) neu[rng.below(3 * SECTOR)] ^= 0x5a;
-  return [old, neu];
-}
-
 /** A variant of `base` with edits (for "new" images). */
 export function mutate(base: Uint8Array, seed: number, size = base.length): Uint8Array {
   const rng = new Rng(seed);

@@ -5,14 +5,15 @@
 import { describe, expect, it } from "vitest";
 import { createDelta } from "../../src/delta/index.js";
 import { CompatibilityError } from "../../src/errors.js";
-import { bootedSha, chunks, deltaPackage, device, makeRig, provision, rotatedSectors, SECTOR, sha } from "./helpers.js";
+import { rotateSectors, rotatedCycle } from "../delta/helpers.js";
+import { bootedSha, chunks, deltaPackage, device, makeRig, provision, SECTOR, sha } from "./helpers.js";
 import { sweep } from "./sweep.js";
 
 const IMAGE = 6 * SECTOR;
 
 describe("inplace: stashes in the slot's spare sector", () => {
   it("installs a delta that uses the spare sector; every operation cut and torn", async () => {
-    const [old, neu] = rotatedSectors(IMAGE, 5);
+    const [old, neu] = rotatedCycle(IMAGE, SECTOR, 5);
     const rig = makeRig("inplace", IMAGE, { old });
     const slot = rig.layout.slots[0]!.size;
     expect(slot).toBeGreaterThanOrEqual(IMAGE + SECTOR);
@@ -32,7 +33,7 @@ describe("inplace: stashes in the slot's spare sector", () => {
     // the image fills the slot: no sector past it
     const rig0 = makeRig("inplace", IMAGE);
     const full = rig0.layout.slots[0]!.size;
-    const [old, neu] = rotatedSectors(full, 6);
+    const [old, neu] = rotatedCycle(full, SECTOR, 6);
     const rig = { ...rig0, old };
     const pkg = deltaPackage(old, neu, { inPlace: true, slotBytes: full + SECTOR });
     const flash = provision(rig);
@@ -53,10 +54,9 @@ describe("inplace: stashes in the slot's spare sector", () => {
   });
 
   it("a second update built for the slot installs over the stash the first one left in the spare sector", async () => {
-    const [v1, v2] = rotatedSectors(IMAGE, 7);
+    const [v1, v2] = rotatedCycle(IMAGE, SECTOR, 7);
     // 3.0: the cycle turned once more
-    const v3 = new Uint8Array(v2);
-    for (const [to, from] of [[0, 1], [1, 2], [2, 0]] as const) v3.set(v2.subarray(from * SECTOR, (from + 1) * SECTOR), to * SECTOR);
+    const v3 = rotateSectors(v2, SECTOR);
     v3[5] ^= 0x33;
     const rig = makeRig("inplace", IMAGE, { old: v1 });
     const slot = rig.layout.slots[0]!;
