@@ -6,7 +6,7 @@ import { UsageError } from "../errors.js";
 import { agreeing, diffOps, extendMatches, hash4, hashWord, OldIndex } from "./diff.js";
 import { filterImage, FILTERS, type FilterName } from "./filters.js";
 import { AddressMap, isPtr64, mapReferences, PRED, withArmCallTargets, withCallTargets, withPointerTargets } from "./predict.js";
-import { encodeHeader, encodeOps, STREAM_MAGIC, type Op, type Prediction } from "./stream.js";
+import { encodeHeader, encodeOps, mapSegmentCount, STREAM_MAGIC, type Op, type Prediction } from "./stream.js";
 
 export interface CreateOptions {
   /** "auto" (default) tries every filter and predictor and keeps the smallest patch. */
@@ -130,8 +130,63 @@ export function predictionFromCopies(old: Uint8Array, nw: Uint8Array, copies: Ar
     if (predictedWords(map, old.length, words, base) < Math.max(8, words.count * 0.05)) flags &= ~PRED.abs32;
   }
   if (flags & PRED.abs32) map = withPointerTargets(map, old, nw, copies, base, maxSeg, 2, (flags & PRED.ptr64) !== 0);
-  else flags &= ~PRED.ptr64;
+  else flags &= ~(PRED.ptr64 | PRED.extAbs);
+  if (flags & PRED.extAbs) {
+    const ext = extSegments(old, nw, copies, base, (flags & PRED.ptr64) !== 0, Math.min(EXT_MAX_SEGMENTS, maxSeg - map.length));
+    if (ext.length > 0) map.ext = ext;
+    else flags &= ~PRED.extAbs;
+  }
   return { flags, base, map };
+}
+
+/** Most segments for pointers past the image (PRED.extAbs). */
+const EXT_MAX_SEGMENTS = 256;
+/** Fewest different addresses among them (a code word that recurs is not a pointer to many globals). */
+const EXT_MIN_DISTINCT = 4;
+/** Fewest changed pointers a segment past the image must predict (a segment costs 6-8 bytes; each pointer it predicts saves 1-3). */
+const EXT_MIN_POINTERS = 8;
+
+/**
+ * Segments for the pointers past the old image (PRED.extAbs; RAM addresses on a microcontroller):
+ * the aligned words of the copies whose value lies past the image (w - base >= old.length, even:
+ * odd ones were mostly pairs of Thumb instructions that changed alike), sorted by
+ * that position; a run of them that all changed by the same non-zero amount, EXT_MIN_POINTERS or
+ * more and with no other such word between them, becomes a segment with that shift. Words that did
+ * not change split runs, so no segment moves them.
+ */
+function extSegments(old: Uint8Array, nw: Uint8Array, copies: Array<[number, number, number]>, base: number, wide: boolean, max: number): AddressMap {
+  const xs: number[] = [];
+  const ds: number[] = [];
+  for (let c = 0; c < copies.length; c++) {
+    const [o, n, len] = copies[c]!;
+    for (let k = (4 - (o & 3)) & 3; k + 4 <= len; k += 4) {
+      const a = o + k;
+      if (wide && ((a & 7) !== 0 || k + 8 > len || !isPtr64(old, a) || !isPtr64(nw, n + k))) continue;
+      const w = (old[a]! | (old[a + 1]! << 8) | (old[a + 2]! << 16) | (old[a + 3]! << 24)) >>> 0;
+      const x = w - base;
+      if (x < old.length || x >= 0x3ffffff0 || x & 1) continue; // (the stream codes gaps below 2^30)
+      const b = n + k;
+      const wn = (nw[b]! | (nw[b + 1]! << 8) | (nw[b + 2]! << 16) | (nw[b + 3]! << 24)) >>> 0;
+      xs.push(x);
+      ds.push((wn - w) | 0);
+    }
+  }
+  const order = Array.from(xs.keys()).sort((i, j) => xs[i]! - xs[j]! || ds[i]! - ds[j]!);
+  const runs: Array<[number, number, number, number]> = []; // start, end, shift, count
+  for (let r = 0; r < order.length; ) {
+    const d = ds[order[r]!]!;
+    let e = r + 1;
+    while (e < order.length && ds[order[e]!] === d) e++;
+    // a position that also appears with another shift ends the run before it
+    let distinct = 1;
+    for (let q = r + 1; q < e; q++) if (xs[order[q]!] !== xs[order[q - 1]!]) distinct++;
+    if (d !== 0 && e - r >= EXT_MIN_POINTERS && distinct >= EXT_MIN_DISTINCT && (e === order.length || xs[order[e]!] !== xs[order[e - 1]!]) && (r === 0 || xs[order[r - 1]!] !== xs[order[r]!])) {
+      runs.push([xs[order[r]!]!, xs[order[e - 1]!]! + 1, d, e - r]);
+    }
+    r = e;
+  }
+  const keep = runs.length <= max ? runs : [...runs].sort((a, b) => b[3] - a[3]).slice(0, Math.max(0, max)).sort((a, b) => a[0] - b[0]);
+  return new AddressMap(Int32Array.from(keep, (k) => k[0]), Int32Array.from(keep, (k) => k[1]), Int32Array.from(keep, (k) => k[2]));
 }
 
 /** Shortest run of one repeated byte at an image's end that counts as padding. */
@@ -430,9 +485,10 @@ export function mappedBase(oldF: Uint8Array, pred: Prediction, barrier = 0): Uin
 
 /** Reference-map flags worth trying with a filter. */
 export function mapFlagsFor(filter: FilterName): number[] {
-  if (filter === "thumb") return [PRED.thumb | PRED.abs32 | PRED.thumbLdr | PRED.thumbRel, PRED.thumb | PRED.abs32 | PRED.thumbLdr, PRED.thumb | PRED.abs32];
+  const X = PRED.extAbs;
+  if (filter === "thumb") return [PRED.thumb | PRED.abs32 | X | PRED.thumbLdr | PRED.thumbRel, PRED.thumb | PRED.abs32 | X | PRED.thumbLdr, PRED.thumb | PRED.abs32 | X];
   if (filter === "arm64" || filter === "arm64-branch") return [PRED.arm64 | PRED.abs32, PRED.arm64];
-  if (filter === "arm") return [PRED.armCall | PRED.abs32, PRED.armCall | PRED.armRel | PRED.abs32, PRED.armCall, PRED.abs32];
+  if (filter === "arm") return [PRED.armCall | PRED.abs32 | X, PRED.armCall | PRED.armRel | PRED.abs32 | X, PRED.armCall, PRED.abs32 | X];
   return [PRED.abs32];
 }
 
@@ -479,10 +535,10 @@ function tryFilter(
   const seen = new Set<number>();
   const variants: Array<{ pred: Prediction; base: Uint8Array; mismatches: number }> = [];
   for (const f of flagsList) {
-    const key = f & (PRED.thumb | PRED.armCall | PRED.abs32 | PRED.ptr64);
+    const key = f & (PRED.thumb | PRED.armCall | PRED.abs32 | PRED.ptr64 | PRED.extAbs);
     let r = refinedBy.get(key);
     if (!r) refinedBy.set(key, (r = predictionFromCopies(oldF, newF, copies2, f, maxSeg)));
-    const flags = (f & ~(PRED.abs32 | PRED.ptr64)) | (r.flags & (PRED.abs32 | PRED.ptr64));
+    const flags = (f & ~(PRED.abs32 | PRED.ptr64 | PRED.extAbs)) | (r.flags & (PRED.abs32 | PRED.ptr64 | PRED.extAbs));
     if (flags === 0 || seen.has(flags)) continue;
     seen.add(flags);
     const pred: Prediction = { flags, base: flags & PRED.abs32 ? r.base : 0, map: r.map };
@@ -496,11 +552,16 @@ function tryFilter(
   progress(`filter ${name}: coding`);
   // the first map costs more segments; on the corpus it won only where its copies mismatched less
   if (variants.length === 0 || copyMismatches(ops2, oldM, newF) < fewest) {
-    consider(assemble(id, newImage.length, oldImage.length, encodeOps(ops2, oldM, newF, pred1, id), pred1), name, pred1.flags, pred1.map.length);
+    consider(assemble(id, newImage.length, oldImage.length, encodeOps(ops2, oldM, newF, pred1, id), pred1), name, pred1.flags, mapSegmentCount(pred1));
   }
   for (const { pred, base, mismatches } of variants) {
     if (mismatches > fewest + Math.max(2, fewest * 0.005)) continue;
-    consider(assemble(id, newImage.length, oldImage.length, encodeOps(ops2, base, newF, pred, id), pred), name, pred.flags, pred.map.length);
+    consider(assemble(id, newImage.length, oldImage.length, encodeOps(ops2, base, newF, pred, id), pred), name, pred.flags, mapSegmentCount(pred));
+    // segments past the image cost bytes the copies' mismatches do not show: the stream without them too
+    if (pred.flags & PRED.extAbs) {
+      const twin: Prediction = { ...pred, flags: pred.flags & ~PRED.extAbs };
+      consider(assemble(id, newImage.length, oldImage.length, encodeOps(ops2, mappedBase(oldF, twin), newF, twin, id), twin), name, twin.flags, mapSegmentCount(twin));
+    }
   }
 }
 

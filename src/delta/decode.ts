@@ -6,7 +6,7 @@
 import { createHash } from "node:crypto";
 import { CompatibilityError, FormatError, IntegrityError, StorageError } from "../errors.js";
 import { applyFilter, filterName, FILTER_MARGIN } from "./filters.js";
-import { AddressMap, mapReferences, predFilterOk, PRED_ALL } from "./predict.js";
+import { AddressMap, mapReferences, PRED, predFilterOk, PRED_ALL } from "./predict.js";
 import { L, MOVE_BITS, newModel, PROB_BITS, type LenModel } from "./rangecoder.js";
 import { Sha256, SHA256_STATE_BYTES } from "./sha256.js";
 import { copyLenCtx, dbyteCtx, HISTORY_BYTES, INPLACE_MAGIC, INPLACE_MAX_RANGE, INPLACE_MAX_SPARE, INPLACE_SPARE, INPLACE_STASH_ANYWHERE, INPLACE_STRAIGHT, KIND_HISTORY, KIND_MAP, KIND_NEAR_MAP, litCtx, litLenCtx, narrowCode, runClass, STREAM_MAGIC, zrunCtx, END_MARK, unzigzag, type CoderState } from "./stream.js";
@@ -164,6 +164,20 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
   private mapPrevEnd = 0;
   private mapPrevShift = 0;
   private map = new AddressMap(new Int32Array(0), new Int32Array(0), new Int32Array(0));
+  /** The whole coded list when the map was split into the image's segments and those past it (map.ext). */
+  private mapAll: AddressMap | null = null;
+
+  /** A complete map with PRED.extAbs: the segments past the base image become map.ext. */
+  private splitExt(): void {
+    if ((this.predFlags & PRED.extAbs) === 0) return;
+    const all = this.map;
+    let k = 0;
+    while (k < all.length && all.starts[k]! < this.oldSize) k++;
+    if (k === all.length) return;
+    this.mapAll = all;
+    this.map = new AddressMap(all.starts.subarray(0, k), all.ends.subarray(0, k), all.shifts.subarray(0, k));
+    this.map.ext = new AddressMap(all.starts.subarray(k), all.ends.subarray(k), all.shifts.subarray(k));
+  }
   private readonly win: Uint8Array;
   private winStart = 0;
   private winEnd = 0; // filtered base bytes [winStart, winEnd) are at win[FILTER_MARGIN + ...]
@@ -665,13 +679,18 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
       const start = this.mapPrevEnd + this.len(L.mapGap, 0);
       const end = start + this.len(L.mapLen, 0) + 1;
       const shift = this.mapPrevShift + unzigzag(this.len(L.mapShift, 0));
-      if (end > this.oldSize || Math.abs(shift) > 0x7fffffff) throw corrupt("address map outside the base image");
+      // (PRED.extAbs: segments past the base image follow the map's, for pointers there)
+      const ext = (this.predFlags & PRED.extAbs) !== 0 && start >= this.oldSize;
+      if ((end > this.oldSize && !ext) || end > 0x7fffffff || Math.abs(shift) > 0x7fffffff) throw corrupt("address map outside the base image");
       this.map.starts[this.mapI] = start;
       this.map.ends[this.mapI] = end;
       this.map.shifts[this.mapI] = shift;
       this.mapPrevEnd = end;
       this.mapPrevShift = shift;
-      if (++this.mapI === this.mapN) this.phase = Phase.Ops;
+      if (++this.mapI === this.mapN) {
+        this.splitExt();
+        this.phase = Phase.Ops;
+      }
     }
     while (this.phase === Phase.Ops) {
       const end = this.inplace ? this.sectorEnd : this.newSize;
@@ -1207,7 +1226,8 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
     outb.set(this.carry, o);
     o += this.carry.length;
     for (let i = 0; i < this.probs.length; i++, o += 2) dv.setUint16(o, this.probs[i]!, true);
-    for (const arr of [this.map.starts, this.map.ends, this.map.shifts]) for (let i = 0; i < this.mapN; i++, o += 4) dv.setInt32(o, arr[i]!, true);
+    const all = this.mapAll ?? this.map;
+    for (const arr of [all.starts, all.ends, all.shifts]) for (let i = 0; i < this.mapN; i++, o += 4) dv.setInt32(o, arr[i]!, true);
     return outb;
   }
 
@@ -1262,6 +1282,7 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
     need(d.mapN * 12);
     d.map = new AddressMap(new Int32Array(d.mapN), new Int32Array(d.mapN), new Int32Array(d.mapN));
     for (const arr of [d.map.starts, d.map.ends, d.map.shifts]) for (let i = 0; i < d.mapN; i++, o += 4) arr[i] = dv.getInt32(o, true);
+    if (d.mapN > 0 && d.mapI === d.mapN) d.splitExt();
     if (o !== state.length) throw bad("trailing bytes");
     const checks: Array<[string, boolean]> = [
       ["phase", d.phase >= Phase.Header && d.phase <= Phase.Map],

@@ -32,10 +32,16 @@ export const PRED = {
   armCall: 256,
   /** 32-bit ARM B<c> and LDR (literal): offsets follow caller and target (needs filter arm). */
   armRel: 512,
+  /**
+   * With abs32: pointers past the image's end (RAM on a microcontroller: globals move between
+   * versions) follow segments of their own, coded after the map's (AddressMap.ext); an odd one, or
+   * one that no such segment holds, stays as it is.
+   */
+  extAbs: 1024,
 } as const;
 
 /** Every flag a stream may carry. */
-export const PRED_ALL = 1023;
+export const PRED_ALL = 2047;
 
 /** Which filter a prediction flag needs (0 = any). */
 export function predFilterOk(flags: number, filter: number): boolean {
@@ -45,6 +51,7 @@ export function predFilterOk(flags: number, filter: number): boolean {
   if (flags & PRED.thumbRel && filter !== FILTERS.thumb) return false;
   if (flags & PRED.arm64page && (filter !== FILTERS.none || !(flags & PRED.arm64rel))) return false;
   if (flags & PRED.ptr64 && !(flags & PRED.abs32)) return false;
+  if (flags & PRED.extAbs && !(flags & PRED.abs32)) return false;
   if (flags & (PRED.armCall | PRED.armRel) && filter !== FILTERS.arm) return false;
   return true;
 }
@@ -59,6 +66,23 @@ export class AddressMap {
 
   get length(): number {
     return this.starts.length;
+  }
+
+  /** With PRED.extAbs: segments of old positions past the base image (pointers there follow them only where one holds them). */
+  ext: AddressMap | null = null;
+
+  /** Shift of the segment holding old position x; NaN when none does (a binary search: ext maps are short). */
+  holdingShift(x: number): number {
+    const s = this.starts;
+    let lo = 0;
+    let hi = s.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if (s[mid]! > x) hi = mid - 1;
+      else if (this.ends[mid]! <= x) lo = mid + 1;
+      else return this.shifts[mid]!;
+    }
+    return NaN;
   }
 
   /** Segment indices sorted by new start (start + shift); built on first use, once the map is complete. */
@@ -477,7 +501,9 @@ export function mapReferences(flags: number, buf: Uint8Array, pos0: number, map:
   // (only when the image's addresses do not wrap past 2^32; the full test below decides the rest)
   const wraps = base + oldSize > 0x100000000;
   const topLo = flags & (PRED.arm64 | PRED.arm64rel) || wraps ? 0 : base >>> 24;
-  const topHi = flags & (PRED.arm64 | PRED.arm64rel) || wraps ? 255 : Math.floor((base + oldSize - 1) / 0x1000000);
+  const ext = flags & PRED.extAbs ? map.ext : null;
+  const extEnd = ext && ext.length > 0 ? ext.ends[ext.length - 1]! : oldSize;
+  const topHi = flags & (PRED.arm64 | PRED.arm64rel) || wraps || base + extEnd > 0x100000000 ? 255 : Math.floor((base + extEnd - 1) / 0x1000000);
   if (flags & (PRED.arm64 | PRED.abs32 | PRED.arm64rel)) {
     for (let i = (4 - (pos0 & 3)) & 3; i + 4 <= n; i += 4) {
       const b3 = buf[i + 3]!;
@@ -526,7 +552,12 @@ export function mapReferences(flags: number, buf: Uint8Array, pos0: number, map:
         if (flags & PRED.ptr64 && (((pos0 + i) & 7) !== 0 || i + 8 > n || !isPtr64(buf, i))) continue;
         const w = (buf[i]! | (buf[i + 1]! << 8) | (buf[i + 2]! << 16) | (b3 << 24)) >>> 0;
         const x = w - base;
-        if (x < 0 || x >= oldSize) continue;
+        let s: number;
+        if (x >= 0 && x < oldSize) s = NaN;
+        else if (ext !== null && x >= oldSize && (x & 1) === 0) {
+          s = ext.holdingShift(x);
+          if (Number.isNaN(s)) continue;
+        } else continue;
         // never inside a Thumb branch window (those were handled above)
         if (flags & PRED.thumb) {
           if (i < 2 || i + 6 > n) continue;
@@ -537,7 +568,7 @@ export function mapReferences(flags: number, buf: Uint8Array, pos0: number, map:
           if (i >> 2 < claimedLo) claimedLo = i >> 2;
           claimedHi = i >> 2;
         }
-        const s = map.shift(x & ~1);
+        if (Number.isNaN(s)) s = map.shift(x & ~1);
         if (s === 0) continue;
         const wn = (w + s) >>> 0;
         buf[i] = wn & 0xff;

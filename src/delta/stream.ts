@@ -28,7 +28,7 @@
 // spare sectors past the images that stashes use), step announcements (sector, stash bit, step
 // range) and per-operation fill bits.
 
-import type { AddressMap } from "./predict.js";
+import { PRED, type AddressMap } from "./predict.js";
 import { L, RangeEncoder } from "./rangecoder.js";
 
 export const STREAM_MAGIC = 0xd0;
@@ -127,6 +127,11 @@ export interface Prediction {
   map: AddressMap;
 }
 
+/** Segments the stream codes for a prediction (the map's, and with PRED.extAbs those past the image): the decoder keeps each. */
+export function mapSegmentCount(pred: Prediction): number {
+  return pred.map.length + (pred.flags & PRED.extAbs && pred.map.ext ? pred.map.ext.length : 0);
+}
+
 export const zigzag = (d: number): number => (d >= 0 ? d * 2 : -d * 2 - 1);
 export const unzigzag = (z: number): number => (z % 2 === 1 ? -(z + 1) / 2 : z / 2);
 
@@ -146,16 +151,19 @@ export class OpEncoder {
   ) {
     this.narrow = narrowCode(filterId);
     if (pred && pred.flags !== 0) {
-      const m = pred.map;
-      enc.len(L.mapN, 0, m.length);
+      // the map's segments, then (PRED.extAbs) those past the base image, as one list
+      const ext = pred.flags & PRED.extAbs && pred.map.ext ? pred.map.ext : undefined;
+      enc.len(L.mapN, 0, pred.map.length + (ext?.length ?? 0));
       let prevEnd = 0;
       let prevShift = 0;
-      for (let i = 0; i < m.length; i++) {
-        enc.len(L.mapGap, 0, m.starts[i]! - prevEnd);
-        enc.len(L.mapLen, 0, m.ends[i]! - m.starts[i]! - 1);
-        enc.len(L.mapShift, 0, zigzag(m.shifts[i]! - prevShift));
-        prevEnd = m.ends[i]!;
-        prevShift = m.shifts[i]!;
+      for (const m of ext ? [pred.map, ext] : [pred.map]) {
+        for (let i = 0; i < m.length; i++) {
+          enc.len(L.mapGap, 0, m.starts[i]! - prevEnd);
+          enc.len(L.mapLen, 0, m.ends[i]! - m.starts[i]! - 1);
+          enc.len(L.mapShift, 0, zigzag(m.shifts[i]! - prevShift));
+          prevEnd = m.ends[i]!;
+          prevShift = m.shifts[i]!;
+        }
       }
     }
   }
