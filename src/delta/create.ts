@@ -141,6 +141,8 @@ export function predictionFromCopies(old: Uint8Array, nw: Uint8Array, copies: Ar
 
 /** Most segments for pointers past the image (PRED.extAbs). */
 const EXT_MAX_SEGMENTS = 256;
+/** Most candidate words read (a power of two; it also packs the sort keys). */
+const EXT_MAX_CANDIDATES = 1 << 22;
 /** Fewest different addresses among them (a code word that recurs is not a pointer to many globals). */
 const EXT_MIN_DISTINCT = 4;
 /** Fewest changed pointers a segment past the image must predict (a segment costs 6-8 bytes; each pointer it predicts saves 1-3). */
@@ -155,37 +157,60 @@ const EXT_MIN_POINTERS = 8;
  * not change split runs, so no segment moves them.
  */
 function extSegments(old: Uint8Array, nw: Uint8Array, copies: Array<[number, number, number]>, base: number, wide: boolean, max: number): AddressMap {
-  const xs: number[] = [];
-  const ds: number[] = [];
-  for (let c = 0; c < copies.length; c++) {
-    const [o, n, len] = copies[c]!;
+  // candidates as typed arrays, then sorted by (position, index) packed in one double (position < 2^30,
+  // index < 2^22): millions of words on a 9.5 MB executable
+  let xs = new Int32Array(1024);
+  let ds = new Int32Array(1024);
+  let count = 0;
+  for (let c = 0; c < copies.length && count < EXT_MAX_CANDIDATES; c++) {
+    const cp = copies[c]!;
+    const o = cp[0];
+    const n = cp[1];
+    const len = cp[2];
     for (let k = (4 - (o & 3)) & 3; k + 4 <= len; k += 4) {
       const a = o + k;
       if (wide && ((a & 7) !== 0 || k + 8 > len || !isPtr64(old, a) || !isPtr64(nw, n + k))) continue;
-      const w = (old[a]! | (old[a + 1]! << 8) | (old[a + 2]! << 16) | (old[a + 3]! << 24)) >>> 0;
-      const x = w - base;
+      const x = ((old[a]! | (old[a + 1]! << 8) | (old[a + 2]! << 16) | (old[a + 3]! << 24)) >>> 0) - base;
       if (x < old.length || x >= 0x3ffffff0 || x & 1) continue; // (the stream codes gaps below 2^30)
       const b = n + k;
       const wn = (nw[b]! | (nw[b + 1]! << 8) | (nw[b + 2]! << 16) | (nw[b + 3]! << 24)) >>> 0;
-      xs.push(x);
-      ds.push((wn - w) | 0);
+      if (count === xs.length) {
+        const x2 = new Int32Array(count * 2);
+        x2.set(xs);
+        xs = x2;
+        const d2 = new Int32Array(count * 2);
+        d2.set(ds);
+        ds = d2;
+      }
+      xs[count] = x;
+      ds[count] = (wn - x - base) | 0;
+      if (++count === EXT_MAX_CANDIDATES) break;
     }
   }
-  const order = Array.from(xs.keys()).sort((i, j) => xs[i]! - xs[j]! || ds[i]! - ds[j]!);
+  const keys = new Float64Array(count);
+  for (let i = 0; i < count; i++) keys[i] = xs[i]! * EXT_MAX_CANDIDATES + i;
+  keys.sort();
+  const order = new Int32Array(count);
+  for (let i = 0; i < count; i++) order[i] = keys[i]! % EXT_MAX_CANDIDATES;
+  // and by shift among equal positions (insertion sort: a value recurs a few times)
+  for (let i = 1; i < count; i++) {
+    const v = order[i]!;
+    let j = i - 1;
+    for (; j >= 0 && xs[order[j]!] === xs[v] && ds[order[j]!]! > ds[v]!; j--) order[j + 1] = order[j]!;
+    order[j + 1] = v;
+  }
   const runs: Array<[number, number, number, number]> = []; // start, end, shift, count
-  for (let r = 0; r < order.length; ) {
+  for (let r = 0; r < count; ) {
     const d = ds[order[r]!]!;
     let e = r + 1;
-    while (e < order.length && ds[order[e]!] === d) e++;
-    // a position that also appears with another shift ends the run before it
     let distinct = 1;
-    for (let q = r + 1; q < e; q++) if (xs[order[q]!] !== xs[order[q - 1]!]) distinct++;
-    if (d !== 0 && e - r >= EXT_MIN_POINTERS && distinct >= EXT_MIN_DISTINCT && (e === order.length || xs[order[e]!] !== xs[order[e - 1]!]) && (r === 0 || xs[order[r - 1]!] !== xs[order[r]!])) {
-      runs.push([xs[order[r]!]!, xs[order[e - 1]!]! + 1, d, e - r]);
-    }
+    for (; e < count && ds[order[e]!] === d; e++) if (xs[order[e]!] !== xs[order[e - 1]!]) distinct++;
+    // a position that also appears with another shift ends the run before it
+    const alone = (e === count || xs[order[e]!] !== xs[order[e - 1]!]) && (r === 0 || xs[order[r - 1]!] !== xs[order[r]!]);
+    if (d !== 0 && e - r >= EXT_MIN_POINTERS && distinct >= EXT_MIN_DISTINCT && alone) runs.push([xs[order[r]!]!, xs[order[e - 1]!]! + 1, d, e - r]);
     r = e;
   }
-  const keep = runs.length <= max ? runs : [...runs].sort((a, b) => b[3] - a[3]).slice(0, Math.max(0, max)).sort((a, b) => a[0] - b[0]);
+  const keep = runs.length <= max ? runs : [...runs].sort((p, q) => q[3] - p[3]).slice(0, Math.max(0, max)).sort((p, q) => p[0] - q[0]);
   return new AddressMap(Int32Array.from(keep, (k) => k[0]), Int32Array.from(keep, (k) => k[1]), Int32Array.from(keep, (k) => k[2]));
 }
 

@@ -502,6 +502,7 @@ export function mapReferences(flags: number, buf: Uint8Array, pos0: number, map:
   const wraps = base + oldSize > 0x100000000;
   const topLo = flags & (PRED.arm64 | PRED.arm64rel) || wraps ? 0 : base >>> 24;
   const ext = flags & PRED.extAbs ? map.ext : null;
+  const extStart = ext && ext.length > 0 ? ext.starts[0]! : oldSize;
   const extEnd = ext && ext.length > 0 ? ext.ends[ext.length - 1]! : oldSize;
   const topHi = flags & (PRED.arm64 | PRED.arm64rel) || wraps || base + extEnd > 0x100000000 ? 255 : Math.floor((base + extEnd - 1) / 0x1000000);
   if (flags & (PRED.arm64 | PRED.abs32 | PRED.arm64rel)) {
@@ -554,7 +555,7 @@ export function mapReferences(flags: number, buf: Uint8Array, pos0: number, map:
         const x = w - base;
         let s: number;
         if (x >= 0 && x < oldSize) s = NaN;
-        else if (ext !== null && x >= oldSize && (x & 1) === 0) {
+        else if (ext !== null && x >= extStart && x < extEnd && (x & 1) === 0) {
           s = ext.holdingShift(x);
           if (Number.isNaN(s)) continue;
         } else continue;
