@@ -17,7 +17,7 @@ import {
   type DeltaResult,
 } from "../../src/delta/index.js";
 import { withConfig } from "../../src/config.js";
-import { aarch64Image, applyWithCuts, armImage, chunks, link, linkArm32, linkArm64, makeProgram, rng, sha } from "./helpers.js";
+import { aarch64Image, applyWithCuts, armImage, chunks, link, linkArm32, linkArm64, makeProgram, resumeRoundTrip, rng, sha } from "./helpers.js";
 import { AddressMap, mapReferences, PRED, predFilterOk } from "../../src/delta/predict.js";
 import { createRawDelta } from "../../src/delta/create.js";
 import { createInPlacePatch } from "../../src/delta/inplace.js";
@@ -329,19 +329,7 @@ describe("createDelta / decoder", () => {
     const d = createDelta(old, nw);
     fc.assert(
       fc.property(fc.integer({ min: 1, max: 97 }), fc.integer({ min: 0, max: 100 }), (chunk, cutPct) => {
-        const opts = { baseSha256: sha(old), targetSha256: sha(nw) };
-        const cs = chunks(d.payload, [chunk]);
-        const cut = Math.floor((cs.length * cutPct) / 100);
-        const parts: Uint8Array[] = [];
-        const out = (b: Uint8Array): void => void parts.push(new Uint8Array(b));
-        const a = createDeltaDecoder(d.encoding, bytesReader(old), opts);
-        for (const c of cs.slice(0, cut)) a.push(c, out);
-        const state = a.saveState();
-        // the first decoder is dropped; a new one continues from the state alone
-        const b = createDeltaDecoder(d.encoding, bytesReader(old), { ...opts, state });
-        for (const c of cs.slice(cut)) b.push(c, out);
-        b.finish(out);
-        expect(sha(Buffer.concat(parts))).toBe(sha(nw));
+        resumeRoundTrip(old, nw, d, chunk, cutPct, { baseSha256: sha(old), targetSha256: sha(nw) });
       }),
       { numRuns: 40 },
     );
@@ -359,17 +347,7 @@ describe("createDelta / decoder", () => {
     expect(d.payload.length).toBeLessThan(3000 + 400); // one copy of the new bytes, not three
     fc.assert(
       fc.property(fc.integer({ min: 1, max: 300 }), fc.integer({ min: 0, max: 100 }), (chunk, cutPct) => {
-        const opts = { baseSha256: sha(old), targetSha256: sha(nw) };
-        const cs = chunks(d.payload, [chunk]);
-        const cut = Math.floor((cs.length * cutPct) / 100);
-        const parts: Uint8Array[] = [];
-        const out = (b: Uint8Array): void => void parts.push(new Uint8Array(b));
-        const a = createDeltaDecoder(d.encoding, bytesReader(old), opts);
-        for (const c of cs.slice(0, cut)) a.push(c, out);
-        const b = createDeltaDecoder(d.encoding, bytesReader(old), { ...opts, state: a.saveState() });
-        for (const c of cs.slice(cut)) b.push(c, out);
-        b.finish(out);
-        expect(sha(Buffer.concat(parts))).toBe(sha(nw));
+        resumeRoundTrip(old, nw, d, chunk, cutPct, { baseSha256: sha(old), targetSha256: sha(nw) });
       }),
       { numRuns: 25 },
     );

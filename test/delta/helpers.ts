@@ -3,7 +3,7 @@
 // edit, which is what a compiler does when code moves.
 import { createHash } from "node:crypto";
 import { expect } from "vitest";
-import { createInPlaceApplier, MemoryRegion, peekDeltaHeader, type DeltaResult } from "../../src/delta/index.js";
+import { bytesReader, createDeltaDecoder, createInPlaceApplier, MemoryRegion, peekDeltaHeader, type DeltaResult } from "../../src/delta/index.js";
 import { Rng } from "../../src/device/rng.js";
 
 export interface Program {
@@ -232,4 +232,22 @@ export function rotatedCycle(size: number, S: number, seed: number, edits = 9): 
   const nw = rotateSectors(old, S);
   for (let i = 0; i < edits; i++) nw[Math.floor(r() * 3 * S)] ^= 0x5a;
   return [old, nw];
+}
+
+/**
+ * Decodes `d` in chunks of `chunk` bytes, saving the decoder's state after `cutPct`% of them and
+ * finishing with a new decoder made from that state alone; the output must be `nw`.
+ */
+export function resumeRoundTrip(old: Uint8Array, nw: Uint8Array, d: DeltaResult, chunk: number, cutPct: number, opts: { baseSha256?: string; targetSha256?: string } = {}): void {
+  const cs = chunks(d.payload, [chunk]);
+  const cut = Math.floor((cs.length * cutPct) / 100);
+  const parts: Uint8Array[] = [];
+  const out = (b: Uint8Array): void => void parts.push(new Uint8Array(b));
+  const a = createDeltaDecoder(d.encoding, bytesReader(old), opts);
+  for (const c of cs.slice(0, cut)) a.push(c, out);
+  // the first decoder is dropped; a new one continues from the state alone
+  const b = createDeltaDecoder(d.encoding, bytesReader(old), { ...opts, state: a.saveState() });
+  for (const c of cs.slice(cut)) b.push(c, out);
+  b.finish(out);
+  expect(sha(Buffer.concat(parts))).toBe(sha(nw));
 }
