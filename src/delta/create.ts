@@ -192,12 +192,12 @@ function extSegments(old: Uint8Array, nw: Uint8Array, copies: Array<[number, num
   keys.sort();
   const order = new Int32Array(count);
   for (let i = 0; i < count; i++) order[i] = keys[i]! % EXT_MAX_CANDIDATES;
-  // and by shift among equal positions (insertion sort: a value recurs a few times)
-  for (let i = 1; i < count; i++) {
-    const v = order[i]!;
-    let j = i - 1;
-    for (; j >= 0 && xs[order[j]!] === xs[v] && ds[order[j]!]! > ds[v]!; j--) order[j + 1] = order[j]!;
-    order[j + 1] = v;
+  // and by shift among equal positions (a common constant can recur thousands of times)
+  for (let i = 0; i < count; ) {
+    let j = i + 1;
+    while (j < count && xs[order[j]!] === xs[order[i]!]) j++;
+    if (j - i > 1) order.subarray(i, j).sort((p, q) => ds[p]! - ds[q]!);
+    i = j;
   }
   const runs: Array<[number, number, number, number]> = []; // start, end, shift, count
   for (let r = 0; r < count; ) {
