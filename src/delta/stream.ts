@@ -153,7 +153,7 @@ export class OpEncoder {
     if (pred && pred.flags !== 0) {
       // the map's segments, then (PRED.extAbs) those past the base image, as one list
       const ext = pred.flags & PRED.extAbs && pred.map.ext ? pred.map.ext : undefined;
-      enc.len(L.mapN, 0, pred.map.length + (ext?.length ?? 0));
+      enc.len(L.mapN, 0, mapSegmentCount(pred));
       let prevEnd = 0;
       let prevShift = 0;
       for (const m of ext ? [pred.map, ext] : [pred.map]) {
