@@ -3,12 +3,11 @@
 // through `out`. Working memory is fixed at construction (model + output buffer + base window) and
 // reported by `memoryBytes`. `saveState()` between pushes captures everything needed to resume.
 
-import { createHash } from "node:crypto";
-import { CompatibilityError, FormatError, IntegrityError, StorageError } from "../errors.js";
+import { createHash, type Hash } from "node:crypto";
+import { CompatibilityError, FormatError, IntegrityError, StorageError, UsageError } from "../errors.js";
 import { applyFilter, filterName, FILTER_MARGIN } from "./filters.js";
 import { AddressMap, mapReferences, PRED, predFilterOk, PRED_ALL } from "./predict.js";
 import { L, MOVE_BITS, newModel, PROB_BITS, type LenModel } from "./rangecoder.js";
-import { Sha256, SHA256_STATE_BYTES } from "./sha256.js";
 import { copyLenCtx, dbyteCtx, HISTORY_BYTES, INPLACE_MAGIC, INPLACE_MAX_RANGE, INPLACE_MAX_SPARE, INPLACE_SPARE, INPLACE_STASH_ANYWHERE, INPLACE_STRAIGHT, KIND_HISTORY, KIND_MAP, KIND_NEAR_MAP, litCtx, litLenCtx, narrowCode, runClass, STREAM_MAGIC, zrunCtx, END_MARK, unzigzag, type CoderState } from "./stream.js";
 import type { PayloadDecoder, RandomAccessReader } from "./types.js";
 
@@ -21,6 +20,10 @@ const OP_MARGIN = 320; // input bytes an operation header can consume at most (2
 const PROB_ONE = 1 << PROB_BITS;
 const STITCH_BYTES = 2 * OP_MARGIN; // head of a chunk decoded together with the carried bytes (see push)
 const EMPTY = new Uint8Array(0);
+/** Working memory counted for the running SHA-256 of the output (state words, block, length; node:crypto keeps it). */
+const DIGEST_STATE_BYTES = 32 + 64 + 8;
+/** First word of a saved decoder state ("fd2t"; "fd2s" states also held the digest's state and are refused). */
+const STATE_MAGIC = 0x66643274;
 const enum Phase {
   Header = 0,
   Init = 1,
@@ -65,31 +68,37 @@ export interface DeltaDecoderOptions {
   inPlace?: InPlaceSink;
   /** Most address-map segments accepted (each costs 12 bytes of working memory). */
   maxMapSegments?: number;
+  /**
+   * restore() only: the new image bytes handed to `out` before the state was saved (the start of the
+   * area they were written to). With targetSha256 they are read back once to rebuild the running
+   * digest, so the final check covers what was really written.
+   */
+  emitted?: RandomAccessReader;
 }
 
 function corrupt(msg: string, details?: Record<string, unknown>): FormatError {
   return new FormatError("corrupt-patch", `corrupt delta patch: ${msg}`, details ? { details } : undefined);
 }
 
-function hex(b: Uint8Array): string {
-  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("hex");
-}
-
 /** SHA-256 of a whole RandomAccessReader, read in bounded pieces. */
 export function readerSha256(r: RandomAccessReader, piece = 64 * 1024): string {
-  const h = createHash("sha256");
-  for (let o = 0; o < r.size; o += piece) {
-    const n = Math.min(piece, r.size - o);
+  return hashReader(createHash("sha256"), r, r.size, "base image", piece).digest("hex");
+}
+
+/** Feeds bytes [0, size) of `r` to `h` in pieces of at most `piece` bytes. */
+function hashReader(h: Hash, r: RandomAccessReader, size: number, what: string, piece = 64 * 1024): Hash {
+  for (let o = 0; o < size; o += piece) {
+    const n = Math.min(piece, size - o);
     const b = r.read(o, n);
-    if (b.length !== n) throw new StorageError("io-failed", `base image read at ${o} returned ${b.length} of ${n} bytes`);
+    if (b.length !== n) throw new StorageError("io-failed", `${what} read at ${o} returned ${b.length} of ${n} bytes`);
     h.update(b);
   }
-  return h.digest("hex");
+  return h;
 }
 
 /** Working memory the decoder needs for the given buffer sizes (bytes). */
 export function decoderMemoryBytes(outBufferBytes: number, baseWindowBytes: number): number {
-  return L.total * 2 + outBufferBytes + baseWindowBytes + HISTORY_BYTES + 2 * FILTER_MARGIN + OP_MARGIN + PAD + SHA256_STATE_BYTES + 512;
+  return L.total * 2 + outBufferBytes + baseWindowBytes + HISTORY_BYTES + 2 * FILTER_MARGIN + OP_MARGIN + PAD + DIGEST_STATE_BYTES + 512;
 }
 
 /**
@@ -182,7 +191,8 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
   private winStart = 0;
   private winEnd = 0; // filtered base bytes [winStart, winEnd) are at win[FILTER_MARGIN + ...]
   private winOff = 0;
-  private sha = new Sha256();
+  /** Running SHA-256 of the output, only when there is a target digest to check (in place: read back at the end instead). */
+  private sha: Hash | null;
 
   // stream position
   private phase = Phase.Header;
@@ -232,6 +242,7 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
     this.outBuf = new Uint8Array(outCap);
     this.win = new Uint8Array(winCap + 2 * FILTER_MARGIN);
     this.fixedMemory = decoderMemoryBytes(outCap, winCap);
+    this.sha = opts.targetSha256 !== undefined && opts.inPlace === undefined ? createHash("sha256") : null;
     if (opts.memoryLimitBytes !== undefined && this.memoryBytes > opts.memoryLimitBytes) {
       throw new StorageError("out-of-memory", `delta decoder needs ${this.memoryBytes} bytes of working memory; the limit is ${opts.memoryLimitBytes}`, {
         details: { needed: this.memoryBytes, limit: opts.memoryLimitBytes },
@@ -303,8 +314,9 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
     if (this.trailing > 4) throw corrupt(`${this.trailing} bytes after the end of the patch`);
     if (this.produced !== this.newSize) throw corrupt("output size differs from the header");
     if (this.inplace) return this.checkRegionResult();
-    const digest = hex(this.sha.digest());
-    if (this.opts.targetSha256 !== undefined && digest !== this.opts.targetSha256.toLowerCase()) {
+    if (this.sha === null || this.opts.targetSha256 === undefined) return;
+    const digest = this.sha.digest("hex");
+    if (digest !== this.opts.targetSha256.toLowerCase()) {
       throw new IntegrityError("digest-mismatch", "the patched image does not have the expected SHA-256", {
         details: { expected: this.opts.targetSha256, actual: digest },
       });
@@ -1180,7 +1192,7 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
     }
     if (emit > 0) {
       const chunk = this.outBuf.slice(0, emit);
-      this.sha.update(chunk);
+      this.sha?.update(chunk);
       this.produced += emit;
       this.outBuf.copyWithin(0, emit, this.outFill);
       this.outFill -= emit;
@@ -1201,11 +1213,11 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
   saveState(): Uint8Array {
     const nums = DeltaDecoder.NUMS;
     const mapBytes = this.mapN * 12;
-    const size = 8 + nums.length * 8 + SHA256_STATE_BYTES + 4 + this.outFill + HISTORY_BYTES + 4 + this.carry.length + this.probs.byteLength + mapBytes;
+    const size = 8 + nums.length * 8 + 4 + this.outFill + HISTORY_BYTES + 4 + this.carry.length + this.probs.byteLength + mapBytes;
     const outb = new Uint8Array(size);
     const dv = new DataView(outb.buffer);
     let o = 0;
-    dv.setUint32(o, 0x66643273); // "fd2s"
+    dv.setUint32(o, STATE_MAGIC);
     dv.setUint32(o + 4, nums.length);
     o += 8;
     const self = this as unknown as Record<string, number>;
@@ -1213,8 +1225,6 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
       dv.setFloat64(o, k === "range" || k === "code" ? self[k]! >>> 0 : self[k]!);
       o += 8;
     }
-    outb.set(this.sha.saveState(), o);
-    o += SHA256_STATE_BYTES;
     dv.setUint32(o, this.outFill);
     o += 4;
     outb.set(this.outBuf.subarray(0, this.outFill), o);
@@ -1231,7 +1241,10 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
     return outb;
   }
 
-  /** A decoder continuing from `state` (from saveState) with the same base and options. */
+  /**
+   * A decoder continuing from `state` (from saveState) with the same base and options. With
+   * targetSha256, `opts.emitted` must give the image bytes handed out before the save.
+   */
   static restore(state: Uint8Array, base: RandomAccessReader, opts: DeltaDecoderOptions = {}): DeltaDecoder {
     const bad = (why: string): FormatError => new FormatError("malformed", `saved delta decoder state is invalid: ${why}`);
     const d = new DeltaDecoder(base, opts);
@@ -1242,7 +1255,7 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
     };
     let o = 0;
     need(8);
-    if (dv.getUint32(0) !== 0x66643273 || dv.getUint32(4) !== nums.length) throw bad("wrong magic");
+    if (dv.getUint32(0) !== STATE_MAGIC || dv.getUint32(4) !== nums.length) throw bad("not a state of this fota version's delta decoder (restart the apply)");
     o = 8;
     need(nums.length * 8);
     const self = d as unknown as Record<string, number>;
@@ -1252,13 +1265,6 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
       self[k] = v;
       o += 8;
     }
-    need(SHA256_STATE_BYTES);
-    try {
-      d.sha = Sha256.restore(state.subarray(o, o + SHA256_STATE_BYTES));
-    } catch {
-      throw bad("digest state");
-    }
-    o += SHA256_STATE_BYTES;
     need(4);
     const fill = dv.getUint32(o);
     o += 4;
@@ -1297,6 +1303,13 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
     ];
     const failed = checks.find((c) => !c[1]);
     if (failed) throw bad(`inconsistent ${failed[0]}`);
+    if (d.sha !== null) {
+      if (!opts.emitted) throw new UsageError("bad-argument", "resuming a delta apply that checks the target SHA-256 needs the image bytes already written (the emitted option)");
+      if (opts.emitted.size < d.produced) {
+        throw new StorageError("io-failed", `the written part of the image has ${opts.emitted.size} bytes; the saved state has handed out ${d.produced}`);
+      }
+      hashReader(d.sha, opts.emitted, d.produced, "written image");
+    }
     d.range |= 0;
     d.code |= 0;
     if (d.phase !== Phase.Header && d.phase !== Phase.End) d.checkBase();

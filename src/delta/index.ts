@@ -19,7 +19,6 @@ export { DeltaDecoder, type DeltaDecoderOptions, type InPlaceSink, readerSha256,
 export { FILTERS, FILTER_NAMES, applyFilter, filterImage, type FilterName } from "./filters.js";
 export { MemoryRegion, type InPlaceRegion, type InPlaceStats } from "./inplace.js";
 export { suffixArray } from "./sais.js";
-export { Sha256 } from "./sha256.js";
 
 /** Delta algorithm names (Encoding.delta). */
 export const DELTA_ALGORITHMS = { stream: "fd2", inPlace: "fd2-inplace" } as const;
@@ -137,6 +136,8 @@ export interface CreateDeltaDecoderOptions {
   targetSize?: number;
   /** A state from saveState() to resume from. */
   state?: Uint8Array;
+  /** With `state` and targetSha256: the image bytes written before the save, read back to rebuild the running digest. */
+  emitted?: RandomAccessReader;
   config?: FotaConfig;
   /** In-place deltas applied in host memory: the size of the device's region (a patch that needs more is refused). */
   regionBytes?: number;
@@ -157,6 +158,7 @@ export function createDeltaDecoder(encoding: Encoding, base: RandomAccessReader,
   if (opts.baseSha256 !== undefined) o.baseSha256 = opts.baseSha256;
   if (opts.targetSha256 !== undefined) o.targetSha256 = opts.targetSha256;
   if (opts.targetSize !== undefined) o.targetSize = opts.targetSize;
+  if (opts.emitted !== undefined) o.emitted = opts.emitted;
   const d = opts.state ? DeltaDecoder.restore(opts.state, base, o) : new DeltaDecoder(base, o);
   return d;
 }
@@ -167,7 +169,7 @@ export function createDeltaDecoder(encoding: Encoding, base: RandomAccessReader,
  * finish(() => {}); after a power cut, build it again with region.doneSteps = completed steps and feed
  * the payload again from its start.
  */
-export function createInPlaceApplier(encoding: Encoding, region: InPlaceRegion, opts: Omit<CreateDeltaDecoderOptions, "state"> = {}): DeltaDecoder {
+export function createInPlaceApplier(encoding: Encoding, region: InPlaceRegion, opts: Omit<CreateDeltaDecoderOptions, "state" | "emitted"> = {}): DeltaDecoder {
   checkEncoding(encoding, DELTA_ALGORITHMS.inPlace);
   const o: DeltaDecoderOptions = { ...deltaDecoderOptions(opts.config ?? DEFAULT_CONFIG), inPlace: region };
   if (opts.baseSha256 !== undefined) o.baseSha256 = opts.baseSha256;
@@ -183,7 +185,7 @@ const hex = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byt
  * to the delta decoder over `base`. (In-place deltas given here are applied in host memory and their
  * image emitted at finish(); devices use createInPlaceApplier.)
  */
-export function openPayloadDecoder(manifest: Manifest, base?: RandomAccessReader, opts: { state?: Uint8Array; config?: FotaConfig; regionBytes?: number } = {}): PayloadDecoder {
+export function openPayloadDecoder(manifest: Manifest, base?: RandomAccessReader, opts: { state?: Uint8Array; emitted?: RandomAccessReader; config?: FotaConfig; regionBytes?: number } = {}): PayloadDecoder {
   if (manifest.kind === "full") return openFullImageDecoder(manifest, opts.state ? { state: opts.state } : {});
   if (!base) throw new UsageError("bad-argument", "a delta package needs the base image it was made from (e.g. --base FILE)");
   const common = {
@@ -214,7 +216,7 @@ export function openPayloadDecoder(manifest: Manifest, base?: RandomAccessReader
       },
     };
   }
-  return createDeltaDecoder(manifest.encoding, base, { ...common, ...(opts.state ? { state: opts.state } : {}) });
+  return createDeltaDecoder(manifest.encoding, base, { ...common, ...(opts.state ? { state: opts.state } : {}), ...(opts.emitted ? { emitted: opts.emitted } : {}) });
 }
 
 function checkRegionBytes(h: ReturnType<typeof peekDeltaHeader>, size: number): void {

@@ -111,7 +111,9 @@ function apply(old: Uint8Array, d: DeltaResult, sizes: number[], nw?: Uint8Array
     let k = 0;
     for (const c of chunks(d.payload, sizes)) {
       dec.push(c, out);
-      if (saveEvery && ++k % saveEvery === 0) dec = DeltaDecoder.restore(dec.saveState(), bytesReader(old), {});
+      if (saveEvery && ++k % saveEvery === 0) {
+        dec = DeltaDecoder.restore(dec.saveState(), bytesReader(old), nw ? { targetSha256: sha(nw), emitted: bytesReader(Buffer.concat(parts)) } : {});
+      }
     }
     dec.finish(out);
     return Buffer.concat(parts);
