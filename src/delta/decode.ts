@@ -8,7 +8,7 @@ import { CompatibilityError, FormatError, IntegrityError, StorageError, UsageErr
 import { applyFilter, filterName, FILTER_MARGIN } from "./filters.js";
 import { AddressMap, mapReferences, PRED, predFilterOk, PRED_ALL } from "./predict.js";
 import { L, MOVE_BITS, newModel, PROB_BITS, type LenModel } from "./rangecoder.js";
-import { copyLenCtx, dbyteCtx, HISTORY_BYTES, INPLACE_MAGIC, INPLACE_MAX_RANGE, INPLACE_MAX_SPARE, INPLACE_SPARE, INPLACE_STASH_ANYWHERE, INPLACE_STRAIGHT, KIND_HISTORY, KIND_MAP, KIND_NEAR_MAP, litCtx, litLenCtx, narrowCode, runClass, STREAM_MAGIC, zrunCtx, END_MARK, unzigzag, type CoderState } from "./stream.js";
+import { copyLenCtx, dbyteCtx, HISTORY_BYTES, INPLACE_MAGIC, INPLACE_MAX_RANGE, INPLACE_MAX_SPARE, INPLACE_SPARE, INPLACE_STASH_ANYWHERE, INPLACE_STRAIGHT, KIND_HISTORY, KIND_MAP, KIND_NEAR_MAP, litCtx, litLenCtx, narrowCode, runClass, STREAM_MAGIC, zrunCtx, END_MARK, unzigzag, CODING_SUBST, SUBST_HIT, SUBST_TABLE_BYTES, substKey, type CoderState } from "./stream.js";
 import type { PayloadDecoder, RandomAccessReader } from "./types.js";
 
 /** Working memory per address-map segment: start, end, shift and the new-keyed index (4 bytes each). */
@@ -98,7 +98,7 @@ function hashReader(h: Hash, r: RandomAccessReader, size: number, what: string, 
 
 /** Working memory the decoder needs for the given buffer sizes (bytes). */
 export function decoderMemoryBytes(outBufferBytes: number, baseWindowBytes: number): number {
-  return L.total * 2 + outBufferBytes + baseWindowBytes + HISTORY_BYTES + 2 * FILTER_MARGIN + OP_MARGIN + PAD + DIGEST_STATE_BYTES + 512;
+  return L.total * 2 + outBufferBytes + baseWindowBytes + HISTORY_BYTES + 2 * FILTER_MARGIN + OP_MARGIN + PAD + DIGEST_STATE_BYTES + SUBST_TABLE_BYTES + 512;
 }
 
 /**
@@ -167,6 +167,11 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
   /** In-place streams with a map: one sector's part of the base window with zero bytes around it (see viewRegion). */
   private mapTmp = new Uint8Array(0);
   private predFlags = 0;
+  /** Coding flags of the header (CODING_SUBST). */
+  private coding = 0;
+  /** CODING_SUBST: the last difference per lane and base byte (see stream.ts), and whether the last difference byte was predicted. */
+  private subst: Uint8Array | null = null;
+  private substHit = 0;
   private predBase = 0;
   private mapN = 0;
   private mapI = 0;
@@ -495,9 +500,10 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
       }
       if (k === flagsAt && (v & 4) !== 0) want++;
     }
-    const flags = vals[flagsAt]!;
+    const flags = vals[flagsAt]! & ~CODING_SUBST;
     if (flags > PRED_ALL || !predFilterOk(flags, filter)) throw corrupt(`bad reference-map flags ${flags} for filter ${filter}`);
     this.predFlags = flags;
+    this.setCoding(vals[flagsAt]! & CODING_SUBST);
     this.predBase = flags & 4 ? vals[flagsAt + 1]! : 0;
     this.pos = p;
     this.filter = filter;
@@ -543,6 +549,11 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
       throw corrupt(`patch builds ${this.newSize} bytes but the manifest says ${this.opts.targetSize}`);
     }
     return true;
+  }
+
+  private setCoding(coding: number): void {
+    this.coding = coding;
+    this.subst = coding & CODING_SUBST ? new Uint8Array(SUBST_TABLE_BYTES) : null;
   }
 
   private checkBase(): void {
@@ -920,6 +931,10 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
     let hist = this.hist;
     let prevDiff = this.prevDiff;
     let prev = this.prev;
+    let substHit = this.substHit;
+    const table = this.subst;
+    const substProbs = L.subst;
+    const narrow = narrowCode(this.filter);
     let stalled = false;
     while (copyRem > 0) {
       if (outFill >= flushAt) {
@@ -935,7 +950,7 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
           break;
         }
         // length model (see RangeEncoder.len): 5-bit class k, up to 3 mantissa bits, then direct bits
-        const tb = zrunTree + zrunCtx(newPos, hist, copyRem, narrowCode(this.filter)) * 32;
+        const tb = zrunTree + zrunCtx(newPos, hist, copyRem, narrow) * 32;
         let m = 1;
         while (m < 32) {
           const i = tb + m;
@@ -1036,7 +1051,50 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
         stalled = true;
         break;
       }
-      const tb = dbyte + dbyteCtx(newPos, hist, prevDiff, narrowCode(this.filter)) * 256;
+      const ctx = dbyteCtx(newPos, hist, prevDiff, narrow);
+      // the base byte, unless this output byte is replayed (in place: the base there is gone)
+      const reads = outFill >= rpHi || outFill < rpLo;
+      let o = 0;
+      if (reads) {
+        if (oldPos < this.winStart || oldPos >= this.winEnd) {
+          this.copyRem = copyRem;
+          this.refill(oldPos);
+        }
+        o = this.win[oldPos - this.winStart + this.winOff]!;
+      }
+      if (table !== null) {
+        // CODING_SUBST: "the table's difference for this base byte" first
+        const i = substProbs + ctx * 2 + substHit;
+        const pr = probs[i]!;
+        const bound = Math.imul(range >>> PROB_BITS, pr);
+        if ((code ^ SIGN) < (bound ^ SIGN)) {
+          range = bound;
+          probs[i] = pr + ((PROB_ONE - pr) >> MOVE_BITS);
+          substHit = 0;
+        } else {
+          code = (code - bound) | 0;
+          range = (range - bound) | 0;
+          probs[i] = pr - (pr >> MOVE_BITS);
+          substHit = 1;
+        }
+        while ((range & TOPMASK) === 0) {
+          range <<= 8;
+          code = (code << 8) | buf[pos++]!;
+        }
+        if (substHit === 1) {
+          if (reads) outBuf[outFill] = (o + table[substKey(newPos, o, narrow)]!) & 0xff;
+          prev = outBuf[outFill]!;
+          prevDiff = SUBST_HIT;
+          hist |= 1;
+          znz = 0;
+          copyRem--;
+          newPos++;
+          oldPos++;
+          outFill++;
+          continue;
+        }
+      }
+      const tb = dbyte + ctx * 256;
       let m = 1;
       while (m < 256) {
         // branch-free on the bit, as for literals (see literal())
@@ -1057,13 +1115,9 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
         }
       }
       const d = m - 256;
-      if (outFill >= rpHi || outFill < rpLo) {
-        if (oldPos < this.winStart || oldPos >= this.winEnd) {
-          this.copyRem = copyRem;
-          this.refill(oldPos);
-        }
-        outBuf[outFill] = (this.win[oldPos - this.winStart + this.winOff]! + d) & 0xff;
-      }
+      if (reads) outBuf[outFill] = (o + d) & 0xff;
+      // (replayed: the base byte is the new one less the difference)
+      if (table !== null) table[substKey(newPos, reads ? o : (outBuf[outFill]! - d) & 0xff, narrow)] = d;
       prev = outBuf[outFill]!;
       prevDiff = d;
       hist |= 1;
@@ -1085,6 +1139,7 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
     this.hist = hist;
     this.prevDiff = prevDiff;
     this.prev = prev;
+    this.substHit = substHit;
     return !stalled;
   }
 
@@ -1206,14 +1261,14 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
   private static readonly NUMS = [
     "phase", "st", "filter", "newSize", "oldSize", "range", "code", "copyRem", "litRem", "oldPos", "curCopyLen", "newPos",
     "outBase", "produced", "consumed", "rep0", "rep1", "prevOldEnd", "lastLit", "hist", "prevDiff", "prev", "kind", "trailing",
-    "predFlags", "predBase", "mapN", "mapI", "mapPrevEnd", "mapPrevShift", "histDist", "zrem", "znz",
+    "predFlags", "predBase", "mapN", "mapI", "mapPrevEnd", "mapPrevShift", "histDist", "zrem", "znz", "coding", "substHit",
   ] as const;
 
   /** Everything needed to resume after the bytes pushed so far (call between push() calls). */
   saveState(): Uint8Array {
     const nums = DeltaDecoder.NUMS;
     const mapBytes = this.mapN * 12;
-    const size = 8 + nums.length * 8 + 4 + this.outFill + HISTORY_BYTES + 4 + this.carry.length + this.probs.byteLength + mapBytes;
+    const size = 8 + nums.length * 8 + 4 + this.outFill + HISTORY_BYTES + 4 + this.carry.length + this.probs.byteLength + (this.subst?.length ?? 0) + mapBytes;
     const outb = new Uint8Array(size);
     const dv = new DataView(outb.buffer);
     let o = 0;
@@ -1236,6 +1291,10 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
     outb.set(this.carry, o);
     o += this.carry.length;
     for (let i = 0; i < this.probs.length; i++, o += 2) dv.setUint16(o, this.probs[i]!, true);
+    if (this.subst) {
+      outb.set(this.subst, o);
+      o += this.subst.length;
+    }
     const all = this.mapAll ?? this.map;
     for (const arr of [all.starts, all.ends, all.shifts]) for (let i = 0; i < this.mapN; i++, o += 4) dv.setInt32(o, arr[i]!, true);
     return outb;
@@ -1284,6 +1343,13 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
     o += cl;
     need(d.probs.byteLength);
     for (let i = 0; i < d.probs.length; i++, o += 2) d.probs[i] = dv.getUint16(o, true);
+    if ((d.coding & ~CODING_SUBST) !== 0 || (d.substHit !== 0 && d.substHit !== 1)) throw bad("coding flags");
+    d.setCoding(d.coding);
+    if (d.subst) {
+      need(d.subst.length);
+      d.subst.set(state.subarray(o, o + d.subst.length));
+      o += d.subst.length;
+    }
     if (d.mapN > (opts.maxMapSegments ?? 16384) || d.mapI > d.mapN) throw bad("address map");
     need(d.mapN * 12);
     d.map = new AddressMap(new Int32Array(d.mapN), new Int32Array(d.mapN), new Int32Array(d.mapN));

@@ -91,7 +91,7 @@ export function createDelta(oldImage: Uint8Array, newImage: Uint8Array, opts: Cr
       while (k > 1 && inPlaceMemoryBytes(k, sectorSize, newImage.length, mapped, segs, config.delta.baseWindowBytes, oldImage.length, spare) > config.delta.maxWorkingMemoryBytes) k--;
       return k;
     };
-    const ipOpts = { maxMapSegments: Math.min(1024, maxMapSegments), rangeSectors: rangeFor, spareSectors: spare, ...(opts.onProgress ? { onProgress: opts.onProgress } : {}) };
+    const ipOpts = { maxMapSegments: Math.min(1024, maxMapSegments), rangeSectors: rangeFor, spareSectors: spare, coding: raw.coding, ...(opts.onProgress ? { onProgress: opts.onProgress } : {}) };
     let ip = createInPlacePatch(oldImage, newImage, FILTERS[raw.filter], sectorSize, { ...ipOpts, predFlags: raw.predict });
     // ARM relative forms are a variant the ordinary stream chose; in place (a coarser map) they may not pay
     if (raw.predict & PRED.armRel) {
@@ -262,7 +262,7 @@ export { sha256hex };
  * The plain header of a delta payload (sizes, filter; in place also the sector size and the bytes of
  * region the applier needs: both images, and the spare sectors the patch keeps stashes in).
  */
-export function peekDeltaHeader(payload: Uint8Array): { filter: FilterName; newSize: number; oldSize: number; sectorSize?: number; regionBytes?: number } {
+export function peekDeltaHeader(payload: Uint8Array): { filter: FilterName; newSize: number; oldSize: number; sectorSize?: number; regionBytes?: number; flags: number } {
   const bad = (): FormatError => new FormatError("corrupt-patch", "corrupt delta patch: unreadable header");
   if (payload.length < 3) throw bad();
   const magic = payload[0]!;
@@ -282,7 +282,7 @@ export function peekDeltaHeader(payload: Uint8Array): { filter: FilterName; newS
       if ((c & 0x80) === 0) return v;
     }
   };
-  const h: { filter: FilterName; newSize: number; oldSize: number; sectorSize?: number; regionBytes?: number } = { filter, newSize: varint(), oldSize: varint() };
+  const h: { filter: FilterName; newSize: number; oldSize: number; sectorSize?: number; regionBytes?: number; flags: number } = { filter, newSize: varint(), oldSize: varint(), flags: 0 };
   if (inplace) {
     const bits = varint();
     if (bits < 8 || bits > 16) throw bad();
@@ -293,5 +293,7 @@ export function peekDeltaHeader(payload: Uint8Array): { filter: FilterName; newS
     const both = Math.max(h.oldSize, h.newSize);
     h.regionBytes = spare > 0 ? (Math.ceil(both / S) + spare) * S : both;
   }
+  // the map flags (PRED) with the coding flags (CODING_SUBST)
+  h.flags = varint();
   return h;
 }

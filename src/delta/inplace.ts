@@ -126,6 +126,8 @@ export interface InPlacePatchOptions {
   rangeSectors?: number | ((mapped: boolean, mapSegments: number) => number);
   /** Sectors of the device's slot past both images, free for stashes (the header asks for those used). */
   spareSectors?: number;
+  /** Coding flags (CODING_SUBST in stream.ts); createDelta passes what the ordinary stream chose. */
+  coding?: number;
   /** Called as each stage of the work starts (a person-readable step; long on big images). */
   onProgress?: (step: string) => void;
 }
@@ -136,6 +138,7 @@ export function createInPlacePatch(oldImage: Uint8Array, newImage: Uint8Array, f
   const maxMapSegments = opts.maxMapSegments ?? 1024;
   const rangeSectors = opts.rangeSectors ?? 1;
   const spareSectors = opts.spareSectors ?? 0;
+  const coding = opts.coding ?? 0;
   const progress = opts.onProgress ?? ((): void => {});
   const S = sectorSize;
   const bits = Math.log2(S);
@@ -190,11 +193,11 @@ export function createInPlacePatch(oldImage: Uint8Array, newImage: Uint8Array, f
   let plans = 0;
   const consider = (c: Candidate, rangeMax: number): Encoded => {
     progress(`in place: ordering sectors, planning stashes and coding (plan ${++plans})`);
-    const e = buildSteps(c, nF, filterId, S, bits, rangeMax, spareSectors);
+    const e = buildSteps(c, nF, filterId, S, bits, rangeMax, spareSectors, coding);
     if (!best || size(e) < size(best.enc)) best = { enc: e, pred: c.pred, rangeMax };
     // the stash planner is greedy: spare sectors it took can leave a worse plan than none
     if (e.spare > 0) {
-      const e0 = buildSteps(c, nF, filterId, S, bits, rangeMax, 0);
+      const e0 = buildSteps(c, nF, filterId, S, bits, rangeMax, 0, coding);
       if (size(e0) < size(best.enc)) best = { enc: e0, pred: c.pred, rangeMax };
     }
     return e;
@@ -207,7 +210,7 @@ export function createInPlacePatch(oldImage: Uint8Array, newImage: Uint8Array, f
     if (runs !== c.ops) consider({ ...c, ops: runs }, rangeMax);
   }
   const { enc, pred, rangeMax } = best!;
-  const head = encodeHeader(INPLACE_MAGIC, filterId, newImage.length, oldImage.length, { sectorBits: bits, rangeMax, stashAnywhere: enc.anywhere, straight: enc.straight, spareSectors: enc.spare }, pred);
+  const head = encodeHeader(INPLACE_MAGIC, filterId, newImage.length, oldImage.length, { sectorBits: bits, rangeMax, stashAnywhere: enc.anywhere, straight: enc.straight, spareSectors: enc.spare }, pred, coding);
   const patch = new Uint8Array(head.length + enc.body.length);
   patch.set(head);
   patch.set(enc.body, head.length);
@@ -254,7 +257,7 @@ function paddingAsRuns(ops: Op[], nF: Uint8Array, S: number): Op[] {
  * of the plans with and without stashes); when broken reads are left, also the best order with its
  * heaviest broken constraint kept instead.
  */
-function buildSteps(cand: Candidate, nF: Uint8Array, filterId: number, S: number, bits: number, rangeMax: number, spare: number): Encoded {
+function buildSteps(cand: Candidate, nF: Uint8Array, filterId: number, S: number, bits: number, rangeMax: number, spare: number, coding: number): Encoded {
   const { pred, base, index, ops } = cand;
   const oF = base;
   const oldLen = oF.length;
@@ -303,7 +306,7 @@ function buildSteps(cand: Candidate, nF: Uint8Array, filterId: number, S: number
   }
   orders.sort((x, y) => backwardWeight(before, x) - backwardWeight(before, y));
   const chain = new HashIndex(nF);
-  const input = { S, bits, nF, base, index, chain, pred, filterId, segs, oldLen, newLen, nNew, nAll, rangeMax };
+  const input = { S, bits, nF, base, index, chain, pred, filterId, coding, segs, oldLen, newLen, nNew, nAll, rangeMax };
   // the stash-anywhere flag when a stash is outside the sectors the image grows into
   const encode = (steps: Step[]): Encoded => encodeSteps(steps, { ...input, anywhere: steps.some((st) => st.stash !== undefined && !(st.j < nNew && st.j * S >= oldLen)) });
   const geometry = { S, bits, oldLen, newLen, nNew, nAll };
@@ -406,6 +409,8 @@ interface EncodeInput {
   chain: HashIndex;
   pred: Prediction | undefined;
   filterId: number;
+  /** Coding flags (CODING_SUBST) */
+  coding: number;
   segs: Seg[][];
   oldLen: number;
   newLen: number;
@@ -427,7 +432,7 @@ interface EncodeInput {
 function encodeSteps(steps: Step[], inp: EncodeInput): Encoded;
 function encodeSteps(steps: Step[], inp: EncodeInput): Encoded | null;
 function encodeSteps(steps: Step[], inp: EncodeInput): Encoded | null {
-  const { S, bits, nF, index, chain, pred, filterId, segs, oldLen, newLen, nNew, nAll, rangeMax, anywhere } = inp;
+  const { S, bits, nF, index, chain, pred, filterId, coding, segs, oldLen, newLen, nNew, nAll, rangeMax, anywhere } = inp;
   const straight = inp.straight ?? 0;
   const view = new Uint8Array(nAll * S);
   view.set(inp.base);
@@ -541,7 +546,7 @@ function encodeSteps(steps: Step[], inp: EncodeInput): Encoded | null {
     rescued += rematch(j, at, at + n, out);
   };
 
-  const enc = new OpEncoder(new RangeEncoder(), view, tgt, pred, filterId);
+  const enc = new OpEncoder(new RangeEncoder(), view, tgt, pred, filterId, coding);
   let prevJ = -1;
   /** what each copy piece reads, kept at its target position (the view changes with later steps) */
   const snap = new Uint8Array(nAll * S);

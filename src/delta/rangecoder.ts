@@ -32,6 +32,7 @@ export const L = (() => {
     offSign: take(2),
     fill: take(6),
     dbyte: take(32 * 256), // DBYTE_CONTEXTS (stream.ts)
+    subst: take(32 * 2), // CODING_SUBST: DBYTE_CONTEXTS x the last one's bit
     lit: take(16 * 256), // LIT_CONTEXTS (stream.ts)
     total: at,
   };
@@ -40,8 +41,12 @@ export const L = (() => {
 export type LenModel = { tree: number; mant: number };
 
 export function newModel(): Uint16Array {
-  return new Uint16Array(L.total).fill(PROB_INIT);
+  const m = new Uint16Array(L.total).fill(PROB_INIT);
+  // the substitution bit starts out expecting a miss: on a small patch the table is mostly empty
+  m.fill(SUBST_INIT, L.subst, L.subst + 64);
+  return m;
 }
+const SUBST_INIT = Number(process.env.FOTA_SUBST_INIT ?? 28672);
 
 export class RangeEncoder {
   readonly probs = newModel();

@@ -1,13 +1,15 @@
 // The fota delta stream ("fd2"): a tiny plain header, then one range-coded stream of operations.
 //
 //   header  byte 0: 0xD0 | filter id (bits 0..3) ; varint new size ; varint old size ; varint map
-//           flags (PRED in predict.ts) ; varint load address when the flags include absolute pointers
+//           flags (PRED in predict.ts) and coding flags (CODING_SUBST) ; varint load address when the
+//           flags include absolute pointers
 //   body    [address map: segment count, then per segment gap, length - 1, shift change]
 //           operations until the output reaches the new size. Each operation is
 //             copyLen            (length model; context: last literal run empty?, last kind rep0?)
 //             [offset kind ...]  only when copyLen > 0: where the copy reads (below)
 //             differences        new = old + diff (mod 256) over the copy, as runs: (zeros + 1) then a
-//                                non-zero byte, or 0 = the rest of the copy is unchanged
+//                                non-zero byte (CODING_SUBST: first "as predicted" bit), or 0 = the
+//                                rest of the copy is unchanged
 //             litLen             (length model; context: class of the copy length)
 //             litLen literals    bytes of the new image; context: position parity, top 3 bits of the
 //                                byte before (sparse, nearly random data: few contexts learn fastest)
@@ -94,8 +96,25 @@ export const runClass = (z: number): number => (z === 0 ? 0 : z <= 2 ? 1 : z <= 
 // code) use 4 difference contexts; 4-byte code (ARM, AArch64, unfiltered) also the alignment in the
 // word and the class of the last difference.
 export const dbyteCtx = (pos: number, hist: number, prevDiff: number, narrow: number): number =>
-  narrow ? (pos & 1) | ((hist & 1) << 1) : (pos & 3) | ((hist & 1) << 2) | ((prevDiff === 0 ? 0 : prevDiff < 0x80 ? 1 : 2) << 3);
+  narrow ? (pos & 1) | ((hist & 1) << 1) : (pos & 3) | ((hist & 1) << 2) | ((prevDiff === 0 ? 0 : prevDiff > 0xff ? 3 : prevDiff < 0x80 ? 1 : 2) << 3);
 export const DBYTE_CONTEXTS = 32;
+
+/**
+ * Header flag (with the map flags; never a map flag): difference bytes are predicted. Per lane of the
+ * code unit (position & 1 for Thumb, & 3 otherwise) and base byte value, a table keeps the last
+ * difference coded for that byte; each difference byte is first one bit "the same as the table's"
+ * (context: its dbyteCtx and whether the last one was), and only when it is not, the byte itself.
+ * New code generation rewrites the same byte values the same way (a register, an opcode, a frame
+ * offset), so the bit often stands for the whole byte. Decidable without the base byte when the
+ * bit is set, which in-place replay needs: there the base is gone, and a miss gives the base byte
+ * back as new - difference.
+ */
+export const CODING_SUBST = 0x800;
+/** prevDiff after a predicted difference byte (its value is not known in in-place replay): a class of its own in dbyteCtx. */
+export const SUBST_HIT = 0x100;
+/** Index of the substitution table entry: lane (position & 1 or & 3) and base byte value. */
+export const substKey = (pos: number, base: number, narrow: number): number => ((narrow ? pos & 1 : pos & 3) << 8) | base;
+export const SUBST_TABLE_BYTES = 4 * 256;
 /** Whether a stream with filter `filterId` uses the narrow (Thumb) difference contexts. */
 export const narrowCode = (filterId: number): number => (filterId === 1 ? 1 : 0);
 export const litCtx = (pos: number, prev: number): number => ((pos & 1) << 3) | (prev >> 5);
@@ -148,8 +167,10 @@ export class OpEncoder {
     private readonly newF: Uint8Array,
     private readonly pred?: Prediction,
     filterId = 0,
+    coding = 0,
   ) {
     this.narrow = narrowCode(filterId);
+    this.subst = coding & CODING_SUBST ? new Uint8Array(SUBST_TABLE_BYTES) : null;
     if (pred && pred.flags !== 0) {
       // the map's segments, then (PRED.extAbs) those past the base image, as one list
       const ext = pred.flags & PRED.extAbs && pred.map.ext ? pred.map.ext : undefined;
@@ -171,6 +192,9 @@ export class OpEncoder {
   private sectorDir = 1;
   /** In-place: no operation of the current sector coded yet (the fill bit has its own context then). */
   private sectorFirst = false;
+  /** CODING_SUBST: the last difference coded per lane and base byte (0: none yet), and whether the last difference byte was the table's. */
+  private readonly subst: Uint8Array | null;
+  private substHit = 0;
   /**
    * In-place streams: announces the sector the next operations fill (see inplace.ts): one bit when it
    * continues the direction of the last change (prevIndex +- 1), else the signed jump from there.
@@ -256,9 +280,25 @@ export class OpEncoder {
         enc.len(L.zrun, ctx, z + 1);
         hist = (z === 0 ? hist & 1 : 0) | (runClass(z) << 1);
         const q = newPos + k + z;
-        const d = (newF[q]! - src[srcAt + k + z]!) & 0xff;
-        enc.tree(L.dbyte + dbyteCtx(q, hist, prevDiff, this.narrow) * 256, 8, d);
-        prevDiff = d;
+        const o = src[srcAt + k + z]!;
+        const d = (newF[q]! - o) & 0xff;
+        const ctx2 = dbyteCtx(q, hist, prevDiff, this.narrow);
+        const table = this.subst;
+        if (table !== null) {
+          const key = substKey(q, o, this.narrow);
+          const hit = table[key] === d ? 1 : 0;
+          enc.bit(L.subst + ctx2 * 2 + this.substHit, hit);
+          this.substHit = hit;
+          if (hit) prevDiff = SUBST_HIT;
+          else {
+            enc.tree(L.dbyte + ctx2 * 256, 8, d);
+            table[key] = d;
+            prevDiff = d;
+          }
+        } else {
+          enc.tree(L.dbyte + ctx2 * 256, 8, d);
+          prevDiff = d;
+        }
         hist |= 1;
         k += z + 1;
       }
@@ -292,8 +332,8 @@ function sameRun(a: Uint8Array, i: number, b: Uint8Array, j: number, max: number
 }
 
 /** Encodes sequential operations over filtered images into the range-coded body (no header). */
-export function encodeOps(ops: readonly Op[], oldF: Uint8Array, newF: Uint8Array, pred: Prediction | undefined, filterId: number): Uint8Array {
-  const e = new OpEncoder(new RangeEncoder(), oldF, newF, pred, filterId);
+export function encodeOps(ops: readonly Op[], oldF: Uint8Array, newF: Uint8Array, pred: Prediction | undefined, filterId: number, coding = 0): Uint8Array {
+  const e = new OpEncoder(new RangeEncoder(), oldF, newF, pred, filterId, coding);
   let newPos = 0;
   for (let i = 0; i < ops.length; i++) {
     const op = ops[i]!;
@@ -311,6 +351,7 @@ export function encodeHeader(
   oldSize: number,
   inPlace?: { sectorBits: number; rangeMax: number; stashAnywhere?: boolean; straight?: number; spareSectors?: number },
   pred?: Prediction,
+  coding = 0,
 ): Uint8Array {
   const h: number[] = [magic | filter];
   putVarint(h, newSize);
@@ -322,7 +363,7 @@ export function encodeHeader(
     putVarint(h, inPlace.rangeMax + (st !== 0 ? INPLACE_STRAIGHT + (st < 0 ? INPLACE_STASH_ANYWHERE : 0) : inPlace.stashAnywhere ? INPLACE_STASH_ANYWHERE : 0) + (spare > 0 ? INPLACE_SPARE : 0));
     if (spare > 0) putVarint(h, spare);
   }
-  const flags = pred?.flags ?? 0;
+  const flags = (pred?.flags ?? 0) | coding;
   putVarint(h, flags);
   if (flags & 4) putVarint(h, pred!.base);
   return Uint8Array.from(h);

@@ -251,3 +251,30 @@ export function resumeRoundTrip(old: Uint8Array, nw: Uint8Array, d: DeltaResult,
   b.finish(out);
   expect(sha(Buffer.concat(parts))).toBe(sha(nw));
 }
+
+/**
+ * 4-byte "instructions" from a small vocabulary (opcode byte, register byte, two immediate bytes);
+ * the new version renames `renames` register values everywhere, bumps one immediate value and
+ * inserts a few words (so copies move).
+ */
+export function codegenPair(seed: number, words = 6000, renames = 12): [Uint8Array, Uint8Array] {
+  const r = rng(seed);
+  const old = new Uint8Array(words * 4);
+  for (let i = 0; i < words; i++) {
+    old[4 * i] = Math.floor(r() * 24); // register
+    old[4 * i + 1] = 0x10 + Math.floor(r() * 8) * 4; // immediate, scaled
+    old[4 * i + 2] = Math.floor(r() * 256);
+    old[4 * i + 3] = 0xa0 + Math.floor(r() * 12); // opcode
+  }
+  const rename = new Map<number, number>();
+  while (rename.size < renames) rename.set(Math.floor(r() * 24), 24 + Math.floor(r() * 40));
+  const out: number[] = [];
+  for (let i = 0; i < words; i++) {
+    if (r() < 0.004) out.push(0x11, 0x22, 0x33, 0x44);
+    const w = Array.from(old.subarray(4 * i, 4 * i + 4));
+    w[0] = rename.get(w[0]!) ?? w[0]!;
+    if (w[1] === 0x18) w[1] = 0x20; // a frame grew by 8: every slot at 0x18 moved
+    out.push(...w);
+  }
+  return [old, Uint8Array.from(out)];
+}
