@@ -6,7 +6,7 @@ import { UsageError } from "../errors.js";
 import { agreeing, diffOps, extendMatches, hash4, hashWord, OldIndex } from "./diff.js";
 import { filterImage, FILTERS, type FilterName } from "./filters.js";
 import { AddressMap, isPtr64, mapReferences, PRED, withArmCallTargets, withCallTargets, withPointerTargets } from "./predict.js";
-import { CODING_SUBST, encodeHeader, encodeOps, mapSegmentCount, STREAM_MAGIC, type Op, type Prediction } from "./stream.js";
+import { CODING_LANES, encodeHeader, encodeOps, mapSegmentCount, STREAM_MAGIC, type Op, type Prediction } from "./stream.js";
 
 export interface CreateOptions {
   /** "auto" (default) tries every filter and predictor and keeps the smallest patch. */
@@ -17,7 +17,7 @@ export interface CreateOptions {
   predict?: number;
   /** Most address-map segments. */
   maxMapSegments?: number;
-  /** Coding flags to force (CODING_SUBST or 0); default: chosen per stream (see SUBST_BOTH_BELOW). */
+  /** Coding flags to force (CODING_LANES or 0); default: chosen per stream (see SUBST_BOTH_BELOW). */
   coding?: number;
   /** Called as each stage of the work starts (a person-readable step; long on big images). */
   onProgress?: (step: string) => void;
@@ -30,7 +30,7 @@ export interface RawDelta {
   predict: number;
   /** Segments of the address map the stream carries. */
   mapSegments: number;
-  /** Coding flags of the stream (CODING_SUBST). */
+  /** Coding flags of the stream (CODING_LANES). */
   coding: number;
 }
 
@@ -343,7 +343,7 @@ function assemble(filterId: number, newSize: number, oldSize: number, body: Uint
 }
 
 /**
- * Patches up to this size are also coded without predicted difference bytes (CODING_SUBST), and the
+ * Patches up to this size are also coded without predicted difference bytes (CODING_LANES), and the
  * smaller kept: with few differences the table rarely hits, and its bit costs a few bytes (on the
  * corpus: up to 30 bytes, below 5 KB); larger patches gain 0.4-7% with it.
  */
@@ -351,11 +351,11 @@ const SUBST_BOTH_BELOW = 16 * 1024;
 
 /** The patch of `ops` (header included) and its coding flags: see SUBST_BOTH_BELOW. */
 function codeStream(ops: readonly Op[], base: Uint8Array, newF: Uint8Array, pred: Prediction | undefined, id: number, oldSize: number, force?: number): { patch: Uint8Array; coding: number } {
-  const first = force ?? CODING_SUBST;
+  const first = force ?? CODING_LANES;
   const a = assemble(id, newF.length, oldSize, encodeOps(ops, base, newF, pred, id, first), pred, first);
   if (force !== undefined || a.length > SUBST_BOTH_BELOW) return { patch: a, coding: first };
   const b = assemble(id, newF.length, oldSize, encodeOps(ops, base, newF, pred, id, 0), pred, 0);
-  return b.length < a.length ? { patch: b, coding: 0 } : { patch: a, coding: CODING_SUBST };
+  return b.length < a.length ? { patch: b, coding: 0 } : { patch: a, coding: CODING_LANES };
 }
 
 /**

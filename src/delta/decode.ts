@@ -8,7 +8,7 @@ import { CompatibilityError, FormatError, IntegrityError, StorageError, UsageErr
 import { applyFilter, filterName, FILTER_MARGIN } from "./filters.js";
 import { AddressMap, mapReferences, PRED, predFilterOk, PRED_ALL } from "./predict.js";
 import { L, MOVE_BITS, newModel, PROB_BITS, type LenModel } from "./rangecoder.js";
-import { copyLenCtx, dbyteCtx, HISTORY_BYTES, INPLACE_MAGIC, INPLACE_MAX_RANGE, INPLACE_MAX_SPARE, INPLACE_SPARE, INPLACE_STASH_ANYWHERE, INPLACE_STRAIGHT, KIND_HISTORY, KIND_MAP, KIND_NEAR_MAP, litCtx, litLenCtx, narrowCode, runClass, STREAM_MAGIC, zrunCtx, END_MARK, unzigzag, CODING_SUBST, SUBST_HIT, SUBST_TABLE_BYTES, substKey, type CoderState } from "./stream.js";
+import { copyLenCtx, dbyteCtx, HISTORY_BYTES, INPLACE_MAGIC, INPLACE_MAX_RANGE, INPLACE_MAX_SPARE, INPLACE_SPARE, INPLACE_STASH_ANYWHERE, INPLACE_STRAIGHT, KIND_HISTORY, KIND_MAP, KIND_NEAR_MAP, litCtx, litLenCtx, narrowCode, runClass, STREAM_MAGIC, zrunCtx, END_MARK, unzigzag, CODING_LANES, SUBST_HIT, SUBST_TABLE_BYTES, substKey, type CoderState } from "./stream.js";
 import type { PayloadDecoder, RandomAccessReader } from "./types.js";
 
 /** Working memory per address-map segment: start, end, shift and the new-keyed index (4 bytes each). */
@@ -167,9 +167,9 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
   /** In-place streams with a map: one sector's part of the base window with zero bytes around it (see viewRegion). */
   private mapTmp = new Uint8Array(0);
   private predFlags = 0;
-  /** Coding flags of the header (CODING_SUBST). */
+  /** Coding flags of the header (CODING_LANES). */
   private coding = 0;
-  /** CODING_SUBST: the last difference per lane and base byte (see stream.ts), and whether the last difference byte was predicted. */
+  /** CODING_LANES: the last difference per lane and base byte (see stream.ts), and whether the last difference byte was predicted. */
   private subst: Uint8Array | null = null;
   private substHit = 0;
   private predBase = 0;
@@ -500,10 +500,10 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
       }
       if (k === flagsAt && (v & 4) !== 0) want++;
     }
-    const flags = vals[flagsAt]! & ~CODING_SUBST;
+    const flags = vals[flagsAt]! & ~CODING_LANES;
     if (flags > PRED_ALL || !predFilterOk(flags, filter)) throw corrupt(`bad reference-map flags ${flags} for filter ${filter}`);
     this.predFlags = flags;
-    this.setCoding(vals[flagsAt]! & CODING_SUBST);
+    this.setCoding(vals[flagsAt]! & CODING_LANES);
     this.predBase = flags & 4 ? vals[flagsAt + 1]! : 0;
     this.pos = p;
     this.filter = filter;
@@ -553,7 +553,7 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
 
   private setCoding(coding: number): void {
     this.coding = coding;
-    this.subst = coding & CODING_SUBST ? new Uint8Array(SUBST_TABLE_BYTES) : null;
+    this.subst = coding & CODING_LANES ? new Uint8Array(SUBST_TABLE_BYTES) : null;
   }
 
   private checkBase(): void {
@@ -918,6 +918,7 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
     const stop = (final ? this.end + PAD : this.end) - 16 - 64; // a run and its byte need at most 64 input bytes
     const zrunTree = L.zrun.tree;
     const zrunMant = L.zrun.mant;
+    const laneMant = L.zrunLaneMant;
     const dbyte = L.dbyte;
     let range = this.range;
     let code = this.code;
@@ -975,7 +976,7 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
         if (k > 30) throw corrupt("length field out of range");
         let v = 1;
         if (k > 0) {
-          const mb = zrunMant + k * 8;
+          const mb = (table === null ? zrunMant : laneMant + (newPos & (narrow ? 1 : 3)) * 256) + k * 8;
           let b = k - 1;
           for (; b >= 0 && v < 8; b--) {
             const i = mb + v;
@@ -1063,7 +1064,7 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
         o = this.win[oldPos - this.winStart + this.winOff]!;
       }
       if (table !== null) {
-        // CODING_SUBST: "the table's difference for this base byte" first
+        // CODING_LANES: "the table's difference for this base byte" first
         const i = substProbs + ctx * 2 + substHit;
         const pr = probs[i]!;
         const bound = Math.imul(range >>> PROB_BITS, pr);
@@ -1343,7 +1344,7 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
     o += cl;
     need(d.probs.byteLength);
     for (let i = 0; i < d.probs.length; i++, o += 2) d.probs[i] = dv.getUint16(o, true);
-    if ((d.coding & ~CODING_SUBST) !== 0 || (d.substHit !== 0 && d.substHit !== 1)) throw bad("coding flags");
+    if ((d.coding & ~CODING_LANES) !== 0 || (d.substHit !== 0 && d.substHit !== 1)) throw bad("coding flags");
     d.setCoding(d.coding);
     if (d.subst) {
       need(d.subst.length);

@@ -293,7 +293,7 @@ export function peekDeltaHeader(payload: Uint8Array): { filter: FilterName; newS
     const both = Math.max(h.oldSize, h.newSize);
     h.regionBytes = spare > 0 ? (Math.ceil(both / S) + spare) * S : both;
   }
-  // the map flags (PRED) with the coding flags (CODING_SUBST)
+  // the map flags (PRED) with the coding flags (CODING_LANES)
   h.flags = varint();
   return h;
 }

@@ -126,7 +126,7 @@ export interface InPlacePatchOptions {
   rangeSectors?: number | ((mapped: boolean, mapSegments: number) => number);
   /** Sectors of the device's slot past both images, free for stashes (the header asks for those used). */
   spareSectors?: number;
-  /** Coding flags (CODING_SUBST in stream.ts); createDelta passes what the ordinary stream chose. */
+  /** Coding flags (CODING_LANES in stream.ts); createDelta passes what the ordinary stream chose. */
   coding?: number;
   /** Called as each stage of the work starts (a person-readable step; long on big images). */
   onProgress?: (step: string) => void;
@@ -409,7 +409,7 @@ interface EncodeInput {
   chain: HashIndex;
   pred: Prediction | undefined;
   filterId: number;
-  /** Coding flags (CODING_SUBST) */
+  /** Coding flags (CODING_LANES) */
   coding: number;
   segs: Seg[][];
   oldLen: number;

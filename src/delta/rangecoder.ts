@@ -32,7 +32,8 @@ export const L = (() => {
     offSign: take(2),
     fill: take(6),
     dbyte: take(32 * 256), // DBYTE_CONTEXTS (stream.ts)
-    subst: take(32 * 2), // CODING_SUBST: DBYTE_CONTEXTS x the last one's bit
+    subst: take(32 * 2), // CODING_LANES: DBYTE_CONTEXTS x the last one's bit
+    zrunLaneMant: take(4 * 32 * 8), // CODING_LANES: zero-run mantissas per lane of the run's start
     lit: take(16 * 256), // LIT_CONTEXTS (stream.ts)
     total: at,
   };
@@ -120,7 +121,7 @@ export class RangeEncoder {
   }
 
   /** A non-negative integer (< 2^31) with an Elias-gamma-like adaptive code. */
-  len(model: LenModel, ctx: number, v: number): void {
+  len(model: LenModel, ctx: number, v: number, mant = model.mant): void {
     const x = v + 1;
     const k = 31 - Math.clz32(x);
     this.tree(model.tree + ctx * 32, 5, k);
@@ -128,7 +129,7 @@ export class RangeEncoder {
     let b = k - 1;
     for (; b >= 0 && m < 8; b--) {
       const bit = (x >>> b) & 1;
-      this.bit(model.mant + k * 8 + m, bit);
+      this.bit(mant + k * 8 + m, bit);
       m = (m << 1) | bit;
     }
     if (b >= 0) this.direct(x & ((1 << (b + 1)) - 1), b + 1);

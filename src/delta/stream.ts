@@ -1,14 +1,14 @@
 // The fota delta stream ("fd2"): a tiny plain header, then one range-coded stream of operations.
 //
 //   header  byte 0: 0xD0 | filter id (bits 0..3) ; varint new size ; varint old size ; varint map
-//           flags (PRED in predict.ts) and coding flags (CODING_SUBST) ; varint load address when the
+//           flags (PRED in predict.ts) and coding flags (CODING_LANES) ; varint load address when the
 //           flags include absolute pointers
 //   body    [address map: segment count, then per segment gap, length - 1, shift change]
 //           operations until the output reaches the new size. Each operation is
 //             copyLen            (length model; context: last literal run empty?, last kind rep0?)
 //             [offset kind ...]  only when copyLen > 0: where the copy reads (below)
 //             differences        new = old + diff (mod 256) over the copy, as runs: (zeros + 1) then a
-//                                non-zero byte (CODING_SUBST: first "as predicted" bit), or 0 = the
+//                                non-zero byte (CODING_LANES: first "as predicted" bit), or 0 = the
 //                                rest of the copy is unchanged
 //             litLen             (length model; context: class of the copy length)
 //             litLen literals    bytes of the new image; context: position parity, top 3 bits of the
@@ -100,16 +100,19 @@ export const dbyteCtx = (pos: number, hist: number, prevDiff: number, narrow: nu
 export const DBYTE_CONTEXTS = 32;
 
 /**
- * Header flag (with the map flags; never a map flag): difference bytes are predicted. Per lane of the
- * code unit (position & 1 for Thumb, & 3 otherwise) and base byte value, a table keeps the last
- * difference coded for that byte; each difference byte is first one bit "the same as the table's"
- * (context: its dbyteCtx and whether the last one was), and only when it is not, the byte itself.
- * New code generation rewrites the same byte values the same way (a register, an opcode, a frame
- * offset), so the bit often stands for the whole byte. Decidable without the base byte when the
- * bit is set, which in-place replay needs: there the base is gone, and a miss gives the base byte
- * back as new - difference.
+ * Header flag (with the map flags; never a map flag): differences are modelled per lane of the code
+ * unit (position & 1 for Thumb, & 3 otherwise).
+ * - Predicted difference bytes: per lane and base byte value, a table keeps the last difference
+ *   coded for that byte; each difference byte is first one bit "the same as the table's" (context:
+ *   its dbyteCtx and whether the last one was), and only when it is not, the byte itself. New code
+ *   generation rewrites the same byte values the same way (a register, an opcode, a frame offset),
+ *   so the bit often stands for the whole byte. The bit is decided without the base byte, which
+ *   in-place replay needs: there the base is gone, and a miss gives the base byte back as
+ *   new - difference.
+ * - Zero runs take their mantissa bits from a model per lane of the run's start: the low bits of a
+ *   run say in which lane the next change falls (the offset field of an instruction, say).
  */
-export const CODING_SUBST = 0x800;
+export const CODING_LANES = 0x800;
 /** prevDiff after a predicted difference byte (its value is not known in in-place replay): a class of its own in dbyteCtx. */
 export const SUBST_HIT = 0x100;
 /** Index of the substitution table entry: lane (position & 1 or & 3) and base byte value. */
@@ -170,7 +173,7 @@ export class OpEncoder {
     coding = 0,
   ) {
     this.narrow = narrowCode(filterId);
-    this.subst = coding & CODING_SUBST ? new Uint8Array(SUBST_TABLE_BYTES) : null;
+    this.subst = coding & CODING_LANES ? new Uint8Array(SUBST_TABLE_BYTES) : null;
     if (pred && pred.flags !== 0) {
       // the map's segments, then (PRED.extAbs) those past the base image, as one list
       const ext = pred.flags & PRED.extAbs && pred.map.ext ? pred.map.ext : undefined;
@@ -192,7 +195,7 @@ export class OpEncoder {
   private sectorDir = 1;
   /** In-place: no operation of the current sector coded yet (the fill bit has its own context then). */
   private sectorFirst = false;
-  /** CODING_SUBST: the last difference coded per lane and base byte (0: none yet), and whether the last difference byte was the table's. */
+  /** CODING_LANES: the last difference coded per lane and base byte (0: none yet), and whether the last difference byte was the table's. */
   private readonly subst: Uint8Array | null;
   private substHit = 0;
   /**
@@ -272,12 +275,13 @@ export class OpEncoder {
       for (let k = 0; k < copyLen; ) {
         const z = sameRun(newF, newPos + k, src, srcAt + k, copyLen - k);
         const ctx = zrunCtx(newPos + k, hist, copyLen - k, this.narrow);
+        const mant = this.subst === null ? L.zrun.mant : L.zrunLaneMant + ((newPos + k) & (this.narrow ? 1 : 3)) * 256;
         if (k + z === copyLen) {
-          enc.len(L.zrun, ctx, 0);
+          enc.len(L.zrun, ctx, 0, mant);
           hist = (z > 0 ? 0 : hist & 1) | 6;
           break;
         }
-        enc.len(L.zrun, ctx, z + 1);
+        enc.len(L.zrun, ctx, z + 1, mant);
         hist = (z === 0 ? hist & 1 : 0) | (runClass(z) << 1);
         const q = newPos + k + z;
         const o = src[srcAt + k + z]!;
