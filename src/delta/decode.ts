@@ -1082,45 +1082,38 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
           range <<= 8;
           code = (code << 8) | buf[pos++]!;
         }
-        if (substHit === 1) {
-          if (reads) outBuf[outFill] = (o + table[substKey(newPos, o, narrow)]!) & 0xff;
-          prev = outBuf[outFill]!;
-          prevDiff = SUBST_HIT;
-          hist |= 1;
-          znz = 0;
-          copyRem--;
-          newPos++;
-          oldPos++;
-          outFill++;
-          continue;
-        }
       }
-      const tb = dbyte + ctx * 256;
-      let m = 1;
-      while (m < 256) {
-        // branch-free on the bit, as for literals (see literal())
-        const i = tb + m;
-        const pr = probs[i]!;
-        const bound = Math.imul(range >>> PROB_BITS, pr);
-        const diff = (code - bound) | 0;
-        const lt = ((~code & bound) | (~(code ^ bound) & diff)) >>> 31;
-        const if0 = -lt;
-        const if1 = ~if0;
-        range = (bound & if0) | ((range - bound) & if1);
-        code = (code & if0) | (diff & if1);
-        probs[i] = pr + (((PROB_ONE - pr) >> MOVE_BITS) & if0) - ((pr >> MOVE_BITS) & if1);
-        m = (m << 1) | (lt ^ 1);
-        while ((range & TOPMASK) === 0) {
-          range <<= 8;
-          code = (code << 8) | buf[pos++]!;
+      if (table !== null && substHit === 1) {
+        if (reads) outBuf[outFill] = (o + table[substKey(newPos, o, narrow)]!) & 0xff;
+        prevDiff = SUBST_HIT;
+      } else {
+        const tb = dbyte + ctx * 256;
+        let m = 1;
+        while (m < 256) {
+          // branch-free on the bit, as for literals (see literal())
+          const i = tb + m;
+          const pr = probs[i]!;
+          const bound = Math.imul(range >>> PROB_BITS, pr);
+          const diff = (code - bound) | 0;
+          const lt = ((~code & bound) | (~(code ^ bound) & diff)) >>> 31;
+          const if0 = -lt;
+          const if1 = ~if0;
+          range = (bound & if0) | ((range - bound) & if1);
+          code = (code & if0) | (diff & if1);
+          probs[i] = pr + (((PROB_ONE - pr) >> MOVE_BITS) & if0) - ((pr >> MOVE_BITS) & if1);
+          m = (m << 1) | (lt ^ 1);
+          while ((range & TOPMASK) === 0) {
+            range <<= 8;
+            code = (code << 8) | buf[pos++]!;
+          }
         }
+        const d = m - 256;
+        if (reads) outBuf[outFill] = (o + d) & 0xff;
+        // (replayed: the base byte is the new one less the difference)
+        if (table !== null) table[substKey(newPos, reads ? o : (outBuf[outFill]! - d) & 0xff, narrow)] = d;
+        prevDiff = d;
       }
-      const d = m - 256;
-      if (reads) outBuf[outFill] = (o + d) & 0xff;
-      // (replayed: the base byte is the new one less the difference)
-      if (table !== null) table[substKey(newPos, reads ? o : (outBuf[outFill]! - d) & 0xff, narrow)] = d;
       prev = outBuf[outFill]!;
-      prevDiff = d;
       hist |= 1;
       znz = 0;
       copyRem--;
