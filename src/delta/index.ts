@@ -260,7 +260,8 @@ export { sha256hex };
 
 /**
  * The plain header of a delta payload (sizes, filter; in place also the sector size and the bytes of
- * region the applier needs: both images, and the spare sectors the patch keeps stashes in).
+ * region the applier needs: both images, and the spare sectors the patch keeps stashes in; the map
+ * and coding flags).
  */
 export function peekDeltaHeader(payload: Uint8Array): { filter: FilterName; newSize: number; oldSize: number; sectorSize?: number; regionBytes?: number; flags: number } {
   const bad = (): FormatError => new FormatError("corrupt-patch", "corrupt delta patch: unreadable header");

@@ -41,13 +41,14 @@ export const L = (() => {
 
 export type LenModel = { tree: number; mant: number };
 
+/** The "as the table's" bit (CODING_LANES) starts out expecting a miss (7/8): the table starts empty. */
+const SUBST_INIT = 28672;
+
 export function newModel(): Uint16Array {
   const m = new Uint16Array(L.total).fill(PROB_INIT);
-  // the substitution bit starts out expecting a miss: on a small patch the table is mostly empty
   m.fill(SUBST_INIT, L.subst, L.subst + 64);
   return m;
 }
-const SUBST_INIT = Number(process.env.FOTA_SUBST_INIT ?? 28672);
 
 export class RangeEncoder {
   readonly probs = newModel();
