@@ -9,8 +9,8 @@ import { createRawDelta, sha256hex } from "./create.js";
 import { DeltaDecoder, inPlaceMemoryBytes, MAP_SEGMENT_BYTES, type DeltaDecoderOptions } from "./decode.js";
 import { FILTERS, filterName, type FilterName } from "./filters.js";
 import { createInPlacePatch, MemoryRegion, type InPlaceRegion, type InPlaceStats } from "./inplace.js";
-import { PRED } from "./predict.js";
-import { INPLACE_MAGIC, INPLACE_MAX_SPARE, INPLACE_SPARE, STREAM_MAGIC } from "./stream.js";
+import { PRED, PRED_NAMES } from "./predict.js";
+import { CODING_LANES, INPLACE_MAGIC, INPLACE_MAX_SPARE, INPLACE_SPARE, STREAM_MAGIC } from "./stream.js";
 import type { PayloadDecoder, RandomAccessReader } from "./types.js";
 
 export type { PayloadDecoder, RandomAccessReader } from "./types.js";
@@ -257,6 +257,17 @@ export function applyDelta(oldImage: Uint8Array, payload: Uint8Array, encoding: 
 }
 
 export { sha256hex };
+
+/** What a delta header's flags (peekDeltaHeader) turn on, in words: the reference map's kinds and the coding options. */
+export function describeDeltaFlags(flags: number): { map: string[]; coding: string[]; unknown: number } {
+  const map: string[] = [];
+  let known = CODING_LANES;
+  for (const [k, bit] of Object.entries(PRED) as Array<[keyof typeof PRED, number]>) {
+    known |= bit;
+    if (flags & bit) map.push(PRED_NAMES[k]);
+  }
+  return { map, coding: flags & CODING_LANES ? ["differences per lane"] : [], unknown: flags & ~known };
+}
 
 /**
  * The plain header of a delta payload (sizes, filter; in place also the sector size and the bytes of

@@ -43,6 +43,21 @@ export const PRED = {
 /** Every flag a stream may carry. */
 export const PRED_ALL = 2047;
 
+/** Short names of the PRED flags, for people (`fota inspect`). */
+export const PRED_NAMES: Readonly<Record<keyof typeof PRED, string>> = {
+  thumb: "Thumb calls",
+  arm64: "AArch64 branches",
+  abs32: "32-bit pointers",
+  thumbLdr: "Thumb literal loads",
+  arm64rel: "AArch64 relative branches",
+  thumbRel: "Thumb relative branches",
+  arm64page: "AArch64 page addresses",
+  ptr64: "64-bit pointers",
+  armCall: "ARM calls",
+  armRel: "ARM relative branches",
+  extAbs: "pointers past the image",
+};
+
 /** Which filter a prediction flag needs (0 = any). */
 export function predFilterOk(flags: number, filter: number): boolean {
   if (flags & PRED.thumb && filter !== FILTERS.thumb) return false;

@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { describeDeltaFlags } from "../../src/delta/index.js";
 import { runFota } from "../helpers/cli.js";
 import { link, makeProgram, rotatedCycle, sha } from "./helpers.js";
 
@@ -22,6 +23,14 @@ describe("fota pack --from (delta packages)", () => {
     const applied = await runFota(["apply", "d.fota", "--pub", "k.key.pub", "--base", "old.bin", "-o", "out.bin"], { cwd: dir });
     expect(applied.code, applied.stderr).toBe(0);
     expect(sha(readFileSync(join(dir, "out.bin")))).toBe(sha(nw));
+    // inspect shows what the payload's header says: the sizes, the reference map's kinds, the coding
+    const shown = JSON.parse((await runFota(["inspect", "d.fota", "--json"], { cwd: dir })).stdout);
+    expect(shown.delta).toMatchObject({ oldSize: old.length, newSize: nw.length, filter: shown.manifest.encoding.filter });
+    expect(shown.delta.referenceMap).toEqual(describeDeltaFlags(shown.delta.flags).map);
+    expect(shown.delta.referenceMap.length).toBeGreaterThan(0); // linked code with calls: mapped
+    expect(shown.inPlace).toBeUndefined();
+    const text = (await runFota(["inspect", "d.fota"], { cwd: dir })).stdout;
+    expect(text).toContain(`delta header      ${old.length} -> ${nw.length} bytes; reference map: ${shown.delta.referenceMap.join(", ")}`);
     const wrong = await runFota(["verify", "d.fota", "--pub", "k.key.pub", "--base", "new.bin"], { cwd: dir });
     expect(wrong.code).toBe(6); // compatibility: wrong-base
     // unrelated images and a new one that repeats itself farther back than the delta's 16 KiB history
@@ -68,7 +77,9 @@ describe("fota pack --in-place --slot-size (spare sectors past the images)", () 
     // inspect reads it from the payload's header: the sector size and the slot the device must have
     const shown = await runFota(["inspect", "spare.fota"], { cwd: dir });
     expect(shown.stdout).toMatch(/in place\s+256-byte sectors; the device's slot must hold 2048 bytes \(spare sectors/);
-    expect(JSON.parse((await runFota(["inspect", "plain.fota", "--json"], { cwd: dir })).stdout).inPlace).toEqual({ sectorSize: 256, regionBytes: old.length });
+    const plainShown = JSON.parse((await runFota(["inspect", "plain.fota", "--json"], { cwd: dir })).stdout);
+    expect(plainShown.inPlace).toEqual({ sectorSize: 256, regionBytes: old.length });
+    expect(plainShown.delta).toMatchObject({ sectorSize: 256, regionBytes: old.length, oldSize: old.length, newSize: nw.length });
     const applied = await runFota(["apply", "spare.fota", "--pub", "k.key.pub", "--base", "old.bin", "-o", "out.bin"], { cwd: dir });
     expect(applied.code, applied.stderr).toBe(0);
     expect(sha(readFileSync(join(dir, "out.bin")))).toBe(sha(nw));

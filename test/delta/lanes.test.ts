@@ -5,8 +5,9 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { createRawDelta } from "../../src/delta/create.js";
-import { applyDelta, bytesReader, createDelta, createDeltaDecoder, DELTA_ALGORITHMS, DELTA_COMPRESSION, peekDeltaHeader } from "../../src/delta/index.js";
+import { applyDelta, bytesReader, createDelta, createDeltaDecoder, DELTA_ALGORITHMS, DELTA_COMPRESSION, describeDeltaFlags, peekDeltaHeader } from "../../src/delta/index.js";
 import { CODING_LANES } from "../../src/delta/stream.js";
+import { PRED, PRED_ALL } from "../../src/delta/predict.js";
 import { isFotaError } from "../../src/errors.js";
 import { applyWithCuts, chunks, codegenPair, resumeRoundTrip, rng, sha } from "./helpers.js";
 
@@ -26,6 +27,8 @@ describe("differences per lane (coding flag 0x800): predicted difference bytes",
     expect(on.coding).toBe(CODING_LANES);
     expect(peekDeltaHeader(on.patch).flags & CODING_LANES).toBe(CODING_LANES);
     expect(peekDeltaHeader(off.patch).flags & CODING_LANES).toBe(0);
+    expect(describeDeltaFlags(peekDeltaHeader(on.patch).flags).coding).toEqual(["differences per lane"]);
+    expect(describeDeltaFlags(peekDeltaHeader(off.patch).flags).coding).toEqual([]);
     // about 1700 changed bytes, most of them the same few substitutions
     expect(on.patch.length).toBeLessThan(off.patch.length * 0.75);
     const d = createDelta(old, nw);
@@ -101,5 +104,22 @@ describe("differences per lane (coding flag 0x800): predicted difference bytes",
       }),
       { numRuns: 200 },
     );
+  });
+});
+
+describe("the header's flags in words (fota inspect)", () => {
+  it("names every reference-map flag once, the coding flag apart, and reports bits it does not know", () => {
+    const names = new Set<string>();
+    for (const bit of Object.values(PRED)) {
+      const d = describeDeltaFlags(bit);
+      expect(d.map).toHaveLength(1);
+      expect(d.coding).toEqual([]);
+      expect(d.unknown).toBe(0);
+      names.add(d.map[0]!);
+    }
+    expect(names.size).toBe(Object.keys(PRED).length);
+    const all = describeDeltaFlags(PRED_ALL | CODING_LANES | 0x10000);
+    expect(all.map).toHaveLength(Object.keys(PRED).length);
+    expect(all.unknown).toBe(0x10000);
   });
 });

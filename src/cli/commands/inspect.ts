@@ -26,14 +26,26 @@ function readPrefix(lib: FormatLib, path: string): { parsed: ParsedPackage; file
   }
 }
 
-/** In-place deltas: the sector size and the flash the device must have, from the payload's header (unchecked). */
-async function inPlaceFacts(m: ParsedPackage["manifest"], head: Uint8Array): Promise<{ sectorSize: number; regionBytes: number } | undefined> {
+/** What a delta payload's header says (unchecked): sizes, filter, reference map and coding; in place also the sector size and the flash the device must have. */
+interface DeltaFacts {
+  filter: string;
+  newSize: number;
+  oldSize: number;
+  flags: number;
+  referenceMap: string[];
+  coding: string[];
+  sectorSize?: number;
+  regionBytes?: number;
+}
+
+async function deltaFacts(m: ParsedPackage["manifest"], head: Uint8Array): Promise<DeltaFacts | undefined> {
   if (m.encoding.delta === undefined) return undefined; // a full package (no need to load the delta engine)
   const delta = await import("../../delta/index.js");
-  if (m.encoding.delta !== delta.DELTA_ALGORITHMS.inPlace) return undefined;
+  if (m.encoding.delta !== delta.DELTA_ALGORITHMS.stream && m.encoding.delta !== delta.DELTA_ALGORITHMS.inPlace) return undefined;
   try {
     const h = delta.peekDeltaHeader(head);
-    return h.sectorSize !== undefined ? { sectorSize: h.sectorSize, regionBytes: h.regionBytes! } : undefined;
+    const { map, coding } = delta.describeDeltaFlags(h.flags);
+    return { ...h, referenceMap: map, coding };
   } catch {
     return undefined; // a damaged or cut payload: `fota verify` says what is wrong
   }
@@ -53,7 +65,8 @@ export function register(program: Command): void {
       const { manifestToJson, toHex } = lib;
       const { parsed, fileBytes, payloadHead } = readPrefix(lib, pkg);
       const { manifest: m, layout, signatures } = parsed;
-      const inPlace = await inPlaceFacts(m, payloadHead);
+      const delta = await deltaFacts(m, payloadHead);
+      const inPlace = delta?.sectorSize !== undefined ? { sectorSize: delta.sectorSize, regionBytes: delta.regionBytes! } : undefined;
       const sigs = signatures.map((s) => ({ algorithm: algorithmName(lib, s.algorithm), keyId: toHex(s.keyId) }));
       const complete = fileBytes === layout.totalBytes;
       if (opts.json) {
@@ -65,6 +78,7 @@ export function register(program: Command): void {
             manifest: manifestToJson(m),
             signatures: sigs,
             layout,
+            ...(delta ? { delta } : {}),
             ...(inPlace ? { inPlace } : {}),
             checked: { signatures: false, payload: false },
           }) + "\n",
@@ -84,6 +98,11 @@ export function register(program: Command): void {
       const e = m.encoding;
       const enc = [`compression ${e.compression}`, ...(e.delta ? [`delta ${e.delta}`] : []), ...(e.filter !== "none" ? [`filter ${e.filter}`] : []), ...(e.params ? [`params ${e.params.length} bytes`] : [])];
       s += row("encoding", enc.join(", "));
+      if (delta) {
+        const parts = [`${delta.oldSize} -> ${delta.newSize} bytes`, `reference map: ${delta.referenceMap.length ? delta.referenceMap.join(", ") : "none"}`];
+        if (delta.coding.length) parts.push(`coding: ${delta.coding.join(", ")}`);
+        s += row("delta header", parts.join("; "));
+      }
       if (inPlace) {
         const spare = inPlace.regionBytes > Math.max(m.target.size, m.base?.size ?? 0);
         s += row("in place", `${inPlace.sectorSize}-byte sectors; the device's slot must hold ${inPlace.regionBytes} bytes${spare ? " (spare sectors past the images keep stashes)" : ""}`);
