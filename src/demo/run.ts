@@ -169,7 +169,8 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
     let encoding;
     let what: string;
     if (from) {
-      const d = createDelta(from.image, to.image, { inPlace });
+      // in place: the slot's sectors past the image may hold what read cycles need (fota pack --slot-size)
+      const d = createDelta(from.image, to.image, { inPlace: inPlace && { sectorSize: profile.flash.sectorSize, slotBytes: profile.flash.slotSize } });
       kind = "delta";
       payload = d.payload;
       encoding = d.encoding;
