@@ -43,6 +43,12 @@ function offsetOf(r: DownloadRecord): number {
 export class PackageDownload {
   private intake!: PackageIntake;
   private pendingHeader: DownloadHeader | undefined;
+  /**
+   * Digests (hex) of chunks completed before the package's manifest passed its checks (a download
+   * chunk smaller than the package's header, manifest and signatures): nothing of them is in flash
+   * yet, so they are journaled with the next chunk, after the sink's flush wrote them.
+   */
+  private pendingDigests = "";
   private finished = false;
 
   constructor(private readonly dev: Device) {
@@ -120,21 +126,29 @@ export class PackageDownload {
       return { header: { ...r.header }, digests };
     },
     reset: (header: DownloadHeader): void => {
+      this.pendingDigests = "";
       // nothing is written before the package's manifest passed its checks: keep it in RAM until then
       if (this.dev.raw.update.state === "downloading" && this.dev.raw.download) this.dev.commit((s) => void (s.download = { header: { ...header }, digests: "" }));
       else this.pendingHeader = { ...header };
     },
     commit: (digest: Uint8Array): void => {
       const hex = Buffer.from(digest).toString("hex");
-      if (this.dev.raw.update.state !== "downloading") throw new StateError("bad-transition", "journal commit before the package was accepted");
+      if (this.dev.raw.update.state !== "downloading") {
+        if (!this.pendingHeader) throw new StateError("bad-transition", "journal commit before the download was started");
+        this.pendingDigests += hex; // the manifest is not through yet: kept in RAM (see pendingDigests)
+        return;
+      }
+      const held = this.pendingDigests;
       this.dev.commit((s) => {
         s.download ??= { header: this.pendingHeader!, digests: "" };
-        s.download.digests += hex;
+        s.download.digests += held + hex;
       });
       this.pendingHeader = undefined;
+      this.pendingDigests = "";
     },
     clear: (): void => {
       this.pendingHeader = undefined;
+      this.pendingDigests = "";
       if (this.dev.raw.download && !this.finished) this.dev.commit((s) => void delete s.download);
     },
   };
