@@ -31,6 +31,21 @@ async function download(flash: SimFlash) {
   return r;
 }
 
+/** Runs a download (and its finish) that the scheduled power cut stops at op `i`; then powers on again. */
+async function downloadUntilCut(r: typeof rig, flash: SimFlash, u: string, opts: typeof fetchOpts, i: number): Promise<void> {
+  let err: unknown;
+  try {
+    const dl = device(r, flash).download();
+    await fetchTo(u, dl, { ...opts, journal: dl.journal });
+    dl.finish();
+  } catch (e) {
+    err = e;
+  }
+  // fetchTo passes the sink's power cut through unchanged (no retry, no wrapping)
+  expect(isPowerCut(err), `op ${i}: ${String(err)}`).toBe(true);
+  flash.powerOn();
+}
+
 function bootsNewAfterRestart(flash: SimFlash): void {
   const d = device(rig, flash);
   const b = d.boot();
@@ -73,18 +88,7 @@ describe("resumable download into flash", () => {
         const flash = new SimFlash(rig.geometry, base);
         device(rig, flash).boot();
         flash.schedulePowerCut({ afterOps: i, tear, seed: i + 7 });
-        let err: unknown;
-        try {
-          const d = device(rig, flash);
-          const dl = d.download();
-          await fetchTo(url, dl, { ...fetchOpts, journal: dl.journal });
-          dl.finish();
-        } catch (e) {
-          err = e;
-        }
-        // fetchTo passes the sink's power cut through unchanged (no retry, no wrapping)
-        expect(isPowerCut(err), `op ${i}: ${String(err)}`).toBe(true);
-        flash.powerOn();
+        await downloadUntilCut(rig, flash, url, fetchOpts, i);
         cuts++;
         const d = device(rig, flash);
         const b = d.boot();
@@ -132,17 +136,7 @@ describe("resumable download into flash", () => {
       const flash = new SimFlash(ab.geometry, base);
       device(ab, flash).boot();
       flash.schedulePowerCut({ afterOps: i, tear: i % 2 === 1, seed: i });
-      const d = device(ab, flash);
-      const dl = d.download();
-      let err: unknown;
-      try {
-        await fetchTo(u, dl, { ...small, journal: dl.journal });
-        dl.finish();
-      } catch (e) {
-        err = e;
-      }
-      expect(isPowerCut(err), `op ${i}: ${String(err)}`).toBe(true);
-      flash.powerOn();
+      await downloadUntilCut(ab, flash, u, small, i);
       cuts++;
       const d2 = device(ab, flash);
       const b = d2.boot();
