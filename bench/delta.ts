@@ -4,7 +4,8 @@
 // bench/pairs-more.tsv: other version pairs of the same corpus, which the engine was not tuned on;
 // bench/pairs-hubs.tsv: the other Pybricks hubs, after bash bench/hubs.sh CORPUS_DIR;
 // bench/pairs-exes.tsv: 32-bit ARM and AArch64 esbuild releases, after bash bench/exes.sh CORPUS_DIR).
-// Prints sizes, create and apply times, decoder working memory, in-place size and in-place create time (and the
+// Prints sizes, create and apply times (apply also of the anchors: bspatch, zstd -d --patch-from, and xz -d
+// of the new image, the LZMA decoder closest to our coding), decoder working memory, in-place size and in-place create time (and the
 // in-place size when the slot has one spare sector past the images, `ip+1`: fota pack --slot-size); the last line is
 // the median ratio of our whole package (manifest and signature included) to bsdiff's patch.
 import { spawnSync } from "node:child_process";
@@ -41,6 +42,29 @@ function tool(cmd: string, args: string[], stdout = "/dev/null"): { ok: boolean;
   const secs = Number.parseFloat(r.stdout.trim().split("\n").pop() ?? "");
   return { ok: r.status === 0 && Number.isFinite(secs), ms: secs * 1000 };
 }
+/**
+ * An anchor tool's time for one run, in ms: `reps` runs back to back inside one timing (a single run of a
+ * few ms is below the resolution of bash's timer), best of `rounds` such timings, less the tool's start-up
+ * (the same tool given an empty input, about 1 ms: the tools are processes, ours runs in this one).
+ */
+function toolEach(cmd: string, args: string[], reps: number, emptyArgs: string[]): number {
+  const run = toolTimed(cmd, args, reps, true);
+  return run - Math.min(toolTimed(cmd, emptyArgs, reps, false), run * 0.5);
+}
+function toolTimed(cmd: string, args: string[], reps: number, mustSucceed: boolean, rounds = 3, stdout = "/dev/null"): number {
+  let best = Infinity;
+  for (let r = 0; r < rounds; r++) {
+    const loop = `TIMEFORMAT=%3R; n=$1; shift; { time for ((i = 0; i < n; i++)); do "$@" >"$OUT" 2>/dev/null${mustSucceed ? " || exit 1" : " || true"}; done; } 2>&1`;
+    const t = spawnSync("bash", ["-c", loop, "timer", String(reps), cmd, ...args], {
+      env: { ...process.env, OUT: stdout },
+      encoding: "utf8",
+    });
+    const secs = Number.parseFloat(t.stdout.trim().split("\n").pop() ?? "");
+    if (t.status !== 0 || !Number.isFinite(secs)) return NaN;
+    best = Math.min(best, (secs * 1000) / reps);
+  }
+  return best;
+}
 function size(p: string): number {
   try {
     return statSync(p).size;
@@ -54,11 +78,11 @@ const median = (xs: number[]): number => {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 };
 
-const cols = ["pair", "old", "new", "ours.fota", "payload", "filter", "bsdiff", "xdelta3", "zstd", "xz(new)", "ours/bsd", "create ms", "warm ms", "bsdiff ms", "apply MB/s", "mem KiB", "inplace", "ip/ours", "ip ms", "ip+1/ours"];
+const cols = ["pair", "old", "new", "ours.fota", "payload", "filter", "bsdiff", "xdelta3", "zstd", "xz(new)", "ours/bsd", "create ms", "warm ms", "bsdiff ms", "apply MB/s", "bspatch", "zstd -d", "xz -d", "mem KiB", "inplace", "ip/ours", "ip ms", "ip+1/ours"];
 const rows: string[][] = [cols];
 const ratios: number[] = [];
 /** Per pair, for the target summary: package - bsdiff (bytes), create / bsdiff time, apply MB/s, memory, in-place / ordinary. */
-const checks: Array<{ over: number; createRatio: number; warmRatio: number; mbs: number; mem: number; ip: number; ipSpare: number }> = [];
+const checks: Array<{ over: number; createRatio: number; warmRatio: number; mbs: number; anchorMbs: Record<"bspatchMs" | "zstdDMs" | "xzDMs", number>; mem: number; ip: number; ipSpare: number }> = [];
 const pairs: Array<{ name: string; oldP: string; newP: string }> = [];
 for (const line of readFileSync(pairsFile ?? join(dir, "pairs.tsv"), "utf8").trim().split("\n")) {
   const [name, o, n] = line.split("\t") as [string, string, string];
@@ -78,7 +102,7 @@ for (const line of readFileSync(pairsFile ?? join(dir, "pairs.tsv"), "utf8").tri
   pairs.push({ name, oldP, newP });
 }
 // the anchor tools first, for every pair (see tool())
-const anchors = new Map<string, { bsize: number; bOk: boolean; bMs: number; xd: number; zs: number; xz: number }>();
+const anchors = new Map<string, { bsize: number; bOk: boolean; bMs: number; xd: number; zs: number; xz: number; bspatchMs: number; zstdDMs: number; xzDMs: number }>();
 for (const { name, oldP, newP } of pairs) {
   const old = statSync(oldP).size;
   const nw = statSync(newP).size;
@@ -92,7 +116,15 @@ for (const { name, oldP, newP } of pairs) {
   if (!z.ok) z = tool("zstd", ["-19", "-q", "-f", `--long=${zlong}`, `--patch-from=${oldP}`, newP, "-o", zs]);
   const xzOut = join(tmp, "n.xz");
   tool("xz", ["-9e", "-c", newP], xzOut);
-  anchors.set(name, { bsize: b.ok ? size(bsd) : NaN, bOk: b.ok, bMs: b.ms, xd: size(xd), zs: z.ok ? size(zs) : NaN, xz: size(xzOut) });
+  // the anchors' apply: bspatch, zstd -d --patch-from, and xz -d of the new image (what an LZMA
+  // decoder, the coding closest to ours, does on this content); repeated so a run takes ~100 ms or more
+  const reps = Math.max(2, Math.min(20, Math.ceil(4e6 / nw)));
+  const outP = join(tmp, "applied");
+  const bspatchMs = b.ok ? toolEach("bspatch", [oldP, outP, bsd], reps, []) : NaN;
+  const zstdDMs = z.ok ? toolEach("zstd", ["-d", "-q", "-f", "--memory=2047MB", `--patch-from=${oldP}`, zs, "-o", outP], reps, ["-d", "-q", "-c", "/dev/null"]) : NaN;
+  const xzDMs = toolEach("xz", ["-d", "-c", xzOut], reps, ["-d", "-c", "/dev/null"]);
+  anchors.set(name, { bsize: b.ok ? size(bsd) : NaN, bOk: b.ok, bMs: b.ms, xd: size(xd), zs: z.ok ? size(zs) : NaN, xz: size(xzOut), bspatchMs, zstdDMs, xzDMs });
+  rmSync(outP, { force: true });
   for (const f of [bsd, xd, zs, xzOut]) rmSync(f, { force: true });
   process.stderr.write(`${name}: anchors done\n`);
 }
@@ -168,6 +200,7 @@ for (const { name, oldP, newP } of pairs) {
     warmMs.toFixed(0),
     a.bMs.toFixed(0),
     (nw.length / 1e6 / (best / 1000)).toFixed(1),
+    ...[a.bspatchMs, a.zstdDMs, a.xzDMs].map((ms) => (Number.isNaN(ms) ? "n/a" : (nw.length / 1e6 / (ms / 1000)).toFixed(1))),
     (mem / 1024).toFixed(1),
     String(ip.payload.length),
     (ip.payload.length / d.payload.length).toFixed(3),
@@ -179,6 +212,7 @@ for (const { name, oldP, newP } of pairs) {
     createRatio: createMs / a.bMs,
     warmRatio: warmMs / a.bMs,
     mbs: nw.length / 1e6 / (best / 1000),
+    anchorMbs: { bspatchMs: nw.length / 1e3 / a.bspatchMs, zstdDMs: nw.length / 1e3 / a.zstdDMs, xzDMs: nw.length / 1e3 / a.xzDMs },
     mem,
     ip: ip.payload.length / d.payload.length,
     ipSpare: ip1.payload.length / d.payload.length,
@@ -206,6 +240,13 @@ target("create time (first run per pair) <= bsdiff's", (c) => c.createRatio <= 1
 const warmOk = checks.filter((c) => c.warmRatio <= 1).length;
 process.stdout.write(`  info  create time with the JIT warm <= bsdiff's: ${warmOk}/${checks.length} pairs\n`);
 target("apply >= 50 MB/s", (c) => c.mbs >= 50);
+{
+  const ms = (k: "bspatchMs" | "zstdDMs" | "xzDMs"): string => {
+    const v = checks.map((c) => c.anchorMbs[k]).filter((x) => !Number.isNaN(x));
+    return v.length ? median(v).toFixed(1) : "n/a";
+  };
+  process.stdout.write(`  info  apply MB/s, median over the pairs: ours ${median(checks.map((c) => c.mbs)).toFixed(1)}, bspatch ${ms("bspatchMs")}, zstd -d --patch-from ${ms("zstdDMs")}, xz -d (new image) ${ms("xzDMs")}\n`);
+}
 target(`decoder memory <= ${bound / 1024} KiB`, (c) => c.mem <= bound);
 target("in-place <= 1.10 x ordinary", (c) => c.ip <= 1.1);
 const spareOk = checks.filter((c) => c.ipSpare <= 1.1).length;

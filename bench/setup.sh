@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # The anchor tools a benchmark compares against, from Debian: installed when missing (as root, with
 # apt-get), otherwise the exact command to run is printed and the benchmark does not start.
-#   bash bench/setup.sh delta    bsdiff, xdelta3, zstd, xz   (npm run bench:delta runs this first)
+#   bash bench/setup.sh delta    bsdiff (and bspatch), xdelta3, zstd, xz (npm run bench:delta runs this first)
 #   bash bench/setup.sh serve    nginx                       (npm run bench:serve runs this first)
 set -euo pipefail
 case "${1:-}" in
-  delta) tools=(bsdiff:bsdiff xdelta3:xdelta3 zstd:zstd xz:xz-utils) ;;
+  delta) tools=(bsdiff:bsdiff bspatch:bsdiff xdelta3:xdelta3 zstd:zstd xz:xz-utils) ;;
   serve) tools=(nginx:nginx-light) ;;
   *)
     echo "usage: bash bench/setup.sh delta|serve" >&2
