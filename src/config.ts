@@ -47,6 +47,12 @@ export const DEFAULT_CONFIG = {
     inPlaceRangeSectors: 8,
     /** Most spare sectors past the images (a slot larger than them) an in-place patch keeps stashes in. */
     inPlaceMaxSpareSectors: 16,
+    /**
+     * Sectors past its slot an inplace device lends an in-place patch for stashes: fota's inplace
+     * devices lend the package area's sectors past the stored package (src/device/strategies/region.ts).
+     * The patch uses them only when that makes it smaller; 0 for an applier that rewrites its slot only.
+     */
+    inPlaceBorrowSectors: 1,
     /** Largest image the delta engine accepts (bytes). */
     maxImageBytes: 256 * 1024 * 1024,
   },

@@ -32,9 +32,11 @@ export interface CreateDeltaOptions {
    * Build the in-place form (single-slot devices): sector size (default config.delta.inPlaceSectorBytes),
    * and the size of the slot it rewrites when that is larger than the images: the patch may then keep
    * stashes in the spare sectors past them (up to config.delta.inPlaceMaxSpareSectors; the applier
-   * refuses it on a smaller region before writing).
+   * refuses it on a smaller region before writing). `borrowSectors`: sectors the device lends past
+   * its slot (default config.delta.inPlaceBorrowSectors: fota's inplace devices lend free sectors of
+   * their package area), usable as spare sectors too.
    */
-  inPlace?: boolean | { sectorSize?: number; slotBytes?: number };
+  inPlace?: boolean | { sectorSize?: number; slotBytes?: number; borrowSectors?: number };
   config?: FotaConfig;
   /** Called as each stage of the work starts, with a person-readable step (creation takes seconds on big images). */
   onProgress?: (step: string) => void;
@@ -79,12 +81,16 @@ export function createDelta(oldImage: Uint8Array, newImage: Uint8Array, opts: Cr
       throw new UsageError("bad-argument", `in-place sector size ${sectorSize} must be a power of two from 256 to 65536 (the flash's erase sector)`);
     }
     const both = Math.max(oldImage.length, newImage.length);
-    const slot = ipo.slotBytes ?? both;
+    // (no slot size given: the slot is the images' whole sectors)
+    const slot = ipo.slotBytes ?? Math.ceil(both / sectorSize) * sectorSize;
     if (!Number.isSafeInteger(slot) || slot < both) {
       throw new UsageError("bad-argument", `slot of ${slot} bytes is smaller than the images (${both} bytes); give the size of the flash region the in-place delta rewrites`);
     }
-    // whole spare sectors past both images (the slot's tail), as many as the planner may use
-    const spare = Math.max(0, Math.min(config.delta.inPlaceMaxSpareSectors, Math.floor(slot / sectorSize) - Math.ceil(both / sectorSize)));
+    const borrow = ipo.borrowSectors ?? config.delta.inPlaceBorrowSectors;
+    if (!Number.isSafeInteger(borrow) || borrow < 0) throw new UsageError("bad-argument", `borrowed sectors must be a whole number of sectors (0 or more), got ${borrow}`);
+    // whole spare sectors past both images (the slot's tail, then what the device lends past the
+    // slot), as many as the planner may use
+    const spare = Math.max(0, Math.min(config.delta.inPlaceMaxSpareSectors, Math.floor(slot / sectorSize) - Math.ceil(both / sectorSize) + borrow));
     // step ranges of up to config.delta.inPlaceRangeSectors sectors, as many as the memory bound leaves room for
     const rangeFor = (mapped: boolean, segs: number): number => {
       let k = config.delta.inPlaceRangeSectors;

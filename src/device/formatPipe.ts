@@ -58,7 +58,10 @@ export function formatPackageOpener(opts: FormatPipeOptions): PackageOpener {
             ...(facts.base ? { baseSha256: facts.base.sha256 } : {}),
             ...(opts.config ? { config: opts.config } : {}),
           });
-        } else decoder = openDecoder(m, base, hooks.regionBytes !== undefined ? { regionBytes: hooks.regionBytes } : {});
+        } else {
+          const rb = typeof hooks.regionBytes === "function" ? hooks.regionBytes(facts) : hooks.regionBytes;
+          decoder = openDecoder(m, base, rb !== undefined ? { regionBytes: rb } : {});
+        }
       },
     });
     return {

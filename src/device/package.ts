@@ -50,9 +50,10 @@ export interface PackageHooks {
   inPlaceRegion?(facts: PackageFacts): InPlaceTarget;
   /**
    * For in-place deltas only verified here (stored, applied by the bootloader later): the size of the
-   * region they will rewrite; a patch that needs more (spare sectors for its stashes) is refused.
+   * region they will rewrite (or that size for the package's facts); a patch that needs more (spare
+   * sectors for its stashes) is refused.
    */
-  regionBytes?: number;
+  regionBytes?: number | ((facts: PackageFacts) => number);
 }
 
 /** Raw package bytes in, verified image bytes out (in order). */

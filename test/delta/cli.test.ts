@@ -53,7 +53,7 @@ describe("fota pack --from (delta packages)", () => {
   });
 });
 
-describe("fota pack --in-place --slot-size (spare sectors past the images)", () => {
+describe("fota pack --in-place --slot-size / --borrow-sectors (spare sectors past the images)", () => {
   it("uses a spare sector of the slot for a read cycle, says how large the slot must be, and refuses bad sizes", async () => {
     const dir = mkdtempSync(join(tmpdir(), "fota-spare-cli-"));
     // seven 256-byte sectors of unique bytes, the first three read each other in a cycle
@@ -63,20 +63,27 @@ describe("fota pack --in-place --slot-size (spare sectors past the images)", () 
     expect((await runFota(["keygen", "k.key"], { cwd: dir })).code).toBe(0);
     const pack = (out: string, ...more: string[]) =>
       runFota(["pack", "--key", "k.key", "--from", "old.bin", "--to", "new.bin", "--version", "2", "--model", "M", "-o", out, "--kind", "delta", ...more], { cwd: dir });
-    const plain = await pack("plain.fota", "--in-place", "--sector-size", "256", "--json");
+    // --borrow-sectors 0: a device that lends nothing past its slot
+    const plain = await pack("plain.fota", "--in-place", "--sector-size", "256", "--borrow-sectors", "0", "--json");
     expect(plain.code, plain.stderr).toBe(0);
     expect(JSON.parse(plain.stdout).slotBytesNeeded).toBeUndefined();
-    const spare = await pack("spare.fota", "--in-place", "--sector-size", "256", "--slot-size", "4K", "--json");
+    const spare = await pack("spare.fota", "--in-place", "--sector-size", "256", "--slot-size", "4K", "--borrow-sectors", "0", "--json");
     expect(spare.code, spare.stderr).toBe(0);
     const j = JSON.parse(spare.stdout);
     expect(j.slotBytesNeeded).toBe(8 * 256);
+    expect(j.regionBytesNeeded).toBe(8 * 256);
     expect(j.bytes).toBeLessThan(JSON.parse(plain.stdout).bytes - 150);
     const text = await pack("spare2.fota", "--in-place", "--sector-size", "256", "--slot-size", "0x1000");
     expect(text.code, text.stderr).toBe(0);
-    expect(text.stdout).toMatch(/slot must hold 2048 bytes/);
-    // inspect reads it from the payload's header: the sector size and the slot the device must have
+    expect(text.stdout).toMatch(/the device's region \(its slot, then the sectors it lends past it\) must hold 2048 bytes/);
+    // by default the device lends one sector past its slot (fota's inplace devices: their package
+    // area's): the same patch without --slot-size
+    const lent = await pack("lent.fota", "--in-place", "--sector-size", "256", "--json");
+    expect(lent.code, lent.stderr).toBe(0);
+    expect(JSON.parse(lent.stdout)).toMatchObject({ regionBytesNeeded: 8 * 256, bytes: j.bytes });
+    // inspect reads it from the payload's header: the sector size and the region the device must have
     const shown = await runFota(["inspect", "spare.fota"], { cwd: dir });
-    expect(shown.stdout).toMatch(/in place\s+256-byte sectors; the device's slot must hold 2048 bytes \(spare sectors/);
+    expect(shown.stdout).toMatch(/in place\s+256-byte sectors; the device's region must hold 2048 bytes \(spare sectors/);
     const plainShown = JSON.parse((await runFota(["inspect", "plain.fota", "--json"], { cwd: dir })).stdout);
     expect(plainShown.inPlace).toEqual({ sectorSize: 256, regionBytes: old.length });
     expect(plainShown.delta).toMatchObject({ sectorSize: 256, regionBytes: old.length, oldSize: old.length, newSize: nw.length });
@@ -88,6 +95,9 @@ describe("fota pack --in-place --slot-size (spare sectors past the images)", () 
       [["--in-place", "--slot-size", "lots"], /--slot-size must be a byte count/],
       [["--in-place", "--sector-size", "1000"], /--sector-size must be a power of two/],
       [["--in-place", "--sector-size", "256", "--slot-size", "1000"], /smaller than the images/],
+      [["--borrow-sectors", "1"], /add --in-place/],
+      [["--in-place", "--borrow-sectors", "-1"], /--borrow-sectors must be a whole number/],
+      [["--in-place", "--borrow-sectors", "two"], /--borrow-sectors must be a whole number/],
     ] as const) {
       const bad = await pack("bad.fota", ...args);
       expect(bad.code, args.join(" ")).toBe(2);

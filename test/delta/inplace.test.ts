@@ -1,12 +1,13 @@
 // In-place deltas: stashes in sectors whose base bytes are no longer needed (any sector not yet
 // written, with the header's stash-anywhere flag, sectors past a shrinking image's end, and spare
-// sectors of a slot larger than the images).
+// sectors of a slot larger than the images or lent by the device past its slot).
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { CompatibilityError, FormatError, isFotaError, UsageError } from "../../src/errors.js";
 import { applyDelta, createDelta, createInPlaceApplier, MemoryRegion, peekDeltaHeader } from "../../src/delta/index.js";
 import { INPLACE_SPARE, INPLACE_STASH_ANYWHERE, INPLACE_STRAIGHT } from "../../src/delta/stream.js";
 import { inPlaceMemoryBytes } from "../../src/delta/decode.js";
+import { DEFAULT_CONFIG, withConfig } from "../../src/config.js";
 import { applyWithCuts, link, makeProgram, rng, rotatedCycle, sha } from "./helpers.js";
 
 const S = 256;
@@ -37,7 +38,8 @@ describe("in-place stashes in sectors the base no longer needs", () => {
       const [old, nw] = shrinkingSwap(seed, drop);
       expect(nw.length).toBeLessThan(old.length);
       for (const filter of ["none", "thumb"] as const) {
-        const d = createDelta(old, nw, { filter, inPlace: { sectorSize: S } });
+        // (borrowSectors 0: the region is the base's own sectors)
+        const d = createDelta(old, nw, { filter, inPlace: { sectorSize: S, borrowSectors: 0 } });
         const nNew = Math.ceil(nw.length / S);
         // steps beyond one final write per sector: stash steps (before, a shrinking image had none)
         expect(d.inPlace!.steps).toBeGreaterThan(nNew);
@@ -149,12 +151,13 @@ describe("in-place stashes in spare sectors of the slot past the images", () => 
   const [old, nw] = rotatedCycle(7 * S - 40, S, 81);
   const images = Math.ceil(old.length / S) * S;
 
+  // (borrowSectors 0: the slot's own sectors only; the sectors a device lends past its slot are below)
   it("keeps what a cycle needs in a spare sector (the header asks for it), safe against a cut at every step", () => {
-    const none = createDelta(old, nw, { inPlace: { sectorSize: S } });
+    const none = createDelta(old, nw, { inPlace: { sectorSize: S, borrowSectors: 0 } });
     expect(none.inPlace!.spareSectors).toBe(0);
     expect(none.inPlace!.brokenBytes - none.inPlace!.rescuedBytes).toBeGreaterThan(200);
     for (const spare of [1, 3]) {
-      const d = createDelta(old, nw, { inPlace: { sectorSize: S, slotBytes: images + spare * S + 100 } });
+      const d = createDelta(old, nw, { inPlace: { sectorSize: S, borrowSectors: 0, slotBytes: images + spare * S + 100 } });
       // one spare sector is all the cycle needs: the header asks for that one only
       expect(d.inPlace!.spareSectors).toBe(1);
       expect(peekDeltaHeader(d.payload).regionBytes).toBe(images + S);
@@ -165,7 +168,24 @@ describe("in-place stashes in spare sectors of the slot past the images", () => 
       expect(applyDelta(old, d.payload, d.encoding)).toEqual(nw);
     }
     // a slot with no whole sector past the images: the patch is the one without spare sectors
-    expect(createDelta(old, nw, { inPlace: { sectorSize: S, slotBytes: images + S - 1 } }).payload).toEqual(none.payload);
+    expect(createDelta(old, nw, { inPlace: { sectorSize: S, borrowSectors: 0, slotBytes: images + S - 1 } }).payload).toEqual(none.payload);
+  });
+
+  it("by default also uses the sector a device lends past its slot (config.delta.inPlaceBorrowSectors)", () => {
+    expect(DEFAULT_CONFIG.delta.inPlaceBorrowSectors).toBe(1);
+    const none = createDelta(old, nw, { inPlace: { sectorSize: S, borrowSectors: 0 } });
+    const lent = createDelta(old, nw, { inPlace: { sectorSize: S } });
+    expect(lent.inPlace!.spareSectors).toBe(1);
+    expect(peekDeltaHeader(lent.payload).regionBytes).toBe(images + S);
+    expect(lent.payload.length).toBeLessThan(none.payload.length - 200);
+    // the very patch built for a slot one sector larger that lends nothing
+    expect(lent.payload).toEqual(createDelta(old, nw, { inPlace: { sectorSize: S, borrowSectors: 0, slotBytes: images + S } }).payload);
+    // a slot with spare sectors of its own and a lent one: still only what the cycle needs
+    expect(peekDeltaHeader(createDelta(old, nw, { inPlace: { sectorSize: S, slotBytes: images + 2 * S } }).payload).regionBytes).toBe(images + S);
+    // lending switched off in the configuration, and counts that are not whole sectors
+    expect(createDelta(old, nw, { inPlace: { sectorSize: S }, config: withConfig({ delta: { inPlaceBorrowSectors: 0 } }) }).payload).toEqual(none.payload);
+    for (const bad of [-1, 1.5, Number.NaN]) expect(() => createDelta(old, nw, { inPlace: { sectorSize: S, borrowSectors: bad } })).toThrow(UsageError);
+    applyWithCuts(old, nw, lent, S, 19);
   });
 
   it("refuses, before writing anything, a region without the spare sectors the patch uses", () => {
@@ -217,8 +237,8 @@ describe("in-place stashes in spare sectors of the slot past the images", () => 
         const nw = Buffer.concat(order.map((j) => old.subarray(j * S, j * S + S - Math.floor(r() * 8))));
         for (let i = 0; i < 5; i++) nw[Math.floor(r() * nw.length)] ^= 1 + Math.floor(r() * 255);
         const images = Math.ceil(Math.max(old.length, nw.length) / S) * S;
-        const none = createDelta(old, nw, { filter: "none", inPlace: { sectorSize: S } });
-        const d = createDelta(old, nw, { filter: "none", inPlace: { sectorSize: S, slotBytes: images + k * S } });
+        const none = createDelta(old, nw, { filter: "none", inPlace: { sectorSize: S, borrowSectors: 0 } });
+        const d = createDelta(old, nw, { filter: "none", inPlace: { sectorSize: S, borrowSectors: 0, slotBytes: images + k * S } });
         expect(d.inPlace!.spareSectors).toBeLessThanOrEqual(k);
         expect(peekDeltaHeader(d.payload).regionBytes).toBe(d.inPlace!.spareSectors > 0 ? images + d.inPlace!.spareSectors * S : Math.max(old.length, nw.length));
         expect(d.payload.length).toBeLessThanOrEqual(none.payload.length);

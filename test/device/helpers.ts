@@ -51,8 +51,9 @@ export function fullPackage(image: Uint8Array, opts: { version?: string; securit
 }
 
 /** A delta package from `old` to `neu` (the in-place form for single-slot devices when asked). */
-export function deltaPackage(old: Uint8Array, neu: Uint8Array, opts: { inPlace?: boolean; securityCounter?: number; version?: string; slotBytes?: number } = {}): Uint8Array {
-  const d = createDelta(old, neu, opts.inPlace ? { inPlace: { sectorSize: SECTOR, ...(opts.slotBytes !== undefined ? { slotBytes: opts.slotBytes } : {}) } } : {});
+export function deltaPackage(old: Uint8Array, neu: Uint8Array, opts: { inPlace?: boolean; securityCounter?: number; version?: string; slotBytes?: number; borrowSectors?: number } = {}): Uint8Array {
+  const ip = { sectorSize: SECTOR, ...(opts.slotBytes !== undefined ? { slotBytes: opts.slotBytes } : {}), ...(opts.borrowSectors !== undefined ? { borrowSectors: opts.borrowSectors } : {}) };
+  const d = createDelta(old, neu, opts.inPlace ? { inPlace: ip } : {});
   return buildPackage({
     kind: "delta",
     models: [MODEL],
@@ -85,12 +86,13 @@ export interface Rig {
   maxAttempts?: number;
 }
 
-export function makeRig(strategy: StrategyName, imageSize: number, extra: Partial<Rig> & { scratchSectors?: number } = {}): Rig {
-  const { scratchSectors, ...rest } = extra;
+export function makeRig(strategy: StrategyName, imageSize: number, extra: Partial<Rig> & { scratchSectors?: number; slotBytes?: number; packageBytes?: number } = {}): Rig {
+  const { scratchSectors, slotBytes, packageBytes, ...rest } = extra;
   const { layout, flashSize } = planLayout(strategy, {
     sectorSize: SECTOR,
-    slotSize: imageSize + SECTOR,
+    slotSize: slotBytes ?? imageSize + SECTOR,
     ...(strategy === "ab" ? { packageSize: imageSize * 2 } : {}),
+    ...(packageBytes !== undefined ? { packageSize: packageBytes } : {}),
     ...(scratchSectors ? { scratchSectors } : {}),
   });
   extra = rest;

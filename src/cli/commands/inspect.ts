@@ -105,7 +105,7 @@ export function register(program: Command): void {
       }
       if (inPlace) {
         const spare = inPlace.regionBytes > Math.max(m.target.size, m.base?.size ?? 0);
-        s += row("in place", `${inPlace.sectorSize}-byte sectors; the device's slot must hold ${inPlace.regionBytes} bytes${spare ? " (spare sectors past the images keep stashes)" : ""}`);
+        s += row("in place", `${inPlace.sectorSize}-byte sectors; the device's region must hold ${inPlace.regionBytes} bytes${spare ? " (spare sectors past the images keep stashes: the slot's, then those the device lends past it)" : ""}`);
       }
       s += row("payload", `${m.payload.size} bytes in ${m.payload.chunkDigests.length} chunk(s) of ${m.payload.chunkSize}, sha256 ${shortHex(toHex(m.payload.sha256))}`);
       s += row("signatures", sigs.map((x) => `${x.algorithm} by ${x.keyId}`).join("; ") || "none");

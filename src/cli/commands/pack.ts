@@ -25,6 +25,7 @@ interface PackOptions {
   inPlace?: boolean;
   sectorSize?: string;
   slotSize?: string;
+  borrowSectors?: string;
 }
 
 /** What goes into the package besides the manifest's fixed facts. */
@@ -49,7 +50,14 @@ function producePayload(fmt: FormatLib, opts: PackOptions, newImage: Uint8Array,
   const { encodeFullPayload, readFileBytes, sha256 } = fmt;
   if (opts.kind !== undefined && opts.kind !== "delta" && opts.kind !== "full") throw new UsageError("bad-argument", `--kind must be delta or full, got "${opts.kind}"`);
   if (opts.kind === "delta" && opts.from === undefined) throw new UsageError("bad-argument", "--kind delta needs --from OLD.bin (the base image)");
-  if ((opts.slotSize !== undefined || opts.sectorSize !== undefined) && opts.inPlace !== true) throw new UsageError("bad-argument", "--slot-size and --sector-size describe the flash of an in-place delta: add --in-place");
+  if ((opts.slotSize !== undefined || opts.sectorSize !== undefined || opts.borrowSectors !== undefined) && opts.inPlace !== true) {
+    throw new UsageError("bad-argument", "--slot-size, --sector-size and --borrow-sectors describe the flash of an in-place delta: add --in-place");
+  }
+  let borrowSectors: number | undefined;
+  if (opts.borrowSectors !== undefined) {
+    borrowSectors = Number(opts.borrowSectors);
+    if (!/^\d+$/.test(opts.borrowSectors.trim()) || !Number.isSafeInteger(borrowSectors)) throw new UsageError("bad-argument", `--borrow-sectors must be a whole number of sectors (0 or more), got "${opts.borrowSectors}"`);
+  }
   const sectorSize = parseBytes(opts.sectorSize, "--sector-size");
   const slotBytes = parseBytes(opts.slotSize, "--slot-size");
   if (sectorSize !== undefined && (sectorSize < 256 || sectorSize > 65536 || (sectorSize & (sectorSize - 1)) !== 0)) {
@@ -67,7 +75,7 @@ function producePayload(fmt: FormatLib, opts: PackOptions, newImage: Uint8Array,
     if (note) status("starting");
     let d: ReturnType<DeltaLib["createDelta"]>;
     try {
-      const inPlace = opts.inPlace !== true ? false : { ...(sectorSize !== undefined ? { sectorSize } : {}), ...(slotBytes !== undefined ? { slotBytes } : {}) };
+      const inPlace = opts.inPlace !== true ? false : { ...(sectorSize !== undefined ? { sectorSize } : {}), ...(slotBytes !== undefined ? { slotBytes } : {}), ...(borrowSectors !== undefined ? { borrowSectors } : {}) };
       d = delta.createDelta(oldImage, newImage, { filter: opts.filter as FilterName | "auto", inPlace, config, ...(note ? { onProgress: status } : {}) });
     } finally {
       if (note) process.stderr.write("\r\x1b[K");
@@ -107,6 +115,10 @@ export function register(program: Command): void {
     .option("--in-place", "delta for single-slot devices (rewrites the image in the same flash, sector by sector)")
     .option("--sector-size <bytes>", `with --in-place: the flash's erase sector (default ${DEFAULT_CONFIG.delta.inPlaceSectorBytes})`)
     .option("--slot-size <bytes>", "with --in-place: the size of the slot the image lives in (e.g. 1M); spare sectors past the images hold stashes, which can make the patch smaller (the device then needs a slot at least that large)")
+    .option(
+      "--borrow-sectors <n>",
+      `with --in-place: sectors past the slot the device lends for stashes (fota's inplace devices lend free sectors of their package area, past the package); 0 for a device that rewrites only its slot (default ${DEFAULT_CONFIG.delta.inPlaceBorrowSectors})`,
+    )
     .option("--expires <iso>", "expiry time (ISO 8601, e.g. 2027-01-31T00:00:00Z); devices refuse the package after it")
     .option("--created <iso>", "creation time to record (default: $SOURCE_DATE_EPOCH or now); fix it for reproducible bytes")
     .option("--compression <name>", `full-image compression: auto, ${COMPRESSIONS.join(", ")}`, "auto")
@@ -162,7 +174,7 @@ export function register(program: Command): void {
             models: m.models,
             securityCounter: m.securityCounter,
             keyIds: m.keyIds.map(toHex),
-            ...(produced.regionBytes !== undefined && m.kind === "delta" ? { slotBytesNeeded: produced.regionBytes } : {}),
+            ...(produced.regionBytes !== undefined && m.kind === "delta" ? { slotBytesNeeded: produced.regionBytes, regionBytesNeeded: produced.regionBytes } : {}),
           }) + "\n",
         );
       } else {
@@ -170,7 +182,7 @@ export function register(program: Command): void {
         process.stdout.write(
           `wrote ${opts.output}: ${m.kind} package, ${built.bytes.length} bytes${pct}; image ${m.target.size} bytes, payload ${m.encoding.compression}; ` +
             `version ${m.version} for ${m.models.join(", ")}, security counter ${m.securityCounter}; signed by ${m.keyIds.map(toHex).join(", ")}\n` +
-            (produced.regionBytes !== undefined && m.kind === "delta" ? `the in-place delta keeps stashes in spare sectors past the images: the device's slot must hold ${produced.regionBytes} bytes\n` : ""),
+            (produced.regionBytes !== undefined && m.kind === "delta" ? `the in-place delta keeps stashes in spare sectors past the images: the device's region (its slot, then the sectors it lends past it) must hold ${produced.regionBytes} bytes\n` : ""),
         );
       }
     });

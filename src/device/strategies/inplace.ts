@@ -12,6 +12,7 @@ import { imageInfoOf, type PackageFacts } from "../package.js";
 import type { BootResult, ByteSource, Device, InstallOptions } from "../device.js";
 import type { BootState } from "../state.js";
 import { closeInterrupted } from "./common.js";
+import { inPlaceRegionMap, readRegion, sectorAt } from "./region.js";
 import { checkPackageFits, PackageIntake, verifyStored } from "./stored.js";
 
 export async function install(dev: Device, source: ByteSource, opts: InstallOptions): Promise<void> {
@@ -164,6 +165,13 @@ function applyInPlace(dev: Device): void {
   if (!scratch) throw new StateError("bad-transition", "an in-place delta install needs a scratch sector in the layout");
   const S = slot.geometry.sectorSize;
   const wa = slot.geometry.writeAlign;
+  // the slot, then the package area's sectors past the stored package (stashes of the patch)
+  const map = inPlaceRegionMap(dev, pkg.size);
+  const rewrite = (index: number, data: Uint8Array): void => {
+    const { area, at } = sectorAt(map, index);
+    area.eraseSector(at);
+    area.program(at, data);
+  };
   const pad = (d: Uint8Array) => {
     const n = Math.ceil(d.length / wa) * wa;
     if (n === d.length) return d;
@@ -181,9 +189,7 @@ function applyInPlace(dev: Device): void {
     const v = s.journal!.step;
     if (v > 0) {
       const st = v - 1;
-      const idx = s.journal!.aux ?? 0;
-      slot.eraseSector(idx * S);
-      slot.program(idx * S, scratch.read((st % 2) * S, S));
+      rewrite(s.journal!.aux ?? 0, scratch.read((st % 2) * S, S));
     }
     doneSteps = v;
     writeSector = (index, data, step) => {
@@ -191,8 +197,7 @@ function applyInPlace(dev: Device): void {
       scratch.eraseSector(at);
       scratch.program(at, pad(data));
       dev.progress(step + 1, step * S, index);
-      slot.eraseSector(index * S);
-      slot.program(index * S, pad(data));
+      rewrite(index, pad(data));
       progress(step);
     };
   } else {
@@ -200,8 +205,7 @@ function applyInPlace(dev: Device): void {
     let half = s.journal!.step;
     if (half % 2 === 1) {
       const idx = s.journal!.aux ?? 0;
-      slot.eraseSector(idx * S);
-      slot.program(idx * S, scratch.read(0, S));
+      rewrite(idx, scratch.read(0, S));
       half++;
       dev.progress(half, (half / 2) * S, idx);
     }
@@ -210,8 +214,7 @@ function applyInPlace(dev: Device): void {
       scratch.eraseSector(0);
       scratch.program(0, pad(data));
       dev.progress(2 * step + 1, step * S, index);
-      slot.eraseSector(index * S);
-      slot.program(index * S, pad(data));
+      rewrite(index, pad(data));
       dev.progress(2 * step + 2, (step + 1) * S, index);
       progress(step);
     };
@@ -219,8 +222,8 @@ function applyInPlace(dev: Device): void {
   const region = {
     sectorSize: S,
     doneSteps,
-    size: slot.geometry.size,
-    read: (o: number, n: number) => slot.read(o, n),
+    size: map.size,
+    read: (o: number, n: number) => readRegion(map, o, n),
     writeSector,
   };
   const pipe = dev.openPackage({

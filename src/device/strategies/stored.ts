@@ -7,6 +7,7 @@ import { CompatibilityError, StateError } from "../../errors.js";
 import { AreaReader, areaChunks, PackageWriter, type RandomAccessReader } from "../io.js";
 import { checkPackageFacts, expectDigest, type PackageFacts } from "../package.js";
 import type { Device } from "../device.js";
+import { inPlaceRegionMap } from "./region.js";
 import type { ImageInfo } from "../state.js";
 
 /** The base a delta in the package applies to: the running image in slot `active`. */
@@ -69,7 +70,8 @@ export class PackageIntake {
         return f.kind === "delta" ? base?.reader : undefined;
       },
       // an in-place delta is rehearsed here on a copy of the slot: no larger than the slot itself
-      ...(inplaceLayout ? { regionBytes: dev.areas.slots[0]!.geometry.size } : {}),
+      // (the slot, and the package area's sectors past this package: see region.ts)
+      ...(inplaceLayout ? { regionBytes: (f: PackageFacts) => inPlaceRegionMap(dev, f.packageSize).size } : {}),
     });
   }
 
