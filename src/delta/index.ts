@@ -91,6 +91,15 @@ export function createDelta(oldImage: Uint8Array, newImage: Uint8Array, opts: Cr
     // whole spare sectors past both images (the slot's tail, then what the device lends past the
     // slot), as many as the planner may use
     const spare = Math.max(0, Math.min(config.delta.inPlaceMaxSpareSectors, Math.floor(slot / sectorSize) - Math.ceil(both / sectorSize) + borrow));
+    // the device decodes at least one sector at a time: sectors too large for the working-memory bound
+    // are refused here, before the (long) planning
+    const least = inPlaceMemoryBytes(1, sectorSize, newImage.length, false, 0, config.delta.baseWindowBytes, oldImage.length, 0);
+    if (least > config.delta.maxWorkingMemoryBytes) {
+      throw new UsageError(
+        "bad-argument",
+        `an in-place delta for ${sectorSize}-byte sectors needs at least ${least} bytes of device working memory, over the limit of ${config.delta.maxWorkingMemoryBytes} (config.delta.maxWorkingMemoryBytes): the applier holds a whole sector; use a smaller sector size or raise the limit`,
+      );
+    }
     // step ranges of up to config.delta.inPlaceRangeSectors sectors, as many as the memory bound leaves room for
     const rangeFor = (mapped: boolean, segs: number): number => {
       let k = config.delta.inPlaceRangeSectors;

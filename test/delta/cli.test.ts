@@ -94,6 +94,7 @@ describe("fota pack --in-place --slot-size / --borrow-sectors (spare sectors pas
       [["--slot-size", "4K"], /add --in-place/],
       [["--in-place", "--slot-size", "lots"], /--slot-size must be a byte count/],
       [["--in-place", "--sector-size", "1000"], /--sector-size must be a power of two/],
+      [["--in-place", "--sector-size", "64K"], /needs at least \d+ bytes of device working memory/],
       [["--in-place", "--sector-size", "256", "--slot-size", "1000"], /smaller than the images/],
       [["--borrow-sectors", "1"], /add --in-place/],
       [["--in-place", "--borrow-sectors", "-1"], /--borrow-sectors must be a whole number/],

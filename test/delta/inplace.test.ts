@@ -212,6 +212,9 @@ describe("in-place stashes in spare sectors of the slot past the images", () => 
   it("refuses a slot smaller than the images, and a spare count out of range in the header", () => {
     expect(() => createDelta(old, nw, { inPlace: { sectorSize: S, slotBytes: old.length - 1 } })).toThrow(UsageError);
     expect(() => createDelta(old, nw, { inPlace: { sectorSize: 1000 } })).toThrow(UsageError);
+    // a sector the device's working memory cannot hold (the applier decodes whole sectors): refused before planning
+    expect(() => createDelta(old, nw, { inPlace: { sectorSize: 65536 } })).toThrow(/65536-byte sectors needs at least \d+ bytes of device working memory, over the limit of 131072/);
+    expect(createDelta(old, nw, { inPlace: { sectorSize: 65536 }, config: withConfig({ delta: { maxWorkingMemoryBytes: 256 * 1024 } }) }).inPlace!.steps).toBeGreaterThan(0);
     const d = createDelta(old, nw, { inPlace: { sectorSize: S, slotBytes: images + 2 * S } });
     const at = rangeFieldAt(d.payload) + 1;
     expect(d.payload[at]).toBe(1);
