@@ -31,9 +31,9 @@ describe("inplace: stashes in the slot's spare sector, or in a sector the packag
     expect(r.ops).toBeGreaterThan(10);
   });
 
-  it("a slot the image fills: the stash goes to the package area past the package; every operation cut and torn", async () => {
+  it.each([1, 2])("a slot the image fills: the stash goes to the package area past the package (%i scratch sectors); every operation cut and torn", async (scratchSectors) => {
     const [old, neu] = rotatedCycle(IMAGE, SECTOR, 8);
-    const rig = makeRig("inplace", IMAGE, { old, slotBytes: IMAGE });
+    const rig = makeRig("inplace", IMAGE, { old, slotBytes: IMAGE, scratchSectors });
     const slot = rig.layout.slots[0]!;
     const area = rig.layout.package!;
     expect(slot.size).toBe(IMAGE);
@@ -45,8 +45,8 @@ describe("inplace: stashes in the slot's spare sector, or in a sector the packag
     const pkg = deltaPackage(old, neu, { inPlace: true });
     const stored = Math.ceil(pkg.length / SECTOR) * SECTOR;
     expect(area.size).toBeGreaterThanOrEqual(stored + SECTOR);
-    const r = await sweep({ name: "inplace/delta-lent-sector", rig, neu, arm: (d) => d.install(chunks(pkg, 777)) });
-    console.log(`[device sweep] inplace/delta-lent-sector: ${r.ops} flash ops per update, ${r.cuts} cuts tried (plain + torn)`);
+    const r = await sweep({ name: `inplace/delta-lent-sector/scratch${scratchSectors}`, rig, neu, arm: (d) => d.install(chunks(pkg, 777)) });
+    console.log(`[device sweep] inplace/delta-lent-sector (${scratchSectors} scratch sectors): ${r.ops} flash ops per update, ${r.cuts} cuts tried (plain + torn)`);
     expect(r.cuts).toBe(2 * r.ops);
     expect(r.ops).toBeGreaterThan(10);
     // a clean run: the stash sits in the package area's first sector past the package, which the
