@@ -5,10 +5,10 @@
 
 import { createHash, type Hash } from "node:crypto";
 import { CompatibilityError, FormatError, IntegrityError, StorageError, UsageError } from "../errors.js";
-import { applyFilter, filterName, FILTER_MARGIN } from "./filters.js";
+import { applyFilter, filterName, FILTER_MARGIN, FILTERS } from "./filters.js";
 import { AddressMap, mapReferences, PRED, predFilterOk, PRED_ALL } from "./predict.js";
 import { L, MOVE_BITS, newModel, PROB_BITS, type LenModel } from "./rangecoder.js";
-import { copyLenCtx, dbyteCtx, HISTORY_BYTES, INPLACE_MAGIC, INPLACE_MAX_RANGE, INPLACE_MAX_SPARE, INPLACE_SPARE, INPLACE_STASH_ANYWHERE, INPLACE_STRAIGHT, KIND_HISTORY, KIND_MAP, KIND_NEAR_MAP, litCtx, litLenCtx, narrowCode, runClass, STREAM_MAGIC, zrunCtx, END_MARK, unzigzag, CODING_LANES, SUBST_HIT, SUBST_TABLE_BYTES, substKey, type CoderState } from "./stream.js";
+import { copyLenCtx, dbyteCtx, HISTORY_BYTES, INPLACE_MAGIC, INPLACE_MAX_RANGE, INPLACE_MAX_SPARE, INPLACE_SPARE, INPLACE_STASH_ANYWHERE, INPLACE_STRADDLE, INPLACE_STRAIGHT, KIND_HISTORY, KIND_MAP, KIND_NEAR_MAP, litCtx, litLenCtx, narrowCode, runClass, STREAM_MAGIC, zrunCtx, END_MARK, unzigzag, CODING_LANES, SUBST_HIT, SUBST_TABLE_BYTES, substKey, type CoderState } from "./stream.js";
 import type { PayloadDecoder, RandomAccessReader } from "./types.js";
 
 /** Working memory per address-map segment: start, end, shift and the new-keyed index (4 bytes each). */
@@ -158,6 +158,8 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
   private nRegion = 0;
   /** In-place: spare sectors past both images the patch uses for stashes (the header's count). */
   private spare = 0;
+  /** In-place, INPLACE_STRADDLE: Thumb calls across sector boundaries are filtered where both sectors hold the same image (see viewRegion). */
+  private straddle = 0;
   /** In-place: the current step writes a stash. */
   private stashing = 0;
   /** In-place: final sector writes so far (the stream ends after the last one). */
@@ -522,7 +524,11 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
       // the range limit; its bit 5: stashes anywhere, bit 6: straight (see encodeHeader), bit 7: spare sectors follow
       // (with the straight flag, bit 5 gives the direction: set = from the last sector down)
       const K = vals[3]! & (INPLACE_STASH_ANYWHERE - 1);
-      if (K < 1 || K > INPLACE_MAX_RANGE || vals[3]! > INPLACE_SPARE + INPLACE_STRAIGHT + INPLACE_STASH_ANYWHERE + INPLACE_MAX_RANGE) throw corrupt(`step range of ${K} sectors out of range`);
+      if (K < 1 || K > INPLACE_MAX_RANGE || vals[3]! > INPLACE_STRADDLE + INPLACE_SPARE + INPLACE_STRAIGHT + INPLACE_STASH_ANYWHERE + INPLACE_MAX_RANGE) throw corrupt(`step range of ${K} sectors out of range`);
+      if (vals[3]! & INPLACE_STRADDLE) {
+        if (filter !== FILTERS.thumb) throw corrupt("calls across sectors filtered, without the Thumb filter");
+        this.straddle = 1;
+      }
       if (vals[3]! & INPLACE_STRAIGHT) this.straight = vals[3]! & INPLACE_STASH_ANYWHERE ? -1 : 1;
       else this.stashAnywhere = vals[3]! & INPLACE_STASH_ANYWHERE ? 1 : 0;
       const spare = vals[3]! & INPLACE_SPARE ? vals[4]! : 0;
@@ -596,7 +602,20 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
     const len = this.outFill;
     const buf = this.outBuf;
     const done = this.opts.inPlace!.doneSteps ?? 0;
-    applyFilter(this.filter, buf, this.outBase, false, 0, len, S);
+    if (this.straddle && this.rpHi > this.rpLo && this.rpLo >= 2 && this.rpLo + 2 <= len) {
+      // a call across the start of the sectors replayed from the region: its second halfword was
+      // read back as written (unfiltered), its first one decoded (filtered); the second one filtered
+      // alone (the low bits of the sum depend on low bits only) makes the call whole for unfiltering
+      const i = this.rpLo - 2;
+      const top = buf[i + 3]! & 0xf8;
+      if ((buf[i + 1]! & 0xf8) === 0xf0 && (top === 0xf8 || top === 0xe8 || top === 0xb8)) {
+        const lo = (((buf[i + 3]! & 7) << 8) | buf[i + 2]!) + ((this.outBase + i + 4) >>> 1);
+        buf[i + 2] = lo & 0xff;
+        buf[i + 3] = top | ((lo >>> 8) & 7);
+      }
+    }
+    // (with INPLACE_STRADDLE calls between sectors of the range are whole in the buffer: no barrier)
+    applyFilter(this.filter, buf, this.outBase, false, 0, len, this.straddle ? 0 : S);
     for (let i = 0; i < this.rangeCount; i++) {
       const j = this.rangeFirst + i * this.rangeDir;
       const off = j * S - this.outBase;
@@ -652,7 +671,7 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
       const r = this.base.read(from, to - from);
       if (r.length !== to - from) throw new StorageError("io-failed", `region read at ${from} returned ${r.length} of ${to - from} bytes`);
       this.outBuf.set(r, from - this.outBase);
-      applyFilter(this.filter, this.outBuf, this.outBase, true, from - this.outBase, to - this.outBase, S);
+      applyFilter(this.filter, this.outBuf, this.outBase, true, from - this.outBase, to - this.outBase, this.straddle ? 0 : S);
       this.rpLo = from - this.outBase;
       this.rpHi = to - this.outBase;
     }
@@ -903,6 +922,18 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
         }
       }
       s = e;
+    }
+    if (this.straddle) {
+      // a call across a boundary is filtered when both sectors hold the base (neither rewritten nor a
+      // stash) or both the new image (see INPLACE_STRADDLE); else each half stays as its sector has it
+      const oldS = (m: number): boolean => ((this.written[m >> 3] ?? 0) >> (m & 7)) & 1 ? false : m < this.nRegion && ((this.stashed[m >> 3]! >> (m & 7)) & 1) === 0;
+      const newS = (m: number): boolean => m < this.nSteps && ((this.written[m >> 3]! >> (m & 7)) & 1) === 1;
+      for (let b = Math.ceil((lo + 2) / S) * S; b + 2 <= hi; b += S) {
+        const m = b / S;
+        const bothOld = b + 2 <= this.oldSize && oldS(m - 1) && oldS(m);
+        const bothNew = b + 2 <= this.newSize && newS(m - 1) && newS(m);
+        if (bothOld || bothNew) applyFilter(this.filter, win, lo, true, b - 2 - lo, b + 2 - lo, 0);
+      }
     }
   }
 

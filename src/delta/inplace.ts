@@ -38,10 +38,13 @@
 //
 // What a copy reads (the decoder's view of the region): a rewritten sector holds the new image,
 // filtered only; a stash its whole sector, filtered only; any other sector the base, filtered and
-// mapped (see DeltaDecoder.viewRegion). Maps see each sector alone (sectorMappedBase).
+// mapped (see DeltaDecoder.viewRegion). Maps see each sector alone (sectorMappedBase). With the
+// header flag INPLACE_STRADDLE (Thumb) a call across a sector boundary is filtered where both its
+// sectors hold the same image (both the base, or both rewritten; in the output, inside a step range):
+// the encoder changes its view at a boundary when the range holding one of its sectors is finished.
 
 import { diffOps, hash4, OldIndex } from "./diff.js";
-import { filterImage, FILTER_MARGIN, FILTERS } from "./filters.js";
+import { applyFilter, filterImage, FILTER_MARGIN, FILTERS } from "./filters.js";
 import { RangeEncoder } from "./rangecoder.js";
 import { encodeHeader, END_MARK, INPLACE_MAGIC, INPLACE_MAX_RANGE, mapSegmentCount, OpEncoder, type Op, type Prediction } from "./stream.js";
 import { buildPrediction, copiesOf, copyMismatches, firstPassCopies, PADDING_MIN, paddingStart, predictionFromCopies } from "./create.js";
@@ -114,6 +117,8 @@ const FULL_FIRST_PASS_MAX = 4 << 20;
 /** What a sector out of sequence costs the order search, in broken-read bytes. */
 const JUMP_COST = 6;
 const CHAIN_DEPTH = 32;
+/** Patches below this many bytes are also planned without INPLACE_STRADDLE (its header byte can decide). */
+const SMALL_PATCH = 1024;
 
 export interface InPlacePatchOptions {
   /** Reference-map flags (0: no map). */
@@ -130,6 +135,8 @@ export interface InPlacePatchOptions {
   coding?: number;
   /** Called as each stage of the work starts (a person-readable step; long on big images). */
   onProgress?: (step: string) => void;
+  /** Thumb: may filter calls across sector boundaries (INPLACE_STRADDLE; default true, when it codes smaller). */
+  straddle?: boolean;
 }
 
 /** Builds an in-place patch (header + body) with filter `filterId`. */
@@ -139,6 +146,7 @@ export function createInPlacePatch(oldImage: Uint8Array, newImage: Uint8Array, f
   const rangeSectors = opts.rangeSectors ?? 1;
   const spareSectors = opts.spareSectors ?? 0;
   const coding = opts.coding ?? 0;
+  const straddle = opts.straddle ?? true;
   const progress = opts.onProgress ?? ((): void => {});
   const S = sectorSize;
   const bits = Math.log2(S);
@@ -189,16 +197,21 @@ export function createInPlacePatch(oldImage: Uint8Array, newImage: Uint8Array, f
   }
   let best: { enc: Encoded; pred: Prediction | undefined; rangeMax: number } | undefined;
   // (a spare sector costs the header two bytes)
-  const size = (e: Encoded): number => e.body.length + (e.spare > 0 ? 2 : 0);
+  const size = (e: Encoded): number => headerAware(e) + (e.spare > 0 ? 2 : 0);
   let plans = 0;
   const consider = (c: Candidate, rangeMax: number): Encoded => {
     progress(`in place: ordering sectors, planning stashes and coding (plan ${++plans})`);
-    const e = buildSteps(c, nF, filterId, S, bits, rangeMax, spareSectors, coding);
+    const e = buildSteps(c, nF, filterId, S, bits, rangeMax, spareSectors, coding, straddle);
     if (!best || size(e) < size(best.enc)) best = { enc: e, pred: c.pred, rangeMax };
     // the stash planner is greedy: spare sectors it took can leave a worse plan than none
     if (e.spare > 0) {
-      const e0 = buildSteps(c, nF, filterId, S, bits, rangeMax, 0, coding);
+      const e0 = buildSteps(c, nF, filterId, S, bits, rangeMax, 0, coding, straddle);
       if (size(e0) < size(best.enc)) best = { enc: e0, pred: c.pred, rangeMax };
+    }
+    // a fix of a few hundred bytes: a plan made without calls across boundaries filtered may win by the header byte
+    if (straddle && filterId === FILTERS.thumb && e.body.length < SMALL_PATCH) {
+      const e1 = buildSteps(c, nF, filterId, S, bits, rangeMax, spareSectors, coding, false);
+      if (size(e1) < size(best.enc)) best = { enc: e1, pred: c.pred, rangeMax };
     }
     return e;
   };
@@ -210,7 +223,7 @@ export function createInPlacePatch(oldImage: Uint8Array, newImage: Uint8Array, f
     if (runs !== c.ops) consider({ ...c, ops: runs }, rangeMax);
   }
   const { enc, pred, rangeMax } = best!;
-  const head = encodeHeader(INPLACE_MAGIC, filterId, newImage.length, oldImage.length, { sectorBits: bits, rangeMax, stashAnywhere: enc.anywhere, straight: enc.straight, spareSectors: enc.spare }, pred, coding);
+  const head = encodeHeader(INPLACE_MAGIC, filterId, newImage.length, oldImage.length, { sectorBits: bits, rangeMax, stashAnywhere: enc.anywhere, straight: enc.straight, spareSectors: enc.spare, straddle: enc.straddle }, pred, coding);
   const patch = new Uint8Array(head.length + enc.body.length);
   patch.set(head);
   patch.set(enc.body, head.length);
@@ -257,7 +270,7 @@ function paddingAsRuns(ops: Op[], nF: Uint8Array, S: number): Op[] {
  * of the plans with and without stashes); when broken reads are left, also the best order with its
  * heaviest broken constraint kept instead.
  */
-function buildSteps(cand: Candidate, nF: Uint8Array, filterId: number, S: number, bits: number, rangeMax: number, spare: number, coding: number): Encoded {
+function buildSteps(cand: Candidate, nF: Uint8Array, filterId: number, S: number, bits: number, rangeMax: number, spare: number, coding: number, straddle = true): Encoded {
   const { pred, base, index, ops } = cand;
   const oF = base;
   const oldLen = oF.length;
@@ -306,7 +319,7 @@ function buildSteps(cand: Candidate, nF: Uint8Array, filterId: number, S: number
   }
   orders.sort((x, y) => backwardWeight(before, x) - backwardWeight(before, y));
   const chain = new HashIndex(nF);
-  const input = { S, bits, nF, base, index, chain, pred, filterId, coding, segs, oldLen, newLen, nNew, nAll, rangeMax };
+  const input = { S, bits, nF, base, index, chain, pred, filterId, coding, segs, oldLen, newLen, nNew, nAll, rangeMax, straddle: straddle && filterId === FILTERS.thumb };
   // the stash-anywhere flag when a stash is outside the sectors the image grows into
   const encode = (steps: Step[]): Encoded => encodeSteps(steps, { ...input, anywhere: steps.some((st) => st.stash !== undefined && !(st.j < nNew && st.j * S >= oldLen)) });
   const geometry = { S, bits, oldLen, newLen, nNew, nAll };
@@ -356,7 +369,17 @@ function buildSteps(cand: Candidate, nF: Uint8Array, filterId: number, S: number
       }
     }
   }
+  // calls across boundaries filtered (INPLACE_STRADDLE) cost a header byte: the plan without, when smaller
+  if (input.straddle) {
+    const e = encodeSteps(best!.plan.steps, { ...input, anywhere: best!.plan.anywhere, straight: best!.plan.straight, straddle: false });
+    if (e && e.body.length <= headerAware(best!)) best = e;
+  }
   return best!;
+}
+
+/** A body's size with the header byte its flags may add: INPLACE_STRADDLE makes the range field two bytes (spare sectors already do). */
+function headerAware(e: Encoded): number {
+  return e.body.length + (e.straddle && e.spare === 0 ? 1 : 0);
 }
 
 /**
@@ -395,6 +418,10 @@ interface Encoded {
   straight: number;
   /** spare sectors past both images used (the last one holding a stash) */
   spare: number;
+  /** the header's INPLACE_STRADDLE flag */
+  straddle: boolean;
+  /** what was coded: the steps, and the header flags they were coded with */
+  plan: { steps: Step[]; anywhere: boolean; straight: number };
   steps: number;
   broken: number;
   rescued: number;
@@ -422,6 +449,8 @@ interface EncodeInput {
   anywhere: boolean;
   /** a straight patch (header flag): 0, or the direction of the one run of sectors (nothing announced; ranges of rangeMax) */
   straight?: number;
+  /** Thumb calls across sector boundaries filtered where both sectors hold the same image (header flag INPLACE_STRADDLE) */
+  straddle: boolean;
 }
 
 /**
@@ -434,8 +463,11 @@ function encodeSteps(steps: Step[], inp: EncodeInput): Encoded | null;
 function encodeSteps(steps: Step[], inp: EncodeInput): Encoded | null {
   const { S, bits, nF, index, chain, pred, filterId, coding, segs, oldLen, newLen, nNew, nAll, rangeMax, anywhere } = inp;
   const straight = inp.straight ?? 0;
+  const straddle = inp.straddle;
+  /** the region as the decoder's copies see it (with INPLACE_STRADDLE: plain, then the calls across boundaries) */
   const view = new Uint8Array(nAll * S);
   view.set(inp.base);
+  const plain = straddle ? new Uint8Array(view) : view;
   // what each step writes, as the encoder's "new image": a stash step's sector holds the stash meanwhile
   const tgt = new Uint8Array(nAll * S);
   tgt.set(nF);
@@ -445,6 +477,15 @@ function encodeSteps(steps: Step[], inp: EncodeInput): Encoded | null {
   const stashes = new Map<number, Array<[number, number]>>();
   let broken = 0;
   let rescued = 0;
+  /** INPLACE_STRADDLE: the call across boundary b (if any) filtered when both sectors hold the base or both the new image, else as each sector has it */
+  const straddleAt = (b: number): void => {
+    if (b <= 0 || b >= nAll * S) return;
+    const m = b >> bits;
+    view.set(plain.subarray(b - 2, b + 2), b - 2);
+    const a = state[m - 1]!;
+    if (a === state[m] && a !== 2 && b + 2 <= (a === 0 ? oldLen : newLen)) applyFilter(filterId, view, 0, true, b - 2, b + 2, 0);
+  };
+  if (straddle) for (let b = S; b < nAll * S; b += S) straddleAt(b);
   const validEnd = (m: number): number => Math.min((m + 1) * S, state[m] === 1 ? newLen : state[m] === 2 ? (m + 1) * S : oldLen);
   /** Length of the match of nF[i..] at region position p as the decoder sees it now (at most max). */
   const lcpView = (p: number, i: number, max: number): number => {
@@ -572,16 +613,34 @@ function encodeSteps(steps: Step[], inp: EncodeInput): Encoded | null {
     prevJ = js[c - 1]!;
     const limit = run.stash ? (j + 1) * S : Math.min(newLen, hi * S);
     pieces.sort((x, y) => x.at - y.at);
+    // INPLACE_STRADDLE: the range is decoded as one run, so calls between its sectors are whole there (filtered)
+    const kept: Array<[number, Uint8Array]> = [];
+    if (straddle && !run.stash) {
+      for (let b = (lo + 1) * S; b + 2 <= limit && b < hi * S; b += S) {
+        kept.push([b - 2, tgt.slice(b - 2, b + 2)]);
+        applyFilter(filterId, tgt, 0, true, b - 2, b + 2, 0);
+      }
+    }
     let newPos = lo * S;
     for (const op of piecesToOps(pieces, snap)) {
       enc.op(op, newPos, limit, true);
       newPos += op.copyLen + op.litLen;
     }
+    for (const [at, bytes] of kept) tgt.set(bytes, at);
+    // the decoder now counts the range's sectors as rewritten: the calls across their boundaries as it sees them
+    if (straddle && !run.stash) for (let b = lo * S; b <= hi * S; b += S) straddleAt(b);
     if (newPos !== limit) throw new Error(`in-place encoder: step range at sector ${j} covers ${newPos - lo * S} of ${limit - lo * S} bytes`);
     run = null;
   };
+  /** What each copy piece reads, taken again (after a range was finished, the view changed at its boundaries). */
+  const resnap = (pieces: Piece[]): void => {
+    for (const p of pieces) if (p.src >= 0 && p.hist === undefined) snap.set(view.subarray(p.src, p.src + p.len), p.at);
+  };
   for (const step of steps) {
     const j = step.j;
+    // a stash step never joins a range: the open one is finished first (the stash keeps the base as
+    // the decoder then sees it)
+    if (step.stash !== undefined) flush();
     // the stash bit is coded (see the decoder); a sector past the new image's end is always a stash
     const free = (anywhere || j * S >= oldLen) && j < nNew && state[j] === 0;
     const pieces: Piece[] = [];
@@ -623,7 +682,7 @@ function encodeSteps(steps: Step[], inp: EncodeInput): Encoded | null {
       }
     }
     stashes.delete(j); // (its own final write could still read it)
-    for (const p of pieces) if (p.src >= 0 && p.hist === undefined) snap.set(view.subarray(p.src, p.src + p.len), p.at);
+    resnap(pieces);
     // join the open range, or start one
     let joins = false;
     if (run && !run.stash && step.stash === undefined && run.js.length < rangeMax) {
@@ -647,22 +706,31 @@ function encodeSteps(steps: Step[], inp: EncodeInput): Encoded | null {
       run!.js.push(j);
       run!.pieces.push(...pieces);
     } else {
-      flush();
+      if (run) {
+        flush();
+        if (straddle) resnap(pieces);
+      }
       run = { js: [j], pieces, free };
       if (step.stash !== undefined) run.stash = true;
     }
     if (step.stash !== undefined) flush();
     view.set(tgt.subarray(j * S, limit), j * S);
+    if (straddle) plain.set(tgt.subarray(j * S, limit), j * S);
     if (step.stash !== undefined) {
       state[j] = 2;
       stashes.set(j, step.stash);
     } else state[j] = 1;
+    // (a final write's boundaries change when its range is finished: see flush)
+    if (straddle && step.stash !== undefined) {
+      straddleAt(j * S);
+      straddleAt((j + 1) * S);
+    }
   }
   flush();
   if (newLen > 0) enc.enc.direct(END_MARK, 16);
   const both = Math.ceil(Math.max(oldLen, newLen) / S);
   const spare = steps.reduce((m, st) => (st.stash !== undefined ? Math.max(m, st.j + 1 - both) : m), 0);
-  return { body: enc.enc.finish(), anywhere: inp.anywhere, straight, spare, steps: steps.length, broken, rescued };
+  return { body: enc.enc.finish(), anywhere: inp.anywhere, straight, spare, straddle, steps: steps.length, broken, rescued, plan: { steps, anywhere: inp.anywhere, straight } };
 }
 
 /**

@@ -27,7 +27,8 @@
 // it writes. In-place streams (inplace.ts) add the sector-size bits and the step-range limit to the
 // header (the range limit + INPLACE_STASH_ANYWHERE when stashes may go to any sector, or +
 // INPLACE_STRAIGHT for one run of sectors that is not announced; + INPLACE_SPARE and the count of
-// spare sectors past the images that stashes use), step announcements (sector, stash bit, step
+// spare sectors past the images that stashes use; + INPLACE_STRADDLE when Thumb calls across sector
+// boundaries are filtered), step announcements (sector, stash bit, step
 // range) and per-operation fill bits.
 
 import { PRED, type AddressMap } from "./predict.js";
@@ -51,6 +52,14 @@ export const INPLACE_STRAIGHT = 64;
  * before writing when its region is smaller. Stashes go there like past a shrinking image's end.
  */
 export const INPLACE_SPARE = 128;
+/**
+ * In-place header (Thumb filter only): added to the range limit when Thumb calls that straddle a
+ * sector boundary are filtered too, wherever both their sectors hold the same image: in the base
+ * while neither sector was rewritten, in the new image between sectors of one step range (decoded
+ * together) and, in what copies read, between two rewritten sectors. Without it such calls stay
+ * unfiltered, so that a sector's view never depends on its neighbours.
+ */
+export const INPLACE_STRADDLE = 256;
 /** Most spare sectors a header may ask for. */
 export const INPLACE_MAX_SPARE = 4096;
 /** How far back (bytes of new image) a history copy (offset kind 4) may reach: the decoder's window. */
@@ -353,7 +362,7 @@ export function encodeHeader(
   filter: number,
   newSize: number,
   oldSize: number,
-  inPlace?: { sectorBits: number; rangeMax: number; stashAnywhere?: boolean; straight?: number; spareSectors?: number },
+  inPlace?: { sectorBits: number; rangeMax: number; stashAnywhere?: boolean; straight?: number; spareSectors?: number; straddle?: boolean },
   pred?: Prediction,
   coding = 0,
 ): Uint8Array {
@@ -364,7 +373,7 @@ export function encodeHeader(
     putVarint(h, inPlace.sectorBits);
     const st = inPlace.straight ?? 0;
     const spare = inPlace.spareSectors ?? 0;
-    putVarint(h, inPlace.rangeMax + (st !== 0 ? INPLACE_STRAIGHT + (st < 0 ? INPLACE_STASH_ANYWHERE : 0) : inPlace.stashAnywhere ? INPLACE_STASH_ANYWHERE : 0) + (spare > 0 ? INPLACE_SPARE : 0));
+    putVarint(h, inPlace.rangeMax + (st !== 0 ? INPLACE_STRAIGHT + (st < 0 ? INPLACE_STASH_ANYWHERE : 0) : inPlace.stashAnywhere ? INPLACE_STASH_ANYWHERE : 0) + (spare > 0 ? INPLACE_SPARE : 0) + (inPlace.straddle ? INPLACE_STRADDLE : 0));
     if (spare > 0) putVarint(h, spare);
   }
   const flags = (pred?.flags ?? 0) | coding;
