@@ -521,7 +521,8 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
       }
       this.nSteps = Math.ceil(this.newSize / this.sectorSize);
       this.written = new Uint8Array(Math.ceil(this.nSteps / 8));
-      // the range limit; its bit 5: stashes anywhere, bit 6: straight (see encodeHeader), bit 7: spare sectors follow
+      // the range limit; its bit 5: stashes anywhere, bit 6: straight (see encodeHeader), bit 7: spare sectors follow,
+      // bit 8: Thumb calls across sector boundaries filtered (INPLACE_STRADDLE)
       // (with the straight flag, bit 5 gives the direction: set = from the last sector down)
       const K = vals[3]! & (INPLACE_STASH_ANYWHERE - 1);
       if (K < 1 || K > INPLACE_MAX_RANGE || vals[3]! > INPLACE_STRADDLE + INPLACE_SPARE + INPLACE_STRAIGHT + INPLACE_STASH_ANYWHERE + INPLACE_MAX_RANGE) throw corrupt(`step range of ${K} sectors out of range`);
@@ -926,8 +927,9 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
     if (this.straddle) {
       // a call across a boundary is filtered when both sectors hold the base (neither rewritten nor a
       // stash) or both the new image (see INPLACE_STRADDLE); else each half stays as its sector has it
-      const oldS = (m: number): boolean => ((this.written[m >> 3] ?? 0) >> (m & 7)) & 1 ? false : m < this.nRegion && ((this.stashed[m >> 3]! >> (m & 7)) & 1) === 0;
-      const newS = (m: number): boolean => m < this.nSteps && ((this.written[m >> 3]! >> (m & 7)) & 1) === 1;
+      const has = (bits: Uint8Array, m: number): boolean => (((bits[m >> 3] ?? 0) >> (m & 7)) & 1) === 1;
+      const oldS = (m: number): boolean => m < this.nRegion && !has(this.written, m) && !has(this.stashed, m);
+      const newS = (m: number): boolean => has(this.written, m);
       for (let b = Math.ceil((lo + 2) / S) * S; b + 2 <= hi; b += S) {
         const m = b / S;
         const bothOld = b + 2 <= this.oldSize && oldS(m - 1) && oldS(m);
