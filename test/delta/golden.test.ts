@@ -1,11 +1,12 @@
-// Streams written by an earlier encoder (commit d1401a5, before the coding flags) must decode to the
-// same images forever: devices in the field receive packages built by older hosts. The images come
-// from the deterministic generators in helpers.ts; the payloads are files.
+// Streams written by an earlier encoder (commit d1401a5, before the coding flags; one in-place stream
+// of 2026-11-28 with calls across sector boundaries filtered) must decode to the same images forever:
+// devices in the field receive packages built by older hosts. The images come from the deterministic
+// generators in helpers.ts; the payloads are files.
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { applyDelta, DELTA_ALGORITHMS, DELTA_COMPRESSION, peekDeltaHeader, type FilterName } from "../../src/delta/index.js";
-import { CODING_LANES } from "../../src/delta/stream.js";
-import { codegenPair, link, makeProgram, sha } from "./helpers.js";
+import { CODING_LANES, INPLACE_STRADDLE } from "../../src/delta/stream.js";
+import { applyWithCuts, codegenPair, link, makeProgram, sha, straddlePair } from "./helpers.js";
 
 const fixture = (name: string): Uint8Array => new Uint8Array(readFileSync(new URL(`../fixtures/delta/${name}`, import.meta.url)));
 
@@ -23,6 +24,23 @@ const pairs: Record<string, () => [Uint8Array, Uint8Array]> = {
 };
 
 describe("delta streams of an earlier version (golden files)", () => {
+  // (written 2026-11-28 by the encoder that introduced INPLACE_STRADDLE)
+  it("thumb-straddle.fd2-inplace (Thumb calls across sector boundaries filtered) still decodes to its image, also after a cut at every step", () => {
+    const [old, nw] = straddlePair(11, false, 256);
+    const payload = fixture("thumb-straddle.fd2-inplace");
+    const h = peekDeltaHeader(payload);
+    expect(h).toMatchObject({ filter: "thumb", sectorSize: 256, newSize: nw.length, oldSize: old.length });
+    // the range-limit field (after the magic and three varints) carries INPLACE_STRADDLE
+    let at = 1;
+    for (let k = 0; k < 3; k++) while (payload[at++]! & 0x80);
+    const field = payload[at]! & 0x80 ? (payload[at]! & 0x7f) | (payload[at + 1]! << 7) : payload[at]!;
+    expect(field & INPLACE_STRADDLE).toBe(INPLACE_STRADDLE);
+    const encoding = { compression: DELTA_COMPRESSION, delta: DELTA_ALGORITHMS.inPlace, filter: "thumb" as FilterName };
+    expect(sha(applyDelta(old, payload, encoding, { targetSha256: sha(nw) }))).toBe(sha(nw));
+    const steps = Math.ceil(nw.length / 256);
+    applyWithCuts(old, nw, { payload, encoding, filter: "thumb", decoderMemoryBytes: 0, inPlace: { steps, brokenBytes: 0, rescuedBytes: 0, spareSectors: 0 } }, 256, 29);
+  });
+
   for (const [name, make] of Object.entries(pairs)) {
     for (const form of ["fd2", "fd2-inplace"] as const) {
       it(`${name}.${form} still decodes to its image`, () => {

@@ -278,3 +278,30 @@ export function codegenPair(seed: number, words = 6000, renames = 12): [Uint8Arr
   }
   return [old, Uint8Array.from(out)];
 }
+
+/** A Thumb BL at `at` (its first halfword) calling image position `target`. */
+function plantCall(img: Uint8Array, at: number, target: number): void {
+  const rel = ((target - (at + 4)) >> 1) & 0x3fffff;
+  const hw1 = 0xf000 | (rel >>> 11);
+  const hw2 = 0xf800 | (rel & 0x7ff);
+  img.set([hw1 & 0xff, hw1 >> 8, hw2 & 0xff, hw2 >> 8], at);
+}
+
+/**
+ * In-place pairs with Thumb calls across sector boundaries. Old: a program with a call across every
+ * boundary of `S`-byte sectors past sector 6 (all to one function before it). New: a sector of other
+ * code inserted there (or, shrink, removed): the code after it moves by a whole sector, so its calls
+ * still straddle boundaries, and their offsets change.
+ */
+export function straddlePair(seed: number, shrink: boolean, S: number): [Uint8Array, Uint8Array] {
+  const base = link(makeProgram(seed, 60, 260));
+  const mid = 6 * S;
+  const target = 2 * S + 40;
+  const old = new Uint8Array(base);
+  for (let b = mid + S; b + 2 <= old.length; b += S) plantCall(old, b - 2, target);
+  const r = rng(seed + 7);
+  const other = Uint8Array.from({ length: S }, () => Math.floor(r() * 128));
+  const nw = shrink ? Buffer.concat([old.subarray(0, mid), old.subarray(mid + S)]) : Buffer.concat([old.subarray(0, mid), other, old.subarray(mid)]);
+  for (let b = shrink ? mid : mid + 2 * S; b + 2 <= nw.length; b += S) plantCall(nw, b - 2, target);
+  return [old, new Uint8Array(nw)];
+}

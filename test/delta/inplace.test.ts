@@ -11,7 +11,7 @@ import { createInPlacePatch } from "../../src/delta/inplace.js";
 import { FILTERS } from "../../src/delta/filters.js";
 import { inPlaceMemoryBytes } from "../../src/delta/decode.js";
 import { DEFAULT_CONFIG, withConfig } from "../../src/config.js";
-import { applyWithCuts, link, makeProgram, rng, rotatedCycle, sha } from "./helpers.js";
+import { applyWithCuts, link, makeProgram, rng, rotatedCycle, sha, straddlePair } from "./helpers.js";
 
 const S = 256;
 
@@ -300,30 +300,6 @@ describe("progress while a delta is built", () => {
 });
 
 describe("in-place: Thumb calls across sector boundaries (INPLACE_STRADDLE)", () => {
-  /** A Thumb BL at `at` (its first halfword) calling image position `target`. */
-  const plantCall = (img: Uint8Array, at: number, target: number): void => {
-    const rel = ((target - (at + 4)) >> 1) & 0x3fffff;
-    const hw1 = 0xf000 | (rel >>> 11);
-    const hw2 = 0xf800 | (rel & 0x7ff);
-    img.set([hw1 & 0xff, hw1 >> 8, hw2 & 0xff, hw2 >> 8], at);
-  };
-  /**
-   * Old: a program with a call across every sector boundary past `mid` (all to one function before
-   * it). New: a sector of other code inserted (or, shrink, removed) at `mid`: the code after it moves
-   * by a whole sector, so its calls still straddle boundaries, and their offsets change.
-   */
-  const pair = (seed: number, shrink: boolean): [Uint8Array, Uint8Array] => {
-    const base = link(makeProgram(seed, 60, 260));
-    const mid = 6 * S;
-    const target = 2 * S + 40;
-    const old = new Uint8Array(base);
-    for (let b = mid + S; b + 2 <= old.length; b += S) plantCall(old, b - 2, target);
-    const r = rng(seed + 7);
-    const other = Uint8Array.from({ length: S }, () => Math.floor(r() * 128));
-    const nw = shrink ? Buffer.concat([old.subarray(0, mid), old.subarray(mid + S)]) : Buffer.concat([old.subarray(0, mid), other, old.subarray(mid)]);
-    for (let b = (shrink ? mid : mid + 2 * S); b + 2 <= nw.length; b += S) plantCall(nw, b - 2, target);
-    return [old, new Uint8Array(nw)];
-  };
   const rangeField = (payload: Uint8Array): number => {
     const at = rangeFieldAt(payload);
     return payload[at]! & 0x80 ? (payload[at]! & 0x7f) | (payload[at + 1]! << 7) : payload[at]!;
@@ -331,7 +307,7 @@ describe("in-place: Thumb calls across sector boundaries (INPLACE_STRADDLE)", ()
 
   for (const shrink of [false, true]) {
     it(`${shrink ? "a sector removed" : "a sector inserted"}: the calls across boundaries cost nothing, and the image is exact after a cut at every step`, () => {
-      const [old, nw] = pair(shrink ? 12 : 11, shrink);
+      const [old, nw] = straddlePair(shrink ? 12 : 11, shrink, S);
       const straddlers = Math.floor((Math.min(old.length, nw.length) - 7 * S) / S);
       expect(straddlers).toBeGreaterThan(10);
       const d = createDelta(old, nw, { filter: "thumb", inPlace: { sectorSize: S, borrowSectors: 0 } });
@@ -347,7 +323,7 @@ describe("in-place: Thumb calls across sector boundaries (INPLACE_STRADDLE)", ()
   }
 
   it("a patch flagged for calls across boundaries without the Thumb filter is refused before writing", () => {
-    const [old, nw] = pair(13, false);
+    const [old, nw] = straddlePair(13, false, S);
     const d = createDelta(old, nw, { filter: "thumb", inPlace: { sectorSize: S, borrowSectors: 0 } });
     // the same stream under the filter "none": the header names filter 0
     const p = new Uint8Array(d.payload);
