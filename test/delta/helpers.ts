@@ -305,3 +305,16 @@ export function straddlePair(seed: number, shrink: boolean, S: number): [Uint8Ar
   for (let b = shrink ? mid : mid + 2 * S; b + 2 <= nw.length; b += S) plantCall(nw, b - 2, target);
   return [old, new Uint8Array(nw)];
 }
+
+/** Offset of an in-place header's range-limit field (after the magic, the sizes and the sector-size bits). */
+export function rangeFieldAt(payload: Uint8Array): number {
+  let at = 1;
+  for (let k = 0; k < 3; k++) while (payload[at++]! & 0x80);
+  return at;
+}
+
+/** The value of that field (a varint of one or two bytes: the range limit and the header's flags). */
+export function rangeFieldValue(payload: Uint8Array): number {
+  const at = rangeFieldAt(payload);
+  return payload[at]! & 0x80 ? (payload[at]! & 0x7f) | (payload[at + 1]! << 7) : payload[at]!;
+}

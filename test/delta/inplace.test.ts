@@ -11,16 +11,9 @@ import { createInPlacePatch } from "../../src/delta/inplace.js";
 import { FILTERS } from "../../src/delta/filters.js";
 import { inPlaceMemoryBytes } from "../../src/delta/decode.js";
 import { DEFAULT_CONFIG, withConfig } from "../../src/config.js";
-import { applyWithCuts, link, makeProgram, rng, rotatedCycle, sha, straddlePair } from "./helpers.js";
+import { applyWithCuts, link, makeProgram, rangeFieldAt, rangeFieldValue, rng, rotatedCycle, sha, straddlePair } from "./helpers.js";
 
 const S = 256;
-
-/** Offset of the in-place header's range-limit field (after the sizes and the sector-size bits). */
-function rangeFieldAt(payload: Uint8Array): number {
-  let at = 1;
-  for (let k = 0; k < 3; k++) while (payload[at++]! & 0x80);
-  return at;
-}
 
 /** A shrinking pair whose sectors copy from each other in a cycle: the halves swapped, `drop` bytes of the first half's end removed. */
 function shrinkingSwap(seed: number, drop: number): [Uint8Array, Uint8Array] {
@@ -300,10 +293,6 @@ describe("progress while a delta is built", () => {
 });
 
 describe("in-place: Thumb calls across sector boundaries (INPLACE_STRADDLE)", () => {
-  const rangeField = (payload: Uint8Array): number => {
-    const at = rangeFieldAt(payload);
-    return payload[at]! & 0x80 ? (payload[at]! & 0x7f) | (payload[at + 1]! << 7) : payload[at]!;
-  };
 
   for (const shrink of [false, true]) {
     it(`${shrink ? "a sector removed" : "a sector inserted"}: the calls across boundaries cost nothing, and the image is exact after a cut at every step`, () => {
@@ -311,12 +300,12 @@ describe("in-place: Thumb calls across sector boundaries (INPLACE_STRADDLE)", ()
       const straddlers = Math.floor((Math.min(old.length, nw.length) - 7 * S) / S);
       expect(straddlers).toBeGreaterThan(10);
       const d = createDelta(old, nw, { filter: "thumb", inPlace: { sectorSize: S, borrowSectors: 0 } });
-      expect(rangeField(d.payload) & INPLACE_STRADDLE).toBe(INPLACE_STRADDLE);
+      expect(rangeFieldValue(d.payload) & INPLACE_STRADDLE).toBe(INPLACE_STRADDLE);
       // without filtering them: more bytes for the calls (all alike here: their difference is learnt
       // quickly, so each costs under a byte more; on firmware about three)
       const raw = createRawDelta(old, nw, { filter: "thumb" });
       const plain = createInPlacePatch(old, nw, FILTERS.thumb, S, { predFlags: raw.predict, rangeSectors: 8, coding: raw.coding, straddle: false });
-      expect(rangeField(plain.patch) & INPLACE_STRADDLE).toBe(0);
+      expect(rangeFieldValue(plain.patch) & INPLACE_STRADDLE).toBe(0);
       expect(d.payload.length).toBeLessThan(plain.patch.length - straddlers / 2);
       applyWithCuts(old, nw, d, S, 13);
     });
