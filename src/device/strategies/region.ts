@@ -12,7 +12,7 @@ import type { FlashArea } from "../flash.js";
 export interface RegionMap {
   readonly sectorSize: number;
   readonly slot: FlashArea;
-  /** The package area, when it lends sectors (tailSectors > 0). */
+  /** The package area, when the package's size is known (it lends tailSectors sectors, perhaps none). */
   readonly tail?: FlashArea;
   /** First free package-area offset (the stored package rounded up to a sector). */
   readonly tailStart: number;

@@ -69,8 +69,8 @@ export class PackageIntake {
         onAccepted(f);
         return f.kind === "delta" ? base?.reader : undefined;
       },
-      // an in-place delta is rehearsed here on a copy of the slot: no larger than the slot itself
-      // (the slot, and the package area's sectors past this package: see region.ts)
+      // an in-place delta is rehearsed here on a copy of its region: it may need no more than the
+      // slot and the package area's sectors past this package (see region.ts)
       ...(inplaceLayout ? { regionBytes: (f: PackageFacts) => inPlaceRegionMap(dev, f.packageSize).size } : {}),
     });
   }
