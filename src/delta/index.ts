@@ -10,7 +10,7 @@ import { DeltaDecoder, inPlaceMemoryBytes, MAP_SEGMENT_BYTES, type DeltaDecoderO
 import { FILTERS, filterName, type FilterName } from "./filters.js";
 import { createInPlacePatch, MemoryRegion, type InPlaceRegion, type InPlaceStats } from "./inplace.js";
 import { PRED, PRED_NAMES } from "./predict.js";
-import { CODING_LANES, INPLACE_MAGIC, INPLACE_MAX_SPARE, INPLACE_SPARE, STREAM_MAGIC } from "./stream.js";
+import { CODING_LANES, INPLACE_MAGIC, INPLACE_MAX_RANGE, INPLACE_MAX_SPARE, INPLACE_SPARE, INPLACE_STASH_ANYWHERE, INPLACE_STRADDLE, INPLACE_STRAIGHT, STREAM_MAGIC } from "./stream.js";
 import type { PayloadDecoder, RandomAccessReader } from "./types.js";
 
 export type { PayloadDecoder, RandomAccessReader } from "./types.js";
@@ -289,7 +289,33 @@ export function describeDeltaFlags(flags: number): { map: string[]; coding: stri
  * region the applier needs: both images, and the spare sectors the patch keeps stashes in; the map
  * and coding flags).
  */
-export function peekDeltaHeader(payload: Uint8Array): { filter: FilterName; newSize: number; oldSize: number; sectorSize?: number; regionBytes?: number; flags: number } {
+export interface DeltaHeaderFacts {
+  filter: FilterName;
+  newSize: number;
+  oldSize: number;
+  /** In place: the flash's erase sector. */
+  sectorSize?: number;
+  /** In place: the bytes of region the applier needs (both images' sectors, then the spare ones). */
+  regionBytes?: number;
+  /** In place: the most sectors one step decodes together. */
+  rangeSectors?: number;
+  /** In place: how the steps are planned, in words (see describeInPlacePlan). */
+  plan?: string[];
+  /** The map and coding flags (see describeDeltaFlags). */
+  flags: number;
+}
+
+/** The in-place header's range field (a sector count with the INPLACE_* flags added) in words. */
+export function describeInPlacePlan(field: number, spareSectors: number): string[] {
+  const words: string[] = [];
+  if (field & INPLACE_STRAIGHT) words.push(`straight: every sector written once, ${field & INPLACE_STASH_ANYWHERE ? "from the last down" : "from the first up"}`);
+  else words.push(field & INPLACE_STASH_ANYWHERE ? "stashes in any sector not yet written" : "stashes only in sectors past the base image");
+  if (spareSectors > 0) words.push(`${spareSectors} spare sector${spareSectors === 1 ? "" : "s"} past the images`);
+  if (field & INPLACE_STRADDLE) words.push("Thumb calls across sector boundaries filtered");
+  return words;
+}
+
+export function peekDeltaHeader(payload: Uint8Array): DeltaHeaderFacts {
   const bad = (): FormatError => new FormatError("corrupt-patch", "corrupt delta patch: unreadable header");
   if (payload.length < 3) throw bad();
   const magic = payload[0]!;
@@ -309,14 +335,18 @@ export function peekDeltaHeader(payload: Uint8Array): { filter: FilterName; newS
       if ((c & 0x80) === 0) return v;
     }
   };
-  const h: { filter: FilterName; newSize: number; oldSize: number; sectorSize?: number; regionBytes?: number; flags: number } = { filter, newSize: varint(), oldSize: varint(), flags: 0 };
+  const h: DeltaHeaderFacts = { filter, newSize: varint(), oldSize: varint(), flags: 0 };
   if (inplace) {
     const bits = varint();
     if (bits < 8 || bits > 16) throw bad();
     const S = 2 ** bits;
     h.sectorSize = S;
-    const spare = varint() & INPLACE_SPARE ? varint() : 0;
-    if (spare > INPLACE_MAX_SPARE) throw bad();
+    const field = varint();
+    const spare = field & INPLACE_SPARE ? varint() : 0;
+    const K = field & (INPLACE_STASH_ANYWHERE - 1);
+    if (spare > INPLACE_MAX_SPARE || K < 1 || K > INPLACE_MAX_RANGE) throw bad();
+    h.rangeSectors = K;
+    h.plan = describeInPlacePlan(field, spare);
     const both = Math.max(h.oldSize, h.newSize);
     h.regionBytes = spare > 0 ? (Math.ceil(both / S) + spare) * S : both;
   }

@@ -32,6 +32,9 @@ describe("delta streams of an earlier version (golden files)", () => {
     expect(h).toMatchObject({ filter: "thumb", sectorSize: 256, newSize: nw.length, oldSize: old.length });
     // the header's range-limit field carries INPLACE_STRADDLE
     expect(rangeFieldValue(payload) & INPLACE_STRADDLE).toBe(INPLACE_STRADDLE);
+    // and the header's reader (fota inspect) says so in words
+    expect(h.plan).toContain("Thumb calls across sector boundaries filtered");
+    expect(h.rangeSectors).toBe(rangeFieldValue(payload) & 31);
     const encoding = { compression: DELTA_COMPRESSION, delta: DELTA_ALGORITHMS.inPlace, filter: "thumb" as FilterName };
     expect(sha(applyDelta(old, payload, encoding, { targetSha256: sha(nw) }))).toBe(sha(nw));
     const steps = Math.ceil(nw.length / 256);

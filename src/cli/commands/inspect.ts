@@ -36,6 +36,8 @@ interface DeltaFacts {
   coding: string[];
   sectorSize?: number;
   regionBytes?: number;
+  rangeSectors?: number;
+  plan?: string[];
 }
 
 async function deltaFacts(m: ParsedPackage["manifest"], head: Uint8Array): Promise<DeltaFacts | undefined> {
@@ -66,7 +68,7 @@ export function register(program: Command): void {
       const { parsed, fileBytes, payloadHead } = readPrefix(lib, pkg);
       const { manifest: m, layout, signatures } = parsed;
       const delta = await deltaFacts(m, payloadHead);
-      const inPlace = delta?.sectorSize !== undefined ? { sectorSize: delta.sectorSize, regionBytes: delta.regionBytes! } : undefined;
+      const inPlace = delta?.sectorSize !== undefined ? { sectorSize: delta.sectorSize, regionBytes: delta.regionBytes!, rangeSectors: delta.rangeSectors!, plan: delta.plan! } : undefined;
       const sigs = signatures.map((s) => ({ algorithm: algorithmName(lib, s.algorithm), keyId: toHex(s.keyId) }));
       const complete = fileBytes === layout.totalBytes;
       if (opts.json) {
@@ -106,6 +108,7 @@ export function register(program: Command): void {
       if (inPlace) {
         const spare = inPlace.regionBytes > Math.max(m.target.size, m.base?.size ?? 0);
         s += row("in place", `${inPlace.sectorSize}-byte sectors; the device's region must hold ${inPlace.regionBytes} bytes${spare ? " (spare sectors past the images keep stashes: the slot's, then those the device lends past it)" : ""}`);
+        s += row("in-place plan", `steps of up to ${inPlace.rangeSectors} sector${inPlace.rangeSectors === 1 ? "" : "s"}; ${inPlace.plan.join("; ")}`);
       }
       s += row("payload", `${m.payload.size} bytes in ${m.payload.chunkDigests.length} chunk(s) of ${m.payload.chunkSize}, sha256 ${shortHex(toHex(m.payload.sha256))}`);
       s += row("signatures", sigs.map((x) => `${x.algorithm} by ${x.keyId}`).join("; ") || "none");
