@@ -4,7 +4,7 @@
 // chunk; the package is checked as it streams (nothing reaches flash before its manifest passed) and
 // finish() verifies the stored package from flash and arms it.
 
-import { IntegrityError, StateError } from "../errors.js";
+import { FotaError, IntegrityError, StateError, StorageError } from "../errors.js";
 import type { Device } from "./device.js";
 import { areaChunks } from "./io.js";
 import type { PackageFacts } from "./package.js";
@@ -56,7 +56,20 @@ export class PackageDownload {
     const s = dev.raw;
     const rec = s.update.state === "downloading" ? s.download : undefined;
     if (!rec) dev.assertCanStart();
-    this.open(rec ? roundDown(offsetOf(rec), dev.flash.geometry.writeAlign) : 0);
+    const at = rec ? offsetOf(rec) : 0;
+    // a download journaled whole has its last bytes in flash too (see PackageIntake.checkpoint):
+    // nothing is fetched again. Should they not read back as the package (a damaged area, or a
+    // journal from an engine that kept them in RAM), resume at the last whole program unit instead:
+    // the transport then checks the stored chunks against their digests and fetches the bad ones
+    if (rec && rec.header.size !== undefined && at === rec.header.size && at > 0) {
+      try {
+        this.open(at, true);
+        return;
+      } catch (e) {
+        if (!(e instanceof FotaError) || e instanceof StorageError) throw e;
+      }
+    }
+    this.open(roundDown(at, dev.flash.geometry.writeAlign));
   }
 
   /** Whether this download continues one a power cut interrupted. */
@@ -64,7 +77,7 @@ export class PackageDownload {
     return this.dev.raw.download !== undefined && this.offset() > 0;
   }
 
-  private open(at: number): void {
+  private open(at: number, complete = false): void {
     const dev = this.dev;
     this.intake = new PackageIntake(
       dev,
@@ -78,6 +91,7 @@ export class PackageDownload {
       },
       dev.areas.package!.geometry.sectorSize,
       at,
+      complete,
     );
     if (at > 0) for (const c of areaChunks(dev.areas.package!, at)) this.intake.replay(c);
   }

@@ -2,7 +2,7 @@
 // writer, digests of stored bytes, and a RandomAccessReader view of an area (delta base).
 
 import { createHash } from "node:crypto";
-import { StorageError } from "../errors.js";
+import { StateError, StorageError } from "../errors.js";
 import { ERASED, type Flash } from "./flash.js";
 
 /** The cross-part random-access byte source (same shape as src/format/payload.ts). */
@@ -138,6 +138,7 @@ export class PackageWriter {
   }
 
   write(data: Uint8Array): void {
+    if (this.sealed && data.length > 0) throw new StateError("bad-transition", "the package is already complete in flash");
     if (this.accepted + data.length > this.area.geometry.size) {
       throw new StorageError("no-space", `package is larger than the package area (${this.area.geometry.size} bytes)`);
     }
@@ -186,6 +187,21 @@ export class PackageWriter {
     this.durable = offset;
     this.fill = 0;
   }
+
+  /**
+   * The whole package is in flash up to `offset`, its last program unit padded (see flush): nothing
+   * more is written; flush() has nothing to do.
+   */
+  sealAt(offset: number): void {
+    const g = this.area.geometry;
+    if (offset < 0 || offset > g.size) throw new StorageError("flash-failed", `cannot resume a complete package of ${offset} bytes`);
+    this.durable = roundUp(offset, g.writeAlign);
+    this.erasedUpTo = roundUp(this.durable, g.sectorSize);
+    this.fill = 0;
+    this.sealed = true;
+  }
+
+  private sealed = false;
 
   private programPage(len: number): void {
     const g = this.area.geometry;

@@ -50,12 +50,15 @@ export class PackageIntake {
     bufferBytes?: number,
     /** Resume: bytes 0..startAt are already stored (replay() them); writing continues there. */
     startAt = 0,
+    /** Resume: startAt is the whole package, stored with its padded tail (see checkpoint): nothing is written. */
+    complete = false,
   ) {
     const inplaceLayout = dev.layout.strategy === "inplace";
     const area = dev.areas.package;
     if (!area) throw new StateError("bad-transition", `this ${dev.layout.strategy} layout has no package area`);
     this.writer = new PackageWriter(area, bufferBytes ?? area.geometry.pageSize);
-    if (startAt > 0) this.writer.restartAt(startAt);
+    if (complete) this.writer.sealAt(startAt);
+    else if (startAt > 0) this.writer.restartAt(startAt);
     const base = baseFor(dev);
     this.pipe = dev.openPackage({
       onManifest: (f) => {
@@ -111,12 +114,17 @@ export class PackageIntake {
     this.writer.flush();
   }
 
-  /** Make the whole write units durable, keep writing afterwards (resumable downloads). */
+  /**
+   * Make the whole write units durable, keep writing afterwards (resumable downloads). Once the
+   * package is complete, its last bytes too (the final unit padded): a download journaled as
+   * complete then has every byte in flash, and a resume fetches nothing again.
+   */
   checkpoint(): void {
     if (!this.factsSeen) return;
     for (const h of this.held) this.writer.write(h);
     this.held = [];
-    this.writer.flushAligned();
+    if (this.factsSeen.packageSize !== undefined && this.received === this.factsSeen.packageSize) this.writer.flush();
+    else this.writer.flushAligned();
   }
 
   /** Bytes programmed to flash. */
