@@ -3,7 +3,7 @@
 
 import { createHash } from "node:crypto";
 import { UsageError } from "../errors.js";
-import { agreeing, diffOps, extendMatches, hash4, hashWord, OldIndex } from "./diff.js";
+import { agreeing, diffOps, extendMatches, hash4, hashWord, OldIndex, shortCopyFill, WIDE_SWITCH_BONUS } from "./diff.js";
 import { filterImage, FILTERS, type FilterName } from "./filters.js";
 import { AddressMap, isPtr64, mapReferences, PRED, withArmCallTargets, withCallTargets, withPointerTargets } from "./predict.js";
 import { CODING_LANES, encodeHeader, encodeOps, mapSegmentCount, STREAM_MAGIC, type Op, type Prediction } from "./stream.js";
@@ -19,6 +19,8 @@ export interface CreateOptions {
   maxMapSegments?: number;
   /** Coding flags to force (CODING_LANES or 0); default: chosen per stream (see SUBST_BOTH_BELOW). */
   coding?: number;
+  /** The matcher's switch bonus (see DiffOptions), fixed: no second matching with WIDE_SWITCH_BONUS (tests, experiments). */
+  switchBonus?: number;
   /** Called as each stage of the work starts (a person-readable step; long on big images). */
   onProgress?: (step: string) => void;
 }
@@ -557,7 +559,11 @@ function tryFilter(
   consider: (p: { patch: Uint8Array; coding: number }, f: FilterName, flags: number, mapSegments: number) => void,
   progress: (step: string) => void = () => {},
   coding?: number,
+  bonus?: number,
 ): void {
+  // one bonus when given; else the default, then WIDE_SWITCH_BONUS where the first matching filled new content with short copies
+  const wide = (ops: readonly Op[]): boolean => bonus === undefined && shortCopyFill(ops, newImage.length);
+  const b0 = bonus === undefined ? {} : { switchBonus: bonus };
   const id = FILTERS[name];
   progress(`filter ${name}: first pass`);
   const oldF = id === FILTERS.none ? oldImage : filterImage(id, oldImage);
@@ -566,13 +572,21 @@ function tryFilter(
   // the plain stream only when there is no mapping to try (it wins by a few bytes at most otherwise)
   if (!pred1 || pred1.flags === 0) {
     progress(`filter ${name}: matching`);
-    const ops1 = diffOps(new OldIndex(oldF), newF, { history: true });
+    const index1 = new OldIndex(oldF);
+    const ops1 = diffOps(index1, newF, { history: true, ...b0 });
     consider(codeStream(ops1, oldF, newF, undefined, id, oldImage.length, coding), name, 0, 0);
+    if (wide(ops1)) {
+      progress(`filter ${name}: matching again, fewer short copies`);
+      const opsW = diffOps(index1, newF, { history: true, switchBonus: WIDE_SWITCH_BONUS });
+      consider(codeStream(opsW, oldF, newF, undefined, id, oldImage.length, coding), name, 0, 0);
+    }
     return;
   }
   const oldM = mappedBase(oldF, pred1);
   progress(`filter ${name}: matching against the mapped base`);
-  const ops2 = diffOps(new OldIndex(oldM), newF, { history: true, predicted: (y) => -pred1.map.shiftAtNew(y) });
+  const indexM = new OldIndex(oldM);
+  const predicted = (y: number): number => -pred1.map.shiftAtNew(y);
+  const ops2 = diffOps(indexM, newF, { history: true, predicted, ...b0 });
   // the refined map depends on the copies and on the Thumb and pointer flags only: one refinement
   // serves the flag sets that share them. Short copies are left out: their displacements are often
   // chance matches, and a segment costs bytes in the stream
@@ -609,6 +623,17 @@ function tryFilter(
       consider(codeStream(ops2, mappedBase(oldF, twin), newF, twin, id, oldImage.length, coding), name, twin.flags, mapSegmentCount(twin));
     }
   }
+  if (wide(ops2)) {
+    // the second matching (see WIDE_SWITCH_BONUS), coded with the mapping its copies differ least from
+    progress(`filter ${name}: matching again, fewer short copies`);
+    const opsW = diffOps(indexM, newF, { history: true, predicted, switchBonus: WIDE_SWITCH_BONUS });
+    let pick = { pred: pred1, base: oldM, mismatches: copyMismatches(opsW, oldM, newF) };
+    for (const v of variants) {
+      const mm = copyMismatches(opsW, v.base, newF);
+      if (mm < pick.mismatches) pick = { pred: v.pred, base: v.base, mismatches: mm };
+    }
+    consider(codeStream(opsW, pick.base, newF, pick.pred, id, oldImage.length, coding), name, pick.pred.flags, mapSegmentCount(pick.pred));
+  }
 }
 
 /** Bytes of the (non-history) copies of `ops` that differ between `base` and `nw`. */
@@ -634,7 +659,7 @@ export function createRawDelta(oldImage: Uint8Array, newImage: Uint8Array, opts:
   if (want !== "auto") {
     // "none" is also what auto picks for AArch64 code: the same relative mapping then
     const flags = opts.predict === undefined ? (want === "none" ? rawFlagsFor(archHints(newImage)) : mapFlagsFor(want)) : opts.predict === 0 ? [] : [opts.predict];
-    tryFilter(want, oldImage, newImage, flags, maxSeg, consider, opts.onProgress, opts.coding);
+    tryFilter(want, oldImage, newImage, flags, maxSeg, consider, opts.onProgress, opts.coding, opts.switchBonus);
     return best!;
   }
   const hints = archHints(newImage);
@@ -653,6 +678,6 @@ export function createRawDelta(oldImage: Uint8Array, newImage: Uint8Array, opts:
     return !arch;
   });
   if (filters.length === 0) filters.push("none");
-  for (const name of filters) tryFilter(name, oldImage, newImage, name === "none" ? rawFlagsFor(hints) : mapFlagsFor(name), maxSeg, consider, opts.onProgress, opts.coding);
+  for (const name of filters) tryFilter(name, oldImage, newImage, name === "none" ? rawFlagsFor(hints) : mapFlagsFor(name), maxSeg, consider, opts.onProgress, opts.coding, opts.switchBonus);
   return best!;
 }

@@ -43,7 +43,7 @@
 // sectors hold the same image (both the base, or both rewritten; in the output, inside a step range):
 // the encoder changes its view at a boundary when the range holding one of its sectors is finished.
 
-import { diffOps, hash4, OldIndex } from "./diff.js";
+import { diffOps, hash4, OldIndex, shortCopyFill, WIDE_SWITCH_BONUS } from "./diff.js";
 import { applyFilter, filterImage, FILTER_MARGIN, FILTERS } from "./filters.js";
 import { RangeEncoder } from "./rangecoder.js";
 import { encodeHeader, END_MARK, INPLACE_MAGIC, INPLACE_MAX_RANGE, mapSegmentCount, OpEncoder, type Op, type Prediction } from "./stream.js";
@@ -194,6 +194,13 @@ export function createInPlacePatch(oldImage: Uint8Array, newImage: Uint8Array, f
       const index = new OldIndex(base);
       cands.push({ pred, base, index, ops: diffOps(index, nF, { history: true, predicted: (y) => -pred.map.shiftAtNew(y) }) });
     } else if (cands.length === 0) cands.push({ base: oF, index: index0, ops: ops0 });
+  }
+  // new content filled with short copies: also a matching that leaves it to literals (see WIDE_SWITCH_BONUS)
+  for (const c of cands.slice()) {
+    if (!shortCopyFill(c.ops, nF.length)) continue;
+    progress("in place: matching again, fewer short copies");
+    const pred = c.pred;
+    cands.push({ ...c, ops: diffOps(c.index, nF, { history: true, switchBonus: WIDE_SWITCH_BONUS, ...(pred ? { predicted: (y: number) => -pred.map.shiftAtNew(y) } : {}) }) });
   }
   let best: { enc: Encoded; pred: Prediction | undefined; rangeMax: number } | undefined;
   // (a spare sector costs the header two bytes)

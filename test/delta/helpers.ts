@@ -318,3 +318,36 @@ export function rangeFieldValue(payload: Uint8Array): number {
   const at = rangeFieldAt(payload);
   return payload[at]! & 0x80 ? (payload[at]! & 0x7f) | (payload[at + 1]! << 7) : payload[at]!;
 }
+
+/**
+ * Byte-coded "instructions" (as in WebAssembly): 48 idioms of 1-4 opcode bytes chosen with a skewed
+ * distribution, some followed by a LEB128 operand. `lib` bytes of new code from the same idioms (a
+ * library linked in) are inserted in the middle of the old image: that code has no counterpart in
+ * the old image but holds many short runs found somewhere in it.
+ */
+export function bytecodePair(seed: number, size: number, lib: number): [Uint8Array, Uint8Array] {
+  const r = rng(seed);
+  const idioms: number[][] = [];
+  for (let k = 0; k < 48; k++) idioms.push(Array.from({ length: 1 + Math.floor(r() * 4) }, () => 0x20 + Math.floor(r() * 200)));
+  const code = (n: number): Uint8Array => {
+    const out: number[] = [];
+    while (out.length < n) {
+      out.push(...idioms[Math.floor(idioms.length * r() ** 2.5)]!);
+      if (r() < 0.4) {
+        let v = Math.floor(r() * 300);
+        do {
+          out.push((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+          v >>= 7;
+        } while (v > 0);
+      }
+    }
+    return Uint8Array.from(out.slice(0, n));
+  };
+  const old = code(size);
+  const half = size >> 1;
+  const nw = new Uint8Array(size + lib);
+  nw.set(old.subarray(0, half));
+  nw.set(code(lib), half);
+  nw.set(old.subarray(half), half + lib);
+  return [old, nw];
+}

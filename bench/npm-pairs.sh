@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Adds pairs from the npm registry that the engine was not tuned on to a corpus made by
+# ../shared/corpus/fetch.sh, in its layout:
+#   - MicroPython's WebAssembly build (@micropython/micropython-webassembly-pyscript 1.26.0, 1.27.0,
+#     1.28.0-6 with and without ulab): CORPUS_DIR/micropython-wasm/<version>/<file>.wasm,
+#     for bench/pairs-wasm.tsv (byte-coded instructions: no branch filter applies);
+#   - rollup's native module for 32-bit ARM and AArch64 Linux (@rollup/rollup-linux-arm-gnueabihf and
+#     -arm64-gnu 4.68.7, 4.68.8): CORPUS_DIR/rollup/<platform>/<version>/rollup.node, for
+#     bench/pairs-rollup.tsv (2 MB images: its in-place column takes minutes).
+# Files already there are kept.
+#   bash bench/npm-pairs.sh CORPUS_DIR && npm run bench:delta -- CORPUS_DIR --pairs bench/pairs-wasm.tsv
+set -euo pipefail
+OUT=${1:?usage: bench/npm-pairs.sh CORPUS_DIR   (a corpus made by ../shared/corpus/fetch.sh)}
+mkdir -p "$OUT/tgz"
+OUT=$(cd "$OUT" && pwd)
+added=0
+# unpack one file of an npm package to dest (kept when present)
+take() {
+  local spec=$1 file=$2 dest=$3 f t
+  [ -e "$dest" ] && return 0
+  f=$(cd "$OUT/tgz" && npm pack --silent "$spec" | tail -n1)
+  t=$(mktemp -d)
+  tar -xzf "$OUT/tgz/$f" -C "$t" "package/$file"
+  mkdir -p "$(dirname "$dest")"
+  mv "$t/package/$file" "$dest"
+  rm -rf "$t"
+  added=$((added + 1))
+}
+for v in 1.26.0 1.27.0 1.28.0-6; do
+  take "@micropython/micropython-webassembly-pyscript@$v" micropython.wasm "$OUT/micropython-wasm/$v/micropython.wasm"
+done
+take "@micropython/micropython-webassembly-pyscript@1.28.0-6" micropython-ulab.wasm "$OUT/micropython-wasm/1.28.0-6/micropython-ulab.wasm"
+for p in arm-gnueabihf arm64-gnu; do
+  for v in 4.68.7 4.68.8; do
+    take "@rollup/rollup-linux-$p@$v" "rollup.linux-$p.node" "$OUT/rollup/linux-$p/$v/rollup.node"
+  done
+done
+echo "npm pairs: $added files added under $OUT (micropython-wasm, rollup)"
