@@ -1092,6 +1092,16 @@ function planMoreStashes(start: Step[], segs: Seg[][], g: { S: number; bits: num
       }
       return { ranges, bytes, pieces };
     };
+    // the open reads' bytes by reading step, summed: what the reads of a span of steps hold at most
+    const openBytes = new Float64Array(n + 1);
+    for (const r of open) openBytes[r.i + 1]! += r.n;
+    for (let i = 1; i <= n; i++) openBytes[i]! += openBytes[i - 1]!;
+    // every candidate (sector, moved or not, step) with that bound; laid out below from the highest
+    // bound down, so that a good stash found early rules out the rest (on a 2 MB image most of the
+    // planner's time went to laying stashes that could not win). The pick is the same as trying them
+    // in this order and keeping the first of the highest score: ties go to the lower index
+    type Cand = { x: number; moved: boolean; at: number; fx: number; own: Read[]; cost: number; bound: number; idx: number };
+    const cands: Cand[] = [];
     for (let x = 0; x < nAll; x++) {
       // (past both images: the slot's spare sectors, free from the start)
       if (spos[x] !== Infinity) continue;
@@ -1112,10 +1122,10 @@ function planMoreStashes(start: Step[], segs: Seg[][], g: { S: number; bits: num
         const lo = stashRead[x]! + 1;
         const hi = Math.min(fpos[x]!, n);
         if (lo > hi) continue;
-        const cand = new Set<number>([hi]);
-        for (let k = own.length - 1; k >= 0 && cand.size < MORE_STASH_TRIES; k--) if (own[k]!.i + 1 >= lo && own[k]!.i + 1 <= hi) cand.add(own[k]!.i + 1);
-        if (lo <= hi && cand.size < MORE_STASH_TRIES) cand.add(lo);
-        for (const at of cand) {
+        const at0 = new Set<number>([hi]);
+        for (let k = own.length - 1; k >= 0 && at0.size < MORE_STASH_TRIES; k--) if (own[k]!.i + 1 >= lo && own[k]!.i + 1 <= hi) at0.add(own[k]!.i + 1);
+        if (lo <= hi && at0.size < MORE_STASH_TRIES) at0.add(lo);
+        for (const at of at0) {
           // moved: its reads the stash cannot take (sources gone at `at`) and no stash holds later
           let lostMore = 0;
           if (moved) {
@@ -1125,19 +1135,35 @@ function planMoreStashes(start: Step[], segs: Seg[][], g: { S: number; bits: num
               for (const o of openAt.get(r.i) ?? []) lostMore -= Math.max(0, Math.min(o.src + o.n, r.src + r.n) - Math.max(o.src, r.src));
             }
           }
-          const may = open.filter((r) => r.i >= at && r.i <= fx && r.g >= at);
-          // (a stash cannot hold more than all of them: no better than the best so far)
-          let upper = -penalty - lostMore;
-          for (const r of may) upper += r.n;
-          if (may.length === 0 || upper <= (best?.score ?? 0)) continue;
-          // x's own base still read from `at` on (must be held)
-          const must = own.filter((r) => r.i >= at && r.g >= at);
-          const laid = layStash(x, at, must, may);
-          if (!laid) continue;
-          const score = laid.bytes - MORE_STASH_RANGE_COST * laid.pieces - penalty - lostMore;
-          const ranges = laid.ranges;
-          if (score > (best?.score ?? 0)) best = { x, at, ranges, score, moved };
+          const cost = penalty + lostMore;
+          const bound = openBytes[Math.min(fx + 1, n)]! - openBytes[Math.min(at, n)]! - cost;
+          if (bound > 0) cands.push({ x, moved, at, fx, own, cost, bound, idx: cands.length });
         }
+      }
+    }
+    cands.sort((p, q) => q.bound - p.bound || p.idx - q.idx);
+    let bestIdx = -1;
+    /** whether a candidate scoring `v` at index `idx` would be picked over the best so far */
+    const wins = (v: number, idx: number): boolean => v > (best?.score ?? 0) || (best !== undefined && v === best.score && idx < bestIdx);
+    for (const c of cands) {
+      if (!wins(c.bound, c.idx)) {
+        if (c.bound < (best?.score ?? 0)) break; // (the rest are bounded lower still)
+        continue;
+      }
+      const { x, moved, at, fx, own, cost } = c;
+      const may = open.filter((r) => r.i >= at && r.i <= fx && r.g >= at);
+      // (a stash cannot hold more than all of them)
+      let upper = -cost;
+      for (const r of may) upper += r.n;
+      if (may.length === 0 || !wins(upper, c.idx)) continue;
+      // x's own base still read from `at` on (must be held)
+      const must = own.filter((r) => r.i >= at && r.g >= at);
+      const laid = layStash(x, at, must, may);
+      if (!laid) continue;
+      const score = laid.bytes - MORE_STASH_RANGE_COST * laid.pieces - cost;
+      if (wins(score, c.idx)) {
+        best = { x, at, ranges: laid.ranges, score, moved };
+        bestIdx = c.idx;
       }
     }
     if (!best || best.score < 64) break;
