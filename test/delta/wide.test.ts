@@ -1,5 +1,6 @@
 // New content that only short runs of the old image match (a library linked into a byte-coded
 // image): the matcher's second try with a larger switch bonus (WIDE_SWITCH_BONUS), kept when smaller.
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { createRawDelta } from "../../src/delta/create.js";
 import { diffOps, OldIndex, shortCopyFill } from "../../src/delta/diff.js";
@@ -25,6 +26,21 @@ describe("matching again with fewer short copies (WIDE_SWITCH_BONUS)", () => {
       expect(ip.payload.length, `seed ${seed}`).toBeLessThanOrEqual(both.patch.length * 1.1);
       expect(sha(applyDelta(old, ip.payload, ip.encoding, { targetSha256: sha(nw) }))).toBe(sha(nw));
     }
+  });
+
+  it("property: byte-coded pairs with a library of any size linked in apply back exactly, ordinary and in place", () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 1e6 }), fc.integer({ min: 4000, max: 20000 }), fc.integer({ min: 500, max: 8000 }), (seed, size, lib) => {
+        const [old, nw] = bytecodePair(seed, size, lib);
+        const d = createDelta(old, nw);
+        expect(sha(applyDelta(old, d.payload, d.encoding, { targetSha256: sha(nw) }))).toBe(sha(nw));
+        // never larger than the first matching alone
+        expect(d.payload.length).toBeLessThanOrEqual(createRawDelta(old, nw, { filter: d.filter, switchBonus: 5 }).patch.length + 8);
+        const ip = createDelta(old, nw, { filter: d.filter, inPlace: { sectorSize: 1024 } });
+        expect(sha(applyDelta(old, ip.payload, ip.encoding, { targetSha256: sha(nw) }))).toBe(sha(nw));
+      }),
+      { numRuns: 12, seed: 4242 },
+    );
   });
 
   it("leaves firmware-like pairs to one matching (the same patch as with the bonus fixed)", () => {
