@@ -180,6 +180,17 @@ function applyInPlace(dev: Device): void {
     return p;
   };
   const progress = (step: number) => dev.bootProgress?.({ phase: "install", done: Math.min((step + 1) * S, target.size), total: target.size });
+  // A step whose sector already holds what it writes (a sector the update leaves unchanged, bytes past
+  // the data as a rewrite leaves them) is skipped: no staging, no journal entry, no erase. A small fix
+  // then rewrites the sectors it changes, not the whole slot. After a cut the skipped steps past the
+  // journal are decoded again and skipped again (their sectors are untouched).
+  const E = slot.geometry.erasedValue;
+  const holds = (index: number, data: Uint8Array): boolean => {
+    const cur = readRegion(map, index * S, S);
+    const padded = Math.ceil(data.length / wa) * wa;
+    for (let i = 0; i < S; i++) if (cur[i] !== (i < data.length ? data[i] : i < padded ? 0xff : E)) return false;
+    return true;
+  };
   let doneSteps: number;
   let writeSector: (index: number, data: Uint8Array, step: number) => void;
   if (scratch.sectorCount >= 2) {
@@ -192,16 +203,37 @@ function applyInPlace(dev: Device): void {
       rewrite(s.journal!.aux ?? 0, scratch.read((st % 2) * S, S));
     }
     doneSteps = v;
-    writeSector = (index, data, step) => {
+    /** the step the journal points at (staged last), and the last step skipped */
+    let staged = v - 1;
+    let skipped = { step: -1, index: 0 };
+    const stage = (step: number, index: number, bytes: Uint8Array): void => {
       const at = (step % 2) * S;
       scratch.eraseSector(at);
-      scratch.program(at, pad(data));
+      scratch.program(at, bytes);
       dev.progress(step + 1, step * S, index);
+      staged = step;
+    };
+    writeSector = (index, data, step) => {
+      if (holds(index, data)) {
+        skipped = { step, index };
+        progress(step);
+        return;
+      }
+      // with steps skipped since the journal's step, this step's scratch may be the one the journal
+      // points at (an even distance): a cut while it is erased would copy half-erased bytes over that
+      // sector. The skipped step before this one is staged first, as it is (its sector's own bytes),
+      // in the other scratch sector, so the journal points there
+      if (staged >= 0 && step - staged >= 2 && (step - staged) % 2 === 0) {
+        if (skipped.step !== step - 1) throw new StateError("bad-transition", `in-place step ${step}: step ${step - 1} was neither staged nor skipped`);
+        stage(skipped.step, skipped.index, readRegion(map, skipped.index * S, S));
+      }
+      stage(step, index, pad(data));
       rewrite(index, pad(data));
       progress(step);
     };
   } else {
     // One scratch sector: two entries per step, 2s + 1 = staged (for sector aux), 2s + 2 = written.
+    // (A skipped step writes no entry: the last one still says "written", so no copy is pending.)
     let half = s.journal!.step;
     if (half % 2 === 1) {
       const idx = s.journal!.aux ?? 0;
@@ -211,6 +243,10 @@ function applyInPlace(dev: Device): void {
     }
     doneSteps = half / 2;
     writeSector = (index, data, step) => {
+      if (holds(index, data)) {
+        progress(step);
+        return;
+      }
       scratch.eraseSector(0);
       scratch.program(0, pad(data));
       dev.progress(2 * step + 1, step * S, index);
