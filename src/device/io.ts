@@ -91,13 +91,26 @@ export class ImageWriter {
     const idx = this.sector++;
     if (idx >= (this.opts.skipSectors ?? 0)) {
       const off = idx * this.ss;
-      this.area.eraseSector(off);
-      const plen = roundUp(len, this.area.geometry.writeAlign);
-      const data = plen === len ? this.buf.subarray(0, len) : padded(this.buf.subarray(0, len), plen);
-      this.area.program(off, data.slice());
+      // a sector that already holds these bytes (as erase + program would leave it) is not rewritten:
+      // the flash is worn by what an update changes (an A/B slot keeps the image before last, whose
+      // sectors a small fix mostly leaves as they were)
+      if (!this.holds(off, len)) {
+        this.area.eraseSector(off);
+        const plen = roundUp(len, this.area.geometry.writeAlign);
+        const data = plen === len ? this.buf.subarray(0, len) : padded(this.buf.subarray(0, len), plen);
+        this.area.program(off, data.slice());
+      }
       this.opts.onSector?.(this.sector, this.sector * this.ss - (this.ss - len));
     }
     this.fill = 0;
+  }
+
+  private holds(off: number, len: number): boolean {
+    const cur = this.area.read(off, this.ss);
+    const buf = this.buf;
+    for (let i = 0; i < len; i++) if (cur[i] !== buf[i]) return false;
+    for (let i = len; i < this.ss; i++) if (cur[i] !== ERASED) return false;
+    return true;
   }
 }
 
