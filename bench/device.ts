@@ -135,7 +135,8 @@ async function main(): Promise<void> {
   const sizes = sizesArg.split(",").map((s) => Math.round(Number(s) * (1 << 20)));
   const withDelta = !args.includes("--no-delta");
   console.log("fota bench:device — one update (install + reboot + confirm) on a simulated NOR flash, 4 KiB sectors, 256 B pages");
-  console.log("lower bound per update: one erase + one program per image sector; ops ratio = (erases + programs) / (2 x sectors); bytes ratio = bytes programmed / image size");
+  console.log("ops ratio = (erases + programs) / (2 x sectors): 1 = one erase + one program per image sector; below 1 where the update leaves sectors as they were (they are not rewritten); bytes ratio = bytes programmed / image size");
+  console.log("the new image is the old one with 40 small edits and a 16 KiB block moved (~44 sectors of 256 per MiB change); the A/B rows write a blank slot");
   console.log("two-stage includes stage one (a 64 KiB recovery image).\n");
   const head = ["strategy", "payload", "image", "package", "erases", "programs", "bytes written", "ops ratio", "bytes ratio", "install ms", "ops by area"];
   const rows: string[][] = [];
