@@ -6,7 +6,10 @@
 #     for bench/pairs-wasm.tsv (byte-coded instructions: no branch filter applies);
 #   - rollup's native module for 32-bit ARM and AArch64 Linux (@rollup/rollup-linux-arm-gnueabihf and
 #     -arm64-gnu 4.68.7, 4.68.8): CORPUS_DIR/rollup/<platform>/<version>/rollup.node, for
-#     bench/pairs-rollup.tsv (2 MB images: its in-place column takes minutes).
+#     bench/pairs-rollup.tsv (2 MB images: its in-place column takes minutes);
+#   - esbuild for x86-64 Linux (@esbuild/linux-x64 0.24.0, 0.24.1): CORPUS_DIR/esbuild/linux-x64/<version>/esbuild,
+#     for bench/pairs-x86.tsv (an architecture with no filter or reference map here: the check that
+#     our package stays within bsdiff + 256 bytes without them; it does not, see the README).
 # Files already there are kept.
 #   bash bench/npm-pairs.sh CORPUS_DIR && npm run bench:delta -- CORPUS_DIR --pairs bench/pairs-wasm.tsv
 set -euo pipefail
@@ -35,4 +38,7 @@ for p in arm-gnueabihf arm64-gnu; do
     take "@rollup/rollup-linux-$p@$v" "rollup.linux-$p.node" "$OUT/rollup/linux-$p/$v/rollup.node"
   done
 done
-echo "npm pairs: $added files added under $OUT (micropython-wasm, rollup)"
+for v in 0.24.0 0.24.1; do
+  take "@esbuild/linux-x64@$v" bin/esbuild "$OUT/esbuild/linux-x64/$v/esbuild"
+done
+echo "npm pairs: $added files added under $OUT (micropython-wasm, rollup, esbuild/linux-x64)"
