@@ -106,12 +106,19 @@ export class ImageWriter {
   }
 
   private holds(off: number, len: number): boolean {
-    const cur = this.area.read(off, this.ss);
-    const buf = this.buf;
-    for (let i = 0; i < len; i++) if (cur[i] !== buf[i]) return false;
-    for (let i = len; i < this.ss; i++) if (cur[i] !== ERASED) return false;
-    return true;
+    return sectorHolds(this.area.read(off, this.ss), this.buf.subarray(0, len));
   }
+}
+
+/**
+ * Whether a sector's current bytes are what erasing it and programming `data` would leave: `data`,
+ * then erased bytes (the padding of the last program unit is erased bytes too). Updates skip such
+ * sectors: the flash is worn by what they change.
+ */
+export function sectorHolds(current: Uint8Array, data: Uint8Array): boolean {
+  for (let i = 0; i < data.length; i++) if (current[i] !== data[i]) return false;
+  for (let i = data.length; i < current.length; i++) if (current[i] !== ERASED) return false;
+  return true;
 }
 
 function padded(data: Uint8Array, len: number): Uint8Array {

@@ -7,7 +7,7 @@
 
 import { IntegrityError, StateError, isFotaError } from "../../errors.js";
 import { rethrowPowerCut } from "../flash.js";
-import { areaChunks, ImageWriter } from "../io.js";
+import { areaChunks, ImageWriter, sectorHolds } from "../io.js";
 import { imageInfoOf, type PackageFacts } from "../package.js";
 import type { BootResult, ByteSource, Device, InstallOptions } from "../device.js";
 import type { BootState } from "../state.js";
@@ -184,13 +184,7 @@ function applyInPlace(dev: Device): void {
   // the data as a rewrite leaves them) is skipped: no staging, no journal entry, no erase. A small fix
   // then rewrites the sectors it changes, not the whole slot. After a cut the skipped steps past the
   // journal are decoded again and skipped again (their sectors are untouched).
-  const E = slot.geometry.erasedValue;
-  const holds = (index: number, data: Uint8Array): boolean => {
-    const cur = readRegion(map, index * S, S);
-    const padded = Math.ceil(data.length / wa) * wa;
-    for (let i = 0; i < S; i++) if (cur[i] !== (i < data.length ? data[i] : i < padded ? 0xff : E)) return false;
-    return true;
-  };
+  const holds = (index: number, data: Uint8Array): boolean => sectorHolds(readRegion(map, index * S, S), data);
   let doneSteps: number;
   let writeSector: (index: number, data: Uint8Array, step: number) => void;
   if (scratch.sectorCount >= 2) {
