@@ -139,6 +139,8 @@ export class PackageWriter {
   /** Bytes programmed to flash. */
   private durable = 0;
   private erasedUpTo = 0;
+  /** The whole package is in flash (sealAt): nothing more may be written. */
+  private sealed = false;
 
   constructor(
     private readonly area: Flash,
@@ -220,8 +222,6 @@ export class PackageWriter {
     this.fill = 0;
     this.sealed = true;
   }
-
-  private sealed = false;
 
   private programPage(len: number): void {
     const g = this.area.geometry;
