@@ -7,9 +7,10 @@
 #   - rollup's native module for 32-bit ARM and AArch64 Linux (@rollup/rollup-linux-arm-gnueabihf and
 #     -arm64-gnu 4.68.7, 4.68.8): CORPUS_DIR/rollup/<platform>/<version>/rollup.node, for
 #     bench/pairs-rollup.tsv (2 MB images: its in-place column takes minutes);
-#   - esbuild for x86-64 Linux (@esbuild/linux-x64 0.24.0, 0.24.1): CORPUS_DIR/esbuild/linux-x64/<version>/esbuild,
-#     for bench/pairs-x86.tsv (an architecture with no filter or reference map here: the check that
-#     our package stays within bsdiff + 256 bytes without them; it does not, see the README).
+#   - x86-64 Linux, for bench/pairs-x86.tsv (the x86-64 reference map, PRED.x86rel): esbuild
+#     (@esbuild/linux-x64 0.23.0, 0.24.0, 0.24.1, a Go executable: CORPUS_DIR/esbuild/linux-x64/<version>/esbuild)
+#     and rollup's native module (@rollup/rollup-linux-x64-gnu 4.68.7, 4.68.8, a Rust shared library:
+#     CORPUS_DIR/rollup/linux-x64-gnu/<version>/rollup.node).
 # Files already there are kept.
 #   bash bench/npm-pairs.sh CORPUS_DIR && npm run bench:delta -- CORPUS_DIR --pairs bench/pairs-wasm.tsv
 set -euo pipefail
@@ -33,12 +34,12 @@ for v in 1.26.0 1.27.0 1.28.0-6; do
   take "@micropython/micropython-webassembly-pyscript@$v" micropython.wasm "$OUT/micropython-wasm/$v/micropython.wasm"
 done
 take "@micropython/micropython-webassembly-pyscript@1.28.0-6" micropython-ulab.wasm "$OUT/micropython-wasm/1.28.0-6/micropython-ulab.wasm"
-for p in arm-gnueabihf arm64-gnu; do
+for p in arm-gnueabihf arm64-gnu x64-gnu; do
   for v in 4.68.7 4.68.8; do
     take "@rollup/rollup-linux-$p@$v" "rollup.linux-$p.node" "$OUT/rollup/linux-$p/$v/rollup.node"
   done
 done
-for v in 0.24.0 0.24.1; do
+for v in 0.23.0 0.24.0 0.24.1; do
   take "@esbuild/linux-x64@$v" bin/esbuild "$OUT/esbuild/linux-x64/$v/esbuild"
 done
 echo "npm pairs: $added files added under $OUT (micropython-wasm, rollup, esbuild/linux-x64)"

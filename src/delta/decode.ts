@@ -6,7 +6,7 @@
 import { createHash, type Hash } from "node:crypto";
 import { CompatibilityError, FormatError, IntegrityError, StorageError, UsageError } from "../errors.js";
 import { applyFilter, filterName, FILTER_MARGIN, FILTERS } from "./filters.js";
-import { AddressMap, mapReferences, PRED, predFilterOk, PRED_ALL } from "./predict.js";
+import { AddressMap, mapMargin, mapReferences, PRED, predFilterOk, PRED_ALL } from "./predict.js";
 import { L, MOVE_BITS, newModel, PROB_BITS, type LenModel } from "./rangecoder.js";
 import { copyLenCtx, dbyteCtx, HISTORY_BYTES, INPLACE_MAGIC, INPLACE_MAX_RANGE, INPLACE_MAX_SPARE, INPLACE_SPARE, INPLACE_STASH_ANYWHERE, INPLACE_STRADDLE, INPLACE_STRAIGHT, KIND_HISTORY, KIND_MAP, KIND_NEAR_MAP, litCtx, litLenCtx, narrowCode, runClass, STREAM_MAGIC, zrunCtx, END_MARK, unzigzag, CODING_LANES, SUBST_HIT, SUBST_TABLE_BYTES, substKey, type CoderState } from "./stream.js";
 import type { PayloadDecoder, RandomAccessReader } from "./types.js";
@@ -196,7 +196,8 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
   }
   private readonly win: Uint8Array;
   private winStart = 0;
-  private winEnd = 0; // filtered base bytes [winStart, winEnd) are at win[FILTER_MARGIN + ...]
+  private winEnd = 0; // filtered base bytes [winStart, winEnd) are at win[margin + ...]
+  private margin = FILTER_MARGIN; // bytes read on each side of a slice (mapMargin of the stream's flags)
   private winOff = 0;
   /** Running SHA-256 of the output, only when there is a target digest to check (in place: read back at the end instead). */
   private sha: Hash | null;
@@ -503,8 +504,9 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
       if (k === flagsAt && (v & 4) !== 0) want++;
     }
     const flags = vals[flagsAt]! & ~CODING_LANES;
-    if (flags > PRED_ALL || !predFilterOk(flags, filter)) throw corrupt(`bad reference-map flags ${flags} for filter ${filter}`);
+    if (flags > PRED_ALL || (flags & ~PRED_ALL) !== 0 || !predFilterOk(flags, filter)) throw corrupt(`bad reference-map flags ${flags} for filter ${filter}`);
     this.predFlags = flags;
+    this.margin = mapMargin(flags);
     this.setCoding(vals[flagsAt]! & CODING_LANES);
     this.predBase = flags & 4 ? vals[flagsAt + 1]! : 0;
     this.pos = p;
@@ -872,12 +874,14 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
   }
 
   private refill(at: number): void {
-    const W = this.win.length - 2 * FILTER_MARGIN;
+    // the window holds the margins the stream's transforms need on each side of the bytes a copy reads
+    const M = this.margin;
+    const W = this.win.length - 2 * M;
     const a = at;
     const lim = this.inplace ? this.regionEnd : this.oldSize;
     const b = Math.min(lim, a + W, a + Math.max(this.copyRem, 16)); // filter and map only what the copy needs
-    const lo = Math.max(0, a - FILTER_MARGIN);
-    const hi = Math.min(lim, b + FILTER_MARGIN);
+    const lo = Math.max(0, a - M);
+    const hi = Math.min(lim, b + M);
     const raw = this.base.read(lo, hi - lo);
     if (raw.length !== hi - lo) throw new StorageError("io-failed", `base image read at ${lo} returned ${raw.length} of ${hi - lo} bytes`);
     const win = this.win;
@@ -1387,6 +1391,7 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
       ["phase", d.phase >= Phase.Header && d.phase <= Phase.Map],
       ["step", d.st >= St.Op && d.st <= St.Sector],
       ["filter", filterName(d.filter) !== undefined],
+      ["map flags", d.predFlags <= PRED_ALL && (d.predFlags & ~PRED_ALL) === 0 && predFilterOk(d.predFlags, d.filter)],
       ["position", d.newPos >= 0 && d.newPos <= d.newSize && d.outBase + d.outFill === d.newPos && d.produced === d.outBase],
       ["runs", d.copyRem >= 0 && d.litRem >= 0 && d.newPos + d.copyRem + d.litRem <= d.newSize],
       ["difference run", d.zrem >= 0 && (d.znz === 0 || d.znz === 1) && d.zrem + d.znz <= d.copyRem],
@@ -1396,6 +1401,7 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
     ];
     const failed = checks.find((c) => !c[1]);
     if (failed) throw bad(`inconsistent ${failed[0]}`);
+    d.margin = mapMargin(d.predFlags);
     if (d.sha !== null) {
       if (!opts.emitted) throw new UsageError("bad-argument", "resuming a delta apply that checks the target SHA-256 needs the image bytes already written (the emitted option)");
       if (opts.emitted.size < d.produced) {

@@ -6,7 +6,7 @@
 // new image exactly; only real changes remain. Like the filters, the mapping is stateless: it decides
 // from the filtered bytes at fixed alignments, so any slice of the base can be mapped on its own.
 
-import { FILTERS } from "./filters.js";
+import { FILTER_MARGIN, FILTERS } from "./filters.js";
 
 export const PRED = {
   /** Thumb-2 branch targets (needs filter thumb). */
@@ -38,10 +38,16 @@ export const PRED = {
    * one that no such segment holds, stays as it is.
    */
   extAbs: 1024,
+  // 2048 is CODING_LANES (stream.ts): it shares the header field
+  /**
+   * x86-64 (no filter): CALL and JMP rel32, Jcc rel32 and RIP-relative operands (ModRM 00.reg.101 after
+   * an opcode with nothing after its displacement): offsets follow caller and target.
+   */
+  x86rel: 4096,
 } as const;
 
 /** Every flag a stream may carry. */
-export const PRED_ALL = 2047;
+export const PRED_ALL = 2047 | PRED.x86rel;
 
 /** Short names of the PRED flags, for people (`fota inspect`). */
 export const PRED_NAMES: Readonly<Record<keyof typeof PRED, string>> = {
@@ -56,7 +62,18 @@ export const PRED_NAMES: Readonly<Record<keyof typeof PRED, string>> = {
   armCall: "ARM calls",
   armRel: "ARM relative branches",
   extAbs: "pointers past the image",
+  x86rel: "x86-64 relative references",
 };
+
+/**
+ * Bytes of margin a random-access reader must add on each side of a slice of the base to filter and
+ * map it exactly with these flags. x86-64 mapping needs 16: its decisions read 2 bytes before a window
+ * and 8 after it, and come after the pointer pass, which rewrites only 8-byte words wholly inside
+ * the slice (see mapX86Relative). The decoder takes them from its base window, not from more memory.
+ */
+export function mapMargin(flags: number): number {
+  return flags & PRED.x86rel ? 16 : FILTER_MARGIN;
+}
 
 /** Which filter a prediction flag needs (0 = any). */
 export function predFilterOk(flags: number, filter: number): boolean {
@@ -68,6 +85,7 @@ export function predFilterOk(flags: number, filter: number): boolean {
   if (flags & PRED.ptr64 && !(flags & PRED.abs32)) return false;
   if (flags & PRED.extAbs && !(flags & PRED.abs32)) return false;
   if (flags & (PRED.armCall | PRED.armRel) && filter !== FILTERS.arm) return false;
+  if (flags & PRED.x86rel && (filter !== FILTERS.none || flags & (PRED.arm64 | PRED.arm64rel | PRED.thumb | PRED.thumbRel | PRED.thumbLdr))) return false;
   return true;
 }
 
@@ -466,8 +484,8 @@ function thumbBranchTarget(b: Uint8Array, i: number): number {
 
 /**
  * Maps, in place, the references in `buf[0, n)` (filtered base bytes; byte 0 at old position `pos0`).
- * Only 4-byte windows lying wholly inside it are touched (the caller keeps a margin of
- * PRED_MARGIN bytes around the slice it needs). `barrier`: as for the filters.
+ * Only windows lying wholly inside it are touched (the caller keeps a margin of mapMargin(flags)
+ * bytes around the slice it needs). `barrier`: as for the filters.
  */
 export function mapReferences(flags: number, buf: Uint8Array, pos0: number, map: AddressMap, oldSize: number, base: number, barrier = 0, n = buf.length): void {
   if (flags & PRED.thumb) {
@@ -616,6 +634,7 @@ export function mapReferences(flags: number, buf: Uint8Array, pos0: number, map:
     }
   }
   if (claimed && claimedHi >= claimedLo) claimed.fill(0, claimedLo, claimedHi + 1);
+  if (flags & PRED.x86rel) mapX86Relative(buf, pos0, map, oldSize, n);
 }
 
 /** Whether the 8 bytes at b[i] can be a 64-bit pointer the map rewrites (the caller checks its 8-byte alignment): the high half zero. */
@@ -777,4 +796,91 @@ function mapThumbRelative(buf: Uint8Array, pos0: number, map: AddressMap, oldSiz
       i += 2;
     }
   }
+}
+
+/** One-byte opcodes whose ModRM 00.reg.101 operand is [RIP + disp32] with no immediate after it: ALU r/m forms, MOVSXD, TEST, XCHG, MOV, LEA, group 5 (INC, DEC, CALL, JMP, PUSH). */
+const X86_RIP_OP = (() => {
+  const t = new Uint8Array(256);
+  for (let op = 0; op < 0x40; op++) if ((op & 7) < 4) t[op] = 1;
+  for (const op of [0x63, 0x84, 0x85, 0x86, 0x87, 0x88, 0x89, 0x8a, 0x8b, 0x8d, 0xff]) t[op] = 1;
+  return t;
+})();
+
+/** The same for the second byte of 0x0F opcodes: SSE moves and arithmetic, CMOVcc, IMUL, MOVZX/MOVSX and the like. */
+const X86_RIP_OP0F = (() => {
+  const t = new Uint8Array(256);
+  const ops = [0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x28, 0x29, 0x2a, 0x2c, 0x2d, 0x2e, 0x2f, 0x51, 0x54, 0x55, 0x56, 0x57, 0x58, 0x59, 0x5a, 0x5b, 0x5c, 0x5d, 0x5e, 0x5f];
+  for (const op of ops) t[op] = 1;
+  for (let op = 0x40; op < 0x50; op++) t[op] = 1; // CMOVcc
+  for (let op = 0x60; op < 0x70; op++) t[op] = 1; // MMX/SSE2 packed forms
+  for (const op of [0x7e, 0x7f, 0xaf, 0xb6, 0xb7, 0xbe, 0xbf, 0xd6, 0xd4, 0xdb, 0xeb, 0xef, 0xfa, 0xfb, 0xfe]) t[op] = 1;
+  return t;
+})();
+
+/**
+ * Whether buf[q] starts an x86-64 window: the 4 bytes after it are a rel32 whose target
+ * (p + 5 + rel32, p the old position of q) lies in the base image. q is a CALL or JMP opcode (E8, E9),
+ * the second byte of a Jcc (0F 8x), or a ModRM byte 00.reg.101 after an opcode of X86_RIP_OP(0F).
+ * Reads buf[q - 2, q + 5); the caller keeps q >= 2.
+ */
+function x86At(buf: Uint8Array, q: number, p: number, oldSize: number): boolean {
+  const c = buf[q]!;
+  if (c !== 0xe8 && c !== 0xe9) {
+    if ((c & 0xf0) === 0x80) {
+      if (buf[q - 1] !== 0x0f) return false;
+    } else if ((c & 0xc7) === 0x05) {
+      if (buf[q - 2] === 0x0f ? X86_RIP_OP0F[buf[q - 1]!] === 0 : X86_RIP_OP[buf[q - 1]!] === 0) return false;
+    } else return false;
+  }
+  const t = p + 5 + (buf[q + 1]! | (buf[q + 2]! << 8) | (buf[q + 3]! << 16) | (buf[q + 4]! << 24));
+  return t >= 0 && t < oldSize;
+}
+
+/**
+ * x86-64 relative references (PRED.x86rel) whose caller and target moved by different amounts: the
+ * rel32 after a window start q (x86At) becomes (target + shift(target)) - (caller + shift(caller)) - 5.
+ * Instruction boundaries are unknown, so q counts only when none of q + 1 .. q + 4 starts a window as
+ * well (then windows never overlap). Every decision reads the bytes as they came in, within
+ * [q - 2, q + 9): a rewrite waits until the scan is 7 bytes past its window, where no later decision
+ * reads it (at most two wait at a time: windows are 5 bytes apart at least). So any slice maps the
+ * same as the whole image from mapMargin() bytes inside its edges on.
+ */
+function mapX86Relative(buf: Uint8Array, pos0: number, map: AddressMap, oldSize: number, n: number): void {
+  let w1 = -1; // the pending rewrites, oldest first: window position and new rel32
+  let v1 = 0;
+  let w2 = -1;
+  let v2 = 0;
+  for (let q = 2; q + 9 <= n; q++) {
+    if (w1 >= 0 && q >= w1 + 7) {
+      putInt32(buf, w1 + 1, v1);
+      w1 = w2;
+      v1 = v2;
+      w2 = -1;
+    }
+    const p = pos0 + q;
+    if (!x86At(buf, q, p, oldSize)) continue;
+    if (x86At(buf, q + 1, p + 1, oldSize) || x86At(buf, q + 2, p + 2, oldSize) || x86At(buf, q + 3, p + 3, oldSize) || x86At(buf, q + 4, p + 4, oldSize)) continue;
+    const rel = buf[q + 1]! | (buf[q + 2]! << 8) | (buf[q + 3]! << 16) | (buf[q + 4]! << 24);
+    const t = p + 5 + rel;
+    const v = t + map.shift(t) - (p + map.shiftSeq(p)) - 5;
+    if (v !== rel && v >= -0x80000000 && v <= 0x7fffffff) {
+      if (w1 < 0) {
+        w1 = q;
+        v1 = v;
+      } else {
+        w2 = q;
+        v2 = v;
+      }
+    }
+    q += 4; // q + 1 .. q + 4 start no window
+  }
+  if (w1 >= 0) putInt32(buf, w1 + 1, v1);
+  if (w2 >= 0) putInt32(buf, w2 + 1, v2);
+}
+
+function putInt32(buf: Uint8Array, i: number, v: number): void {
+  buf[i] = v & 0xff;
+  buf[i + 1] = (v >>> 8) & 0xff;
+  buf[i + 2] = (v >>> 16) & 0xff;
+  buf[i + 3] = (v >>> 24) & 0xff;
 }

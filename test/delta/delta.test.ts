@@ -8,16 +8,18 @@ import {
   createDelta,
   createDeltaDecoder,
   createInPlaceApplier,
+  DeltaDecoder,
   FILTER_NAMES,
   filterImage,
+  peekDeltaHeader,
   FILTERS,
   MemoryRegion,
   suffixArray,
   type DeltaResult,
 } from "../../src/delta/index.js";
 import { withConfig } from "../../src/config.js";
-import { aarch64Image, applyWithCuts, armImage, chunks, link, linkArm32, linkArm64, makeProgram, resumeRoundTrip, rng, sha } from "./helpers.js";
-import { AddressMap, mapReferences, PRED, predFilterOk } from "../../src/delta/predict.js";
+import { aarch64Image, applyWithCuts, armImage, chunks, link, linkArm32, linkArm64, makeProgram, resumeRoundTrip, rng, sha, x86Image } from "./helpers.js";
+import { AddressMap, mapMargin, mapReferences, PRED, predFilterOk } from "../../src/delta/predict.js";
 import { createRawDelta } from "../../src/delta/create.js";
 import { createInPlacePatch } from "../../src/delta/inplace.js";
 
@@ -67,16 +69,17 @@ function edit(img: Uint8Array, e: { kind: string; at: number; to: number; len: n
 /** Grow some function bodies by whole instructions, relink (every call and pointer after them shifts),
  * and check the delta from the old link to the new one applies back to the exact new image. */
 /**
- * A slice [a, b) of `img` (picked by x and y) mapped on its own, with 8 bytes of margin on each side,
- * gives the bytes `whole` (all of img mapped) has there.
+ * A slice [a, b) of `img` (picked by x and y) mapped on its own, with mapMargin(flags) bytes of margin
+ * on each side (what the decoder reads around a slice of the base), gives the bytes `whole` (all of
+ * img mapped) has there.
  */
-function expectSliceLikeWhole(img: Uint8Array, whole: Uint8Array, flags: number, map: AddressMap, base: number, x: number, y: number): void {
+function expectSliceLikeWhole(img: Uint8Array, whole: Uint8Array, flags: number, map: AddressMap, base: number, x: number, y: number, oldSize = img.length): void {
   const a = x % img.length;
   const b = a + (y % (img.length - a + 1));
-  const lo = Math.max(0, a - 8);
-  const hi = Math.min(img.length, b + 8);
+  const lo = Math.max(0, a - mapMargin(flags));
+  const hi = Math.min(img.length, b + mapMargin(flags));
   const w = new Uint8Array(img.subarray(lo, hi));
-  mapReferences(flags, w, lo, map, img.length, base);
+  mapReferences(flags, w, lo, map, oldSize, base);
   expect(Buffer.compare(w.subarray(a - lo, b - lo), whole.subarray(a, b))).toBe(0);
 }
 
@@ -280,6 +283,64 @@ describe("createDelta / decoder", () => {
     // Thumb code stays Thumb
     const t = makeProgram(9, 40, 300);
     expect(createDelta(link(t), link(t)).filter).toBe("thumb");
+  });
+
+  it("x86-64 calls, jumps and RIP-relative operands follow caller and target (map flag 4096): smaller, picked by auto, and round-trip, ordinary and in place", () => {
+    const grow = new Map([[2, 7], [30, 1], [61, 40], [90, 3]]);
+    const old = x86Image(4, 120);
+    const nw = x86Image(4, 120, grow);
+    const size = (predict: number) => createRawDelta(old, nw, { filter: "none", predict }).patch.length;
+    const pointers = size(PRED.abs32 | PRED.ptr64);
+    const all = size(PRED.x86rel | PRED.abs32 | PRED.ptr64);
+    // without it, every call, jump and RIP-relative operand across a grown function is a changed word
+    expect(all).toBeLessThan(pointers - 150);
+    const d = createDelta(old, nw);
+    expect(d.filter).toBe("none");
+    expect(peekDeltaHeader(d.payload).flags & PRED.x86rel).toBe(PRED.x86rel);
+    expect(d.payload.length).toBeLessThanOrEqual(all + 16);
+    expect(sha(applyChunked(old, d, [1, 5, 333], nw))).toBe(sha(nw));
+    // a base window of 64 bytes: many slices, each read with its margins; and a resume half-way
+    const small = new DeltaDecoder(bytesReader(old), { baseWindowBytes: 64 });
+    const parts: Uint8Array[] = [];
+    small.push(d.payload.subarray(0, d.payload.length >> 1), (b) => void parts.push(new Uint8Array(b)));
+    const resumed = DeltaDecoder.restore(small.saveState(), bytesReader(old), { baseWindowBytes: 64 });
+    resumed.push(d.payload.subarray(d.payload.length >> 1), (b) => void parts.push(new Uint8Array(b)));
+    resumed.finish((b) => void parts.push(new Uint8Array(b)));
+    expect(sha(Buffer.concat(parts))).toBe(sha(nw));
+    // in place, each sector mapped alone (windows across a sector boundary see zeros): smaller too, and safe against a cut at every step
+    const S = 512;
+    const ipSize = (predict: number) => createInPlacePatch(old, nw, FILTERS.none, S, { predFlags: predict, rangeSectors: 4 }).patch.length;
+    expect(ipSize(PRED.x86rel | PRED.abs32 | PRED.ptr64)).toBeLessThan(ipSize(PRED.abs32 | PRED.ptr64) - 150);
+    applyWithCuts(old, nw, createDelta(old, nw, { inPlace: { sectorSize: S } }), S, 47);
+    // only without a filter, and never with the ARM maps
+    expect(predFilterOk(PRED.x86rel, FILTERS.none)).toBe(true);
+    expect(predFilterOk(PRED.x86rel, FILTERS.thumb)).toBe(false);
+    expect(predFilterOk(PRED.x86rel | PRED.arm64rel, FILTERS.none)).toBe(false);
+  });
+
+  it("x86-64 mapping with 64-bit pointers gives the same bytes on any slice as on the whole image (windows next to each other, and across pointers)", () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 40, maxLength: 500 }), fc.nat(), fc.nat(), (img, x, y) => {
+        // the bytes every window form starts with, and rel32 fields small enough to land in the image
+        const forms = [[0xe8], [0xe9], [0x0f, 0x84], [0x48, 0x8d, 0x05], [0x8b, 0x15], [0x0f, 0x10, 0x05], [0xff, 0x25], [0x00]];
+        for (let i = 0; i + 8 < img.length; i += 1 + (img[i]! % 6)) {
+          const f = forms[img[i + 1]! % forms.length]!;
+          img.set(f, i);
+          const j = i + f.length;
+          if (img[j]! & 1) img.set([img[j]! % 64, img[j + 1]! % 4, img[j + 2]! % 16, 0], j); // forward
+          else if (img[j]! & 2) img.set([256 - (img[j]! % 64), 0xff, 0xff, 0xff], j); // backward, near
+        }
+        // 64-bit pointers at some 8-aligned words. The image stands for the start of a 16 MiB one (oldSize),
+        // load address 0: pointer bytes and rel32 fields of all sizes then also read as each other's opcodes
+        for (let i = 0; i + 8 <= img.length; i += 8) if (img[i]! % 3 === 0) img.set([img[i + 1]!, img[i + 2]!, img[i + 3]! % 16, 0, 0, 0, 0, 0], i);
+        const map = new AddressMap(Int32Array.of(0, 100, 220, 0x10000, 0x800000), Int32Array.of(90, 200, 400, 0x20000, 0x900000), Int32Array.of(8, -12, 40, 0x1f0, -0x30005));
+        const flags = PRED.x86rel | PRED.abs32 | PRED.ptr64;
+        const whole = new Uint8Array(img);
+        mapReferences(flags, whole, 0, map, 1 << 24, 0);
+        expectSliceLikeWhole(img, whole, flags, map, 0, x, y, 1 << 24);
+      }),
+      { numRuns: 3000 },
+    );
   });
 
   it("AArch64 page and 64-bit pointer mapping gives the same bytes on any slice as on the whole image", () => {
