@@ -817,6 +817,13 @@ const X86_RIP_OP0F = (() => {
   return t;
 })();
 
+/** What a window's first byte can be: 1 CALL or JMP (E8, E9), 2 the second byte of a Jcc (80-8F), 3 a ModRM byte 00.reg.101; 0 none. */
+const X86_START = (() => {
+  const t = new Uint8Array(256);
+  for (let c = 0; c < 256; c++) t[c] = c === 0xe8 || c === 0xe9 ? 1 : (c & 0xf0) === 0x80 ? 2 : (c & 0xc7) === 0x05 ? 3 : 0;
+  return t;
+})();
+
 /**
  * Whether buf[q] starts an x86-64 window: the 4 bytes after it are a rel32 whose target
  * (p + 5 + rel32, p the old position of q) lies in the base image. q is a CALL or JMP opcode (E8, E9),
@@ -824,13 +831,12 @@ const X86_RIP_OP0F = (() => {
  * Reads buf[q - 2, q + 5); the caller keeps q >= 2.
  */
 function x86At(buf: Uint8Array, q: number, p: number, oldSize: number): boolean {
-  const c = buf[q]!;
-  if (c !== 0xe8 && c !== 0xe9) {
-    if ((c & 0xf0) === 0x80) {
-      if (buf[q - 1] !== 0x0f) return false;
-    } else if ((c & 0xc7) === 0x05) {
-      if (buf[q - 2] === 0x0f ? X86_RIP_OP0F[buf[q - 1]!] === 0 : X86_RIP_OP[buf[q - 1]!] === 0) return false;
-    } else return false;
+  const k = X86_START[buf[q]!]!;
+  if (k === 0) return false;
+  if (k === 2) {
+    if (buf[q - 1] !== 0x0f) return false;
+  } else if (k === 3) {
+    if (buf[q - 2] === 0x0f ? X86_RIP_OP0F[buf[q - 1]!] === 0 : X86_RIP_OP[buf[q - 1]!] === 0) return false;
   }
   const t = p + 5 + (buf[q + 1]! | (buf[q + 2]! << 8) | (buf[q + 3]! << 16) | (buf[q + 4]! << 24));
   return t >= 0 && t < oldSize;
@@ -857,6 +863,7 @@ function mapX86Relative(buf: Uint8Array, pos0: number, map: AddressMap, oldSize:
       v1 = v2;
       w2 = -1;
     }
+    if (X86_START[buf[q]!] === 0) continue; // most bytes: one table look-up
     const p = pos0 + q;
     if (!x86At(buf, q, p, oldSize)) continue;
     if (x86At(buf, q + 1, p + 1, oldSize) || x86At(buf, q + 2, p + 2, oldSize) || x86At(buf, q + 3, p + 3, oldSize) || x86At(buf, q + 4, p + 4, oldSize)) continue;
