@@ -847,23 +847,18 @@ function x86At(buf: Uint8Array, q: number, p: number, oldSize: number): boolean 
  * rel32 after a window start q (x86At) becomes (target + shift(target)) - (caller + shift(caller)) - 5.
  * Instruction boundaries are unknown, so q counts only when none of q + 1 .. q + 4 starts a window as
  * well (then windows never overlap). Every decision reads the bytes as they came in, within
- * [q - 2, q + 9): a rewrite waits until the scan is 7 bytes past its window, where no later decision
- * reads it (at most two wait at a time: windows are 5 bytes apart at least). So any slice maps the
- * same as the whole image from mapMargin() bytes inside its edges on.
+ * [q - 2, q + 9): two rewrites wait, and a third window writes the oldest, 10 bytes back at least
+ * (windows are 5 bytes apart), where no later decision reads. So any slice maps the same as the
+ * whole image from mapMargin() bytes inside its edges on.
  */
 function mapX86Relative(buf: Uint8Array, pos0: number, map: AddressMap, oldSize: number, n: number): void {
+  const first = X86_START;
   let w1 = -1; // the pending rewrites, oldest first: window position and new rel32
   let v1 = 0;
   let w2 = -1;
   let v2 = 0;
   for (let q = 2; q + 9 <= n; q++) {
-    if (w1 >= 0 && q >= w1 + 7) {
-      putInt32(buf, w1 + 1, v1);
-      w1 = w2;
-      v1 = v2;
-      w2 = -1;
-    }
-    if (X86_START[buf[q]!] === 0) continue; // most bytes: one table look-up
+    if (first[buf[q]!] === 0) continue; // most bytes: one table look-up
     const p = pos0 + q;
     if (!x86At(buf, q, p, oldSize)) continue;
     if (x86At(buf, q + 1, p + 1, oldSize) || x86At(buf, q + 2, p + 2, oldSize) || x86At(buf, q + 3, p + 3, oldSize) || x86At(buf, q + 4, p + 4, oldSize)) continue;
@@ -871,12 +866,19 @@ function mapX86Relative(buf: Uint8Array, pos0: number, map: AddressMap, oldSize:
     const t = p + 5 + rel;
     const v = t + map.shift(t) - (p + map.shiftSeq(p)) - 5;
     if (v !== rel && v >= -0x80000000 && v <= 0x7fffffff) {
-      if (w1 < 0) {
-        w1 = q;
-        v1 = v;
-      } else {
+      // a third: the oldest is written (w1 <= q - 10: no decision from here on reads its bytes)
+      if (w2 >= 0) {
+        putInt32(buf, w1 + 1, v1);
+        w1 = w2;
+        v1 = v2;
         w2 = q;
         v2 = v;
+      } else if (w1 >= 0) {
+        w2 = q;
+        v2 = v;
+      } else {
+        w1 = q;
+        v1 = v;
       }
     }
     q += 4; // q + 1 .. q + 4 start no window
