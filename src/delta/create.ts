@@ -7,6 +7,7 @@ import { agreeing, diffOps, extendMatches, hash4, hashWord, OldIndex, shortCopyF
 import { filterImage, FILTERS, type FilterName } from "./filters.js";
 import { AddressMap, isPtr64, mapReferences, PRED, withArmCallTargets, withCallTargets, withPointerTargets } from "./predict.js";
 import { CODING_LANES, encodeHeader, encodeOps, mapSegmentCount, STREAM_MAGIC, type Op, type Prediction } from "./stream.js";
+import { wasmAddressing } from "./wasm.js";
 
 export interface CreateOptions {
   /** "auto" (default) tries every filter and predictor and keeps the smallest patch. */
@@ -141,6 +142,11 @@ export function predictionFromCopies(old: Uint8Array, nw: Uint8Array, copies: Ar
     const ext = extSegments(old, nw, copies, base, (flags & PRED.ptr64) !== 0, Math.min(EXT_MAX_SEGMENTS, maxSeg - map.length));
     if (ext.length > 0) map.ext = ext;
     else flags &= ~PRED.extAbs;
+  }
+  if (flags & PRED.wasmAddr) {
+    const wasm = wasmAddressing(old, nw);
+    if (wasm) return { flags, base, map, wasm };
+    flags &= ~PRED.wasmAddr;
   }
   return { flags, base, map };
 }
@@ -545,9 +551,12 @@ export function firstPassCopies(old: Uint8Array, nw: Uint8Array, bonus = 5): Arr
 /** The base as the decoder sees it: filtered, then references mapped. */
 export function mappedBase(oldF: Uint8Array, pred: Prediction, barrier = 0): Uint8Array {
   const out = new Uint8Array(oldF);
-  mapReferences(pred.flags, out, 0, pred.map, oldF.length, pred.base, barrier);
+  mapReferences(pred.flags, out, 0, pred.map, oldF.length, pred.base, barrier, out.length, pred.wasm);
   return out;
 }
+
+/** Whether an image is a WebAssembly module (its magic and version 1). */
+const isWasm = (b: Uint8Array): boolean => b.length >= 8 && b[0] === 0 && b[1] === 0x61 && b[2] === 0x73 && b[3] === 0x6d && b[4] === 1;
 
 /** Reference-map flags worth trying with a filter. */
 export function mapFlagsFor(filter: FilterName): number[] {
@@ -559,7 +568,9 @@ export function mapFlagsFor(filter: FilterName): number[] {
 }
 
 /** Reference-map flags for an unfiltered stream of an architecture's code. */
-function rawFlagsFor(hints: ArchHints): number[] {
+function rawFlagsFor(hints: ArchHints, wasm: boolean): number[] {
+  // WebAssembly: addresses of the data (the first pass keeps the flag only when both modules have data)
+  if (wasm) return [PRED.wasmAddr];
   if (isX86Code(hints)) return [PRED.x86rel | PRED.abs32 | PRED.ptr64, PRED.x86rel | PRED.abs32, PRED.x86rel, PRED.abs32 | PRED.ptr64];
   if (hints.arm64 > 0.002 && hints.arm64 > hints.thumb) return [PRED.arm64rel | PRED.arm64page | PRED.abs32 | PRED.ptr64, PRED.arm64rel | PRED.arm64page | PRED.abs32, PRED.arm64rel | PRED.arm64page, PRED.arm64rel | PRED.abs32, PRED.arm64rel];
   return [PRED.abs32];
@@ -621,7 +632,7 @@ function tryFilter(
     const flags = (f & ~(PRED.abs32 | PRED.ptr64 | PRED.extAbs)) | (r.flags & (PRED.abs32 | PRED.ptr64 | PRED.extAbs));
     if (flags === 0 || seen.has(flags)) continue;
     seen.add(flags);
-    const pred: Prediction = { flags, base: flags & PRED.abs32 ? r.base : 0, map: r.map };
+    const pred: Prediction = { flags, base: flags & PRED.abs32 ? r.base : 0, map: r.map, ...(r.wasm ? { wasm: r.wasm } : {}) };
     const base = mappedBase(oldF, pred);
     variants.push({ pred, base, mismatches: copyMismatches(ops2, base, newF) });
   }
@@ -678,7 +689,7 @@ export function createRawDelta(oldImage: Uint8Array, newImage: Uint8Array, opts:
   };
   if (want !== "auto") {
     // "none" is also what auto picks for AArch64 code: the same relative mapping then
-    const flags = opts.predict === undefined ? (want === "none" ? rawFlagsFor(archHints(newImage)) : mapFlagsFor(want)) : opts.predict === 0 ? [] : [opts.predict];
+    const flags = opts.predict === undefined ? (want === "none" ? rawFlagsFor(archHints(newImage), isWasm(newImage)) : mapFlagsFor(want)) : opts.predict === 0 ? [] : [opts.predict];
     tryFilter(want, oldImage, newImage, flags, maxSeg, consider, opts.onProgress, opts.coding, opts.switchBonus);
     return best!;
   }
@@ -686,12 +697,13 @@ export function createRawDelta(oldImage: Uint8Array, newImage: Uint8Array, opts:
   // 32-bit ARM code also has Thumb-like patterns (the Pybricks EV3 image: 1.9% of its words), so it is told apart first
   const arm = isArmCode(hints);
   const x86 = isX86Code(hints);
-  const arch = hints.thumb > 0.002 || hints.arm64 > 0.002 || x86;
+  const wasm = isWasm(newImage);
+  const arch = hints.thumb > 0.002 || hints.arm64 > 0.002 || x86 || wasm;
   // one matching run per plausible filter: the architecture's branch filter (with reference mapping)
   // when the image looks like code of that architecture, else the plain ones
   const filters = (opts.autoFilters ?? DEFAULT_AUTO_FILTERS).filter((f) => {
     // x86-64: no filter, relative mapping (PRED.x86rel); its byte patterns also pass the ARM tests by chance
-    if (x86) return f === "none";
+    if (x86 || wasm) return f === "none";
     if (f === "thumb") return !arm && hints.thumb > 0.002 && hints.thumb >= hints.arm64;
     // AArch64: absolute branch filters turn data that looks like branches into differences when it
     // moves; relative mapping without a filter does better (see PRED.arm64rel)
@@ -701,6 +713,6 @@ export function createRawDelta(oldImage: Uint8Array, newImage: Uint8Array, opts:
     return !arch;
   });
   if (filters.length === 0) filters.push("none");
-  for (const name of filters) tryFilter(name, oldImage, newImage, name === "none" ? rawFlagsFor(hints) : mapFlagsFor(name), maxSeg, consider, opts.onProgress, opts.coding, opts.switchBonus);
+  for (const name of filters) tryFilter(name, oldImage, newImage, name === "none" ? rawFlagsFor(hints, wasm) : mapFlagsFor(name), maxSeg, consider, opts.onProgress, opts.coding, opts.switchBonus);
   return best!;
 }

@@ -7,6 +7,7 @@ import { createHash, type Hash } from "node:crypto";
 import { CompatibilityError, FormatError, IntegrityError, StorageError, UsageError } from "../errors.js";
 import { applyFilter, filterName, FILTER_MARGIN, FILTERS } from "./filters.js";
 import { AddressMap, mapMargin, mapReferences, PRED, predFilterOk, PRED_ALL } from "./predict.js";
+import type { WasmAddressing } from "./wasm.js";
 import { L, MOVE_BITS, newModel, PROB_BITS, type LenModel } from "./rangecoder.js";
 import { copyLenCtx, dbyteCtx, HISTORY_BYTES, INPLACE_MAGIC, INPLACE_MAX_RANGE, INPLACE_MAX_SPARE, INPLACE_SPARE, INPLACE_STASH_ANYWHERE, INPLACE_STRADDLE, INPLACE_STRAIGHT, KIND_HISTORY, KIND_MAP, KIND_NEAR_MAP, litCtx, litLenCtx, narrowCode, runClass, STREAM_MAGIC, zrunCtx, END_MARK, unzigzag, CODING_LANES, SUBST_HIT, SUBST_TABLE_BYTES, substKey, type CoderState } from "./stream.js";
 import type { PayloadDecoder, RandomAccessReader } from "./types.js";
@@ -175,6 +176,11 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
   private subst: Uint8Array | null = null;
   private substHit = 0;
   private predBase = 0;
+  // PRED.wasmAddr: its parameters (see WasmAddressing), as numbers for saveState and as the mapper takes them
+  private wasmBase = 0;
+  private wasmDelta = 0;
+  private wasmStart = 0;
+  private wasm: WasmAddressing | undefined;
   private mapN = 0;
   private mapI = 0;
   private mapPrevEnd = 0;
@@ -502,6 +508,7 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
         flagsAt++;
       }
       if (k === flagsAt && (v & 4) !== 0) want++;
+      if (k === flagsAt && Math.floor(v / PRED.wasmAddr) % 2 === 1) want += 3; // its base, delta and data start
     }
     const flags = vals[flagsAt]! & ~CODING_LANES;
     if (flags > PRED_ALL || (flags & ~PRED_ALL) !== 0 || !predFilterOk(flags, filter)) throw corrupt(`bad reference-map flags ${flags} for filter ${filter}`);
@@ -509,6 +516,13 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
     this.margin = mapMargin(flags);
     this.setCoding(vals[flagsAt]! & CODING_LANES);
     this.predBase = flags & 4 ? vals[flagsAt + 1]! : 0;
+    if (flags & PRED.wasmAddr) {
+      this.wasmBase = unzigzag(vals[flagsAt + 1]!);
+      this.wasmDelta = unzigzag(vals[flagsAt + 2]!);
+      this.wasmStart = vals[flagsAt + 3]!;
+      if (Math.abs(this.wasmBase) >= 2 ** 31 || Math.abs(this.wasmDelta) >= 2 ** 31 || this.wasmStart > vals[1]!) throw corrupt("bad WebAssembly data parameters");
+      this.wasm = { base: this.wasmBase, delta: this.wasmDelta, dataStart: this.wasmStart };
+    }
     this.pos = p;
     this.filter = filter;
     this.newSize = vals[0]!;
@@ -890,7 +904,7 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
     else win.set(raw, 0);
     if (this.inplace) this.viewRegion(lo, hi);
     else applyFilter(this.filter, this.win, lo, true, 0, hi - lo);
-    if (this.predFlags !== 0 && !this.inplace) mapReferences(this.predFlags, this.win, lo, this.map, this.oldSize, this.predBase, this.sectorSize, hi - lo);
+    if (this.predFlags !== 0 && !this.inplace) mapReferences(this.predFlags, this.win, lo, this.map, this.oldSize, this.predBase, this.sectorSize, hi - lo, this.wasm);
     this.winStart = a;
     this.winEnd = b;
     this.winOff = a - lo;
@@ -922,7 +936,7 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
           const n = valid - s;
           tmp.fill(0, 0, lf + n + rf);
           tmp.set(win.subarray(s - lo, valid - lo), lf);
-          mapReferences(this.predFlags, tmp.subarray(0, lf + n + rf), s - lf, this.map, this.oldSize, this.predBase, S);
+          mapReferences(this.predFlags, tmp.subarray(0, lf + n + rf), s - lf, this.map, this.oldSize, this.predBase, S, lf + n + rf, this.wasm);
           win.set(tmp.subarray(lf, lf + n), s - lo);
         }
       }
@@ -1292,7 +1306,7 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
   private static readonly NUMS = [
     "phase", "st", "filter", "newSize", "oldSize", "range", "code", "copyRem", "litRem", "oldPos", "curCopyLen", "newPos",
     "outBase", "produced", "consumed", "rep0", "rep1", "prevOldEnd", "lastLit", "hist", "prevDiff", "prev", "kind", "trailing",
-    "predFlags", "predBase", "mapN", "mapI", "mapPrevEnd", "mapPrevShift", "histDist", "zrem", "znz", "coding", "substHit",
+    "predFlags", "predBase", "wasmBase", "wasmDelta", "wasmStart", "mapN", "mapI", "mapPrevEnd", "mapPrevShift", "histDist", "zrem", "znz", "coding", "substHit",
   ] as const;
 
   /** Everything needed to resume after the bytes pushed so far (call between push() calls). */
@@ -1402,6 +1416,10 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
     const failed = checks.find((c) => !c[1]);
     if (failed) throw bad(`inconsistent ${failed[0]}`);
     d.margin = mapMargin(d.predFlags);
+    if (d.predFlags & PRED.wasmAddr) {
+      if (Math.abs(d.wasmBase) >= 2 ** 31 || Math.abs(d.wasmDelta) >= 2 ** 31 || d.wasmStart < 0 || d.wasmStart > d.oldSize) throw bad("WebAssembly data parameters");
+      d.wasm = { base: d.wasmBase, delta: d.wasmDelta, dataStart: d.wasmStart };
+    }
     if (d.sha !== null) {
       if (!opts.emitted) throw new UsageError("bad-argument", "resuming a delta apply that checks the target SHA-256 needs the image bytes already written (the emitted option)");
       if (opts.emitted.size < d.produced) {

@@ -410,7 +410,7 @@ export function sectorMappedBase(oF: Uint8Array, pred: Prediction, S: number): U
     const n = e - s;
     tmp.fill(0);
     tmp.set(oF.subarray(s, e), lf);
-    mapReferences(pred.flags, tmp.subarray(0, lf + n + rf), s - lf, pred.map, oF.length, pred.base, S);
+    mapReferences(pred.flags, tmp.subarray(0, lf + n + rf), s - lf, pred.map, oF.length, pred.base, S, lf + n + rf, pred.wasm);
     out.set(tmp.subarray(lf, lf + n), s);
   }
   return out;

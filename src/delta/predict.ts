@@ -7,6 +7,7 @@
 // from the filtered bytes at fixed alignments, so any slice of the base can be mapped on its own.
 
 import { FILTER_MARGIN, FILTERS } from "./filters.js";
+import type { WasmAddressing } from "./wasm.js";
 
 export const PRED = {
   /** Thumb-2 branch targets (needs filter thumb). */
@@ -44,10 +45,15 @@ export const PRED = {
    * an opcode with nothing after its displacement): offsets follow caller and target.
    */
   x86rel: 4096,
+  /**
+   * WebAssembly (no filter, no other flag): memory addresses of the module's static data follow it,
+   * in i32.const before the data and in aligned 32-bit words of the data (see mapWasmAddresses).
+   */
+  wasmAddr: 8192,
 } as const;
 
 /** Every flag a stream may carry. */
-export const PRED_ALL = 2047 | PRED.x86rel;
+export const PRED_ALL = 2047 | PRED.x86rel | PRED.wasmAddr;
 
 /** Short names of the PRED flags, for people (`fota inspect`). */
 export const PRED_NAMES: Readonly<Record<keyof typeof PRED, string>> = {
@@ -63,6 +69,7 @@ export const PRED_NAMES: Readonly<Record<keyof typeof PRED, string>> = {
   armRel: "ARM relative branches",
   extAbs: "pointers past the image",
   x86rel: "x86-64 relative references",
+  wasmAddr: "WebAssembly memory addresses",
 };
 
 /**
@@ -72,7 +79,7 @@ export const PRED_NAMES: Readonly<Record<keyof typeof PRED, string>> = {
  * the slice (see mapX86Relative). The decoder takes them from its base window, not from more memory.
  */
 export function mapMargin(flags: number): number {
-  return flags & PRED.x86rel ? 16 : FILTER_MARGIN;
+  return flags & (PRED.x86rel | PRED.wasmAddr) ? 16 : FILTER_MARGIN;
 }
 
 /** Which filter a prediction flag needs (0 = any). */
@@ -86,6 +93,7 @@ export function predFilterOk(flags: number, filter: number): boolean {
   if (flags & PRED.extAbs && !(flags & PRED.abs32)) return false;
   if (flags & (PRED.armCall | PRED.armRel) && filter !== FILTERS.arm) return false;
   if (flags & PRED.x86rel && (filter !== FILTERS.none || flags & (PRED.arm64 | PRED.arm64rel | PRED.thumb | PRED.thumbRel | PRED.thumbLdr))) return false;
+  if (flags & PRED.wasmAddr && (filter !== FILTERS.none || flags !== PRED.wasmAddr)) return false;
   return true;
 }
 
@@ -487,7 +495,11 @@ function thumbBranchTarget(b: Uint8Array, i: number): number {
  * Only windows lying wholly inside it are touched (the caller keeps a margin of mapMargin(flags)
  * bytes around the slice it needs). `barrier`: as for the filters.
  */
-export function mapReferences(flags: number, buf: Uint8Array, pos0: number, map: AddressMap, oldSize: number, base: number, barrier = 0, n = buf.length): void {
+export function mapReferences(flags: number, buf: Uint8Array, pos0: number, map: AddressMap, oldSize: number, base: number, barrier = 0, n = buf.length, wasm?: WasmAddressing): void {
+  if (flags & PRED.wasmAddr) {
+    if (wasm) mapWasmAddresses(buf, pos0, map, oldSize, n, wasm);
+    return;
+  }
   if (flags & PRED.thumb) {
     for (let i = pos0 & 1; i + 4 <= n; i += 2) {
       if ((buf[i + 1]! & 0xf8) !== 0xf0) {
@@ -892,4 +904,62 @@ function putInt32(buf: Uint8Array, i: number, v: number): void {
   buf[i + 1] = (v >>> 8) & 0xff;
   buf[i + 2] = (v >>> 16) & 0xff;
   buf[i + 3] = (v >>> 24) & 0xff;
+}
+
+/**
+ * The length (1-5) of the i32.const at buf[q] (opcode 0x41, then a signed LEB128, often padded to 5
+ * bytes by the linker) whose value is an address of the old module's data (x = value - base in
+ * [dataStart, oldSize)), ending before the data (a const is code); 0 for any other position. Reads
+ * buf[q, q + 6).
+ */
+function wasmConstAt(buf: Uint8Array, q: number, pos0: number, n: number, w: WasmAddressing, oldSize: number): number {
+  if (buf[q] !== 0x41) return 0;
+  let v = 0;
+  for (let k = 0; k < 5; k++) {
+    if (q + 1 + k >= n) return 0;
+    const c = buf[q + 1 + k]!;
+    v += (c & 0x7f) * 2 ** (7 * k);
+    if ((c & 0x80) === 0) {
+      if ((c & 0x40) !== 0 || pos0 + q + 1 + k >= w.dataStart) return 0; // negative, or not before the data
+      const x = v - w.base;
+      return x >= w.dataStart && x < oldSize ? k + 1 : 0;
+    }
+  }
+  return 0;
+}
+
+/**
+ * WebAssembly memory addresses (PRED.wasmAddr) follow the data they point at: an address A of old
+ * file position x = A - base becomes A + shift(x) + delta. In the code (before dataStart), in
+ * i32.const whose new value fits the same number of bytes (padded as the old one was, or not: the
+ * others are left alone), when no other such const starts within its bytes (then they never
+ * overlap, and as the decisions read only bytes at or after a const, none reads a rewritten one);
+ * in the data, in 32-bit words aligned in memory. Decisions read 11 bytes from a const on, and the
+ * word itself: see mapMargin().
+ */
+function mapWasmAddresses(buf: Uint8Array, pos0: number, map: AddressMap, oldSize: number, n: number, w: WasmAddressing): void {
+  for (let q = 0; q + 11 <= n && pos0 + q < w.dataStart; q++) {
+    if (buf[q] !== 0x41) continue;
+    const len = wasmConstAt(buf, q, pos0, n, w, oldSize);
+    if (len === 0) continue;
+    let clash = false;
+    for (let k = 1; k <= len && !clash; k++) clash = wasmConstAt(buf, q + k, pos0, n, w, oldSize) !== 0;
+    if (clash) continue;
+    let v = 0;
+    for (let k = 0; k < len; k++) v += (buf[q + 1 + k]! & 0x7f) * 2 ** (7 * k);
+    const nv = v + map.shift(v - w.base) + w.delta;
+    // the same length: non-negative and below 2^(7 len - 1) (a 32-bit value in 5 bytes)
+    if (nv !== v && nv >= 0 && nv < Math.min(2 ** 31, 2 ** (7 * len - 1))) {
+      for (let k = 0; k < len; k++) buf[q + 1 + k] = (Math.floor(nv / 2 ** (7 * k)) & 0x7f) | (k < len - 1 ? 0x80 : 0);
+    }
+    q += len; // its bytes start no const
+  }
+  const from = Math.max(0, w.dataStart - pos0);
+  for (let i = from + ((4 - ((pos0 + from + w.base) & 3)) & 3); i + 4 <= n; i += 4) {
+    const v = buf[i]! | (buf[i + 1]! << 8) | (buf[i + 2]! << 16) | (buf[i + 3]! << 24);
+    const x = v - w.base;
+    if (x < w.dataStart || x >= oldSize) continue;
+    const nv = v + map.shift(x) + w.delta;
+    if (nv !== v) putInt32(buf, i, nv);
+  }
 }

@@ -32,6 +32,7 @@
 // range) and per-operation fill bits.
 
 import { PRED, type AddressMap } from "./predict.js";
+import type { WasmAddressing } from "./wasm.js";
 import { L, RangeEncoder } from "./rangecoder.js";
 
 export const STREAM_MAGIC = 0xd0;
@@ -156,6 +157,8 @@ export interface Prediction {
   flags: number;
   base: number;
   map: AddressMap;
+  /** With PRED.wasmAddr: where the data lies (coded in the header). */
+  wasm?: WasmAddressing;
 }
 
 /** Segments the stream codes for a prediction (the map's, and with PRED.extAbs those past the image): the decoder keeps each. */
@@ -379,5 +382,11 @@ export function encodeHeader(
   const flags = (pred?.flags ?? 0) | coding;
   putVarint(h, flags);
   if (flags & 4) putVarint(h, pred!.base);
+  if (flags & PRED.wasmAddr) {
+    const w = pred!.wasm!;
+    putVarint(h, zigzag(w.base));
+    putVarint(h, zigzag(w.delta));
+    putVarint(h, w.dataStart);
+  }
   return Uint8Array.from(h);
 }

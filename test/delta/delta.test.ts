@@ -18,9 +18,11 @@ import {
   type DeltaResult,
 } from "../../src/delta/index.js";
 import { withConfig } from "../../src/config.js";
-import { aarch64Image, applyWithCuts, armImage, chunks, link, linkArm32, linkArm64, makeProgram, resumeRoundTrip, rng, sha, x86Image } from "./helpers.js";
+import { aarch64Image, applyWithCuts, armImage, chunks, link, linkArm32, linkArm64, makeProgram, resumeRoundTrip, rng, sha, sleb128, wasmModule, x86Image } from "./helpers.js";
+import { firstDataSegment, wasmAddressing, type WasmAddressing } from "../../src/delta/wasm.js";
 import { AddressMap, mapMargin, mapReferences, PRED, predFilterOk } from "../../src/delta/predict.js";
 import { createRawDelta } from "../../src/delta/create.js";
+import { CODING_LANES } from "../../src/delta/stream.js";
 import { createInPlacePatch } from "../../src/delta/inplace.js";
 
 function applyChunked(old: Uint8Array, d: DeltaResult, sizes: number[], nw: Uint8Array): Uint8Array {
@@ -73,13 +75,13 @@ function edit(img: Uint8Array, e: { kind: string; at: number; to: number; len: n
  * on each side (what the decoder reads around a slice of the base), gives the bytes `whole` (all of
  * img mapped) has there.
  */
-function expectSliceLikeWhole(img: Uint8Array, whole: Uint8Array, flags: number, map: AddressMap, base: number, x: number, y: number, oldSize = img.length): void {
+function expectSliceLikeWhole(img: Uint8Array, whole: Uint8Array, flags: number, map: AddressMap, base: number, x: number, y: number, oldSize = img.length, wasm?: WasmAddressing): void {
   const a = x % img.length;
   const b = a + (y % (img.length - a + 1));
   const lo = Math.max(0, a - mapMargin(flags));
   const hi = Math.min(img.length, b + mapMargin(flags));
   const w = new Uint8Array(img.subarray(lo, hi));
-  mapReferences(flags, w, lo, map, oldSize, base);
+  mapReferences(flags, w, lo, map, oldSize, base, 0, w.length, wasm);
   expect(Buffer.compare(w.subarray(a - lo, b - lo), whole.subarray(a, b))).toBe(0);
 }
 
@@ -338,6 +340,76 @@ describe("createDelta / decoder", () => {
         const whole = new Uint8Array(img);
         mapReferences(flags, whole, 0, map, 1 << 24, 0);
         expectSliceLikeWhole(img, whole, flags, map, 0, x, y, 1 << 24);
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it("WebAssembly data addresses follow their data (map flag 8192): smaller, picked by auto, and round-trip, ordinary and in place", () => {
+    const old = wasmModule(6, 60, 80);
+    // code grows (the data moves in the file, not in memory) and data items grow (addresses after them move)
+    const nw = wasmModule(6, 60, 80, new Map([[5, 9], [40, 30]]), new Map([[10, 12], [50, 40]]));
+    expect(wasmAddressing(old, nw)).toEqual({ base: 1024 - firstDataSegment(old)!.offset, delta: firstDataSegment(old)!.offset - firstDataSegment(nw)!.offset, dataStart: firstDataSegment(old)!.offset });
+    const size = (predict: number) => createRawDelta(old, nw, { filter: "none", predict }).patch.length;
+    // without it, every i32.const and pointer to data past a grown item is a changed field
+    expect(size(PRED.wasmAddr)).toBeLessThan(size(0) - 150);
+    const d = createDelta(old, nw);
+    expect(d.filter).toBe("none");
+    expect(peekDeltaHeader(d.payload).flags & ~CODING_LANES).toBe(PRED.wasmAddr);
+    expect(sha(applyChunked(old, d, [2, 7, 250], nw))).toBe(sha(nw));
+    // a base window of 64 bytes, and a resume half-way
+    const small = new DeltaDecoder(bytesReader(old), { baseWindowBytes: 64 });
+    const parts: Uint8Array[] = [];
+    small.push(d.payload.subarray(0, d.payload.length >> 1), (b) => void parts.push(new Uint8Array(b)));
+    const resumed = DeltaDecoder.restore(small.saveState(), bytesReader(old), { baseWindowBytes: 64 });
+    resumed.push(d.payload.subarray(d.payload.length >> 1), (b) => void parts.push(new Uint8Array(b)));
+    resumed.finish((b) => void parts.push(new Uint8Array(b)));
+    expect(sha(Buffer.concat(parts))).toBe(sha(nw));
+    // in place, sector by sector, safe against a cut at every step
+    const S = 256;
+    const ipSize = (predict: number) => createInPlacePatch(old, nw, FILTERS.none, S, { predFlags: predict, rangeSectors: 4 }).patch.length;
+    expect(ipSize(PRED.wasmAddr)).toBeLessThan(ipSize(0) - 150);
+    applyWithCuts(old, nw, createDelta(old, nw, { inPlace: { sectorSize: S } }), S, 31);
+    // alone, and only without a filter
+    expect(predFilterOk(PRED.wasmAddr, FILTERS.none)).toBe(true);
+    expect(predFilterOk(PRED.wasmAddr | PRED.abs32, FILTERS.none)).toBe(false);
+    expect(predFilterOk(PRED.wasmAddr, FILTERS.arm)).toBe(false);
+  });
+
+  it("a module without data, or bytes that only start like one, get no WebAssembly map (never an exception)", () => {
+    const m = wasmModule(2, 5, 4);
+    expect(firstDataSegment(m)).not.toBeNull();
+    fc.assert(
+      fc.property(fc.nat(), fc.uint8Array({ maxLength: 64 }), (cut, junk) => {
+        const broken = Buffer.concat([m.subarray(0, cut % m.length), junk]);
+        const seg = firstDataSegment(broken);
+        if (seg) expect(seg.offset).toBeLessThanOrEqual(broken.length);
+      }),
+      { numRuns: 500 },
+    );
+    const noData = m.subarray(0, firstDataSegment(m)!.offset - 12); // the code section only... and a piece
+    expect(wasmAddressing(noData, m)).toBeNull();
+    const d = createDelta(link(makeProgram(3, 10, 100)), link(makeProgram(4, 10, 100)));
+    expect(peekDeltaHeader(d.payload).flags & PRED.wasmAddr).toBe(0);
+  });
+
+  it("WebAssembly address mapping gives the same bytes on any slice as on the whole image (consts next to each other, padded or not)", () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 60, maxLength: 500 }), fc.nat(), fc.nat(), fc.nat(), (img, x, y, z) => {
+        const dataStart = 20 + (z % (img.length - 20));
+        const wasm = { base: 3000 - dataStart, delta: -40 + (z % 97), dataStart };
+        // i32.const of addresses in and out of the data, some padded, some overlapping the next
+        for (let i = 0; i + 7 < dataStart; i += 1 + (img[i]! % 5)) {
+          const a = 3000 + ((img[i + 1]! * 7) % (img.length - dataStart + 40)) - 20;
+          img.set([0x41, ...sleb128(a, img[i + 2]! & 1 ? 5 : 0)].slice(0, 7), i);
+        }
+        // pointers to the data
+        const dv = new DataView(img.buffer, img.byteOffset, img.length);
+        for (let i = dataStart; i + 4 <= img.length; i += 4) if (img[i]! % 3 === 0) dv.setUint32(i, 3000 + (img[i + 1]! % (img.length - dataStart)), true);
+        const map = new AddressMap(Int32Array.of(0, 100, 220), Int32Array.of(90, 200, 500), Int32Array.of(8, -12, 40));
+        const whole = new Uint8Array(img);
+        mapReferences(PRED.wasmAddr, whole, 0, map, img.length, 0, 0, whole.length, wasm);
+        expectSliceLikeWhole(img, whole, PRED.wasmAddr, map, 0, x, y, img.length, wasm);
       }),
       { numRuns: 3000 },
     );

@@ -399,3 +399,66 @@ export function x86Image(seed: number, funcs: number, grow: ReadonlyMap<number, 
   }
   return out;
 }
+
+/** ULEB128 of v, padded with continuation bytes to `pad` bytes when given (as linkers leave relocated fields). */
+export function uleb128(v: number, pad = 0): number[] {
+  const out: number[] = [];
+  do {
+    out.push((v & 0x7f) | 0x80);
+    v = Math.floor(v / 128);
+  } while (v > 0 || out.length < pad);
+  out[out.length - 1]! &= 0x7f;
+  return out;
+}
+
+/** A signed LEB128 of a non-negative v (a clear sign bit in the last byte), padded like uleb128. */
+export function sleb128(v: number, pad = 0): number[] {
+  const out = uleb128(v, pad);
+  if (out[out.length - 1]! & 0x40) {
+    out[out.length - 1]! |= 0x80;
+    out.push(0);
+  }
+  return out;
+}
+
+/**
+ * A small WebAssembly module: a code section of function bodies (filler opcodes, no 0x41) with
+ * i32.const addresses of data items (5-byte padded and minimal LEBs), then one active data segment
+ * at address 1024: items of bytes, each starting with a 32-bit pointer to another item. `growCode`
+ * pads body i by growCode[i] bytes (the data moves in the file, not in memory); `growData` item i
+ * by growData[i] bytes (the addresses after it move).
+ */
+export function wasmModule(seed: number, funcs: number, items: number, growCode: ReadonlyMap<number, number> = new Map(), growData: ReadonlyMap<number, number> = new Map()): Uint8Array {
+  const FILL = [0x20, 0x21, 0x6a, 0x6b, 0x28, 0x36, 0x0d, 0x0c, 0x02, 0x0b, 0x1a, 0x46, 0x47, 0x10, 0x01];
+  const r0 = rng(seed);
+  const sizes = Array.from({ length: items }, (_, i) => 8 + Math.floor(r0() * 40) + (growData.get(i) ?? 0));
+  const addr: number[] = [];
+  let at = 1024;
+  for (const s of sizes) {
+    addr.push(at);
+    at += (s + 3) & ~3;
+  }
+  const data: number[] = [];
+  sizes.forEach((s, i) => {
+    const r = rng(seed * 7000 + i);
+    const p = addr[(i * 5 + 3) % items]!;
+    const item = [p & 0xff, (p >> 8) & 0xff, (p >> 16) & 0xff, p >>> 24];
+    while (item.length < ((s + 3) & ~3)) item.push(Math.floor(r() * 256) & 0x3f); // no byte looks like a pointer's top
+    data.push(...item);
+  });
+  const bodies: number[][] = [];
+  for (let f = 0; f < funcs; f++) {
+    const r = rng(seed * 1000 + f);
+    const b: number[] = [];
+    const n = 30 + Math.floor(r() * 60) + (growCode.get(f) ?? 0);
+    while (b.length < n) {
+      if (r() < 0.15) b.push(0x41, ...sleb128(addr[Math.floor(r() * items)]!, r() < 0.7 ? 5 : 0));
+      else b.push(FILL[Math.floor(r() * FILL.length)]!);
+    }
+    bodies.push([...uleb128(0), ...b, 0x0b]); // no locals, the body, end
+  }
+  const section = (id: number, content: number[]): number[] => [id, ...uleb128(content.length), ...content];
+  const code = section(10, [...uleb128(funcs), ...bodies.flatMap((b) => [...uleb128(b.length), ...b])]);
+  const dataSec = section(11, [...uleb128(1), 0, 0x41, ...sleb128(1024), 0x0b, ...uleb128(data.length), ...data]);
+  return Uint8Array.from([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0, ...code, ...dataSec]);
+}
