@@ -3,7 +3,7 @@
 # ../shared/corpus/fetch.sh, in its layout:
 #   - MicroPython's WebAssembly build (@micropython/micropython-webassembly-pyscript 1.26.0, 1.27.0,
 #     1.28.0-6 with and without ulab): CORPUS_DIR/micropython-wasm/<version>/<file>.wasm,
-#     for bench/pairs-wasm.tsv (byte-coded instructions: no branch filter applies);
+#     for bench/pairs-wasm.tsv (byte-coded instructions: the WebAssembly address map, PRED.wasmAddr);
 #   - rollup's native module for 32-bit ARM and AArch64 Linux (@rollup/rollup-linux-arm-gnueabihf and
 #     -arm64-gnu 4.68.7, 4.68.8): CORPUS_DIR/rollup/<platform>/<version>/rollup.node, for
 #     bench/pairs-rollup.tsv (2 MB images: its in-place column takes minutes);
