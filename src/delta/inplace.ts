@@ -47,7 +47,7 @@ import { diffOps, hash4, OldIndex, shortCopyFill, WIDE_SWITCH_BONUS } from "./di
 import { applyFilter, filterImage, FILTER_MARGIN, FILTERS } from "./filters.js";
 import { RangeEncoder } from "./rangecoder.js";
 import { encodeHeader, END_MARK, INPLACE_MAGIC, INPLACE_MAX_RANGE, mapSegmentCount, OpEncoder, type Op, type Prediction } from "./stream.js";
-import { buildPrediction, copiesOf, copyMismatches, firstPassCopies, PADDING_MIN, paddingStart, predictionFromCopies } from "./create.js";
+import { ARM64_SHARE_MIN, buildPrediction, copiesOf, copyMismatches, firstPassCopies, PADDING_MIN, paddingStart, predictionFromCopies } from "./create.js";
 import { mapReferences, PRED } from "./predict.js";
 import type { InPlaceSink } from "./decode.js";
 import type { RandomAccessReader } from "./types.js";
@@ -164,7 +164,7 @@ export function createInPlacePatch(oldImage: Uint8Array, newImage: Uint8Array, f
   const oF = filterImage(filterId, oldImage, true, S);
   const nF = filterImage(filterId, newImage, true, S);
   // an explicit filter "none" comes without a map; AArch64 code still gains from relative mapping
-  if (predFlags === 0 && filterId === FILTERS.none && arm64Share(newImage) > 0.002) predFlags = PRED.arm64rel | PRED.arm64page | PRED.abs32 | PRED.ptr64;
+  if (predFlags === 0 && filterId === FILTERS.none && arm64Share(newImage) > ARM64_SHARE_MIN) predFlags = PRED.arm64rel | PRED.arm64page | PRED.abs32 | PRED.ptr64;
   // matching as for ordinary streams: a first map from a quick pass, matching on the mapped base, then
   // the map refined from that matching's longer copies when the copies then differ in fewer bytes;
   // on smaller images also the map from a full first matching (the smaller patch wins)

@@ -50,10 +50,18 @@ export const PRED = {
    * in i32.const before the data and in aligned 32-bit words of the data (see mapWasmAddresses).
    */
   wasmAddr: 8192,
+  /**
+   * s390x (no filter, no other flag: big-endian): the relative-long forms with a 32-bit offset in
+   * halfwords (BRASL, BRCL, LARL, and the loads, stores and compares relative long) follow caller and
+   * target (see mapS390Relative).
+   */
+  s390rel: 16384,
+  /** MIPS, little-endian (no filter; with abs32, whose load address it uses): JAL targets follow them. */
+  mipsCall: 32768,
 } as const;
 
 /** Every flag a stream may carry. */
-export const PRED_ALL = 2047 | PRED.x86rel | PRED.wasmAddr;
+export const PRED_ALL = 2047 | PRED.x86rel | PRED.wasmAddr | PRED.s390rel | PRED.mipsCall;
 
 /** Short names of the PRED flags, for people (`fota inspect`). */
 export const PRED_NAMES: Readonly<Record<keyof typeof PRED, string>> = {
@@ -70,6 +78,8 @@ export const PRED_NAMES: Readonly<Record<keyof typeof PRED, string>> = {
   extAbs: "pointers past the image",
   x86rel: "x86-64 relative references",
   wasmAddr: "WebAssembly memory addresses",
+  s390rel: "s390x relative-long references",
+  mipsCall: "MIPS calls",
 };
 
 /**
@@ -94,6 +104,8 @@ export function predFilterOk(flags: number, filter: number): boolean {
   if (flags & (PRED.armCall | PRED.armRel) && filter !== FILTERS.arm) return false;
   if (flags & PRED.x86rel && (filter !== FILTERS.none || flags & (PRED.arm64 | PRED.arm64rel | PRED.thumb | PRED.thumbRel | PRED.thumbLdr))) return false;
   if (flags & PRED.wasmAddr && (filter !== FILTERS.none || flags !== PRED.wasmAddr)) return false;
+  if (flags & PRED.s390rel && (filter !== FILTERS.none || flags !== PRED.s390rel)) return false;
+  if (flags & PRED.mipsCall && (filter !== FILTERS.none || !(flags & PRED.abs32) || flags & ~(PRED.mipsCall | PRED.abs32 | PRED.ptr64 | PRED.extAbs))) return false;
   return true;
 }
 
@@ -500,6 +512,11 @@ export function mapReferences(flags: number, buf: Uint8Array, pos0: number, map:
     if (wasm) mapWasmAddresses(buf, pos0, map, oldSize, n, wasm);
     return;
   }
+  if (flags & PRED.s390rel) {
+    mapS390Relative(buf, pos0, map, oldSize, n);
+    return;
+  }
+  if (flags & PRED.mipsCall) mapMipsCalls(buf, pos0, map, oldSize, base, n);
   if (flags & PRED.thumb) {
     for (let i = pos0 & 1; i + 4 <= n; i += 2) {
       if ((buf[i + 1]! & 0xf8) !== 0xf0) {
@@ -594,6 +611,7 @@ export function mapReferences(flags: number, buf: Uint8Array, pos0: number, map:
       }
       if (flags & PRED.abs32) {
         if (flags & PRED.armCall && b3 === 0xeb) continue; // a call, mapped above
+        if (flags & PRED.mipsCall && (b3 & 0xfc) === 0x0c) continue; // a JAL, mapped above
         if (flags & PRED.armRel && armRelAt(buf, i)) continue; // a relative form, mapped above
         if (flags & PRED.ptr64 && (((pos0 + i) & 7) !== 0 || i + 8 > n || !isPtr64(buf, i))) continue;
         const w = (buf[i]! | (buf[i + 1]! << 8) | (buf[i + 2]! << 16) | (b3 << 24)) >>> 0;
@@ -961,5 +979,71 @@ function mapWasmAddresses(buf: Uint8Array, pos0: number, map: AddressMap, oldSiz
     if (x < w.dataStart || x >= oldSize) continue;
     const nv = v + map.shift(x) + w.delta;
     if (nv !== v) putInt32(buf, i, nv);
+  }
+}
+
+/** Second bytes (after C0, C4 or C6) of the s390x RIL-b forms with a 32-bit offset in halfwords: bit (op & 15) of S390_RIL[opcode byte]. */
+const S390_RIL: Readonly<Record<number, number>> = {
+  0xc0: (1 << 0) | (1 << 4) | (1 << 5), // LARL, BRCL, BRASL
+  0xc4: (1 << 2) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 11) | (1 << 12) | (1 << 13) | (1 << 14) | (1 << 15), // LLHRL .. STRL
+  0xc6: (1 << 0) | (1 << 2) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 10) | (1 << 12) | (1 << 13) | (1 << 14) | (1 << 15), // EXRL .. CLRL
+};
+
+/** Whether the even position buf[q] starts an s390x RIL-b form whose target (p + 2 x offset) lies in the base. Reads buf[q, q + 6). */
+function s390At(buf: Uint8Array, q: number, p: number, oldSize: number, n: number): boolean {
+  const c = buf[q]!;
+  if (c !== 0xc0 && c !== 0xc4 && c !== 0xc6) return false;
+  if (q + 6 > n || ((S390_RIL[c]! >> (buf[q + 1]! & 15)) & 1) === 0) return false;
+  const t = p + 2 * ((buf[q + 2]! << 24) | (buf[q + 3]! << 16) | (buf[q + 4]! << 8) | buf[q + 5]!);
+  return t >= 0 && t < oldSize;
+}
+
+/**
+ * s390x relative-long forms (PRED.s390rel) whose caller and target moved by different amounts: the
+ * big-endian offset becomes ((target + shift) - (caller + shift)) / 2 when that is whole. Instructions
+ * are halfword-aligned; a position counts only when neither of the next two halfwords starts such a
+ * form too (then they never overlap). Decisions read forward only, 10 bytes at most, never a
+ * rewritten byte; a byte's windows start at most 5 bytes before it, so FILTER_MARGIN bytes suffice.
+ */
+function mapS390Relative(buf: Uint8Array, pos0: number, map: AddressMap, oldSize: number, n: number): void {
+  for (let q = pos0 & 1; q + 10 <= n; q += 2) {
+    const c = buf[q]!;
+    if (c !== 0xc0 && c !== 0xc4 && c !== 0xc6) continue;
+    const p = pos0 + q;
+    if (!s390At(buf, q, p, oldSize, n) || s390At(buf, q + 2, p + 2, oldSize, n) || s390At(buf, q + 4, p + 4, oldSize, n)) continue;
+    const rel = (buf[q + 2]! << 24) | (buf[q + 3]! << 16) | (buf[q + 4]! << 8) | buf[q + 5]!;
+    const t = p + 2 * rel;
+    const d = t + map.shift(t) - (p + map.shiftSeq(p));
+    if ((d & 1) === 0 && d / 2 !== rel && d / 2 >= -0x80000000 && d / 2 <= 0x7fffffff) {
+      const v = d / 2;
+      buf[q + 2] = (v >>> 24) & 0xff;
+      buf[q + 3] = (v >>> 16) & 0xff;
+      buf[q + 4] = (v >>> 8) & 0xff;
+      buf[q + 5] = v & 0xff;
+    }
+    q += 4; // the next two halfwords are its offset
+  }
+}
+
+/**
+ * MIPS JAL (little-endian words, PRED.mipsCall): the target, (pc + 4) & 0xF0000000 | index x 4 in
+ * memory at load address `base`, becomes target + shift(target - base) when it stays in the same
+ * 256 MiB region. Decided from the word alone.
+ */
+function mapMipsCalls(buf: Uint8Array, pos0: number, map: AddressMap, oldSize: number, base: number, n: number): void {
+  for (let i = (4 - (pos0 & 3)) & 3; i + 4 <= n; i += 4) {
+    const b3 = buf[i + 3]!;
+    if ((b3 & 0xfc) !== 0x0c) continue;
+    const region = Math.floor((pos0 + i + base + 4) / 0x10000000) * 0x10000000;
+    const t = region + (buf[i]! | (buf[i + 1]! << 8) | (buf[i + 2]! << 16) | ((b3 & 3) << 24)) * 4;
+    const x = t - base;
+    if (x < 0 || x >= oldSize) continue;
+    const tn = t + map.shift(x);
+    if (tn < region || tn >= region + 0x10000000 || (tn & 3) !== 0) continue;
+    const idx = (tn - region) / 4;
+    buf[i] = idx & 0xff;
+    buf[i + 1] = (idx >>> 8) & 0xff;
+    buf[i + 2] = (idx >>> 16) & 0xff;
+    buf[i + 3] = 0x0c | ((idx >>> 24) & 3);
   }
 }

@@ -18,7 +18,7 @@ import {
   type DeltaResult,
 } from "../../src/delta/index.js";
 import { withConfig } from "../../src/config.js";
-import { aarch64Image, applyWithCuts, armImage, chunks, link, linkArm32, linkArm64, makeProgram, resumeRoundTrip, rng, sha, sleb128, wasmModule, x86Image } from "./helpers.js";
+import { aarch64Image, applyWithCuts, armImage, chunks, link, linkArm32, linkArm64, makeProgram, mipsImage, resumeRoundTrip, rng, s390Image, sha, sleb128, wasmModule, x86Image } from "./helpers.js";
 import { firstDataSegment, wasmAddressing, type WasmAddressing } from "../../src/delta/wasm.js";
 import { AddressMap, mapMargin, mapReferences, PRED, predFilterOk } from "../../src/delta/predict.js";
 import { createRawDelta } from "../../src/delta/create.js";
@@ -410,6 +410,58 @@ describe("createDelta / decoder", () => {
         const whole = new Uint8Array(img);
         mapReferences(PRED.wasmAddr, whole, 0, map, img.length, 0, 0, whole.length, wasm);
         expectSliceLikeWhole(img, whole, PRED.wasmAddr, map, 0, x, y, img.length, wasm);
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it("s390x relative-long forms follow caller and target (map flag 16384), and MIPS calls their targets (32768): smaller, picked by auto, and round-trip, ordinary and in place", () => {
+    const grow = new Map([[3, 5], [40, 11], [77, 2]]);
+    const old = s390Image(8, 100);
+    const nw = s390Image(8, 100, grow);
+    const size = (predict: number) => createRawDelta(old, nw, { filter: "none", predict }).patch.length;
+    // without the map, every call and address across a grown function is a changed field
+    expect(size(PRED.s390rel)).toBeLessThan(size(0) - 120);
+    expect(peekDeltaHeader(createDelta(old, nw).payload).flags & ~CODING_LANES).toBe(PRED.s390rel);
+    // a JAL to a function that moved by 20 bytes (load address 0x10000) is rewritten to call it there
+    const jal = (target: number) => Uint8Array.from(new Uint8Array(Uint32Array.of((0x0c000000 | (target >>> 2)) >>> 0).buffer));
+    const w = Uint8Array.from([...jal(0x10000 + 0x400), ...jal(0x10000 + 0x80)]);
+    mapReferences(PRED.mipsCall | PRED.abs32, w, 0x100, new AddressMap(Int32Array.of(0, 0x200), Int32Array.of(0x200, 0x1000), Int32Array.of(0, 20)), 0x1000, 0x10000);
+    expect([...w]).toEqual([...jal(0x10000 + 0x400 + 20), ...jal(0x10000 + 0x80)]);
+    const cases: Array<[string, Uint8Array, Uint8Array, number]> = [
+      ["s390x", old, nw, PRED.s390rel],
+      ["MIPS", mipsImage(9, 100), mipsImage(9, 100, grow), 0],
+    ];
+    for (const [name, old, nw, flags] of cases) {
+      const d = createDelta(old, nw);
+      expect(d.filter, name).toBe("none");
+      expect(peekDeltaHeader(d.payload).flags & flags, name).toBe(flags);
+      expect(sha(applyChunked(old, d, [3, 17, 500], nw)), name).toBe(sha(nw));
+      const small = new DeltaDecoder(bytesReader(old), { baseWindowBytes: 64 });
+      const parts: Uint8Array[] = [];
+      small.push(d.payload, (b) => void parts.push(new Uint8Array(b)));
+      small.finish((b) => void parts.push(new Uint8Array(b)));
+      expect(sha(Buffer.concat(parts)), name).toBe(sha(nw));
+      applyWithCuts(old, nw, createDelta(old, nw, { inPlace: { sectorSize: 256 } }), 256, 37);
+    }
+    // s390x alone (big-endian: no little-endian pointers), JAL with the load address it needs
+    expect(predFilterOk(PRED.s390rel | PRED.abs32, FILTERS.none)).toBe(false);
+    expect(predFilterOk(PRED.mipsCall, FILTERS.none)).toBe(false);
+    expect(predFilterOk(PRED.mipsCall | PRED.abs32, FILTERS.thumb)).toBe(false);
+  });
+
+  it("s390x and MIPS mapping give the same bytes on any slice as on the whole image", () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 40, maxLength: 500 }), fc.boolean(), fc.nat(), fc.nat(), (img, s390, x, y) => {
+        for (let i = 0; i + 6 < img.length; i += 2 + 2 * (img[i]! % 3)) {
+          if (s390) img.set([[0xc0, 0xc4, 0xc6][img[i + 1]! % 3]!, img[i + 2]! & 0x1f, img[i + 3]! & 1 ? 0 : 0xff, img[i + 3]! & 1 ? 0 : 0xff], i);
+          else if ((i & 3) === 0) img.set([img[i + 1]!, img[i + 2]! & 1, 0, 0x0c], i); // JAL into the first 512 KiB
+        }
+        const map = new AddressMap(Int32Array.of(0, 100, 220), Int32Array.of(90, 200, 400), Int32Array.of(8, -12, 40));
+        const flags = s390 ? PRED.s390rel : PRED.mipsCall | PRED.abs32;
+        const whole = new Uint8Array(img);
+        mapReferences(flags, whole, 0, map, 1 << 20, 0);
+        expectSliceLikeWhole(img, whole, flags, map, 0, x, y, 1 << 20);
       }),
       { numRuns: 3000 },
     );

@@ -462,3 +462,69 @@ export function wasmModule(seed: number, funcs: number, items: number, growCode:
   const dataSec = section(11, [...uleb128(1), 0, 0x41, ...sleb128(1024), 0x0b, ...uleb128(data.length), ...data]);
   return Uint8Array.from([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0, ...code, ...dataSec]);
 }
+
+/**
+ * A small s390x image (big-endian): functions of filler halfwords (none starts a relative-long form)
+ * with BRASL to other functions and LARL into a data area after the code. `grow` pads function i by
+ * 2 x grow[i] bytes, so every call and address across it changes.
+ */
+export function s390Image(seed: number, funcs: number, grow: ReadonlyMap<number, number> = new Map()): Uint8Array {
+  const bodies = Array.from({ length: funcs }, (_, i) => {
+    const r = rng(seed * 1000 + i);
+    return Uint8Array.from({ length: 2 * (30 + ((i * 13) % 41) + (grow.get(i) ?? 0)) }, () => [0x18, 0x41, 0xe3, 0xa7, 0x07, 0xb9, 0x12, 0x58][Math.floor(r() * 8)]!);
+  });
+  const starts: number[] = [];
+  let at = 0;
+  for (const b of bodies) {
+    starts.push(at);
+    at += b.length;
+  }
+  const data = (at + 255) & ~255;
+  const out = new Uint8Array(data + funcs * 8);
+  const dv = new DataView(out.buffer);
+  bodies.forEach((b, i) => out.set(b, starts[i]!));
+  for (let i = 0; i < funcs; i++) {
+    const pc = starts[i]!;
+    out.set([0xc0, 0xe5], pc); // BRASL %r14, callee
+    dv.setInt32(pc + 2, (starts[(i * 5 + 3) % funcs]! - pc) / 2);
+    out.set([0xc0, 0x10], pc + 6); // LARL %r1, data entry
+    dv.setInt32(pc + 8, (data + 8 * ((i * 7 + 1) % funcs) - (pc + 6)) / 2);
+    dv.setUint32(data + 8 * i, 0x5a5a0000 + i); // data that never changes
+  }
+  return out;
+}
+
+/**
+ * A small MIPS (little-endian, load address 0x10000) image: functions of filler words (no JAL) with
+ * JAL to other functions and a JR RA at the end, then a table of 64-bit pointers to the functions,
+ * each with 8 bytes of other data.
+ * `grow` pads function i by grow[i] words.
+ */
+export function mipsImage(seed: number, funcs: number, grow: ReadonlyMap<number, number> = new Map()): Uint8Array {
+  const base = 0x10000;
+  const bodies = Array.from({ length: funcs }, (_, i) => {
+    const r = rng(seed * 1000 + i);
+    return Array.from({ length: 20 + ((i * 7) % 23) + (grow.get(i) ?? 0) }, () => (Math.floor(r() * 0x100000000) & 0x03ffffff | 0x24000000) >>> 0); // ADDIU-like words
+  });
+  const starts: number[] = [];
+  let at = 0;
+  for (const b of bodies) {
+    starts.push(at);
+    at += 4 * (b.length + 2);
+  }
+  const table = (at + 7) & ~7;
+  const out = new Uint8Array(table + funcs * 16);
+  const dv = new DataView(out.buffer);
+  bodies.forEach((b, i) => {
+    b.forEach((w, k) => dv.setUint32(starts[i]! + 4 * k, w, true));
+    const end = starts[i]! + 4 * b.length;
+    dv.setUint32(end, 0x03e00008, true); // JR RA
+    dv.setUint32(end + 4, 0, true); // its delay slot
+    dv.setUint32(starts[i]! + 4, (0x0c000000 | ((base + starts[(i * 5 + 3) % funcs]!) >>> 2)) >>> 0, true); // JAL callee
+    // entries of a pointer (the high half stays zero) and 8 bytes that never change
+    dv.setUint32(table + 16 * i, base + starts[(i * 3) % funcs]!, true);
+    dv.setUint32(table + 16 * i + 8, 0x7e000000 + i * 977, true);
+    dv.setUint32(table + 16 * i + 12, 0x7d000000 + i * 131, true);
+  });
+  return out;
+}
