@@ -4,9 +4,9 @@
 // bench/pairs-more.tsv: other version pairs of the same corpus, which the engine was not tuned on;
 // bench/pairs-hubs.tsv: the other Pybricks hubs, after bash bench/hubs.sh CORPUS_DIR;
 // bench/pairs-exes.tsv: 32-bit ARM and AArch64 esbuild releases, after bash bench/exes.sh CORPUS_DIR;
-// bench/pairs-wasm.tsv, bench/pairs-rollup.tsv and bench/pairs-x86.tsv: MicroPython's WebAssembly
-// build, rollup's native modules for ARM and AArch64 Linux and esbuild for x86-64, after
-// bash bench/npm-pairs.sh CORPUS_DIR).
+// bench/pairs-wasm.tsv, bench/pairs-rollup.tsv, bench/pairs-x86.tsv and bench/pairs-arch.tsv:
+// MicroPython's WebAssembly build, rollup's native modules for ARM and AArch64 Linux, esbuild and
+// rollup for x86-64, and esbuild for six more architectures, after bash bench/npm-pairs.sh CORPUS_DIR).
 // Prints sizes, create and apply times (apply also of the anchors: bspatch, zstd -d --patch-from, and xz -d
 // of the new image, the LZMA decoder closest to our coding), decoder working memory, in-place size and in-place create time
 // (as fota pack --in-place builds it: a slot of the images' sectors, and the one sector past it that fota's inplace
@@ -100,7 +100,7 @@ for (const line of readFileSync(pairsFile ?? join(dir, "pairs.tsv"), "utf8").tri
       ? "; the hubs other than primehub and movehub come from bash bench/hubs.sh CORPUS_DIR"
       : /esbuild\/(linux-arm\/|linux-arm64\/0\.23)/.test(missing)
         ? "; these executables come from bash bench/exes.sh CORPUS_DIR"
-        : /^(micropython-wasm|rollup|esbuild\/linux-x64)\//.test(o) || /^(micropython-wasm|rollup|esbuild\/linux-x64)\//.test(n)
+        : /^(micropython-wasm|rollup|esbuild\/linux-(x64|ia32|riscv64|ppc64|s390x|mips64el|loong64))\//.test(o) || /^(micropython-wasm|rollup|esbuild\/linux-(x64|ia32|riscv64|ppc64|s390x|mips64el|loong64))\//.test(n)
           ? "; these come from the npm registry: bash bench/npm-pairs.sh CORPUS_DIR"
           : "; make the corpus with ../shared/corpus/fetch.sh";
     process.stderr.write(`${name}: no ${missing}${hint}\n`);

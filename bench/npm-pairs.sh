@@ -11,8 +11,13 @@
 #     (@esbuild/linux-x64 0.23.0, 0.24.0, 0.24.1, a Go executable: CORPUS_DIR/esbuild/linux-x64/<version>/esbuild)
 #     and rollup's native module (@rollup/rollup-linux-x64-gnu 4.68.7, 4.68.8, a Rust shared library:
 #     CORPUS_DIR/rollup/linux-x64-gnu/<version>/rollup.node).
+#   - esbuild 0.24.0 and 0.24.1 for six more architectures (@esbuild/linux-ia32, -riscv64, -ppc64,
+#     -s390x, -mips64el, -loong64): CORPUS_DIR/esbuild/linux-<arch>/<version>/esbuild, for
+#     bench/pairs-arch.tsv (x86 with the x86 map, s390x and MIPS with maps of their own, the others
+#     with pointers only: the check that code of any architecture stays within bsdiff + 256 bytes).
 # Files already there are kept.
 #   bash bench/npm-pairs.sh CORPUS_DIR && npm run bench:delta -- CORPUS_DIR --pairs bench/pairs-wasm.tsv
+#   (and --pairs bench/pairs-rollup.tsv, bench/pairs-x86.tsv, bench/pairs-arch.tsv)
 set -euo pipefail
 OUT=${1:?usage: bench/npm-pairs.sh CORPUS_DIR   (a corpus made by ../shared/corpus/fetch.sh)}
 mkdir -p "$OUT/tgz"
@@ -42,4 +47,9 @@ done
 for v in 0.23.0 0.24.0 0.24.1; do
   take "@esbuild/linux-x64@$v" bin/esbuild "$OUT/esbuild/linux-x64/$v/esbuild"
 done
-echo "npm pairs: $added files added under $OUT (micropython-wasm, rollup, esbuild/linux-x64)"
+for a in ia32 riscv64 ppc64 s390x mips64el loong64; do
+  for v in 0.24.0 0.24.1; do
+    take "@esbuild/linux-$a@$v" bin/esbuild "$OUT/esbuild/linux-$a/$v/esbuild"
+  done
+done
+echo "npm pairs: $added files added under $OUT (micropython-wasm, rollup, esbuild/linux-*)"
