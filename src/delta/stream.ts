@@ -2,7 +2,8 @@
 //
 //   header  byte 0: 0xD0 | filter id (bits 0..3) ; varint new size ; varint old size ; varint map
 //           flags (PRED in predict.ts) and coding flags (CODING_LANES) ; varint load address when the
-//           flags include absolute pointers
+//           flags include absolute pointers ; with PRED.wasmAddr three varints: zigzag base, zigzag
+//           delta, data start (WasmAddressing in wasm.ts)
 //   body    [address map: segment count, then per segment gap, length - 1, shift change]
 //           operations until the output reaches the new size. Each operation is
 //             copyLen            (length model; context: last literal run empty?, last kind rep0?)
