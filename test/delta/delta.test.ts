@@ -34,6 +34,21 @@ function applyChunked(old: Uint8Array, d: DeltaResult, sizes: number[], nw: Uint
   return Buffer.concat(parts);
 }
 
+/**
+ * Applies `d` through a decoder whose base window holds 64 bytes (many slices, each read with the
+ * margins its map needs), saved and restored half-way through the payload.
+ */
+function applySmallWindowResumed(old: Uint8Array, d: DeltaResult): Uint8Array {
+  const parts: Uint8Array[] = [];
+  const out = (b: Uint8Array): void => void parts.push(new Uint8Array(b));
+  const first = new DeltaDecoder(bytesReader(old), { baseWindowBytes: 64 });
+  first.push(d.payload.subarray(0, d.payload.length >> 1), out);
+  const resumed = DeltaDecoder.restore(first.saveState(), bytesReader(old), { baseWindowBytes: 64 });
+  resumed.push(d.payload.subarray(d.payload.length >> 1), out);
+  resumed.finish(out);
+  return Buffer.concat(parts);
+}
+
 /** An image edited the way firmware changes: bytes inserted, deleted, blocks moved, values patched. */
 const editArb = fc.record({
   kind: fc.constantFrom("insert", "delete", "move", "patch"),
@@ -301,14 +316,7 @@ describe("createDelta / decoder", () => {
     expect(peekDeltaHeader(d.payload).flags & PRED.x86rel).toBe(PRED.x86rel);
     expect(d.payload.length).toBeLessThanOrEqual(all + 16);
     expect(sha(applyChunked(old, d, [1, 5, 333], nw))).toBe(sha(nw));
-    // a base window of 64 bytes: many slices, each read with its margins; and a resume half-way
-    const small = new DeltaDecoder(bytesReader(old), { baseWindowBytes: 64 });
-    const parts: Uint8Array[] = [];
-    small.push(d.payload.subarray(0, d.payload.length >> 1), (b) => void parts.push(new Uint8Array(b)));
-    const resumed = DeltaDecoder.restore(small.saveState(), bytesReader(old), { baseWindowBytes: 64 });
-    resumed.push(d.payload.subarray(d.payload.length >> 1), (b) => void parts.push(new Uint8Array(b)));
-    resumed.finish((b) => void parts.push(new Uint8Array(b)));
-    expect(sha(Buffer.concat(parts))).toBe(sha(nw));
+    expect(sha(applySmallWindowResumed(old, d))).toBe(sha(nw));
     // in place, each sector mapped alone (windows across a sector boundary see zeros): smaller too, and safe against a cut at every step
     const S = 512;
     const ipSize = (predict: number) => createInPlacePatch(old, nw, FILTERS.none, S, { predFlags: predict, rangeSectors: 4 }).patch.length;
@@ -357,14 +365,7 @@ describe("createDelta / decoder", () => {
     expect(d.filter).toBe("none");
     expect(peekDeltaHeader(d.payload).flags & ~CODING_LANES).toBe(PRED.wasmAddr);
     expect(sha(applyChunked(old, d, [2, 7, 250], nw))).toBe(sha(nw));
-    // a base window of 64 bytes, and a resume half-way
-    const small = new DeltaDecoder(bytesReader(old), { baseWindowBytes: 64 });
-    const parts: Uint8Array[] = [];
-    small.push(d.payload.subarray(0, d.payload.length >> 1), (b) => void parts.push(new Uint8Array(b)));
-    const resumed = DeltaDecoder.restore(small.saveState(), bytesReader(old), { baseWindowBytes: 64 });
-    resumed.push(d.payload.subarray(d.payload.length >> 1), (b) => void parts.push(new Uint8Array(b)));
-    resumed.finish((b) => void parts.push(new Uint8Array(b)));
-    expect(sha(Buffer.concat(parts))).toBe(sha(nw));
+    expect(sha(applySmallWindowResumed(old, d))).toBe(sha(nw));
     // in place, sector by sector, safe against a cut at every step
     const S = 256;
     const ipSize = (predict: number) => createInPlacePatch(old, nw, FILTERS.none, S, { predFlags: predict, rangeSectors: 4 }).patch.length;
@@ -437,11 +438,7 @@ describe("createDelta / decoder", () => {
       expect(d.filter, name).toBe("none");
       expect(peekDeltaHeader(d.payload).flags & flags, name).toBe(flags);
       expect(sha(applyChunked(old, d, [3, 17, 500], nw)), name).toBe(sha(nw));
-      const small = new DeltaDecoder(bytesReader(old), { baseWindowBytes: 64 });
-      const parts: Uint8Array[] = [];
-      small.push(d.payload, (b) => void parts.push(new Uint8Array(b)));
-      small.finish((b) => void parts.push(new Uint8Array(b)));
-      expect(sha(Buffer.concat(parts)), name).toBe(sha(nw));
+      expect(sha(applySmallWindowResumed(old, d)), name).toBe(sha(nw));
       applyWithCuts(old, nw, createDelta(old, nw, { inPlace: { sectorSize: 256 } }), 256, 37);
     }
     // s390x alone (big-endian: no little-endian pointers), JAL with the load address it needs

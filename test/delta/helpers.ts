@@ -364,12 +364,7 @@ export function x86Image(seed: number, funcs: number, grow: ReadonlyMap<number, 
   const filler = (r: () => number, n: number) => Uint8Array.from({ length: n }, () => FILL[Math.floor(r() * FILL.length)]!);
   // each function's filler from its own generator: growing one leaves the others' bytes alone
   const bodies = Array.from({ length: funcs }, (_, i) => filler(rng(seed * 1000 + i), 60 + ((i * 13) % 41) + (grow.get(i) ?? 0)));
-  const starts: number[] = [];
-  let at = 0;
-  for (const b of bodies) {
-    starts.push(at);
-    at += b.length;
-  }
+  const [starts, at] = laidOut(bodies);
   const table = (at + 4095) & ~4095;
   const out = new Uint8Array(table + funcs * 8 + 64);
   const dv = new DataView(out.buffer);
@@ -473,12 +468,7 @@ export function s390Image(seed: number, funcs: number, grow: ReadonlyMap<number,
     const r = rng(seed * 1000 + i);
     return Uint8Array.from({ length: 2 * (30 + ((i * 13) % 41) + (grow.get(i) ?? 0)) }, () => [0x18, 0x41, 0xe3, 0xa7, 0x07, 0xb9, 0x12, 0x58][Math.floor(r() * 8)]!);
   });
-  const starts: number[] = [];
-  let at = 0;
-  for (const b of bodies) {
-    starts.push(at);
-    at += b.length;
-  }
+  const [starts, at] = laidOut(bodies);
   const data = (at + 255) & ~255;
   const out = new Uint8Array(data + funcs * 8);
   const dv = new DataView(out.buffer);
@@ -527,4 +517,15 @@ export function mipsImage(seed: number, funcs: number, grow: ReadonlyMap<number,
     dv.setUint32(table + 16 * i + 12, 0x7d000000 + i * 131, true);
   });
   return out;
+}
+
+/** Start offsets of bodies laid out one after another, and the end of the last. */
+function laidOut(bodies: ReadonlyArray<{ length: number }>): [number[], number] {
+  const starts: number[] = [];
+  let at = 0;
+  for (const b of bodies) {
+    starts.push(at);
+    at += b.length;
+  }
+  return [starts, at];
 }
