@@ -662,10 +662,12 @@ function tryFilter(
   const seen = new Set<number>();
   const variants: Array<{ pred: Prediction; base: Uint8Array; mismatches: number }> = [];
   for (const f of flagsList) {
-    const key = f & (PRED.thumb | PRED.armCall | PRED.abs32 | PRED.ptr64 | PRED.extAbs);
+    // (the flags refinement may drop: pointers, and what needs them or needs the images' own data)
+    const dropped = PRED.abs32 | PRED.ptr64 | PRED.extAbs | PRED.mipsCall | PRED.wasmAddr;
+    const key = f & (PRED.thumb | PRED.armCall | dropped);
     let r = refinedBy.get(key);
     if (!r) refinedBy.set(key, (r = predictionFromCopies(oldF, newF, copies2, f, maxSeg)));
-    const flags = (f & ~(PRED.abs32 | PRED.ptr64 | PRED.extAbs)) | (r.flags & (PRED.abs32 | PRED.ptr64 | PRED.extAbs));
+    const flags = (f & ~dropped) | (r.flags & dropped);
     if (flags === 0 || seen.has(flags)) continue;
     seen.add(flags);
     const pred: Prediction = { flags, base: flags & PRED.abs32 ? r.base : 0, map: r.map, ...(r.wasm ? { wasm: r.wasm } : {}) };

@@ -388,8 +388,14 @@ describe("createDelta / decoder", () => {
       }),
       { numRuns: 500 },
     );
-    const noData = m.subarray(0, firstDataSegment(m)!.offset - 12); // the code section only... and a piece
+    // modules without a data section: no map, and the patch applies
+    const noData = wasmModule(2, 5, 4, new Map(), new Map(), false);
+    const noData2 = wasmModule(2, 5, 4, new Map([[1, 9]]), new Map(), false);
+    expect(firstDataSegment(noData)).toBeNull();
     expect(wasmAddressing(noData, m)).toBeNull();
+    const dw = createDelta(noData, noData2);
+    expect(peekDeltaHeader(dw.payload).flags & PRED.wasmAddr).toBe(0);
+    expect(sha(applyDelta(noData, dw.payload, dw.encoding))).toBe(sha(noData2));
     const d = createDelta(link(makeProgram(3, 10, 100)), link(makeProgram(4, 10, 100)));
     expect(peekDeltaHeader(d.payload).flags & PRED.wasmAddr).toBe(0);
   });

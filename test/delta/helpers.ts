@@ -421,9 +421,9 @@ export function sleb128(v: number, pad = 0): number[] {
  * i32.const addresses of data items (5-byte padded and minimal LEBs), then one active data segment
  * at address 1024: items of bytes, each starting with a 32-bit pointer to another item. `growCode`
  * pads body i by growCode[i] bytes (the data moves in the file, not in memory); `growData` item i
- * by growData[i] bytes (the addresses after it move).
+ * by growData[i] bytes (the addresses after it move). `withData` false leaves the data section out.
  */
-export function wasmModule(seed: number, funcs: number, items: number, growCode: ReadonlyMap<number, number> = new Map(), growData: ReadonlyMap<number, number> = new Map()): Uint8Array {
+export function wasmModule(seed: number, funcs: number, items: number, growCode: ReadonlyMap<number, number> = new Map(), growData: ReadonlyMap<number, number> = new Map(), withData = true): Uint8Array {
   const FILL = [0x20, 0x21, 0x6a, 0x6b, 0x28, 0x36, 0x0d, 0x0c, 0x02, 0x0b, 0x1a, 0x46, 0x47, 0x10, 0x01];
   const r0 = rng(seed);
   const sizes = Array.from({ length: items }, (_, i) => 8 + Math.floor(r0() * 40) + (growData.get(i) ?? 0));
@@ -455,7 +455,7 @@ export function wasmModule(seed: number, funcs: number, items: number, growCode:
   const section = (id: number, content: number[]): number[] => [id, ...uleb128(content.length), ...content];
   const code = section(10, [...uleb128(funcs), ...bodies.flatMap((b) => [...uleb128(b.length), ...b])]);
   const dataSec = section(11, [...uleb128(1), 0, 0x41, ...sleb128(1024), 0x0b, ...uleb128(data.length), ...data]);
-  return Uint8Array.from([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0, ...code, ...dataSec]);
+  return Uint8Array.from([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0, ...code, ...(withData ? dataSec : [])]);
 }
 
 /**
