@@ -144,7 +144,7 @@ export function predictionFromCopies(old: Uint8Array, nw: Uint8Array, copies: Ar
     else flags &= ~PRED.extAbs;
   }
   if (flags & PRED.wasmAddr) {
-    const wasm = wasmAddressing(old, nw);
+    const wasm = wasmAddressing(old, nw, (x) => map.shift(x));
     if (wasm) return { flags, base, map, wasm };
     flags &= ~PRED.wasmAddr;
   }

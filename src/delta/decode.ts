@@ -7,7 +7,7 @@ import { createHash, type Hash } from "node:crypto";
 import { CompatibilityError, FormatError, IntegrityError, StorageError, UsageError } from "../errors.js";
 import { applyFilter, filterName, FILTER_MARGIN, FILTERS } from "./filters.js";
 import { AddressMap, mapMargin, mapReferences, PRED, predFilterOk, PRED_ALL } from "./predict.js";
-import type { WasmAddressing } from "./wasm.js";
+import { WASM_MAX_CALL_RUNS, type WasmAddressing } from "./wasm.js";
 import { L, MOVE_BITS, newModel, PROB_BITS, type LenModel } from "./rangecoder.js";
 import { copyLenCtx, dbyteCtx, HISTORY_BYTES, INPLACE_MAGIC, INPLACE_MAX_RANGE, INPLACE_MAX_SPARE, INPLACE_SPARE, INPLACE_STASH_ANYWHERE, INPLACE_STRADDLE, INPLACE_STRAIGHT, KIND_HISTORY, KIND_MAP, KIND_NEAR_MAP, litCtx, litLenCtx, narrowCode, runClass, STREAM_MAGIC, zrunCtx, END_MARK, unzigzag, CODING_LANES, SUBST_HIT, SUBST_TABLE_BYTES, substKey, type CoderState } from "./stream.js";
 import type { PayloadDecoder, RandomAccessReader } from "./types.js";
@@ -120,7 +120,7 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
   private fixedMemory: number;
   /** Working memory in use (buffers, model, address map), in bytes. */
   get memoryBytes(): number {
-    return this.fixedMemory + this.mapN * MAP_SEGMENT_BYTES + this.written.length + this.stashed.length + this.mapTmp.length;
+    return this.fixedMemory + this.mapN * MAP_SEGMENT_BYTES + this.written.length + this.stashed.length + this.mapTmp.length + (this.wasm?.calls.byteLength ?? 0);
   }
   private probs = newModel();
   private outBuf: Uint8Array;
@@ -180,7 +180,20 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
   private wasmBase = 0;
   private wasmDelta = 0;
   private wasmStart = 0;
+  private wasmCode = 0;
   private wasm: WasmAddressing | undefined;
+
+  /** What is wrong with the WebAssembly parameters (an image of oldSize bytes; runs: length, change, ...), or "". */
+  private wasmParamsBad(oldSize: number, runs: readonly number[]): string {
+    if (Math.abs(this.wasmBase) >= 2 ** 31 || Math.abs(this.wasmDelta) >= 2 ** 31) return "base or delta out of range";
+    if (this.wasmStart > oldSize || this.wasmCode > this.wasmStart) return "code or data start out of the image";
+    let functions = 0;
+    for (let i = 0; i < runs.length; i += 2) {
+      functions += runs[i]!;
+      if (runs[i]! < 1 || Math.abs(runs[i + 1]!) >= 2 ** 31 || functions >= 2 ** 32) return "a run of function indices";
+    }
+    return "";
+  }
   private mapN = 0;
   private mapI = 0;
   private mapPrevEnd = 0;
@@ -508,7 +521,12 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
         flagsAt++;
       }
       if (k === flagsAt && (v & 4) !== 0) want++;
-      if (k === flagsAt && Math.floor(v / PRED.wasmAddr) % 2 === 1) want += 3; // its base, delta and data start
+      // WebAssembly: base, delta, data start, code start, the run count, then each run's length and change
+      if (k === flagsAt && Math.floor(v / PRED.wasmAddr) % 2 === 1) want += 5;
+      if (k === flagsAt + 5 && Math.floor(vals[flagsAt]! / PRED.wasmAddr) % 2 === 1) {
+        if (v > WASM_MAX_CALL_RUNS) throw corrupt(`${v} runs of function indices (at most ${WASM_MAX_CALL_RUNS})`);
+        want += 2 * v;
+      }
     }
     const flags = vals[flagsAt]! & ~CODING_LANES;
     if (flags > PRED_ALL || (flags & ~PRED_ALL) !== 0 || !predFilterOk(flags, filter)) throw corrupt(`bad reference-map flags ${flags} for filter ${filter}`);
@@ -520,8 +538,11 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
       this.wasmBase = unzigzag(vals[flagsAt + 1]!);
       this.wasmDelta = unzigzag(vals[flagsAt + 2]!);
       this.wasmStart = vals[flagsAt + 3]!;
-      if (Math.abs(this.wasmBase) >= 2 ** 31 || Math.abs(this.wasmDelta) >= 2 ** 31 || this.wasmStart > vals[1]!) throw corrupt("bad WebAssembly data parameters");
-      this.wasm = { base: this.wasmBase, delta: this.wasmDelta, dataStart: this.wasmStart };
+      this.wasmCode = vals[flagsAt + 4]!;
+      const runs = vals.slice(flagsAt + 6).map((x, i) => (i % 2 === 0 ? x : unzigzag(x)));
+      const bad = this.wasmParamsBad(vals[1]!, runs);
+      if (bad) throw corrupt(`bad WebAssembly parameters: ${bad}`);
+      this.wasm = { base: this.wasmBase, delta: this.wasmDelta, dataStart: this.wasmStart, codeStart: this.wasmCode, calls: Int32Array.from(runs) };
     }
     this.pos = p;
     this.filter = filter;
@@ -1306,13 +1327,13 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
   private static readonly NUMS = [
     "phase", "st", "filter", "newSize", "oldSize", "range", "code", "copyRem", "litRem", "oldPos", "curCopyLen", "newPos",
     "outBase", "produced", "consumed", "rep0", "rep1", "prevOldEnd", "lastLit", "hist", "prevDiff", "prev", "kind", "trailing",
-    "predFlags", "predBase", "wasmBase", "wasmDelta", "wasmStart", "mapN", "mapI", "mapPrevEnd", "mapPrevShift", "histDist", "zrem", "znz", "coding", "substHit",
+    "predFlags", "predBase", "wasmBase", "wasmDelta", "wasmStart", "wasmCode", "mapN", "mapI", "mapPrevEnd", "mapPrevShift", "histDist", "zrem", "znz", "coding", "substHit",
   ] as const;
 
   /** Everything needed to resume after the bytes pushed so far (call between push() calls). */
   saveState(): Uint8Array {
     const nums = DeltaDecoder.NUMS;
-    const mapBytes = this.mapN * 12;
+    const mapBytes = this.mapN * 12 + 4 + (this.wasm?.calls.byteLength ?? 0);
     const size = 8 + nums.length * 8 + 4 + this.outFill + HISTORY_BYTES + 4 + this.carry.length + this.probs.byteLength + (this.subst?.length ?? 0) + mapBytes;
     const outb = new Uint8Array(size);
     const dv = new DataView(outb.buffer);
@@ -1342,6 +1363,11 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
     }
     const all = this.mapAll ?? this.map;
     for (const arr of [all.starts, all.ends, all.shifts]) for (let i = 0; i < this.mapN; i++, o += 4) dv.setInt32(o, arr[i]!, true);
+    // the WebAssembly call runs (from the header: a resume does not read it again)
+    const calls = this.wasm?.calls ?? new Int32Array(0);
+    dv.setUint32(o, calls.length);
+    o += 4;
+    for (let i = 0; i < calls.length; i++, o += 4) dv.setInt32(o, calls[i]!, true);
     return outb;
   }
 
@@ -1399,6 +1425,13 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
     need(d.mapN * 12);
     d.map = new AddressMap(new Int32Array(d.mapN), new Int32Array(d.mapN), new Int32Array(d.mapN));
     for (const arr of [d.map.starts, d.map.ends, d.map.shifts]) for (let i = 0; i < d.mapN; i++, o += 4) arr[i] = dv.getInt32(o, true);
+    need(4);
+    const nCalls = dv.getUint32(o);
+    o += 4;
+    if (nCalls > 2 * WASM_MAX_CALL_RUNS || nCalls % 2 !== 0) throw bad("function index runs");
+    need(nCalls * 4);
+    const calls: number[] = [];
+    for (let i = 0; i < nCalls; i++, o += 4) calls.push(dv.getInt32(o, true));
     if (d.mapN > 0 && d.mapI === d.mapN) d.splitExt();
     if (o !== state.length) throw bad("trailing bytes");
     const checks: Array<[string, boolean]> = [
@@ -1417,9 +1450,9 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
     if (failed) throw bad(`inconsistent ${failed[0]}`);
     d.margin = mapMargin(d.predFlags);
     if (d.predFlags & PRED.wasmAddr) {
-      if (Math.abs(d.wasmBase) >= 2 ** 31 || Math.abs(d.wasmDelta) >= 2 ** 31 || d.wasmStart < 0 || d.wasmStart > d.oldSize) throw bad("WebAssembly data parameters");
-      d.wasm = { base: d.wasmBase, delta: d.wasmDelta, dataStart: d.wasmStart };
-    }
+      if (d.wasmStart < 0 || d.wasmCode < 0 || d.wasmParamsBad(d.oldSize, calls)) throw bad("WebAssembly parameters");
+      d.wasm = { base: d.wasmBase, delta: d.wasmDelta, dataStart: d.wasmStart, codeStart: d.wasmCode, calls: Int32Array.from(calls) };
+    } else if (calls.length > 0) throw bad("function index runs without the WebAssembly map");
     if (d.sha !== null) {
       if (!opts.emitted) throw new UsageError("bad-argument", "resuming a delta apply that checks the target SHA-256 needs the image bytes already written (the emitted option)");
       if (opts.emitted.size < d.produced) {

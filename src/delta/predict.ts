@@ -47,7 +47,8 @@ export const PRED = {
   x86rel: 4096,
   /**
    * WebAssembly (no filter, no other flag): memory addresses of the module's static data follow it,
-   * in i32.const before the data and in aligned 32-bit words of the data (see mapWasmAddresses).
+   * in i32.const before the data and in aligned 32-bit words of the data, and function indices in
+   * calls follow their functions (see mapWasmAddresses).
    */
   wasmAddr: 8192,
   /**
@@ -925,20 +926,24 @@ function putInt32(buf: Uint8Array, i: number, v: number): void {
 }
 
 /**
- * The length (1-5) of the i32.const at buf[q] (opcode 0x41, then a signed LEB128, often padded to 5
- * bytes by the linker) whose value is an address of the old module's data (x = value - base in
- * [dataStart, oldSize)), ending before the data (a const is code); 0 for any other position. Reads
- * buf[q, q + 6).
+ * The length (1-5) of the LEB128 after buf[q] when buf[q] starts a field the WebAssembly map rewrites:
+ * an i32.const (0x41, then a signed LEB128, often padded to 5 bytes by the linker) whose value is an
+ * address of the old module's data (x = value - base in [dataStart, oldSize)), or, from codeStart on,
+ * a call (0x10, then an unsigned LEB128) of a function index below `functions`; either ending before
+ * the data. 0 for any other position. Reads buf[q, q + 6).
  */
-function wasmConstAt(buf: Uint8Array, q: number, pos0: number, n: number, w: WasmAddressing, oldSize: number): number {
-  if (buf[q] !== 0x41) return 0;
+function wasmAt(buf: Uint8Array, q: number, pos0: number, n: number, w: WasmAddressing, oldSize: number, functions: number): number {
+  const op = buf[q];
+  if (op !== 0x41 && (op !== 0x10 || pos0 + q < w.codeStart)) return 0;
   let v = 0;
   for (let k = 0; k < 5; k++) {
     if (q + 1 + k >= n) return 0;
     const c = buf[q + 1 + k]!;
     v += (c & 0x7f) * 2 ** (7 * k);
     if ((c & 0x80) === 0) {
-      if ((c & 0x40) !== 0 || pos0 + q + 1 + k >= w.dataStart) return 0; // negative, or not before the data
+      if (pos0 + q + 1 + k >= w.dataStart) return 0; // not before the data
+      if (op === 0x10) return v < functions ? k + 1 : 0;
+      if ((c & 0x40) !== 0) return 0; // negative
       const x = v - w.base;
       return x >= w.dataStart && x < oldSize ? k + 1 : 0;
     }
@@ -947,30 +952,50 @@ function wasmConstAt(buf: Uint8Array, q: number, pos0: number, n: number, w: Was
 }
 
 /**
- * WebAssembly memory addresses (PRED.wasmAddr) follow the data they point at: an address A of old
- * file position x = A - base becomes A + shift(x) + delta. In the code (before dataStart), in
- * i32.const whose new value fits the same number of bytes (padded as the old one was, or not: the
- * others are left alone), when no other such const starts within its bytes (then they never
- * overlap, and as the decisions read only bytes at or after a const, none reads a rewritten one);
- * in the data, in 32-bit words aligned in memory. Decisions read 11 bytes from a const on, and the
- * word itself: see mapMargin().
+ * The WebAssembly map (PRED.wasmAddr). Memory addresses follow the data they point at: an address A
+ * of old file position x = A - base becomes A + shift(x) + delta, in i32.const in the code and in
+ * 32-bit words of the data aligned in memory. Function indices in calls follow their functions
+ * (WasmAddressing.calls). A const or call is rewritten when its new value fits the same number of
+ * bytes (padded as the old one was, or not: the others are left alone) and no other such field
+ * starts within its bytes (then they never overlap, and as the decisions read only bytes at or after
+ * a field, none reads a rewritten one). Decisions read 11 bytes from a field on, and the word
+ * itself: see mapMargin().
  */
 function mapWasmAddresses(buf: Uint8Array, pos0: number, map: AddressMap, oldSize: number, n: number, w: WasmAddressing): void {
+  const runs = w.calls;
+  const ends = new Float64Array(runs.length >> 1); // the first index past each run
+  for (let r = 0, at = 0; r < ends.length; r++) ends[r] = at += runs[2 * r]!;
+  const functions = ends.length > 0 ? ends[ends.length - 1]! : 0;
   for (let q = 0; q + 11 <= n && pos0 + q < w.dataStart; q++) {
-    if (buf[q] !== 0x41) continue;
-    const len = wasmConstAt(buf, q, pos0, n, w, oldSize);
+    const op = buf[q];
+    if (op !== 0x41 && op !== 0x10) continue;
+    const len = wasmAt(buf, q, pos0, n, w, oldSize, functions);
     if (len === 0) continue;
     let clash = false;
-    for (let k = 1; k <= len && !clash; k++) clash = wasmConstAt(buf, q + k, pos0, n, w, oldSize) !== 0;
+    for (let k = 1; k <= len && !clash; k++) clash = wasmAt(buf, q + k, pos0, n, w, oldSize, functions) !== 0;
     if (clash) continue;
     let v = 0;
     for (let k = 0; k < len; k++) v += (buf[q + 1 + k]! & 0x7f) * 2 ** (7 * k);
-    const nv = v + map.shift(v - w.base) + w.delta;
-    // the same length: non-negative and below 2^(7 len - 1) (a 32-bit value in 5 bytes)
-    if (nv !== v && nv >= 0 && nv < Math.min(2 ** 31, 2 ** (7 * len - 1))) {
+    let nv: number;
+    let limit: number; // values below it fit len bytes
+    if (op === 0x41) {
+      nv = v + map.shift(v - w.base) + w.delta;
+      limit = Math.min(2 ** 31, 2 ** (7 * len - 1)); // non-negative and a clear sign bit
+    } else {
+      let lo = 0;
+      let hi = ends.length - 1;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (ends[mid]! > v) hi = mid;
+        else lo = mid + 1;
+      }
+      nv = v + runs[2 * lo + 1]!;
+      limit = Math.min(2 ** 32, 2 ** (7 * len));
+    }
+    if (nv !== v && nv >= 0 && nv < limit) {
       for (let k = 0; k < len; k++) buf[q + 1 + k] = (Math.floor(nv / 2 ** (7 * k)) & 0x7f) | (k < len - 1 ? 0x80 : 0);
     }
-    q += len; // its bytes start no const
+    q += len; // its bytes start no field
   }
   const from = Math.max(0, w.dataStart - pos0);
   for (let i = from + ((4 - ((pos0 + from + w.base) & 3)) & 3); i + 4 <= n; i += 4) {

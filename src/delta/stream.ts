@@ -2,8 +2,9 @@
 //
 //   header  byte 0: 0xD0 | filter id (bits 0..3) ; varint new size ; varint old size ; varint map
 //           flags (PRED in predict.ts) and coding flags (CODING_LANES) ; varint load address when the
-//           flags include absolute pointers ; with PRED.wasmAddr three varints: zigzag base, zigzag
-//           delta, data start (WasmAddressing in wasm.ts)
+//           flags include absolute pointers ; with PRED.wasmAddr: zigzag base, zigzag delta, data
+//           start, code start, run count, then per run its length and zigzag index change
+//           (WasmAddressing in wasm.ts)
 //   body    [address map: segment count, then per segment gap, length - 1, shift change]
 //           operations until the output reaches the new size. Each operation is
 //             copyLen            (length model; context: last literal run empty?, last kind rep0?)
@@ -388,6 +389,12 @@ export function encodeHeader(
     putVarint(h, zigzag(w.base));
     putVarint(h, zigzag(w.delta));
     putVarint(h, w.dataStart);
+    putVarint(h, w.codeStart);
+    putVarint(h, w.calls.length / 2);
+    for (let r = 0; r < w.calls.length; r += 2) {
+      putVarint(h, w.calls[r]!);
+      putVarint(h, zigzag(w.calls[r + 1]!));
+    }
   }
   return Uint8Array.from(h);
 }

@@ -18,10 +18,10 @@ import {
   type DeltaResult,
 } from "../../src/delta/index.js";
 import { withConfig } from "../../src/config.js";
-import { aarch64Image, applyWithCuts, armImage, chunks, link, linkArm32, linkArm64, makeProgram, mipsImage, resumeRoundTrip, rng, s390Image, sha, sleb128, wasmModule, x86Image } from "./helpers.js";
+import { aarch64Image, applyWithCuts, armImage, chunks, link, linkArm32, linkArm64, makeProgram, mipsImage, resumeRoundTrip, rng, s390Image, sha, sleb128, uleb128, wasmModule, x86Image } from "./helpers.js";
 import { firstDataSegment, wasmAddressing, type WasmAddressing } from "../../src/delta/wasm.js";
 import { AddressMap, mapMargin, mapReferences, PRED, predFilterOk } from "../../src/delta/predict.js";
-import { createRawDelta } from "../../src/delta/create.js";
+import { createRawDelta, firstPassCopies } from "../../src/delta/create.js";
 import { CODING_LANES } from "../../src/delta/stream.js";
 import { createInPlacePatch } from "../../src/delta/inplace.js";
 
@@ -353,14 +353,21 @@ describe("createDelta / decoder", () => {
     );
   });
 
-  it("WebAssembly data addresses follow their data (map flag 8192): smaller, picked by auto, and round-trip, ordinary and in place", () => {
+  it("WebAssembly data addresses follow their data and call indices their functions (map flag 8192): smaller, picked by auto, and round-trip, ordinary and in place", () => {
     const old = wasmModule(6, 60, 80);
     // code grows (the data moves in the file, not in memory) and data items grow (addresses after them move)
-    const nw = wasmModule(6, 60, 80, new Map([[5, 9], [40, 30]]), new Map([[10, 12], [50, 40]]));
-    expect(wasmAddressing(old, nw)).toEqual({ base: 1024 - firstDataSegment(old)!.offset, delta: firstDataSegment(old)!.offset - firstDataSegment(nw)!.offset, dataStart: firstDataSegment(old)!.offset });
+    const nw = wasmModule(6, 60, 80, new Map([[5, 9], [40, 30]]), new Map([[10, 12], [50, 40]]), true, new Map([[20, 2], [45, 1]]));
+    expect(wasmAddressing(old, nw, () => 0)).toMatchObject({ base: 1024 - firstDataSegment(old)!.offset, delta: firstDataSegment(old)!.offset - firstDataSegment(nw)!.offset, dataStart: firstDataSegment(old)!.offset });
+    // functions 0-19 keep their indices, 20-44 gain 2 (two inserted before 20), 45-59 gain 3
+    const first = AddressMap.fromCopies(firstPassCopies(old, nw), 10000);
+    expect([...wasmAddressing(old, nw, (x) => first.shift(x))!.calls]).toEqual([20, 0, 25, 2, 15, 3]);
+    // a call of function 25 (padded) and of 50 (not) become calls of 27 and 53; one of 70 (past the runs) and one before the code stay
+    const calls = Uint8Array.from([0x10, ...uleb128(25), 0x10, ...uleb128(25, 5), 0x10, ...uleb128(50), 0x10, ...uleb128(70), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    mapReferences(PRED.wasmAddr, calls, 100, new AddressMap(Int32Array.of(0), Int32Array.of(1000), Int32Array.of(0)), 1000, 0, 0, calls.length, { base: 0, delta: 0, dataStart: 900, codeStart: 102, calls: Int32Array.of(20, 0, 25, 2, 15, 3) });
+    expect([...calls.subarray(0, 12)]).toEqual([0x10, ...uleb128(25), 0x10, ...uleb128(27, 5), 0x10, ...uleb128(53), 0x10, ...uleb128(70)]);
     const size = (predict: number) => createRawDelta(old, nw, { filter: "none", predict }).patch.length;
-    // without it, every i32.const and pointer to data past a grown item is a changed field
-    expect(size(PRED.wasmAddr)).toBeLessThan(size(0) - 150);
+    // without it, every i32.const and pointer to data past a grown item, and every call past an inserted function, is a changed field
+    expect(size(PRED.wasmAddr)).toBeLessThan(size(0) - 300);
     const d = createDelta(old, nw);
     expect(d.filter).toBe("none");
     expect(peekDeltaHeader(d.payload).flags & ~CODING_LANES).toBe(PRED.wasmAddr);
@@ -392,7 +399,7 @@ describe("createDelta / decoder", () => {
     const noData = wasmModule(2, 5, 4, new Map(), new Map(), false);
     const noData2 = wasmModule(2, 5, 4, new Map([[1, 9]]), new Map(), false);
     expect(firstDataSegment(noData)).toBeNull();
-    expect(wasmAddressing(noData, m)).toBeNull();
+    expect(wasmAddressing(noData, m, () => 0)).toBeNull();
     const dw = createDelta(noData, noData2);
     expect(peekDeltaHeader(dw.payload).flags & PRED.wasmAddr).toBe(0);
     expect(sha(applyDelta(noData, dw.payload, dw.encoding))).toBe(sha(noData2));
@@ -404,11 +411,13 @@ describe("createDelta / decoder", () => {
     fc.assert(
       fc.property(fc.uint8Array({ minLength: 60, maxLength: 500 }), fc.nat(), fc.nat(), fc.nat(), (img, x, y, z) => {
         const dataStart = 20 + (z % (img.length - 20));
-        const wasm = { base: 3000 - dataStart, delta: -40 + (z % 97), dataStart };
-        // i32.const of addresses in and out of the data, some padded, some overlapping the next
+        // function indices below 300 in three runs, calls mapped from codeStart on
+        const wasm = { base: 3000 - dataStart, delta: -40 + (z % 97), dataStart, codeStart: z % dataStart, calls: Int32Array.of(100, 0, 50, 7, 150, -3 - (z % 5)) };
+        // i32.const of addresses in and out of the data, and calls, some padded, some overlapping the next
         for (let i = 0; i + 7 < dataStart; i += 1 + (img[i]! % 5)) {
           const a = 3000 + ((img[i + 1]! * 7) % (img.length - dataStart + 40)) - 20;
-          img.set([0x41, ...sleb128(a, img[i + 2]! & 1 ? 5 : 0)].slice(0, 7), i);
+          const pad = img[i + 2]! & 1 ? 5 : 0;
+          img.set((img[i + 3]! & 1 ? [0x41, ...sleb128(a, pad)] : [0x10, ...uleb128(img[i + 1]! + (img[i + 4]! & 63), pad)]).slice(0, 7), i);
         }
         // pointers to the data
         const dv = new DataView(img.buffer, img.byteOffset, img.length);

@@ -422,9 +422,11 @@ export function sleb128(v: number, pad = 0): number[] {
  * at address 1024: items of bytes, each starting with a 32-bit pointer to another item. `growCode`
  * pads body i by growCode[i] bytes (the data moves in the file, not in memory); `growData` item i
  * by growData[i] bytes (the addresses after it move). `withData` false leaves the data section out.
+ * Bodies also call functions (0x10, the index padded to 5 bytes); `inserted` puts inserted[i] new
+ * functions before function i (the indices after them move).
  */
-export function wasmModule(seed: number, funcs: number, items: number, growCode: ReadonlyMap<number, number> = new Map(), growData: ReadonlyMap<number, number> = new Map(), withData = true): Uint8Array {
-  const FILL = [0x20, 0x21, 0x6a, 0x6b, 0x28, 0x36, 0x0d, 0x0c, 0x02, 0x0b, 0x1a, 0x46, 0x47, 0x10, 0x01];
+export function wasmModule(seed: number, funcs: number, items: number, growCode: ReadonlyMap<number, number> = new Map(), growData: ReadonlyMap<number, number> = new Map(), withData = true, inserted: ReadonlyMap<number, number> = new Map()): Uint8Array {
+  const FILL = [0x20, 0x21, 0x6a, 0x6b, 0x28, 0x36, 0x0d, 0x0c, 0x02, 0x0b, 0x1a, 0x46, 0x47, 0x01];
   const r0 = rng(seed);
   const sizes = Array.from({ length: items }, (_, i) => 8 + Math.floor(r0() * 40) + (growData.get(i) ?? 0));
   const addr: number[] = [];
@@ -441,19 +443,28 @@ export function wasmModule(seed: number, funcs: number, items: number, growCode:
     while (item.length < ((s + 3) & ~3)) item.push(Math.floor(r() * 256) & 0x3f); // no byte looks like a pointer's top
     data.push(...item);
   });
-  const bodies: number[][] = [];
+  // functions by id (ids from funcs on are the inserted ones), in index order
+  const order: number[] = [];
+  let extra = funcs;
   for (let f = 0; f < funcs; f++) {
+    for (let k = 0; k < (inserted.get(f) ?? 0); k++) order.push(extra++);
+    order.push(f);
+  }
+  const index = new Map(order.map((f, i) => [f, i]));
+  const bodies = order.map((f) => {
     const r = rng(seed * 1000 + f);
     const b: number[] = [];
     const n = 30 + Math.floor(r() * 60) + (growCode.get(f) ?? 0);
     while (b.length < n) {
-      if (r() < 0.15) b.push(0x41, ...sleb128(addr[Math.floor(r() * items)]!, r() < 0.7 ? 5 : 0));
+      const x = r();
+      if (x < 0.15) b.push(0x41, ...sleb128(addr[Math.floor(r() * items)]!, r() < 0.7 ? 5 : 0));
+      else if (x < 0.25) b.push(0x10, ...uleb128(index.get(Math.floor(r() * funcs))!, 5)); // call, its index padded
       else b.push(FILL[Math.floor(r() * FILL.length)]!);
     }
-    bodies.push([...uleb128(0), ...b, 0x0b]); // no locals, the body, end
-  }
+    return [...uleb128(0), ...b, 0x0b]; // no locals, the body, end
+  });
   const section = (id: number, content: number[]): number[] => [id, ...uleb128(content.length), ...content];
-  const code = section(10, [...uleb128(funcs), ...bodies.flatMap((b) => [...uleb128(b.length), ...b])]);
+  const code = section(10, [...uleb128(order.length), ...bodies.flatMap((b) => [...uleb128(b.length), ...b])]);
   const dataSec = section(11, [...uleb128(1), 0, 0x41, ...sleb128(1024), 0x0b, ...uleb128(data.length), ...data]);
   return Uint8Array.from([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0, ...code, ...(withData ? dataSec : [])]);
 }
