@@ -936,10 +936,12 @@ function wasmAt(buf: Uint8Array, q: number, pos0: number, n: number, w: WasmAddr
   const op = buf[q];
   if (op !== 0x41 && (op !== 0x10 || pos0 + q < w.codeStart)) return 0;
   let v = 0;
+  let scale = 1;
   for (let k = 0; k < 5; k++) {
     if (q + 1 + k >= n) return 0;
     const c = buf[q + 1 + k]!;
-    v += (c & 0x7f) * 2 ** (7 * k);
+    v += (c & 0x7f) * scale;
+    scale *= 128;
     if ((c & 0x80) === 0) {
       if (pos0 + q + 1 + k >= w.dataStart) return 0; // not before the data
       if (op === 0x10) return v < functions ? k + 1 : 0;
@@ -961,10 +963,22 @@ function wasmAt(buf: Uint8Array, q: number, pos0: number, n: number, w: WasmAddr
  * a field, none reads a rewritten one). Decisions read 11 bytes from a field on, and the word
  * itself: see mapMargin().
  */
+// the first index past each run of the last runs seen (a decoder maps with the same runs at every refill)
+let endsOf: Int32Array | null = null;
+let endsCache = new Float64Array(0);
+
+function runEnds(runs: Int32Array): Float64Array {
+  if (runs !== endsOf) {
+    endsCache = new Float64Array(runs.length >> 1);
+    for (let r = 0, at = 0; r < endsCache.length; r++) endsCache[r] = at += runs[2 * r]!;
+    endsOf = runs;
+  }
+  return endsCache;
+}
+
 function mapWasmAddresses(buf: Uint8Array, pos0: number, map: AddressMap, oldSize: number, n: number, w: WasmAddressing): void {
   const runs = w.calls;
-  const ends = new Float64Array(runs.length >> 1); // the first index past each run
-  for (let r = 0, at = 0; r < ends.length; r++) ends[r] = at += runs[2 * r]!;
+  const ends = runEnds(runs);
   const functions = ends.length > 0 ? ends[ends.length - 1]! : 0;
   for (let q = 0; q + 11 <= n && pos0 + q < w.dataStart; q++) {
     const op = buf[q];
@@ -972,10 +986,13 @@ function mapWasmAddresses(buf: Uint8Array, pos0: number, map: AddressMap, oldSiz
     const len = wasmAt(buf, q, pos0, n, w, oldSize, functions);
     if (len === 0) continue;
     let clash = false;
-    for (let k = 1; k <= len && !clash; k++) clash = wasmAt(buf, q + k, pos0, n, w, oldSize, functions) !== 0;
+    for (let k = 1; k <= len && !clash; k++) {
+      const b = buf[q + k];
+      clash = (b === 0x41 || b === 0x10) && wasmAt(buf, q + k, pos0, n, w, oldSize, functions) !== 0;
+    }
     if (clash) continue;
     let v = 0;
-    for (let k = 0; k < len; k++) v += (buf[q + 1 + k]! & 0x7f) * 2 ** (7 * k);
+    for (let k = 0, scale = 1; k < len; k++, scale *= 128) v += (buf[q + 1 + k]! & 0x7f) * scale;
     let nv: number;
     let limit: number; // values below it fit len bytes
     if (op === 0x41) {
@@ -993,7 +1010,7 @@ function mapWasmAddresses(buf: Uint8Array, pos0: number, map: AddressMap, oldSiz
       limit = Math.min(2 ** 32, 2 ** (7 * len));
     }
     if (nv !== v && nv >= 0 && nv < limit) {
-      for (let k = 0; k < len; k++) buf[q + 1 + k] = (Math.floor(nv / 2 ** (7 * k)) & 0x7f) | (k < len - 1 ? 0x80 : 0);
+      for (let k = 0; k < len; k++) buf[q + 1 + k] = ((nv >>> (7 * k)) & 0x7f) | (k < len - 1 ? 0x80 : 0); // (nv < 2^32)
     }
     q += len; // its bytes start no field
   }
