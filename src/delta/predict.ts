@@ -87,7 +87,8 @@ export const PRED_NAMES: Readonly<Record<keyof typeof PRED, string>> = {
  * Bytes of margin a random-access reader must add on each side of a slice of the base to filter and
  * map it exactly with these flags. x86-64 mapping needs 16: its decisions read 2 bytes before a window
  * and 8 after it, and come after the pointer pass, which rewrites only 8-byte words wholly inside
- * the slice (see mapX86Relative). The decoder takes them from its base window, not from more memory.
+ * the slice (see mapX86Relative); the WebAssembly map reads 11 bytes from a field on. The decoder
+ * takes them from its base window, not from more memory.
  */
 export function mapMargin(flags: number): number {
   return flags & (PRED.x86rel | PRED.wasmAddr) ? 16 : FILTER_MARGIN;
@@ -953,16 +954,6 @@ function wasmAt(buf: Uint8Array, q: number, pos0: number, n: number, w: WasmAddr
   return 0;
 }
 
-/**
- * The WebAssembly map (PRED.wasmAddr). Memory addresses follow the data they point at: an address A
- * of old file position x = A - base becomes A + shift(x) + delta, in i32.const in the code and in
- * 32-bit words of the data aligned in memory. Function indices in calls follow their functions
- * (WasmAddressing.calls). A const or call is rewritten when its new value fits the same number of
- * bytes (padded as the old one was, or not: the others are left alone) and no other such field
- * starts within its bytes (then they never overlap, and as the decisions read only bytes at or after
- * a field, none reads a rewritten one). Decisions read 11 bytes from a field on, and the word
- * itself: see mapMargin().
- */
 // the first index past each run of the last runs seen (a decoder maps with the same runs at every refill)
 let endsOf: Int32Array | null = null;
 let endsCache = new Float64Array(0);
@@ -976,6 +967,16 @@ function runEnds(runs: Int32Array): Float64Array {
   return endsCache;
 }
 
+/**
+ * The WebAssembly map (PRED.wasmAddr). Memory addresses follow the data they point at: an address A
+ * of old file position x = A - base becomes A + shift(x) + delta, in i32.const in the code and in
+ * 32-bit words of the data aligned in memory. Function indices in calls follow their functions
+ * (WasmAddressing.calls). A const or call is rewritten when its new value fits the same number of
+ * bytes (padded as the old one was, or not: the others are left alone) and no other such field
+ * starts within its bytes (then they never overlap, and as the decisions read only bytes at or after
+ * a field, none reads a rewritten one). Decisions read 11 bytes from a field on, and the word
+ * itself: see mapMargin().
+ */
 function mapWasmAddresses(buf: Uint8Array, pos0: number, map: AddressMap, oldSize: number, n: number, w: WasmAddressing): void {
   const runs = w.calls;
   const ends = runEnds(runs);
