@@ -8,6 +8,7 @@
 
 import { FILTER_MARGIN, FILTERS } from "./filters.js";
 import type { WasmAddressing } from "./wasm.js";
+import { mapLoongArch, mapMipsPairs, mapPower, mapRiscV } from "./wordmaps.js";
 
 export const PRED = {
   /** Thumb-2 branch targets (needs filter thumb). */
@@ -59,10 +60,18 @@ export const PRED = {
   s390rel: 16384,
   /** MIPS, little-endian (no filter; with abs32, whose load address it uses): JAL targets follow them. */
   mipsCall: 32768,
+  /** RISC-V (no filter): JAL and AUIPC pairs follow caller and target (see mapRiscV). */
+  riscv: 65536,
+  /** LoongArch (no filter): B, BL and PCALAU12I pairs follow caller and target (see mapLoongArch). */
+  loong: 131072,
+  /** POWER, little-endian (no filter; with abs32, whose load address it uses): B, BL and LIS pairs (see mapPower). */
+  power: 262144,
+  /** MIPS, little-endian (no filter; with abs32): LUI address pairs and triples (see mapMipsPairs). */
+  mipsAddr: 524288,
 } as const;
 
 /** Every flag a stream may carry. */
-export const PRED_ALL = 2047 | PRED.x86rel | PRED.wasmAddr | PRED.s390rel | PRED.mipsCall;
+export const PRED_ALL = 2047 | PRED.x86rel | PRED.wasmAddr | PRED.s390rel | PRED.mipsCall | PRED.riscv | PRED.loong | PRED.power | PRED.mipsAddr;
 
 /** Short names of the PRED flags, for people (`fota inspect`). */
 export const PRED_NAMES: Readonly<Record<keyof typeof PRED, string>> = {
@@ -81,17 +90,22 @@ export const PRED_NAMES: Readonly<Record<keyof typeof PRED, string>> = {
   wasmAddr: "WebAssembly memory addresses",
   s390rel: "s390x relative-long references",
   mipsCall: "MIPS calls",
+  riscv: "RISC-V relative references",
+  loong: "LoongArch relative references",
+  power: "POWER branches and address pairs",
+  mipsAddr: "MIPS address pairs",
 };
 
 /**
  * Bytes of margin a random-access reader must add on each side of a slice of the base to filter and
  * map it exactly with these flags. x86-64 mapping needs 16: its decisions read 2 bytes before a window
  * and 8 after it, and come after the pointer pass, which rewrites only 8-byte words wholly inside
- * the slice (see mapX86Relative); the WebAssembly map reads 11 bytes from a field on. The decoder
+ * the slice (see mapX86Relative); the WebAssembly map reads 11 bytes from a field on, and a MIPS address
+ * triple is 12 bytes long (see mapMipsPairs). The decoder
  * takes them from its base window, not from more memory.
  */
 export function mapMargin(flags: number): number {
-  return flags & (PRED.x86rel | PRED.wasmAddr) ? 16 : FILTER_MARGIN;
+  return flags & (PRED.x86rel | PRED.wasmAddr | PRED.mipsAddr) ? 16 : FILTER_MARGIN;
 }
 
 /** Which filter a prediction flag needs (0 = any). */
@@ -107,7 +121,10 @@ export function predFilterOk(flags: number, filter: number): boolean {
   if (flags & PRED.x86rel && (filter !== FILTERS.none || flags & (PRED.arm64 | PRED.arm64rel | PRED.thumb | PRED.thumbRel | PRED.thumbLdr))) return false;
   if (flags & PRED.wasmAddr && (filter !== FILTERS.none || flags !== PRED.wasmAddr)) return false;
   if (flags & PRED.s390rel && (filter !== FILTERS.none || flags !== PRED.s390rel)) return false;
-  if (flags & PRED.mipsCall && (filter !== FILTERS.none || !(flags & PRED.abs32) || flags & ~(PRED.mipsCall | PRED.abs32 | PRED.ptr64 | PRED.extAbs))) return false;
+  const pointers = PRED.abs32 | PRED.ptr64 | PRED.extAbs;
+  if (flags & (PRED.mipsCall | PRED.mipsAddr) && (filter !== FILTERS.none || !(flags & PRED.abs32) || flags & ~(PRED.mipsCall | PRED.mipsAddr | pointers))) return false;
+  if (flags & (PRED.riscv | PRED.loong) && (filter !== FILTERS.none || (flags & ~pointers) !== (flags & (PRED.riscv | PRED.loong)) || (flags & PRED.riscv && flags & PRED.loong))) return false;
+  if (flags & PRED.power && (filter !== FILTERS.none || !(flags & PRED.abs32) || flags & ~(PRED.power | pointers))) return false;
   return true;
 }
 
@@ -519,6 +536,10 @@ export function mapReferences(flags: number, buf: Uint8Array, pos0: number, map:
     return;
   }
   if (flags & PRED.mipsCall) mapMipsCalls(buf, pos0, map, oldSize, base, n);
+  if (flags & PRED.mipsAddr) mapMipsPairs(buf, pos0, map, oldSize, base, n, barrier);
+  if (flags & PRED.riscv) mapRiscV(buf, pos0, map, oldSize, n, barrier);
+  if (flags & PRED.loong) mapLoongArch(buf, pos0, map, oldSize, n, barrier);
+  if (flags & PRED.power) mapPower(buf, pos0, map, oldSize, base, n, barrier);
   if (flags & PRED.thumb) {
     for (let i = pos0 & 1; i + 4 <= n; i += 2) {
       if ((buf[i + 1]! & 0xf8) !== 0xf0) {

@@ -1,0 +1,205 @@
+// Reference maps for fixed-width 32-bit instruction sets in little-endian words: RISC-V, LoongArch,
+// POWER (ppc64le) and MIPS address pairs. Each rewrites, in place, the immediates of the references
+// whose target moved by another amount than the reference itself, and decides only from opcode and
+// register bits (never rewritten) and from the immediates of its own window (which no other window
+// shares), so any slice maps the same as the whole image from mapMargin() bytes inside its edges on: a
+// window starts on a word and is 4 or 8 bytes long (FILTER_MARGIN suffices), or 12 for a MIPS triple (16
+// bytes of margin: it may start 11 bytes before a byte it covers). A pair or triple that straddles `barrier`
+// (in place: a sector boundary) is left alone, as the AArch64 page pairs are.
+//
+// Two kinds of address appear:
+// - relative (RISC-V, LoongArch, POWER branches): a file position p refers to t; the new offset is
+//   (t + shift(t)) - (p + shift(p));
+// - absolute in a high/low pair (POWER `lis` and MIPS `lui` followed by the instruction that adds the
+//   low half): the address A of file position x = A - base becomes A + shift(x).
+// In both, the high half is rounded so that the signed low half completes it, as the linker does.
+
+import type { AddressMap } from "./predict.js";
+
+function word(b: Uint8Array, i: number): number {
+  return b[i]! | (b[i + 1]! << 8) | (b[i + 2]! << 16) | (b[i + 3]! << 24);
+}
+
+function put(b: Uint8Array, i: number, w: number): void {
+  b[i] = w & 0xff;
+  b[i + 1] = (w >>> 8) & 0xff;
+  b[i + 2] = (w >>> 16) & 0xff;
+  b[i + 3] = w >>> 24;
+}
+
+const straddles = (p: number, len: number, barrier: number): boolean => barrier !== 0 && Math.floor(p / barrier) !== Math.floor((p + len - 1) / barrier);
+
+/**
+ * RISC-V (RV64/RV32 without compressed instructions, as Go emits):
+ * - JAL with rd zero, ra or t0 (jumps, calls, Go's calls of morestack): a 21-bit offset;
+ * - AUIPC rd followed by the instruction that completes the address from rd: ADDI, JALR, a load or a
+ *   store (integer or floating point).
+ */
+export function mapRiscV(buf: Uint8Array, pos0: number, map: AddressMap, oldSize: number, n: number, barrier: number): void {
+  for (let i = (4 - (pos0 & 3)) & 3; i + 4 <= n; i += 4) {
+    const b0 = buf[i]!;
+    // opcode 0x6f (JAL) or 0x17 (AUIPC) in the low 7 bits: one compare rejects most words
+    if ((b0 & 0x7f) !== 0x6f && (b0 & 0x7f) !== 0x17) continue;
+    const w = word(buf, i);
+    const p = pos0 + i;
+    if ((b0 & 0x7f) === 0x6f) {
+      const rd = (w >>> 7) & 31;
+      if (rd !== 0 && rd !== 1 && rd !== 5) continue;
+      const off = ((w >> 31) << 20) | (((w >>> 21) & 0x3ff) << 1) | (((w >>> 20) & 1) << 11) | (((w >>> 12) & 0xff) << 12);
+      const t = p + off;
+      if (t < 0 || t >= oldSize) continue;
+      const d = t + map.shift(t) - (p + map.shiftSeq(p));
+      if (d < -(1 << 20) || d >= 1 << 20 || d & 1) continue;
+      put(buf, i, (w & 0xfff) | (((d >> 20) & 1) << 31) | (((d >> 1) & 0x3ff) << 21) | (((d >> 11) & 1) << 20) | (((d >> 12) & 0xff) << 12));
+      continue;
+    }
+    if (i + 8 > n) continue;
+    const rd = (w >>> 7) & 31;
+    const w2 = word(buf, i + 4);
+    if (rd === 0 || ((w2 >>> 15) & 31) !== rd) continue;
+    const op = w2 & 0x7f;
+    const f3 = (w2 >>> 12) & 7;
+    let store: boolean;
+    if ((op === 0x13 && f3 === 0) || (op === 0x67 && f3 === 0) || (op === 0x03 && f3 !== 7) || (op === 0x07 && (f3 === 2 || f3 === 3))) store = false;
+    else if ((op === 0x23 && f3 < 4) || (op === 0x27 && (f3 === 2 || f3 === 3))) store = true;
+    else continue;
+    if (straddles(p, 8, barrier)) continue;
+    const lo = store ? ((w2 >> 25) << 5) | ((w2 >>> 7) & 31) : w2 >> 20;
+    const t = p + (w & ~0xfff) + lo;
+    i += 4; // the second word starts no window
+    if (t < 0 || t >= oldSize) continue;
+    const d = t + map.shift(t) - (p + map.shiftSeq(p));
+    const hi = (d + 0x800) >> 12;
+    const loN = d - hi * 4096;
+    put(buf, i - 4, (w & 0xfff) | (hi << 12));
+    put(buf, i, store ? (w2 & 0x01fff07f) | ((loN >> 5) << 25) | ((loN & 31) << 7) : (w2 & 0xfffff) | (loN << 20));
+  }
+}
+
+/**
+ * LoongArch (LA64):
+ * - BL and B: a 26-bit offset in words, its low 16 bits above its high 10;
+ * - PCALAU12I rd (the 4 KiB page of pc + si20 pages) followed by ADDI.D or a load or store with a
+ *   12-bit offset from rd (the file is taken to be loaded at a page-aligned address).
+ */
+export function mapLoongArch(buf: Uint8Array, pos0: number, map: AddressMap, oldSize: number, n: number, barrier: number): void {
+  for (let i = (4 - (pos0 & 3)) & 3; i + 4 <= n; i += 4) {
+    const b3 = buf[i + 3]!;
+    const op6 = b3 >>> 2;
+    const branch = op6 === 0x15 || op6 === 0x14;
+    if (!branch && b3 >>> 1 !== 0x0d) continue;
+    const w = word(buf, i);
+    const p = pos0 + i;
+    if (branch) {
+      const off = ((((w >>> 10) & 0xffff) | ((w & 0x3ff) << 16)) << 6) >> 4;
+      const t = p + off;
+      if (t < 0 || t >= oldSize) continue;
+      const d = t + map.shift(t) - (p + map.shiftSeq(p));
+      if (d < -(1 << 27) || d >= 1 << 27 || d & 3) continue;
+      const m = d >> 2;
+      put(buf, i, (op6 << 26) | ((m & 0xffff) << 10) | ((m >>> 16) & 0x3ff));
+      continue;
+    }
+    if (i + 8 > n) continue;
+    const w2 = word(buf, i + 4);
+    const op10 = w2 >>> 22;
+    if ((op10 !== 0x0b && (op10 < 0xa0 || op10 > 0xaf)) || ((w2 >>> 5) & 31) !== (w & 31)) continue;
+    if (straddles(p, 8, barrier)) continue;
+    const t = p - (p & 0xfff) + ((w << 7) >> 12) * 4096 + ((w2 << 10) >> 20);
+    i += 4;
+    if (t < 0 || t >= oldSize) continue;
+    const tn = t + map.shift(t);
+    const pn = p + map.shiftSeq(p);
+    const loN = ((tn & 0xfff) << 20) >> 20;
+    const pages = (tn - loN - (pn - (pn & 0xfff))) / 4096;
+    put(buf, i - 4, (w & 0xfe00001f) | ((pages & 0xfffff) << 5));
+    put(buf, i, (w2 & 0xffc003ff) | ((loN & 0xfff) << 10));
+  }
+}
+
+/** D-form POWER opcodes that add a signed 16-bit offset to rA: ADDI, the integer and float loads and stores. */
+const POWER_D = new Uint8Array(64);
+for (const op of [14, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 48, 49, 50, 51, 52, 53, 54, 55]) POWER_D[op] = 1;
+/** DS-form (the offset's low 2 bits are part of the opcode): LD, LDU, LWA (58) and STD, STDU (62). */
+POWER_D[58] = 2;
+POWER_D[62] = 2;
+
+/**
+ * POWER (ppc64le):
+ * - B and BL (I-form, not absolute): a 26-bit byte offset;
+ * - LIS rD (ADDIS rD, 0, hi) followed by ADDI or a D/DS-form load or store from rD: the absolute
+ *   address (hi << 16) + lo of file position A - base (the load address of the 32-bit pointer map).
+ */
+export function mapPower(buf: Uint8Array, pos0: number, map: AddressMap, oldSize: number, base: number, n: number, barrier: number): void {
+  for (let i = (4 - (pos0 & 3)) & 3; i + 4 <= n; i += 4) {
+    const op = buf[i + 3]! >>> 2;
+    if (op !== 18 && op !== 15) continue;
+    const w = word(buf, i);
+    const p = pos0 + i;
+    if (op === 18) {
+      if (w & 2) continue; // absolute
+      const t = p + ((w << 6) >> 6) - (w & 3);
+      if (t < 0 || t >= oldSize) continue;
+      const d = t + map.shift(t) - (p + map.shiftSeq(p));
+      if (d < -(1 << 25) || d >= 1 << 25 || d & 3) continue;
+      put(buf, i, (w & 0xfc000003) | (d & 0x03fffffc));
+      continue;
+    }
+    if (((w >>> 16) & 31) !== 0 || i + 8 > n) continue;
+    const w2 = word(buf, i + 4);
+    const form = POWER_D[w2 >>> 26]!;
+    if (form === 0 || ((w2 >>> 16) & 31) !== ((w >>> 21) & 31)) continue;
+    if (straddles(p, 8, barrier)) continue;
+    const xo = form === 2 ? w2 & 3 : 0;
+    const a = (w << 16) + (((w2 & 0xffff) << 16) >> 16) - xo;
+    i += 4;
+    const x = a - base;
+    if (x < 0 || x >= oldSize) continue;
+    const an = a + map.shift(x);
+    const hi = (an + 0x8000) >> 16;
+    const lo = an - hi * 65536;
+    if (form === 2 && lo & 3) continue;
+    put(buf, i - 4, (w & 0xffff0000) | (hi & 0xffff));
+    put(buf, i, (w2 & 0xffff0000) | ((lo + xo) & 0xffff));
+  }
+}
+
+/** MIPS I-type opcodes that add a signed 16-bit offset to rs: ADDIU, DADDIU, the loads and stores. */
+const MIPS_LO = new Uint8Array(64);
+for (const op of [0x09, 0x19, 0x20, 0x21, 0x23, 0x24, 0x25, 0x27, 0x37, 0x28, 0x29, 0x2b, 0x3f, 0x31, 0x35, 0x39, 0x3d]) MIPS_LO[op] = 1;
+
+/**
+ * MIPS (little-endian) absolute addresses: LUI rt, hi, then (as Go emits them) DADDU or ADDU rt, rt,
+ * gp or none, then ADDIU, DADDIU or a load or store from rt adding lo: the address (hi << 16) + lo of
+ * file position A - base (the load address of the 32-bit pointer map).
+ */
+export function mapMipsPairs(buf: Uint8Array, pos0: number, map: AddressMap, oldSize: number, base: number, n: number, barrier: number): void {
+  for (let i = (4 - (pos0 & 3)) & 3; i + 8 <= n; i += 4) {
+    // LUI: opcode 0x0f, rs 0
+    if (buf[i + 3] !== 0x3c || (buf[i + 2]! & 0xe0) !== 0) continue;
+    const w = word(buf, i);
+    const rt = (w >>> 16) & 31;
+    let j = i + 4;
+    let w2 = word(buf, j);
+    if ((w2 & 0xfc0007ff) === 0x2d || (w2 & 0xfc0007ff) === 0x21) {
+      // DADDU / ADDU rt, rt, gp (either order)
+      const rs = (w2 >>> 21) & 31;
+      const rt2 = (w2 >>> 16) & 31;
+      if (((w2 >>> 11) & 31) !== rt || !((rs === rt && rt2 === 28) || (rs === 28 && rt2 === rt))) continue;
+      j += 4;
+      if (j + 4 > n) continue;
+      w2 = word(buf, j);
+    }
+    if (MIPS_LO[w2 >>> 26] === 0 || ((w2 >>> 21) & 31) !== rt) continue;
+    const p = pos0 + i;
+    if (straddles(p, j + 4 - i, barrier)) continue;
+    const a = (w << 16) + ((w2 << 16) >> 16);
+    const x = a - base;
+    if (x < 0 || x >= oldSize) continue;
+    const an = a + map.shift(x);
+    const hi = (an + 0x8000) >> 16;
+    put(buf, i, (w & 0xffff0000) | (hi & 0xffff));
+    put(buf, j, (w2 & 0xffff0000) | ((an - hi * 65536) & 0xffff));
+    i = j;
+  }
+}
