@@ -330,6 +330,14 @@ function buildSteps(cand: Candidate, nF: Uint8Array, filterId: number, S: number
     if (!orders.some((x) => x.every((v, i) => v === o[i]))) orders.push(o);
   }
   orders.sort((x, y) => backwardWeight(before, x) - backwardWeight(before, y));
+  // the sectors from the last down (or the first up), improved: where most content moves one way, as
+  // when an executable's segments all move up by their alignment (esbuild for MIPS and s390x grows by
+  // 64 KiB), the rules above meet one cycle over most of the image and break 2.7x the bytes this does.
+  // Taken only when it breaks fewer bytes than the best order so far
+  for (const dir of [-1, 1]) {
+    const o = improveOrder(before, Array.from({ length: nNew }, (_, i) => (dir < 0 ? nNew - 1 - i : i)));
+    if (backwardWeight(before, o) < backwardWeight(before, orders[0]!)) orders.unshift(o);
+  }
   const chain = new HashIndex(nF);
   const input = { S, bits, nF, base, index, chain, pred, filterId, coding, segs, oldLen, newLen, nNew, nAll, rangeMax, straddle: straddle && filterId === FILTERS.thumb };
   // the stash-anywhere flag when a stash is outside the sectors the image grows into
