@@ -6,7 +6,7 @@ import { UsageError } from "../errors.js";
 import { agreeing, diffOps, extendMatches, hash4, hashWord, OldIndex, shortCopyFill, WIDE_SWITCH_BONUS } from "./diff.js";
 import { filterImage, FILTERS, type FilterName } from "./filters.js";
 import { AddressMap, isPtr64, mapReferences, PRED, withArmCallTargets, withCallTargets, withPointerTargets } from "./predict.js";
-import { CODING_LANES, encodeHeader, encodeOps, mapSegmentCount, STREAM_MAGIC, type Op, type Prediction } from "./stream.js";
+import { CODING_LANES, encodeHeader, encodeOps, mapMemorySegments, STREAM_MAGIC, type Op, type Prediction } from "./stream.js";
 import { wasmAddressing } from "./wasm.js";
 
 export interface CreateOptions {
@@ -31,7 +31,7 @@ export interface RawDelta {
   filter: FilterName;
   /** Reference prediction flags used (see predict.ts). */
   predict: number;
-  /** Segments of the address map the stream carries. */
+  /** Decoder memory of the address map, in segments (MAP_SEGMENT_BYTES each): the segments the stream carries and the WebAssembly call runs (two to a segment). */
   mapSegments: number;
   /** Coding flags of the stream (CODING_LANES). */
   coding: number;
@@ -144,7 +144,8 @@ export function predictionFromCopies(old: Uint8Array, nw: Uint8Array, copies: Ar
     else flags &= ~PRED.extAbs;
   }
   if (flags & PRED.wasmAddr) {
-    const wasm = wasmAddressing(old, nw, (x) => map.shift(x));
+    // the call runs take decoder memory as the map's segments do (two runs a segment): within maxSeg
+    const wasm = wasmAddressing(old, nw, (x) => map.shift(x), 2 * Math.max(0, maxSeg - map.length));
     if (wasm) return { flags, base, map, wasm };
     flags &= ~PRED.wasmAddr;
   }
@@ -723,15 +724,15 @@ function tryFilter(
   progress(`filter ${name}: coding`);
   // the first map costs more segments; on the corpus it won only where its copies mismatched less
   if (variants.length === 0 || copyMismatches(ops2, oldM, newF) < fewest) {
-    consider(codeStream(ops2, oldM, newF, pred1, id, oldImage.length, coding), name, pred1.flags, mapSegmentCount(pred1));
+    consider(codeStream(ops2, oldM, newF, pred1, id, oldImage.length, coding), name, pred1.flags, mapMemorySegments(pred1));
   }
   for (const { pred, base, mismatches } of variants) {
     if (mismatches > fewest + Math.max(2, fewest * 0.005)) continue;
-    consider(codeStream(ops2, base, newF, pred, id, oldImage.length, coding), name, pred.flags, mapSegmentCount(pred));
+    consider(codeStream(ops2, base, newF, pred, id, oldImage.length, coding), name, pred.flags, mapMemorySegments(pred));
     // segments past the image cost bytes the copies' mismatches do not show: the stream without them too
     if (pred.flags & PRED.extAbs) {
       const twin: Prediction = { ...pred, flags: pred.flags & ~PRED.extAbs };
-      consider(codeStream(ops2, mappedBase(oldF, twin), newF, twin, id, oldImage.length, coding), name, twin.flags, mapSegmentCount(twin));
+      consider(codeStream(ops2, mappedBase(oldF, twin), newF, twin, id, oldImage.length, coding), name, twin.flags, mapMemorySegments(twin));
     }
   }
   if (wide(ops2)) {
@@ -743,7 +744,7 @@ function tryFilter(
       const mm = copyMismatches(opsW, v.base, newF);
       if (mm < pick.mismatches) pick = { pred: v.pred, base: v.base, mismatches: mm };
     }
-    consider(codeStream(opsW, pick.base, newF, pick.pred, id, oldImage.length, coding), name, pick.pred.flags, mapSegmentCount(pick.pred));
+    consider(codeStream(opsW, pick.base, newF, pick.pred, id, oldImage.length, coding), name, pick.pred.flags, mapMemorySegments(pick.pred));
   }
 }
 

@@ -46,7 +46,7 @@
 import { diffOps, hash4, OldIndex, shortCopyFill, WIDE_SWITCH_BONUS } from "./diff.js";
 import { applyFilter, filterImage, FILTER_MARGIN, FILTERS } from "./filters.js";
 import { RangeEncoder } from "./rangecoder.js";
-import { encodeHeader, END_MARK, INPLACE_MAGIC, INPLACE_MAX_RANGE, mapSegmentCount, OpEncoder, type Op, type Prediction } from "./stream.js";
+import { encodeHeader, END_MARK, INPLACE_MAGIC, INPLACE_MAX_RANGE, mapMemorySegments, OpEncoder, type Op, type Prediction } from "./stream.js";
 import { ARM64_SHARE_MIN, buildPrediction, copiesOf, copyMismatches, firstPassCopies, PADDING_MIN, paddingStart, predictionFromCopies } from "./create.js";
 import { mapReferences, PRED } from "./predict.js";
 import type { InPlaceSink } from "./decode.js";
@@ -158,7 +158,7 @@ export function createInPlacePatch(oldImage: Uint8Array, newImage: Uint8Array, f
   if (!Number.isInteger(bits) || bits < 8 || bits > 16) throw new RangeError(`in-place sector size ${S} must be a power of two in 256..65536`);
   const rangeFor = (pred: Prediction | undefined): number => {
     const mapped = pred !== undefined && pred.flags !== 0;
-    const k = typeof rangeSectors === "function" ? rangeSectors(mapped, mapped ? mapSegmentCount(pred) : 0) : rangeSectors;
+    const k = typeof rangeSectors === "function" ? rangeSectors(mapped, mapped ? mapMemorySegments(pred) : 0) : rangeSectors;
     return Math.max(1, Math.min(INPLACE_MAX_RANGE, Math.floor(k)));
   };
   const oF = filterImage(filterId, oldImage, true, S);

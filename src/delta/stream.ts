@@ -168,6 +168,14 @@ export function mapSegmentCount(pred: Prediction): number {
   return pred.map.length + (pred.flags & PRED.extAbs && pred.map.ext ? pred.map.ext.length : 0);
 }
 
+/**
+ * The decoder memory a prediction takes, in map segments (MAP_SEGMENT_BYTES each): its coded segments
+ * and the WebAssembly call runs (8 bytes each, two to a segment).
+ */
+export function mapMemorySegments(pred: Prediction): number {
+  return mapSegmentCount(pred) + Math.ceil((pred.wasm?.calls.length ?? 0) / 4);
+}
+
 export const zigzag = (d: number): number => (d >= 0 ? d * 2 : -d * 2 - 1);
 export const unzigzag = (z: number): number => (z % 2 === 1 ? -(z + 1) / 2 : z / 2);
 

@@ -163,7 +163,7 @@ export function firstDataSegment(b: Uint8Array): { address: number; offset: numb
  * lands on a new body's start becomes that function; one that lands on none keeps the change of the
  * function before it. Imports keep their indices when both modules import as many functions.
  */
-export function wasmAddressing(old: Uint8Array, nw: Uint8Array, shift: (x: number) => number): WasmAddressing | null {
+export function wasmAddressing(old: Uint8Array, nw: Uint8Array, shift: (x: number) => number, maxRuns = WASM_MAX_CALL_RUNS): WasmAddressing | null {
   const o = wasmFacts(old);
   const n = wasmFacts(nw);
   if (!o?.data || !n?.data) return null;
@@ -184,7 +184,7 @@ export function wasmAddressing(old: Uint8Array, nw: Uint8Array, shift: (x: numbe
       if (runs.length > 0 && runs[runs.length - 1] === c) runs[runs.length - 2]!++;
       else runs.push(1, c);
     }
-    if (runs.length / 2 > WASM_MAX_CALL_RUNS) runs.length = 0;
+    if (runs.length / 2 > Math.min(maxRuns, WASM_MAX_CALL_RUNS)) runs.length = 0;
   }
   return { base, delta: n.data.address - n.data.offset - base, dataStart: o.data.offset, codeStart: o.codeStart || o.data.offset, calls: Int32Array.from(runs) };
 }

@@ -373,6 +373,12 @@ describe("createDelta / decoder", () => {
     expect(peekDeltaHeader(d.payload).flags & ~CODING_LANES).toBe(PRED.wasmAddr);
     expect(sha(applyChunked(old, d, [2, 7, 250], nw))).toBe(sha(nw));
     expect(sha(applySmallWindowResumed(old, d))).toBe(sha(nw));
+    // the memory the patch reports holds the decoder's call runs (8 bytes each, counted two to a map segment) as well as its map
+    const dec = createDeltaDecoder(d.encoding, bytesReader(old));
+    dec.push(d.payload, () => {});
+    dec.finish(() => {});
+    expect(dec.memoryBytes).toBeLessThanOrEqual(d.decoderMemoryBytes);
+    expect(d.decoderMemoryBytes - dec.memoryBytes).toBeLessThan(16);
     // in place, sector by sector, safe against a cut at every step
     const S = 256;
     const ipSize = (predict: number) => createInPlacePatch(old, nw, FILTERS.none, S, { predFlags: predict, rangeSectors: 4 }).patch.length;
