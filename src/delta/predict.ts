@@ -8,7 +8,7 @@
 
 import { FILTER_MARGIN, FILTERS } from "./filters.js";
 import type { WasmAddressing } from "./wasm.js";
-import { mapLoongArch, mapMipsPairs, mapPower, mapRiscV } from "./wordmaps.js";
+import { mapLoongArch, mapMipsPairs, mapPower, mapRiscV, mapRiscVCompressed } from "./wordmaps.js";
 
 export const PRED = {
   /** Thumb-2 branch targets (needs filter thumb). */
@@ -68,10 +68,12 @@ export const PRED = {
   power: 262144,
   /** MIPS, little-endian (no filter; with abs32): LUI address pairs and triples (see mapMipsPairs). */
   mipsAddr: 524288,
+  /** With riscv: compressed code, the windows at every halfword (see mapRiscVCompressed). */
+  riscvC: 1048576,
 } as const;
 
 /** Every flag a stream may carry. */
-export const PRED_ALL = 2047 | PRED.x86rel | PRED.wasmAddr | PRED.s390rel | PRED.mipsCall | PRED.riscv | PRED.loong | PRED.power | PRED.mipsAddr;
+export const PRED_ALL = 2047 | PRED.x86rel | PRED.wasmAddr | PRED.s390rel | PRED.mipsCall | PRED.riscv | PRED.loong | PRED.power | PRED.mipsAddr | PRED.riscvC;
 
 /** Short names of the PRED flags, for people (`fota inspect`). */
 export const PRED_NAMES: Readonly<Record<keyof typeof PRED, string>> = {
@@ -94,6 +96,7 @@ export const PRED_NAMES: Readonly<Record<keyof typeof PRED, string>> = {
   loong: "LoongArch relative references",
   power: "POWER branches and address pairs",
   mipsAddr: "MIPS address pairs",
+  riscvC: "RISC-V compressed code",
 };
 
 /**
@@ -101,11 +104,12 @@ export const PRED_NAMES: Readonly<Record<keyof typeof PRED, string>> = {
  * map it exactly with these flags. x86-64 mapping needs 16: its decisions read 2 bytes before a window
  * and 8 after it, and come after the pointer pass, which rewrites only 8-byte words wholly inside
  * the slice (see mapX86Relative); the WebAssembly map reads 11 bytes from a field on, and a MIPS address
- * triple is 12 bytes long (see mapMipsPairs). The decoder
+ * triple is 12 bytes long (see mapMipsPairs), and a RISC-V window on a halfword is decided from 14 bytes
+ * (see mapRiscVCompressed). The decoder
  * takes them from its base window, not from more memory.
  */
 export function mapMargin(flags: number): number {
-  return flags & (PRED.x86rel | PRED.wasmAddr | PRED.mipsAddr) ? 16 : FILTER_MARGIN;
+  return flags & (PRED.x86rel | PRED.wasmAddr | PRED.mipsAddr | PRED.riscvC) ? 16 : FILTER_MARGIN;
 }
 
 /** Which filter a prediction flag needs (0 = any). */
@@ -123,7 +127,8 @@ export function predFilterOk(flags: number, filter: number): boolean {
   if (flags & PRED.s390rel && (filter !== FILTERS.none || flags !== PRED.s390rel)) return false;
   const pointers = PRED.abs32 | PRED.ptr64 | PRED.extAbs;
   if (flags & (PRED.mipsCall | PRED.mipsAddr) && (filter !== FILTERS.none || !(flags & PRED.abs32) || flags & ~(PRED.mipsCall | PRED.mipsAddr | pointers))) return false;
-  if (flags & (PRED.riscv | PRED.loong) && (filter !== FILTERS.none || (flags & ~pointers) !== (flags & (PRED.riscv | PRED.loong)) || (flags & PRED.riscv && flags & PRED.loong))) return false;
+  if (flags & (PRED.riscv | PRED.loong) && (filter !== FILTERS.none || (flags & ~pointers) !== (flags & (PRED.riscv | PRED.riscvC | PRED.loong)) || (flags & PRED.riscv && flags & PRED.loong))) return false;
+  if (flags & PRED.riscvC && !(flags & PRED.riscv)) return false;
   if (flags & PRED.power && (filter !== FILTERS.none || !(flags & PRED.abs32) || flags & ~(PRED.power | pointers))) return false;
   return true;
 }
@@ -537,7 +542,7 @@ export function mapReferences(flags: number, buf: Uint8Array, pos0: number, map:
   }
   if (flags & PRED.mipsCall) mapMipsCalls(buf, pos0, map, oldSize, base, n);
   if (flags & PRED.mipsAddr) mapMipsPairs(buf, pos0, map, oldSize, base, n, barrier);
-  if (flags & PRED.riscv) mapRiscV(buf, pos0, map, oldSize, n, barrier);
+  if (flags & PRED.riscv) (flags & PRED.riscvC ? mapRiscVCompressed : mapRiscV)(buf, pos0, map, oldSize, n, barrier);
   if (flags & PRED.loong) mapLoongArch(buf, pos0, map, oldSize, n, barrier);
   if (flags & PRED.power) mapPower(buf, pos0, map, oldSize, base, n, barrier);
   if (flags & PRED.thumb) {

@@ -29,6 +29,36 @@ function put(b: Uint8Array, i: number, w: number): void {
 
 const straddles = (p: number, len: number, barrier: number): boolean => barrier !== 0 && Math.floor(p / barrier) !== Math.floor((p + len - 1) / barrier);
 
+/** 1 when the RISC-V word w2 adds a 12-bit I-type offset to rs1 rd (ADDI, JALR, loads), 2 an S-type one (stores), else 0. */
+function riscvLo(w2: number, rd: number): number {
+  if (rd === 0 || ((w2 >>> 15) & 31) !== rd) return 0;
+  const op = w2 & 0x7f;
+  const f3 = (w2 >>> 12) & 7;
+  if ((op === 0x13 && f3 === 0) || (op === 0x67 && f3 === 0) || (op === 0x03 && f3 !== 7) || (op === 0x07 && (f3 === 2 || f3 === 3))) return 1;
+  if ((op === 0x23 && f3 < 4) || (op === 0x27 && (f3 === 2 || f3 === 3))) return 2;
+  return 0;
+}
+
+/** The byte offset of the RISC-V JAL w. */
+const jalOffset = (w: number): number => ((w >> 31) << 20) | (((w >>> 21) & 0x3ff) << 1) | (((w >>> 20) & 1) << 11) | (((w >>> 12) & 0xff) << 12);
+
+/** The JAL w with offset d, or -1 when d does not fit. */
+function jalWith(w: number, d: number): number {
+  if (d < -(1 << 20) || d >= 1 << 20 || d & 1) return -1;
+  return ((w & 0xfff) | (((d >> 20) & 1) << 31) | (((d >> 1) & 0x3ff) << 21) | (((d >> 11) & 1) << 20) | (((d >> 12) & 0xff) << 12)) >>> 0;
+}
+
+/** The low 12-bit offset of the RISC-V word w2 of kind riscvLo() `kind`. */
+const loOffset = (w2: number, kind: number): number => (kind === 2 ? ((w2 >> 25) << 5) | ((w2 >>> 7) & 31) : w2 >> 20);
+
+/** Rewrites the AUIPC at buf[i] and the word at buf[j] of kind `kind` to reach pc-relative offset d. */
+function putPcPair(buf: Uint8Array, i: number, w: number, j: number, w2: number, kind: number, d: number): void {
+  const hi = (d + 0x800) >> 12;
+  const lo = d - hi * 4096;
+  put(buf, i, (w & 0xfff) | (hi << 12));
+  put(buf, j, kind === 2 ? (w2 & 0x01fff07f) | ((lo >> 5) << 25) | ((lo & 31) << 7) : (w2 & 0xfffff) | (lo << 20));
+}
+
 /**
  * RISC-V (RV64/RV32 without compressed instructions, as Go emits):
  * - JAL with rd zero, ra or t0 (jumps, calls, Go's calls of morestack): a 21-bit offset;
@@ -45,34 +75,82 @@ export function mapRiscV(buf: Uint8Array, pos0: number, map: AddressMap, oldSize
     if ((b0 & 0x7f) === 0x6f) {
       const rd = (w >>> 7) & 31;
       if (rd !== 0 && rd !== 1 && rd !== 5) continue;
-      const off = ((w >> 31) << 20) | (((w >>> 21) & 0x3ff) << 1) | (((w >>> 20) & 1) << 11) | (((w >>> 12) & 0xff) << 12);
-      const t = p + off;
+      const t = p + jalOffset(w);
       if (t < 0 || t >= oldSize) continue;
-      const d = t + map.shift(t) - (p + map.shiftSeq(p));
-      if (d < -(1 << 20) || d >= 1 << 20 || d & 1) continue;
-      put(buf, i, (w & 0xfff) | (((d >> 20) & 1) << 31) | (((d >> 1) & 0x3ff) << 21) | (((d >> 11) & 1) << 20) | (((d >> 12) & 0xff) << 12));
+      const wn = jalWith(w, t + map.shift(t) - (p + map.shiftSeq(p)));
+      if (wn >= 0) put(buf, i, wn);
       continue;
     }
     if (i + 8 > n) continue;
-    const rd = (w >>> 7) & 31;
     const w2 = word(buf, i + 4);
-    if (rd === 0 || ((w2 >>> 15) & 31) !== rd) continue;
-    const op = w2 & 0x7f;
-    const f3 = (w2 >>> 12) & 7;
-    let store: boolean;
-    if ((op === 0x13 && f3 === 0) || (op === 0x67 && f3 === 0) || (op === 0x03 && f3 !== 7) || (op === 0x07 && (f3 === 2 || f3 === 3))) store = false;
-    else if ((op === 0x23 && f3 < 4) || (op === 0x27 && (f3 === 2 || f3 === 3))) store = true;
-    else continue;
-    if (straddles(p, 8, barrier)) continue;
-    const lo = store ? ((w2 >> 25) << 5) | ((w2 >>> 7) & 31) : w2 >> 20;
-    const t = p + (w & ~0xfff) + lo;
+    const kind = riscvLo(w2, (w >>> 7) & 31);
+    if (kind === 0 || straddles(p, 8, barrier)) continue;
+    const t = p + (w & ~0xfff) + loOffset(w2, kind);
     i += 4; // the second word starts no window
     if (t < 0 || t >= oldSize) continue;
-    const d = t + map.shift(t) - (p + map.shiftSeq(p));
-    const hi = (d + 0x800) >> 12;
-    const loN = d - hi * 4096;
-    put(buf, i - 4, (w & 0xfff) | (hi << 12));
-    put(buf, i, store ? (w2 & 0x01fff07f) | ((loN >> 5) << 25) | ((loN & 31) << 7) : (w2 & 0xfffff) | (loN << 20));
+    putPcPair(buf, i - 4, w, i, w2, kind, t + map.shift(t) - (p + map.shiftSeq(p)));
+  }
+}
+
+let riscvCandidates = new Uint8Array(0);
+
+/**
+ * The kind of window at buf[i] for mapRiscVCompressed, from the bytes as they came in: 1 a JAL (rd zero,
+ * ra or t0) and 2 an AUIPC pair (as in mapRiscV) whose target lies in the base and that straddles no
+ * barrier, else 0.
+ */
+function riscvWindowAt(buf: Uint8Array, i: number, pos0: number, oldSize: number, n: number, barrier: number): number {
+  const op = buf[i]! & 0x7f;
+  if (op !== 0x6f && op !== 0x17) return 0;
+  const w = word(buf, i);
+  const p = pos0 + i;
+  const rd = (w >>> 7) & 31;
+  if (op === 0x6f) {
+    const t = p + jalOffset(w);
+    return (rd === 0 || rd === 1 || rd === 5) && t >= 0 && t < oldSize && !straddles(p, 4, barrier) ? 1 : 0;
+  }
+  if (i + 8 > n) return 0;
+  const w2 = word(buf, i + 4);
+  const kind = riscvLo(w2, rd);
+  if (kind === 0 || straddles(p, 8, barrier)) return 0;
+  const t = p + (w & ~0xfff) + loOffset(w2, kind);
+  return t >= 0 && t < oldSize ? 2 : 0;
+}
+
+/**
+ * RISC-V with compressed instructions (PRED.riscv | PRED.riscvC: 32-bit instructions on any halfword,
+ * as GCC and LLVM emit for RV64GC and RV32IMC): the windows of mapRiscV at every halfword. Instruction
+ * boundaries are unknown, so a window counts only when no other starts within its bytes or ends
+ * inside them (then counted windows never overlap), decided first for the whole buffer from the
+ * bytes as they came in. A window's decision reads 14 bytes from 6 before it: 16 bytes of margin.
+ */
+export function mapRiscVCompressed(buf: Uint8Array, pos0: number, map: AddressMap, oldSize: number, n: number, barrier: number): void {
+  const first = pos0 & 1; // even file positions
+  const count = n - first >= 4 ? ((n - first - 4) >> 1) + 1 : 0;
+  if (riscvCandidates.length < count + 8) riscvCandidates = new Uint8Array(count + 1024);
+  const c = riscvCandidates;
+  for (let k = 0; k < count; k++) c[k] = riscvWindowAt(buf, first + 2 * k, pos0, oldSize, n, barrier);
+  for (let k = 0; k < count; k++) {
+    const kind = c[k]!;
+    if (kind === 0) continue;
+    const len = kind === 1 ? 4 : 8;
+    // another window starting within this one, or before it and reaching into it
+    let clash = (k >= 1 && c[k - 1] !== 0) || (k >= 2 && c[k - 2] === 2) || (k >= 3 && c[k - 3] === 2);
+    for (let j = 1; j < len >> 1 && !clash; j++) clash = k + j < count && c[k + j] !== 0;
+    if (clash) continue;
+    const i = first + 2 * k;
+    const p = pos0 + i;
+    const w = word(buf, i);
+    if (kind === 1) {
+      const t = p + jalOffset(w);
+      const wn = jalWith(w, t + map.shift(t) - (p + map.shiftSeq(p)));
+      if (wn >= 0) put(buf, i, wn);
+    } else {
+      const w2 = word(buf, i + 4);
+      const lo = riscvLo(w2, (w >>> 7) & 31);
+      const t = p + (w & ~0xfff) + loOffset(w2, lo);
+      putPcPair(buf, i, w, i + 4, w2, lo, t + map.shift(t) - (p + map.shiftSeq(p)));
+    }
   }
 }
 

@@ -487,7 +487,7 @@ describe("createDelta / decoder", () => {
 
   it("RISC-V, LoongArch, POWER and MIPS address pairs follow caller and target (map flags 65536, 131072, 262144, 524288): smaller, picked by auto, and round-trip, ordinary and in place", () => {
     const grow = new Map([[3, 5], [40, 11], [77, 2]]);
-    const cases: Array<[WordArch, number]> = [["riscv", PRED.riscv], ["loong", PRED.loong], ["power", PRED.power], ["mips", PRED.mipsAddr]];
+    const cases: Array<[WordArch, number]> = [["riscv", PRED.riscv], ["riscvc", PRED.riscv | PRED.riscvC], ["loong", PRED.loong], ["power", PRED.power], ["mips", PRED.mipsAddr]];
     for (const [arch, flag] of cases) {
       const old = wordImage(arch, 10, 100);
       const nw = wordImage(arch, 10, 100, grow);
@@ -495,9 +495,12 @@ describe("createDelta / decoder", () => {
       const flags = peekDeltaHeader(d.payload).flags & ~CODING_LANES;
       expect(d.filter, arch).toBe("none");
       expect(flags & flag, arch).toBe(flag);
-      // without this map (the others kept), every call and address across a grown function is a changed field
+      // without this map (the others kept), every call and address across a grown function is a changed field;
+      // compressed code mapped on words only misses those between words
       const size = (predict: number) => createRawDelta(old, nw, { filter: "none", predict }).patch.length;
       expect(size(flags), arch).toBeLessThan(size(flags & ~flag) - 100);
+      if (flag & PRED.riscvC) expect(size(flags), arch).toBeLessThan(size(flags & ~PRED.riscvC) - 50);
+      else expect(predFilterOk(flags | PRED.riscvC, FILTERS.none), arch).toBe(arch === "riscv");
       expect(sha(applyChunked(old, d, [3, 17, 500], nw)), arch).toBe(sha(nw));
       expect(sha(applySmallWindowResumed(old, d)), arch).toBe(sha(nw));
       applyWithCuts(old, nw, createDelta(old, nw, { inPlace: { sectorSize: 256 } }), 256, 41);
@@ -507,6 +510,7 @@ describe("createDelta / decoder", () => {
     expect(predFilterOk(PRED.mipsAddr | PRED.mipsCall, FILTERS.none)).toBe(false);
     expect(predFilterOk(PRED.riscv, FILTERS.none)).toBe(true);
     expect(predFilterOk(PRED.riscv | PRED.loong, FILTERS.none)).toBe(false);
+    expect(predFilterOk(PRED.riscvC, FILTERS.none)).toBe(false);
     expect(predFilterOk(PRED.loong | PRED.thumb, FILTERS.thumb)).toBe(false);
   });
 
@@ -538,12 +542,64 @@ describe("createDelta / decoder", () => {
     expect([...new Uint32Array(b.buffer)]).toEqual([0x004c5517, 0x7f850513]);
   });
 
+  it("RISC-V compressed code: windows on halfwords that overlap another are left alone, and every slice maps like the whole image", () => {
+    // C.NOP filler; targets at 0x8000 and above move by 0x1234, code below stays
+    const img = new Uint8Array(0x400);
+    for (let i = 0; i < img.length; i += 2) img.set([0x01, 0x00], i);
+    const dv = new DataView(img.buffer);
+    const jalWord = (at: number, t: number): number => {
+      const d = t - at;
+      return ((((d >> 20) & 1) << 31) | (((d >> 1) & 0x3ff) << 21) | (((d >> 11) & 1) << 20) | (((d >> 12) & 0xff) << 12) | 0x0ef) >>> 0;
+    };
+    const jal = (at: number, t: number): void => dv.setUint32(at, jalWord(at, t), true);
+    const pair = (at: number, t: number): void => {
+      const hi = (t - at + 0x800) >> 12;
+      dv.setUint32(at, ((hi << 12) | 0x517) >>> 0, true); // AUIPC a0
+      dv.setUint32(at + 4, (((t - at - hi * 4096) << 20) | 0x50513) >>> 0, true); // ADDI a0, a0
+    };
+    // a JAL whose upper halfword starts a window too (a JAL ra, or an AUIPC a0 whose ADDI follows)
+    const jalHiding = (at: number, ok: (upper: number) => boolean): void => {
+      let t = 0x8000;
+      while (!ok(jalWord(at, t) >>> 16)) t += 2;
+      jal(at, t);
+    };
+    jal(0x102, 0x9000); // alone, between words
+    pair(0x10a, 0x9876); // alone, between words
+    jalHiding(0x200, (u) => (u & 0x7f) === 0x6f && ((u >>> 7) & 31) === 1); // two JAL windows 2 bytes apart: neither is rewritten
+    jalHiding(0x300, (u) => (u & 0x7f) === 0x17 && ((u >>> 7) & 31) === 10); // a JAL and an AUIPC pair inside it: neither
+    dv.setUint32(0x306, 0x00050513, true); // (the pair's ADDI a0, a0)
+    const map = new AddressMap(Int32Array.of(0, 0x8000), Int32Array.of(0x8000, 0x100000), Int32Array.of(0, 0x1234));
+    const flags = PRED.riscv | PRED.riscvC;
+    const whole = new Uint8Array(img);
+    mapReferences(flags, whole, 0, map, 0x100000, 0);
+    const changed = (lo: number, hi: number): boolean => Buffer.compare(whole.subarray(lo, hi), img.subarray(lo, hi)) !== 0;
+    expect([changed(0x102, 0x106), changed(0x10a, 0x112)]).toEqual([true, true]);
+    expect([changed(0x200, 0x208), changed(0x300, 0x30a)]).toEqual([false, false]);
+    // the hidden windows alone are rewritten (the JALs around them are, on words: see below)
+    for (const [at, len] of [[0x202, 4], [0x302, 8]] as const) {
+      const one = new Uint8Array(img.length).fill(0);
+      for (let i = 0; i < one.length; i += 2) one.set([0x01, 0x00], i);
+      one.set(img.subarray(at, at + len), at);
+      const m = new Uint8Array(one);
+      mapReferences(flags, m, 0, map, 0x100000, 0);
+      expect(Buffer.compare(m, one), `window at ${at}`).not.toBe(0);
+    }
+    // words mapped on words only: the halfword windows are not seen
+    const words = new Uint8Array(img);
+    mapReferences(PRED.riscv, words, 0, map, 0x100000, 0);
+    const wordsChanged = (lo: number, hi: number): boolean => Buffer.compare(words.subarray(lo, hi), img.subarray(lo, hi)) !== 0;
+    expect([wordsChanged(0x102, 0x112), wordsChanged(0x200, 0x204), wordsChanged(0x300, 0x304)]).toEqual([false, true, true]);
+    // every slice near the windows, with mapMargin() on each side, maps like the whole image
+    for (let a = 0xf0; a < 0x320; a++) for (const len of [1, 3, 8, 40]) expectSliceLikeWhole(img, whole, flags, map, 0, a, len, 0x100000);
+  });
+
   it("RISC-V, LoongArch, POWER and MIPS mapping give the same bytes on any slice as on the whole image", () => {
-    const flagsOf = [PRED.riscv | PRED.abs32 | PRED.ptr64, PRED.loong | PRED.abs32 | PRED.ptr64, PRED.power | PRED.abs32 | PRED.ptr64, PRED.mipsAddr | PRED.mipsCall | PRED.abs32 | PRED.ptr64];
+    // the fifth: RISC-V compressed code, the same forms on any halfword
+    const flagsOf = [PRED.riscv | PRED.abs32 | PRED.ptr64, PRED.loong | PRED.abs32 | PRED.ptr64, PRED.power | PRED.abs32 | PRED.ptr64, PRED.mipsAddr | PRED.mipsCall | PRED.abs32 | PRED.ptr64, PRED.riscv | PRED.riscvC | PRED.abs32 | PRED.ptr64];
     // the forms' fixed bits (opcode, and registers that make pairs and triples), then the bits kept random
     const forms: Array<Array<[number, number]>> = [
-      // JAL ra; AUIPC a0; ADDI a0, a0; SD x, (a0)
-      [[0x0ef, 0xfffff000], [0x517, 0xfffff000], [0x50513, 0xfff00000], [0x53023, 0xfff00f80]],
+      // JAL ra; AUIPC a0 (targets below 1 MiB: the image); ADDI a0, a0; SD x, (a0)
+      [[0x0ef, 0xfffff000], [0x517, 0x000ff000], [0x50513, 0xfff00000], [0x53023, 0xfff00f80]],
       // BL; PCALAU12I a0; ADDI.D a0, a0; LD.D x, (a0)
       [[0x54000000, 0x03ffffff], [0x1a000004, 0x01ffffe0], [0x02c00084, 0x003ffc00], [0x28c00080, 0x003ffc1f]],
       // BL; LIS r4 (addresses below 1 MiB: the image); ADDI r4, r4; LD x, (r4)
@@ -552,11 +608,11 @@ describe("createDelta / decoder", () => {
       [[0x0c000000, 0x03ffffff], [0x3c170000, 0x0000000f], [0x02fcb82d, 0], [0x66e00000, 0x001fffff]],
     ];
     fc.assert(
-      fc.property(fc.uint8Array({ minLength: 40, maxLength: 500 }), fc.nat(3), fc.nat(), fc.nat(), (img, arch, x, y) => {
+      fc.property(fc.uint8Array({ minLength: 40, maxLength: 500 }), fc.nat(4), fc.nat(), fc.nat(), (img, arch, x, y) => {
         const dv = new DataView(img.buffer, img.byteOffset, img.byteLength);
-        for (let i = 0; i + 4 <= img.length; i += 4) {
+        for (let i = 0; i + 4 <= img.length; i += arch === 4 ? 2 + 2 * (img[i + 1]! & 1) : 4) {
           const r = dv.getUint32(i, true);
-          const f = forms[arch]![r % 5];
+          const f = forms[arch % 4]![r % 5];
           if (f !== undefined) dv.setUint32(i, (f[0] | (r & f[1])) >>> 0, true);
         }
         // a large last shift: the high bytes of low halves change too

@@ -542,7 +542,7 @@ function laidOut(bodies: ReadonlyArray<{ length: number }>): [number[], number] 
 }
 
 /** Instruction sets of wordImage: the maps of src/delta/wordmaps.ts. */
-export type WordArch = "riscv" | "loong" | "power" | "mips";
+export type WordArch = "riscv" | "riscvc" | "loong" | "power" | "mips";
 
 /**
  * A small image of 32-bit little-endian code of `arch` (load address 0x400000, file offset 0 there: the
@@ -550,41 +550,46 @@ export type WordArch = "riscv" | "loong" | "power" | "mips";
  * functions of filler words that match no reference pattern, each with a call of another function and
  * the address of a 16-byte data entry built by the architecture's high/low pair, then the data entries
  * (a 64-bit pointer to a function and 8 bytes that never change). MIPS calls are JAL (absolute) and its
- * functions end in JR RA; its address is LUI, DADDU gp, DADDIU as Go emits it.
+ * functions end in JR RA; its address is LUI, DADDU gp, DADDIU as Go emits it. "riscvc" is RISC-V
+ * compressed code: filler of 16-bit instructions, and every other function starts with a C.NOP, so its
+ * 32-bit instructions fall between words.
  * `grow` pads function i by grow[i] words.
  */
 export function wordImage(arch: WordArch, seed: number, funcs: number, grow: ReadonlyMap<number, number> = new Map()): Uint8Array {
   const base = 0x400000;
-  const filler = { riscv: [0x33, 0xfffff80], loong: [0, 0x3fffff], power: [0x7c000000, 0x3ffffff], mips: [0x24000000, 0x3ffffff] }[arch];
+  const filler = { riscv: [0x33, 0xfffff80], riscvc: [0x00010001, 0xfffcfffc], loong: [0, 0x3fffff], power: [0x7c000000, 0x3ffffff], mips: [0x24000000, 0x3ffffff] }[arch];
+  const pad = (i: number): number => (arch === "riscvc" && i % 2 === 1 ? 2 : 0);
   const bodies = Array.from({ length: funcs }, (_, i) => {
     const r = rng(seed * 1000 + i);
     return Array.from({ length: 24 + ((i * 7) % 23) + (grow.get(i) ?? 0) }, () => (filler[0]! | (Math.floor(r() * 0x100000000) & filler[1]!)) >>> 0);
   });
   const starts: number[] = [];
   let at = 0;
-  for (const b of bodies) {
-    starts.push(at);
-    at += 4 * (b.length + 2);
-  }
+  bodies.forEach((b, i) => {
+    starts.push(at + pad(i));
+    at += 4 * (b.length + 2) + pad(i);
+  });
   const data = (at + 15) & ~15;
   const out = new Uint8Array(data + funcs * 16);
   const dv = new DataView(out.buffer);
   const put = (p: number, w: number): void => dv.setUint32(p, w >>> 0, true);
   bodies.forEach((b, i) => {
     const s = starts[i]!;
+    if (pad(i)) dv.setUint16(s - 2, 0x0001, true); // C.NOP
     b.forEach((w, k) => put(s + 4 * k, w));
     put(s + 4 * b.length, arch === "mips" ? 0x03e00008 : b[0]!); // JR RA (MIPS)
     put(s + 4 * b.length + 4, arch === "mips" ? 0 : b[1]!); // its delay slot
     const call = s + 4;
     const callee = starts[(i * 5 + 3) % funcs]!;
     const d = callee - call;
-    if (arch === "riscv") put(call, (((d >> 20) & 1) << 31) | (((d >> 1) & 0x3ff) << 21) | (((d >> 11) & 1) << 20) | (((d >> 12) & 0xff) << 12) | 0x0ef); // JAL ra
+    const rv = arch === "riscv" || arch === "riscvc";
+    if (rv) put(call, (((d >> 20) & 1) << 31) | (((d >> 1) & 0x3ff) << 21) | (((d >> 11) & 1) << 20) | (((d >> 12) & 0xff) << 12) | 0x0ef); // JAL ra
     else if (arch === "loong") put(call, (0x15 << 26) | (((d >> 2) & 0xffff) << 10) | ((d >> 18) & 0x3ff)); // BL
     else if (arch === "power") put(call, (18 << 26) | (d & 0x03fffffc) | 1); // BL
     else put(call, 0x0c000000 | ((base + callee) >>> 2)); // JAL
     const p = s + 12;
     const t = data + 16 * ((i * 7 + 1) % funcs);
-    if (arch === "riscv") {
+    if (rv) {
       const hi = (t - p + 0x800) >> 12;
       put(p, (hi << 12) | (10 << 7) | 0x17); // AUIPC a0
       put(p + 4, ((t - p - hi * 4096) << 20) | (10 << 15) | (10 << 7) | 0x13); // ADDI a0, a0, lo
