@@ -333,7 +333,9 @@ function buildSteps(cand: Candidate, nF: Uint8Array, filterId: number, S: number
   // the sectors from the last down (or the first up), improved: where most content moves one way, as
   // when an executable's segments all move up by their alignment (esbuild for MIPS and s390x grows by
   // 64 KiB), the rules above meet one cycle over most of the image and break 2.7x the bytes this does.
-  // Taken only when it breaks fewer bytes than the best order so far
+  // Taken only when it breaks fewer bytes than the best order so far, which is then searched as fully
+  // as before (the order that breaks fewer bytes does not always code smaller)
+  const lead = orders[0]!;
   for (const dir of [-1, 1]) {
     const o = improveOrder(before, Array.from({ length: nNew }, (_, i) => (dir < 0 ? nNew - 1 - i : i)));
     if (backwardWeight(before, o) < backwardWeight(before, orders[0]!)) orders.unshift(o);
@@ -345,11 +347,12 @@ function buildSteps(cand: Candidate, nF: Uint8Array, filterId: number, S: number
   const geometry = { S, bits, oldLen, newLen, nNew, nAll };
   let best: Encoded | undefined;
   for (const [k, order] of orders.entries()) {
+    const full = k === 0 || order === lead;
     const plain = order.map((j) => ({ j }));
-    const tries: Step[][] = k === 0 ? [plain] : [];
+    const tries: Step[][] = full ? [plain] : [];
     const stashed = planStashes(order, segs, before, geometry);
     if (stashed) tries.push(stashed);
-    for (const move of k === 0 || nAll <= MORE_STASHES_ALL_ORDERS_MAX ? [false, true] : []) {
+    for (const move of full || nAll <= MORE_STASHES_ALL_ORDERS_MAX ? [false, true] : []) {
       for (const start of [plain, stashed]) {
         const more = start && planMoreStashes(start, segs, geometry, move);
         if (more) tries.push(more);
@@ -366,10 +369,10 @@ function buildSteps(cand: Candidate, nF: Uint8Array, filterId: number, S: number
     const e = encodeSteps(steps, { ...input, anywhere: false, straight: dir });
     if (e && e.body.length < best!.body.length) best = e;
   }
-  // a cycle the stashes could not hold: the order with its heaviest broken constraint kept instead
+  // a cycle the stashes could not hold: the best rule order with its heaviest broken constraint kept instead
   // (the reader moved right before the sector it reads, or that sector right after the reader)
   if (best!.broken - best!.rescued > 256 && nNew <= MORE_STASHES_MAX_SECTORS / 2) {
-    const cur = orders[0]!;
+    const cur = lead;
     const rank = new Int32Array(nNew);
     cur.forEach((v, i) => (rank[v] = i));
     let heavy: [number, number, number] | undefined;
