@@ -92,7 +92,8 @@ export function mapRiscV(buf: Uint8Array, pos0: number, map: AddressMap, oldSize
   }
 }
 
-let riscvCandidates = new Uint8Array(0);
+/** The kinds of the halfwords around the window mapRiscVCompressed decides (a ring of 8). */
+const riscvKinds = new Uint8Array(8);
 
 /**
  * The kind of window at buf[i] for mapRiscVCompressed, from the bytes as they came in: 1 a JAL (rd zero,
@@ -120,24 +121,25 @@ function riscvWindowAt(buf: Uint8Array, i: number, pos0: number, oldSize: number
 /**
  * RISC-V with compressed instructions (PRED.riscv | PRED.riscvC: 32-bit instructions on any halfword,
  * as GCC and LLVM emit for RV64GC and RV32IMC): the windows of mapRiscV at every halfword. Instruction
- * boundaries are unknown, so a window counts only when no other starts within its bytes or ends
- * inside them (then counted windows never overlap), decided first for the whole buffer from the
- * bytes as they came in. A window's decision reads 14 bytes from 6 before it: 16 bytes of margin.
+ * boundaries are unknown, so a window counts only when no other starts within its bytes or reaches
+ * into them (then counted windows never overlap), every window's kind read from the bytes as they came
+ * in (no memory beyond a ring of 8 kinds). A window's decision reads 14 bytes from 6 before it: 16
+ * bytes of margin.
  */
 export function mapRiscVCompressed(buf: Uint8Array, pos0: number, map: AddressMap, oldSize: number, n: number, barrier: number): void {
   const first = pos0 & 1; // even file positions
   const count = n - first >= 4 ? ((n - first - 4) >> 1) + 1 : 0;
-  if (riscvCandidates.length < count + 8) riscvCandidates = new Uint8Array(count + 1024);
-  const c = riscvCandidates;
-  for (let k = 0; k < count; k++) c[k] = riscvWindowAt(buf, first + 2 * k, pos0, oldSize, n, barrier);
+  // the kinds of halfwords k - 3 .. k + 3 in a ring: the kind of k + 3 is read before window k is
+  // rewritten, and no window before k reaches that far, so every kind comes from the bytes as they came in
+  const c = riscvKinds;
+  for (let k = 0; k < 3; k++) c[k] = k < count ? riscvWindowAt(buf, first + 2 * k, pos0, oldSize, n, barrier) : 0;
   for (let k = 0; k < count; k++) {
-    const kind = c[k]!;
+    c[(k + 3) & 7] = k + 3 < count ? riscvWindowAt(buf, first + 2 * (k + 3), pos0, oldSize, n, barrier) : 0;
+    const kind = c[k & 7]!;
     if (kind === 0) continue;
-    const len = kind === 1 ? 4 : 8;
     // another window starting within this one, or before it and reaching into it
-    let clash = (k >= 1 && c[k - 1] !== 0) || (k >= 2 && c[k - 2] === 2) || (k >= 3 && c[k - 3] === 2);
-    for (let j = 1; j < len >> 1 && !clash; j++) clash = k + j < count && c[k + j] !== 0;
-    if (clash) continue;
+    if ((k >= 1 && c[(k - 1) & 7] !== 0) || (k >= 2 && c[(k - 2) & 7] === 2) || (k >= 3 && c[(k - 3) & 7] === 2) || c[(k + 1) & 7] !== 0) continue;
+    if (kind === 2 && (c[(k + 2) & 7] !== 0 || c[(k + 3) & 7] !== 0)) continue;
     const i = first + 2 * k;
     const p = pos0 + i;
     const w = word(buf, i);
