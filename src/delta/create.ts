@@ -137,7 +137,7 @@ export function predictionFromCopies(old: Uint8Array, nw: Uint8Array, copies: Ar
     if (predictedWords(map, old.length, words, base) < Math.max(8, words.count * 0.05)) flags &= ~PRED.abs32;
   }
   if (flags & PRED.abs32) map = withPointerTargets(map, old, nw, copies, base, maxSeg, 2, (flags & PRED.ptr64) !== 0);
-  else flags &= ~(PRED.ptr64 | PRED.extAbs | PRED.mipsCall | PRED.mipsAddr | PRED.power); // (they need the load address)
+  else flags &= ~(PRED.ptr64 | PRED.extAbs | PRED.mipsCall | PRED.mipsAddr | PRED.power | PRED.x86abs); // (they need the load address)
   if (flags & PRED.extAbs) {
     const ext = extSegments(old, nw, copies, base, (flags & PRED.ptr64) !== 0, Math.min(EXT_MAX_SEGMENTS, maxSeg - map.length));
     if (ext.length > 0) map.ext = ext;
@@ -633,6 +633,14 @@ export function mappedBase(oldF: Uint8Array, pred: Prediction, barrier = 0): Uin
   return out;
 }
 
+/** Whether an image is a 32-bit ELF (class 1) or PE (optional header magic 0x10b) executable. */
+export function is32BitExecutable(b: Uint8Array): boolean {
+  if (b.length >= 5 && b[0] === 0x7f && b[1] === 0x45 && b[2] === 0x4c && b[3] === 0x46) return b[4] === 1;
+  if (b.length < 0x40 || b[0] !== 0x4d || b[1] !== 0x5a) return false;
+  const pe = b[0x3c]! | (b[0x3d]! << 8) | (b[0x3e]! << 16);
+  return pe + 26 <= b.length && b[pe] === 0x50 && b[pe + 1] === 0x45 && b[pe + 2] === 0 && b[pe + 3] === 0 && b[pe + 24] === 0x0b && b[pe + 25] === 0x01;
+}
+
 /** Whether an image is a WebAssembly module (its magic and version 1). */
 const isWasm = (b: Uint8Array): boolean => b.length >= 8 && b[0] === 0 && b[1] === 0x61 && b[2] === 0x73 && b[3] === 0x6d && b[4] === 1;
 
@@ -646,7 +654,7 @@ export function mapFlagsFor(filter: FilterName): number[] {
 }
 
 /** Reference-map flags for an unfiltered stream of an architecture's code. */
-function rawFlagsFor(hints: ArchHints, wasm: boolean): number[] {
+function rawFlagsFor(hints: ArchHints, wasm: boolean, is32Bit = false): number[] {
   // WebAssembly: addresses of the data (the first pass keeps the flag only when both modules have data)
   if (wasm) return [PRED.wasmAddr];
   if (isS390Code(hints)) return [PRED.s390rel];
@@ -659,7 +667,11 @@ function rawFlagsFor(hints: ArchHints, wasm: boolean): number[] {
   }
   if (isLoongCode(hints)) return [PRED.loong | PRED.abs32 | PRED.ptr64, PRED.loong];
   if (isPowerCode(hints)) return [PRED.power | PRED.abs32 | PRED.ptr64, PRED.abs32 | PRED.ptr64];
-  if (isX86Code(hints)) return [PRED.x86rel | PRED.abs32 | PRED.ptr64, PRED.x86rel | PRED.abs32, PRED.x86rel, PRED.abs32 | PRED.ptr64];
+  if (isX86Code(hints)) {
+    // 32-bit code: its ModRM 00.reg.101 operands are absolute addresses
+    if (is32Bit) return [PRED.x86rel | PRED.x86abs | PRED.abs32, PRED.x86rel | PRED.abs32, PRED.x86rel];
+    return [PRED.x86rel | PRED.abs32 | PRED.ptr64, PRED.x86rel | PRED.abs32, PRED.x86rel, PRED.abs32 | PRED.ptr64];
+  }
   if (hints.arm64 > ARM64_SHARE_MIN && hints.arm64 > hints.thumb) return [PRED.arm64rel | PRED.arm64page | PRED.abs32 | PRED.ptr64, PRED.arm64rel | PRED.arm64page | PRED.abs32, PRED.arm64rel | PRED.arm64page, PRED.arm64rel | PRED.abs32, PRED.arm64rel];
   // code of another architecture, or data: pointers, 64-bit ones first (on 64-bit code, 32-bit words
   // taken for pointers cost more than they gain: RISC-V 1.6x the patch with them)
@@ -717,7 +729,7 @@ function tryFilter(
   const variants: Array<{ pred: Prediction; base: Uint8Array; mismatches: number }> = [];
   for (const f of flagsList) {
     // (the flags refinement may drop: pointers, and what needs them or needs the images' own data)
-    const dropped = PRED.abs32 | PRED.ptr64 | PRED.extAbs | PRED.mipsCall | PRED.mipsAddr | PRED.power | PRED.wasmAddr;
+    const dropped = PRED.abs32 | PRED.ptr64 | PRED.extAbs | PRED.mipsCall | PRED.mipsAddr | PRED.power | PRED.x86abs | PRED.wasmAddr;
     const key = f & (PRED.thumb | PRED.armCall | dropped);
     let r = refinedBy.get(key);
     if (!r) refinedBy.set(key, (r = predictionFromCopies(oldF, newF, copies2, f, maxSeg)));
@@ -781,7 +793,7 @@ export function createRawDelta(oldImage: Uint8Array, newImage: Uint8Array, opts:
   };
   if (want !== "auto") {
     // "none" is also what auto picks for AArch64 code: the same relative mapping then
-    const flags = opts.predict === undefined ? (want === "none" ? rawFlagsFor(archHints(newImage), isWasm(newImage)) : mapFlagsFor(want)) : opts.predict === 0 ? [] : [opts.predict];
+    const flags = opts.predict === undefined ? (want === "none" ? rawFlagsFor(archHints(newImage), isWasm(newImage), is32BitExecutable(newImage)) : mapFlagsFor(want)) : opts.predict === 0 ? [] : [opts.predict];
     tryFilter(want, oldImage, newImage, flags, maxSeg, consider, opts.onProgress, opts.coding, opts.switchBonus);
     return best!;
   }
@@ -806,6 +818,6 @@ export function createRawDelta(oldImage: Uint8Array, newImage: Uint8Array, opts:
     return !arch;
   });
   if (filters.length === 0) filters.push("none");
-  for (const name of filters) tryFilter(name, oldImage, newImage, name === "none" ? rawFlagsFor(hints, wasm) : mapFlagsFor(name), maxSeg, consider, opts.onProgress, opts.coding, opts.switchBonus);
+  for (const name of filters) tryFilter(name, oldImage, newImage, name === "none" ? rawFlagsFor(hints, wasm, is32BitExecutable(newImage)) : mapFlagsFor(name), maxSeg, consider, opts.onProgress, opts.coding, opts.switchBonus);
   return best!;
 }

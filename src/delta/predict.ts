@@ -70,10 +70,16 @@ export const PRED = {
   mipsAddr: 524288,
   /** With riscv: compressed code, the windows at every halfword (see mapRiscVCompressed). */
   riscvC: 1048576,
+  /**
+   * With x86rel and abs32 (not ptr64: word-aligned fields are left to the 32-bit pointer pass): 32-bit
+   * x86, where ModRM 00.reg.101 operands and MOV moffs (A0-A3) hold an absolute address (load address
+   * of abs32) that follows its target (see mapX86Relative).
+   */
+  x86abs: 2097152,
 } as const;
 
 /** Every flag a stream may carry. */
-export const PRED_ALL = 2047 | PRED.x86rel | PRED.wasmAddr | PRED.s390rel | PRED.mipsCall | PRED.riscv | PRED.loong | PRED.power | PRED.mipsAddr | PRED.riscvC;
+export const PRED_ALL = 2047 | PRED.x86rel | PRED.wasmAddr | PRED.s390rel | PRED.mipsCall | PRED.riscv | PRED.loong | PRED.power | PRED.mipsAddr | PRED.riscvC | PRED.x86abs;
 
 /** Short names of the PRED flags, for people (`fota inspect`). */
 export const PRED_NAMES: Readonly<Record<keyof typeof PRED, string>> = {
@@ -97,6 +103,7 @@ export const PRED_NAMES: Readonly<Record<keyof typeof PRED, string>> = {
   power: "POWER branches and address pairs",
   mipsAddr: "MIPS address pairs",
   riscvC: "RISC-V compressed code",
+  x86abs: "x86 absolute operands",
 };
 
 /**
@@ -129,6 +136,7 @@ export function predFilterOk(flags: number, filter: number): boolean {
   if (flags & (PRED.mipsCall | PRED.mipsAddr) && (filter !== FILTERS.none || !(flags & PRED.abs32) || flags & ~(PRED.mipsCall | PRED.mipsAddr | pointers))) return false;
   if (flags & (PRED.riscv | PRED.loong) && (filter !== FILTERS.none || (flags & ~pointers) !== (flags & (PRED.riscv | PRED.riscvC | PRED.loong)) || (flags & PRED.riscv && flags & PRED.loong))) return false;
   if (flags & PRED.riscvC && !(flags & PRED.riscv)) return false;
+  if (flags & PRED.x86abs && (!(flags & PRED.x86rel) || !(flags & PRED.abs32) || flags & (PRED.ptr64 | PRED.extAbs))) return false;
   if (flags & PRED.power && (filter !== FILTERS.none || !(flags & PRED.abs32) || flags & ~(PRED.power | pointers))) return false;
   return true;
 }
@@ -692,7 +700,7 @@ export function mapReferences(flags: number, buf: Uint8Array, pos0: number, map:
     }
   }
   if (claimed && claimedHi >= claimedLo) claimed.fill(0, claimedLo, claimedHi + 1);
-  if (flags & PRED.x86rel) mapX86Relative(buf, pos0, map, oldSize, n);
+  if (flags & PRED.x86rel) mapX86Relative(buf, pos0, map, oldSize, n, flags & PRED.x86abs ? base : -1);
 }
 
 /** Whether the 8 bytes at b[i] can be a 64-bit pointer the map rewrites (the caller checks its 8-byte alignment): the high half zero. */
@@ -875,10 +883,23 @@ const X86_RIP_OP0F = (() => {
   return t;
 })();
 
-/** What a window's first byte can be: 1 CALL or JMP (E8, E9), 2 the second byte of a Jcc (80-8F), 3 a ModRM byte 00.reg.101; 0 none. */
+/**
+ * Absolute operands (32-bit code, PRED.x86abs): what follows the displacement does not matter there, so
+ * the forms with an immediate after it count too: ALU, MOV, IMUL and TEST with an immediate, the shifts.
+ */
+const X86_ABS_OP = (() => {
+  const t = X86_RIP_OP.slice();
+  for (const op of [0x69, 0x6b, 0x80, 0x81, 0x83, 0xc0, 0xc1, 0xc6, 0xc7, 0xd0, 0xd1, 0xd2, 0xd3, 0xf6, 0xf7, 0xfe]) t[op] = 1;
+  return t;
+})();
+
+/**
+ * What a window's first byte can be: 1 CALL or JMP (E8, E9), 2 the second byte of a Jcc (80-8F), 3 a
+ * ModRM byte 00.reg.101, 4 MOV with a 32-bit absolute moffs (A0-A3: 32-bit code only); 0 none.
+ */
 const X86_START = (() => {
   const t = new Uint8Array(256);
-  for (let c = 0; c < 256; c++) t[c] = c === 0xe8 || c === 0xe9 ? 1 : (c & 0xf0) === 0x80 ? 2 : (c & 0xc7) === 0x05 ? 3 : 0;
+  for (let c = 0; c < 256; c++) t[c] = c === 0xe8 || c === 0xe9 ? 1 : (c & 0xf0) === 0x80 ? 2 : (c & 0xc7) === 0x05 ? 3 : c >= 0xa0 && c <= 0xa3 ? 4 : 0;
   return t;
 })();
 
@@ -886,17 +907,27 @@ const X86_START = (() => {
  * Whether buf[q] starts an x86-64 window: the 4 bytes after it are a rel32 whose target
  * (p + 5 + rel32, p the old position of q) lies in the base image. q is a CALL or JMP opcode (E8, E9),
  * the second byte of a Jcc (0F 8x), or a ModRM byte 00.reg.101 after an opcode of X86_RIP_OP(0F).
+ * With absBase >= 0 (32-bit code, PRED.x86abs) a ModRM byte 00.reg.101 after an opcode of
+ * X86_ABS_OP (or X86_RIP_OP0F), or a MOV moffs opcode (A0-A3), starts a window when the 4 bytes after
+ * it are an absolute address of the base: file position field - absBase in [0, oldSize).
  * Reads buf[q - 2, q + 5); the caller keeps q >= 2.
  */
-function x86At(buf: Uint8Array, q: number, p: number, oldSize: number): boolean {
+function x86At(buf: Uint8Array, q: number, p: number, oldSize: number, absBase: number): boolean {
   const k = X86_START[buf[q]!]!;
   if (k === 0) return false;
+  const field = buf[q + 1]! | (buf[q + 2]! << 8) | (buf[q + 3]! << 16) | (buf[q + 4]! << 24);
   if (k === 2) {
     if (buf[q - 1] !== 0x0f) return false;
-  } else if (k === 3) {
-    if (buf[q - 2] === 0x0f ? X86_RIP_OP0F[buf[q - 1]!] === 0 : X86_RIP_OP[buf[q - 1]!] === 0) return false;
+  } else if (k >= 3) {
+    if (absBase >= 0) {
+      // 32-bit code: the field is an address
+      if (k === 3 && (buf[q - 2] === 0x0f ? X86_RIP_OP0F[buf[q - 1]!] === 0 : X86_ABS_OP[buf[q - 1]!] === 0)) return false;
+      const x = (field >>> 0) - absBase;
+      return x >= 0 && x < oldSize;
+    }
+    if (k === 4 || (buf[q - 2] === 0x0f ? X86_RIP_OP0F[buf[q - 1]!] === 0 : X86_RIP_OP[buf[q - 1]!] === 0)) return false;
   }
-  const t = p + 5 + (buf[q + 1]! | (buf[q + 2]! << 8) | (buf[q + 3]! << 16) | (buf[q + 4]! << 24));
+  const t = p + 5 + field;
   return t >= 0 && t < oldSize;
 }
 
@@ -909,7 +940,7 @@ function x86At(buf: Uint8Array, q: number, p: number, oldSize: number): boolean 
  * (windows are 5 bytes apart), where no later decision reads. So any slice maps the same as the
  * whole image from mapMargin() bytes inside its edges on.
  */
-function mapX86Relative(buf: Uint8Array, pos0: number, map: AddressMap, oldSize: number, n: number): void {
+function mapX86Relative(buf: Uint8Array, pos0: number, map: AddressMap, oldSize: number, n: number, absBase: number): void {
   const first = X86_START;
   let w1 = -1; // the pending rewrites, oldest first: window position and new rel32
   let v1 = 0;
@@ -918,11 +949,17 @@ function mapX86Relative(buf: Uint8Array, pos0: number, map: AddressMap, oldSize:
   for (let q = 2; q + 9 <= n; q++) {
     if (first[buf[q]!] === 0) continue; // most bytes: one table look-up
     const p = pos0 + q;
-    if (!x86At(buf, q, p, oldSize)) continue;
-    if (x86At(buf, q + 1, p + 1, oldSize) || x86At(buf, q + 2, p + 2, oldSize) || x86At(buf, q + 3, p + 3, oldSize) || x86At(buf, q + 4, p + 4, oldSize)) continue;
+    if (!x86At(buf, q, p, oldSize, absBase)) continue;
+    if (x86At(buf, q + 1, p + 1, oldSize, absBase) || x86At(buf, q + 2, p + 2, oldSize, absBase) || x86At(buf, q + 3, p + 3, oldSize, absBase) || x86At(buf, q + 4, p + 4, oldSize, absBase)) continue;
     const rel = buf[q + 1]! | (buf[q + 2]! << 8) | (buf[q + 3]! << 16) | (buf[q + 4]! << 24);
-    const t = p + 5 + rel;
-    const v = t + map.shift(t) - (p + map.shiftSeq(p)) - 5;
+    let v: number;
+    if (absBase >= 0 && X86_START[buf[q]!]! >= 3) {
+      // an absolute address; a word-aligned one the pointer pass has mapped already
+      v = ((p + 1) & 3) === 0 ? rel : rel + map.shift((rel >>> 0) - absBase);
+    } else {
+      const t = p + 5 + rel;
+      v = t + map.shift(t) - (p + map.shiftSeq(p)) - 5;
+    }
     if (v !== rel && v >= -0x80000000 && v <= 0x7fffffff) {
       // a third: the oldest is written (w1 <= q - 10: no decision from here on reads its bytes)
       if (w2 >= 0) {

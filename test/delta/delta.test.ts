@@ -328,11 +328,41 @@ describe("createDelta / decoder", () => {
     expect(predFilterOk(PRED.x86rel | PRED.arm64rel, FILTERS.none)).toBe(false);
   });
 
-  it("x86-64 mapping with 64-bit pointers gives the same bytes on any slice as on the whole image (windows next to each other, and across pointers)", () => {
+  it("32-bit x86 absolute operands follow their targets (map flag 2097152 with x86rel and abs32): smaller, picked by auto for an ELF32, and round-trip, ordinary and in place", () => {
+    const grow = new Map([[2, 7], [30, 1], [61, 40], [90, 3]]);
+    const old = x86Image(4, 120, new Map(), true);
+    const nw = x86Image(4, 120, grow, true);
+    const size = (predict: number) => createRawDelta(old, nw, { filter: "none", predict }).patch.length;
+    // without it, every LEA and MOV operand whose field is not word-aligned (the pointer pass maps those) is a changed word
+    expect(size(PRED.x86rel | PRED.x86abs | PRED.abs32)).toBeLessThan(size(PRED.x86rel | PRED.abs32) - 100);
+    const d = createDelta(old, nw);
+    expect(peekDeltaHeader(d.payload).flags & ~CODING_LANES).toBe(PRED.x86rel | PRED.x86abs | PRED.abs32);
+    expect(sha(applyChunked(old, d, [1, 5, 333], nw))).toBe(sha(nw));
+    expect(sha(applySmallWindowResumed(old, d))).toBe(sha(nw));
+    applyWithCuts(old, nw, createDelta(old, nw, { inPlace: { sectorSize: 512 } }), 512, 43);
+    // x86-64 code keeps its RIP-relative reading
+    expect(peekDeltaHeader(createDelta(x86Image(4, 120), x86Image(4, 120, grow)).payload).flags & PRED.x86abs).toBe(0);
+    // an operand is moved once, whether its field is word-aligned (the pointer pass) or not (the x86 map):
+    // LEA eax, [0x8049000] and MOV eax, [0x8049010] (A1 moffs) with everything from 0x1000 on moved by 0x40
+    const map = new AddressMap(Int32Array.of(0, 0x1000), Int32Array.of(0x1000, 0x10000), Int32Array.of(0, 0x40));
+    for (const at of [0x100, 0x101, 0x102, 0x103]) {
+      const b = new Uint8Array(0x200).fill(0x90);
+      b.set([0x8d, 0x05, 0x00, 0x90, 0x04, 0x08, 0x90, 0x90, 0xa1, 0x10, 0x90, 0x04, 0x08], at);
+      mapReferences(PRED.x86rel | PRED.x86abs | PRED.abs32, b, 0, map, 0x10000, 0x8048000);
+      expect([...b.subarray(at, at + 13)], `at ${at}`).toEqual([0x8d, 0x05, 0x40, 0x90, 0x04, 0x08, 0x90, 0x90, 0xa1, 0x50, 0x90, 0x04, 0x08]);
+    }
+    // with abs32 (the load address) and without 64-bit pointers only
+    expect(predFilterOk(PRED.x86rel | PRED.x86abs, FILTERS.none)).toBe(false);
+    expect(predFilterOk(PRED.x86rel | PRED.x86abs | PRED.abs32 | PRED.ptr64, FILTERS.none)).toBe(false);
+    expect(predFilterOk(PRED.x86abs | PRED.abs32, FILTERS.none)).toBe(false);
+  });
+
+  it("x86-64 mapping with 64-bit pointers, and 32-bit x86 with absolute operands and 32-bit pointers, give the same bytes on any slice as on the whole image (windows next to each other, and across pointers)", () => {
     fc.assert(
-      fc.property(fc.uint8Array({ minLength: 40, maxLength: 500 }), fc.nat(), fc.nat(), (img, x, y) => {
+      fc.property(fc.uint8Array({ minLength: 40, maxLength: 500 }), fc.nat(), fc.nat(), fc.boolean(), (img, x, y, bits32) => {
         // the bytes every window form starts with, and rel32 fields small enough to land in the image
-        const forms = [[0xe8], [0xe9], [0x0f, 0x84], [0x48, 0x8d, 0x05], [0x8b, 0x15], [0x0f, 0x10, 0x05], [0xff, 0x25], [0x00]];
+        // (32-bit: the ModRM and moffs forms hold absolute addresses, some with an immediate after them)
+        const forms = [[0xe8], [0xe9], [0x0f, 0x84], [0x48, 0x8d, 0x05], [0x8b, 0x15], [0x0f, 0x10, 0x05], [0xff, 0x25], [0x00], [0xa1], [0xc7, 0x05], [0x83, 0x3d]];
         for (let i = 0; i + 8 < img.length; i += 1 + (img[i]! % 6)) {
           const f = forms[img[i + 1]! % forms.length]!;
           img.set(f, i);
@@ -344,7 +374,7 @@ describe("createDelta / decoder", () => {
         // load address 0: pointer bytes and rel32 fields of all sizes then also read as each other's opcodes
         for (let i = 0; i + 8 <= img.length; i += 8) if (img[i]! % 3 === 0) img.set([img[i + 1]!, img[i + 2]!, img[i + 3]! % 16, 0, 0, 0, 0, 0], i);
         const map = new AddressMap(Int32Array.of(0, 100, 220, 0x10000, 0x800000), Int32Array.of(90, 200, 400, 0x20000, 0x900000), Int32Array.of(8, -12, 40, 0x1f0, -0x30005));
-        const flags = PRED.x86rel | PRED.abs32 | PRED.ptr64;
+        const flags = bits32 ? PRED.x86rel | PRED.x86abs | PRED.abs32 : PRED.x86rel | PRED.abs32 | PRED.ptr64;
         const whole = new Uint8Array(img);
         mapReferences(flags, whole, 0, map, 1 << 24, 0);
         expectSliceLikeWhole(img, whole, flags, map, 0, x, y, 1 << 24);

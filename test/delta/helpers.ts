@@ -357,17 +357,27 @@ export function bytecodePair(seed: number, size: number, lib: number): [Uint8Arr
  * with CALL rel32 to other functions, a Jcc rel32 inside the function, and LEA / MOV with a RIP-relative
  * operand into a data table after the code (page-aligned); the table holds 64-bit pointers to the
  * functions (load address 0x400000). `grow` pads function i by grow[i] bytes, so everything after it,
- * calls, RIP-relative operands and pointers alike, moves.
+ * calls, RIP-relative operands and pointers alike, moves. `bits32`: 32-bit code (an ELF32 identification
+ * first, load address 0x8048000, the table right after the code): the LEA and MOV operands are absolute
+ * addresses, the pointers 32-bit.
  */
-export function x86Image(seed: number, funcs: number, grow: ReadonlyMap<number, number> = new Map()): Uint8Array {
+export function x86Image(seed: number, funcs: number, grow: ReadonlyMap<number, number> = new Map(), bits32 = false): Uint8Array {
   const FILL = [0x90, 0x50, 0x51, 0x53, 0x58, 0x59, 0x5b, 0x31, 0xc0, 0x01, 0xd8, 0x29, 0xc8, 0x48, 0x83, 0xc4, 0x10, 0xc3, 0x74, 0x06];
   const filler = (r: () => number, n: number) => Uint8Array.from({ length: n }, () => FILL[Math.floor(r() * FILL.length)]!);
   // each function's filler from its own generator: growing one leaves the others' bytes alone
   const bodies = Array.from({ length: funcs }, (_, i) => filler(rng(seed * 1000 + i), 60 + ((i * 13) % 41) + (grow.get(i) ?? 0)));
-  const [starts, at] = laidOut(bodies);
-  const table = (at + 4095) & ~4095;
+  const [starts0, at0] = laidOut(bodies);
+  // 32-bit: an ELF32 identification first (the class byte tells 32-bit code), code after it
+  const head = bits32 ? 16 : 0;
+  const starts = starts0.map((x) => x + head);
+  const at = at0 + head;
+  const base = bits32 ? 0x8048000 : 0x400000;
+  const ptr = bits32 ? 4 : 8;
+  // (32-bit: the table right after the code, so that it moves when a function grows)
+  const table = bits32 ? (at + 15) & ~15 : (at + 4095) & ~4095;
   const out = new Uint8Array(table + funcs * 8 + 64);
   const dv = new DataView(out.buffer);
+  if (bits32) out.set([0x7f, 0x45, 0x4c, 0x46, 1, 1, 1]);
   bodies.forEach((b, i) => out.set(b, starts[i]!));
   for (let i = 0; i < funcs; i++) {
     const pc = starts[i]!;
@@ -376,13 +386,13 @@ export function x86Image(seed: number, funcs: number, grow: ReadonlyMap<number, 
     const callee = (i * 5 + 3) % funcs;
     out[pc] = 0xe8;
     dv.setInt32(pc + 1, starts[callee]! - (pc + 5), true);
-    // LEA rax, [rip + entry]; MOV rcx, [rip + entry']
-    const entry = table + 8 * ((i * 11 + 1) % funcs);
-    out.set([0x48, 0x8d, 0x05], pc + 5);
-    dv.setInt32(pc + 8, entry - (pc + 12), true);
-    const entry2 = table + 8 * ((i * 7 + 2) % funcs);
-    out.set([0x48, 0x8b, 0x0d], pc + 12);
-    dv.setInt32(pc + 15, entry2 - (pc + 19), true);
+    // LEA rax, [rip + entry]; MOV rcx, [rip + entry'] (32-bit: LEA eax, [entry]; MOV ecx, [entry'], absolute)
+    const entry = table + ptr * ((i * 11 + 1) % funcs);
+    out.set(bits32 ? [0x90, 0x8d, 0x05] : [0x48, 0x8d, 0x05], pc + 5);
+    dv.setInt32(pc + 8, bits32 ? base + entry : entry - (pc + 12), true);
+    const entry2 = table + ptr * ((i * 7 + 2) % funcs);
+    out.set(bits32 ? [0x90, 0x8b, 0x0d] : [0x48, 0x8b, 0x0d], pc + 12);
+    dv.setInt32(pc + 15, bits32 ? base + entry2 : entry2 - (pc + 19), true);
     // JNE to the function's last bytes (moves only when this function grows)
     out.set([0x0f, 0x85], pc + 19);
     dv.setInt32(pc + 21, pc + len - 2 - (pc + 25), true);
@@ -390,7 +400,7 @@ export function x86Image(seed: number, funcs: number, grow: ReadonlyMap<number, 
     const jt = (i * 3 + 1) % funcs;
     out[pc + len - 7] = 0xe9;
     dv.setInt32(pc + len - 6, starts[jt]! - (pc + len - 2), true);
-    dv.setUint32(table + 8 * i, 0x400000 + starts[(i * 3) % funcs]!, true); // high half stays zero
+    dv.setUint32(table + ptr * i, base + starts[(i * 3) % funcs]!, true); // (64-bit: the high half stays zero)
   }
   return out;
 }

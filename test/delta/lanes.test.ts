@@ -118,8 +118,8 @@ describe("the header's flags in words (fota inspect)", () => {
       names.add(d.map[0]!);
     }
     expect(names.size).toBe(Object.keys(PRED).length);
-    const all = describeDeltaFlags(PRED_ALL | CODING_LANES | 0x200000);
+    const all = describeDeltaFlags(PRED_ALL | CODING_LANES | 0x40000000);
     expect(all.map).toHaveLength(Object.keys(PRED).length);
-    expect(all.unknown).toBe(0x200000);
+    expect(all.unknown).toBe(0x40000000);
   });
 });
