@@ -4,8 +4,10 @@
 // register bits (never rewritten) and from the immediates of its own window (which no other window
 // shares), so any slice maps the same as the whole image from mapMargin() bytes inside its edges on: a
 // window starts on a word and is 4 or 8 bytes long (FILTER_MARGIN suffices), or 12 for a MIPS triple (16
-// bytes of margin: it may start 11 bytes before a byte it covers). A pair or triple that straddles `barrier`
-// (in place: a sector boundary) is left alone, as the AArch64 page pairs are.
+// bytes of margin: it may start 11 bytes before a byte it covers). RISC-V compressed code is the
+// exception: its windows start on any halfword, and overlapping ones are left alone as x86's are (see
+// mapRiscVCompressed). A pair or triple that straddles `barrier` (in place: a sector boundary) is left
+// alone, as the AArch64 page pairs are.
 //
 // Two kinds of address appear:
 // - relative (RISC-V, LoongArch, POWER branches): a file position p refers to t; the new offset is
