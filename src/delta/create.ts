@@ -8,6 +8,7 @@ import { filterImage, FILTERS, type FilterName } from "./filters.js";
 import { AddressMap, isPtr64, mapReferences, PRED, withArmCallTargets, withCallTargets, withPointerTargets } from "./predict.js";
 import { CODING_LANES, encodeHeader, encodeOps, mapMemorySegments, STREAM_MAGIC, type Op, type Prediction } from "./stream.js";
 import { wasmAddressing } from "./wasm.js";
+import { jalOffset } from "./wordmaps.js";
 
 export interface CreateOptions {
   /** "auto" (default) tries every filter and predictor and keeps the smallest patch. */
@@ -372,7 +373,7 @@ function codeStream(ops: readonly Op[], base: Uint8Array, newF: Uint8Array, pred
  * ARM also the share of words with condition "always" (most ARM instructions; few Thumb halfwords).
  */
 export function archHints(img: Uint8Array): ArchHints {
-  const counts = new Float64Array(11);
+  const counts = new Float64Array(13);
   countBranchPatterns(img, counts);
   const n = Math.max(1, img.length / 4);
   return {
@@ -387,6 +388,8 @@ export function archHints(img: Uint8Array): ArchHints {
     loong: counts[8]! / n,
     power: counts[9]! / n,
     riscvOdd: counts[10]! / n,
+    riscvCalls: counts[11]! / n,
+    riscvCallsOdd: counts[12]! / n,
   };
 }
 
@@ -404,6 +407,9 @@ interface ArchHints {
   riscv: number;
   /** The same on the halfwords between (compressed code). */
   riscvOdd: number;
+  /** RISC-V JAL ra to a place in the image, on words and between them. */
+  riscvCalls: number;
+  riscvCallsOdd: number;
   /** LoongArch PCALAU12I followed by ADDI.D from the same register. */
   loong: number;
   /** POWER (little-endian) LIS followed by ADDI from the same register. */
@@ -424,8 +430,14 @@ const isS390Code = (h: ArchHints): boolean => h.s390 > 0.005;
  * 0.017, POWER 0.023; every other image tried (Thumb, ARM, AArch64, x86, MIPS, s390x, WebAssembly): 0.0000.
  */
 const PAIR_SHARE_MIN = 0.002;
-const isRiscVCode = (h: ArchHints): boolean => h.riscv > PAIR_SHARE_MIN;
-/** Share of RISC-V address pairs between words, against those on words, above which code is taken for compressed. */
+/**
+ * RISC-V code is also found by its calls, JAL ra into the image (firmware built for RV32 addresses
+ * its data with LUI, not AUIPC: SQLite for RV32IMC 0.084 per 4 bytes, 0.0001 AUIPC pairs); by chance
+ * other images have 0.0001 at most (esbuild for nine architectures, Pybricks, WebAssembly, rollup).
+ */
+const RISCV_CALL_SHARE_MIN = 0.01;
+const isRiscVCode = (h: ArchHints): boolean => h.riscv > PAIR_SHARE_MIN || h.riscvCalls + h.riscvCallsOdd > RISCV_CALL_SHARE_MIN;
+/** Share of RISC-V address pairs and calls between words, against those on words, above which code is taken for compressed. */
 const RISCV_COMPRESSED_MIN = 0.25;
 const isLoongCode = (h: ArchHints): boolean => h.loong > PAIR_SHARE_MIN;
 const isPowerCode = (h: ArchHints): boolean => h.power > PAIR_SHARE_MIN;
@@ -477,6 +489,11 @@ function countBranchPatterns(img: Uint8Array, counts: Float64Array): void {
       const w = img[i]! | (b1 << 8);
       const w2 = img[i + 4]! | (img[i + 5]! << 8) | (img[i + 6]! << 16);
       if ((w2 & 0x7000) === 0 && ((w >>> 7) & 31) === ((w2 >>> 15) & 31)) counts[(i & 3) === 0 ? 7 : 10]!++;
+    }
+    // RISC-V JAL ra (its low 12 bits 0x0ef) to a place in the image, the same way
+    if (img[i] === 0xef && (b1 & 0x0f) === 0) {
+      const t = i + jalOffset(0xef | (b1 << 8) | (img[i + 2]! << 16) | (b3 << 24));
+      if (t >= 0 && t < img.length) counts[(i & 3) === 0 ? 11 : 12]!++;
     }
     if ((i & 3) === 0) {
       if (b3 === 0x03 && img[i]! === 0x08 && b1 === 0 && img[i + 2] === 0xe0) counts[5]!++; // JR RA
@@ -662,8 +679,9 @@ function rawFlagsFor(hints: ArchHints, wasm: boolean, is32Bit = false): number[]
   if (isRiscVCode(hints)) {
     // compressed code: its 32-bit instructions fall on either halfword of a word alike (Debian's u-boot
     // for RV64GC: 0.0160 and 0.0155 per 4 bytes); Go's code: none between words
-    const c = hints.riscvOdd > hints.riscv * RISCV_COMPRESSED_MIN ? PRED.riscvC : 0;
-    return [PRED.riscv | c | PRED.abs32 | PRED.ptr64, PRED.riscv | c];
+    const c = hints.riscvOdd + hints.riscvCallsOdd > (hints.riscv + hints.riscvCalls) * RISCV_COMPRESSED_MIN ? PRED.riscvC : 0;
+    // 64-bit pointers (RV64), else 32-bit ones (RV32 firmware)
+    return [PRED.riscv | c | PRED.abs32 | PRED.ptr64, PRED.riscv | c | PRED.abs32, PRED.riscv | c];
   }
   if (isLoongCode(hints)) return [PRED.loong | PRED.abs32 | PRED.ptr64, PRED.loong];
   if (isPowerCode(hints)) return [PRED.power | PRED.abs32 | PRED.ptr64, PRED.abs32 | PRED.ptr64];

@@ -42,7 +42,7 @@ function riscvLo(w2: number, rd: number): number {
 }
 
 /** The byte offset of the RISC-V JAL w. */
-const jalOffset = (w: number): number => ((w >> 31) << 20) | (((w >>> 21) & 0x3ff) << 1) | (((w >>> 20) & 1) << 11) | (((w >>> 12) & 0xff) << 12);
+export const jalOffset = (w: number): number => ((w >> 31) << 20) | (((w >>> 21) & 0x3ff) << 1) | (((w >>> 20) & 1) << 11) | (((w >>> 12) & 0xff) << 12);
 
 /** The JAL w with offset d, or -1 when d does not fit. */
 function jalWith(w: number, d: number): number {

@@ -535,6 +535,9 @@ describe("createDelta / decoder", () => {
       expect(sha(applySmallWindowResumed(old, d)), arch).toBe(sha(nw));
       applyWithCuts(old, nw, createDelta(old, nw, { inPlace: { sectorSize: 256 } }), 256, 41);
     }
+    // RISC-V firmware for RV32 (few AUIPC: its addresses are LUI pairs) is found by its calls, and mapped with 32-bit pointers
+    const rv32 = createDelta(wordImage("rv32c", 10, 100), wordImage("rv32c", 10, 100, grow));
+    expect(peekDeltaHeader(rv32.payload).flags & (PRED.riscv | PRED.riscvC | PRED.abs32)).toBe(PRED.riscv | PRED.riscvC | PRED.abs32);
     // POWER and MIPS pairs are absolute: they need the load address; RISC-V and LoongArch are relative
     expect(predFilterOk(PRED.power, FILTERS.none)).toBe(false);
     expect(predFilterOk(PRED.mipsAddr | PRED.mipsCall, FILTERS.none)).toBe(false);

@@ -552,7 +552,7 @@ function laidOut(bodies: ReadonlyArray<{ length: number }>): [number[], number] 
 }
 
 /** Instruction sets of wordImage: the maps of src/delta/wordmaps.ts. */
-export type WordArch = "riscv" | "riscvc" | "loong" | "power" | "mips";
+export type WordArch = "riscv" | "riscvc" | "rv32c" | "loong" | "power" | "mips";
 
 /**
  * A small image of 32-bit little-endian code of `arch` (load address 0x400000, file offset 0 there: the
@@ -562,13 +562,14 @@ export type WordArch = "riscv" | "riscvc" | "loong" | "power" | "mips";
  * (a 64-bit pointer to a function and 8 bytes that never change). MIPS calls are JAL (absolute) and its
  * functions end in JR RA; its address is LUI, DADDU gp, DADDIU as Go emits it. "riscvc" is RISC-V
  * compressed code: filler of 16-bit instructions, and every other function starts with a C.NOP, so its
- * 32-bit instructions fall between words.
+ * 32-bit instructions fall between words; "rv32c" the same as RV32 firmware builds it: addresses by LUI
+ * and ADDI (absolute), not AUIPC.
  * `grow` pads function i by grow[i] words.
  */
 export function wordImage(arch: WordArch, seed: number, funcs: number, grow: ReadonlyMap<number, number> = new Map()): Uint8Array {
   const base = 0x400000;
-  const filler = { riscv: [0x33, 0xfffff80], riscvc: [0x00010001, 0xfffcfffc], loong: [0, 0x3fffff], power: [0x7c000000, 0x3ffffff], mips: [0x24000000, 0x3ffffff] }[arch];
-  const pad = (i: number): number => (arch === "riscvc" && i % 2 === 1 ? 2 : 0);
+  const filler = { riscv: [0x33, 0xfffff80], riscvc: [0x00010001, 0xfffcfffc], rv32c: [0x00010001, 0xfffcfffc], loong: [0, 0x3fffff], power: [0x7c000000, 0x3ffffff], mips: [0x24000000, 0x3ffffff] }[arch];
+  const pad = (i: number): number => ((arch === "riscvc" || arch === "rv32c") && i % 2 === 1 ? 2 : 0);
   const bodies = Array.from({ length: funcs }, (_, i) => {
     const r = rng(seed * 1000 + i);
     return Array.from({ length: 24 + ((i * 7) % 23) + (grow.get(i) ?? 0) }, () => (filler[0]! | (Math.floor(r() * 0x100000000) & filler[1]!)) >>> 0);
@@ -592,14 +593,19 @@ export function wordImage(arch: WordArch, seed: number, funcs: number, grow: Rea
     const call = s + 4;
     const callee = starts[(i * 5 + 3) % funcs]!;
     const d = callee - call;
-    const rv = arch === "riscv" || arch === "riscvc";
+    const rv = arch === "riscv" || arch === "riscvc" || arch === "rv32c";
     if (rv) put(call, (((d >> 20) & 1) << 31) | (((d >> 1) & 0x3ff) << 21) | (((d >> 11) & 1) << 20) | (((d >> 12) & 0xff) << 12) | 0x0ef); // JAL ra
     else if (arch === "loong") put(call, (0x15 << 26) | (((d >> 2) & 0xffff) << 10) | ((d >> 18) & 0x3ff)); // BL
     else if (arch === "power") put(call, (18 << 26) | (d & 0x03fffffc) | 1); // BL
     else put(call, 0x0c000000 | ((base + callee) >>> 2)); // JAL
     const p = s + 12;
     const t = data + 16 * ((i * 7 + 1) % funcs);
-    if (rv) {
+    if (arch === "rv32c") {
+      const a = base + t;
+      const hi = (a + 0x800) >> 12;
+      put(p, (hi << 12) | (10 << 7) | 0x37); // LUI a0
+      put(p + 4, ((a - hi * 4096) << 20) | (10 << 15) | (10 << 7) | 0x13); // ADDI a0, a0, lo
+    } else if (rv) {
       const hi = (t - p + 0x800) >> 12;
       put(p, (hi << 12) | (10 << 7) | 0x17); // AUIPC a0
       put(p + 4, ((t - p - hi * 4096) << 20) | (10 << 15) | (10 << 7) | 0x13); // ADDI a0, a0, lo
