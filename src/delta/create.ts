@@ -138,7 +138,7 @@ export function predictionFromCopies(old: Uint8Array, nw: Uint8Array, copies: Ar
     if (predictedWords(map, old.length, words, base) < Math.max(8, words.count * 0.05)) flags &= ~PRED.abs32;
   }
   if (flags & PRED.abs32) map = withPointerTargets(map, old, nw, copies, base, maxSeg, 2, (flags & PRED.ptr64) !== 0);
-  else flags &= ~(PRED.ptr64 | PRED.extAbs | PRED.mipsCall | PRED.mipsAddr | PRED.power | PRED.x86abs); // (they need the load address)
+  else flags &= ~(PRED.ptr64 | PRED.extAbs | PRED.mipsCall | PRED.mipsAddr | PRED.power | PRED.x86abs | PRED.riscvAbs); // (they need the load address)
   if (flags & PRED.extAbs) {
     const ext = extSegments(old, nw, copies, base, (flags & PRED.ptr64) !== 0, Math.min(EXT_MAX_SEGMENTS, maxSeg - map.length));
     if (ext.length > 0) map.ext = ext;
@@ -650,6 +650,9 @@ export function mappedBase(oldF: Uint8Array, pred: Prediction, barrier = 0): Uin
   return out;
 }
 
+/** An ELF image's class (1: 32-bit, 2: 64-bit), 0 for anything else. */
+const elfClass = (b: Uint8Array): number => (b.length >= 5 && b[0] === 0x7f && b[1] === 0x45 && b[2] === 0x4c && b[3] === 0x46 && (b[4] === 1 || b[4] === 2) ? b[4] : 0);
+
 /** Whether an image is a 32-bit ELF (class 1) or PE (optional header magic 0x10b) executable. */
 export function is32BitExecutable(b: Uint8Array): boolean {
   if (b.length >= 5 && b[0] === 0x7f && b[1] === 0x45 && b[2] === 0x4c && b[3] === 0x46) return b[4] === 1;
@@ -671,7 +674,9 @@ export function mapFlagsFor(filter: FilterName): number[] {
 }
 
 /** Reference-map flags for an unfiltered stream of an architecture's code. */
-function rawFlagsFor(hints: ArchHints, wasm: boolean, is32Bit = false): number[] {
+function rawFlagsFor(hints: ArchHints, wasm: boolean, img: Uint8Array): number[] {
+  const elf = elfClass(img);
+  const is32Bit = is32BitExecutable(img);
   // WebAssembly: addresses of the data (the first pass keeps the flag only when both modules have data)
   if (wasm) return [PRED.wasmAddr];
   if (isS390Code(hints)) return [PRED.s390rel];
@@ -680,8 +685,11 @@ function rawFlagsFor(hints: ArchHints, wasm: boolean, is32Bit = false): number[]
     // compressed code: its 32-bit instructions fall on either halfword of a word alike (Debian's u-boot
     // for RV64GC: 0.0160 and 0.0155 per 4 bytes); Go's code: none between words
     const c = hints.riscvOdd + hints.riscvCallsOdd > (hints.riscv + hints.riscvCalls) * RISCV_COMPRESSED_MIN ? PRED.riscvC : 0;
-    // 64-bit pointers (RV64), else 32-bit ones (RV32 firmware)
-    return [PRED.riscv | c | PRED.abs32 | PRED.ptr64, PRED.riscv | c | PRED.abs32, PRED.riscv | c];
+    // 64-bit pointers (RV64), else 32-bit ones and addresses built by LUI (RV32 firmware); an ELF
+    // header tells which (a 10 MB RV64 executable then spends no time on RV32 variants)
+    const rv64 = [PRED.riscv | c | PRED.abs32 | PRED.ptr64, PRED.riscv | c];
+    const rv32 = [PRED.riscv | c | PRED.riscvAbs | PRED.abs32, PRED.riscv | c | PRED.abs32, PRED.riscv | c];
+    return elf === 2 ? rv64 : elf === 1 ? rv32 : [rv64[0]!, ...rv32];
   }
   if (isLoongCode(hints)) return [PRED.loong | PRED.abs32 | PRED.ptr64, PRED.loong];
   if (isPowerCode(hints)) return [PRED.power | PRED.abs32 | PRED.ptr64, PRED.abs32 | PRED.ptr64];
@@ -747,7 +755,7 @@ function tryFilter(
   const variants: Array<{ pred: Prediction; base: Uint8Array; mismatches: number }> = [];
   for (const f of flagsList) {
     // (the flags refinement may drop: pointers, and what needs them or needs the images' own data)
-    const dropped = PRED.abs32 | PRED.ptr64 | PRED.extAbs | PRED.mipsCall | PRED.mipsAddr | PRED.power | PRED.x86abs | PRED.wasmAddr;
+    const dropped = PRED.abs32 | PRED.ptr64 | PRED.extAbs | PRED.mipsCall | PRED.mipsAddr | PRED.power | PRED.x86abs | PRED.riscvAbs | PRED.wasmAddr;
     const key = f & (PRED.thumb | PRED.armCall | dropped);
     let r = refinedBy.get(key);
     if (!r) refinedBy.set(key, (r = predictionFromCopies(oldF, newF, copies2, f, maxSeg)));
@@ -811,7 +819,7 @@ export function createRawDelta(oldImage: Uint8Array, newImage: Uint8Array, opts:
   };
   if (want !== "auto") {
     // "none" is also what auto picks for AArch64 code: the same relative mapping then
-    const flags = opts.predict === undefined ? (want === "none" ? rawFlagsFor(archHints(newImage), isWasm(newImage), is32BitExecutable(newImage)) : mapFlagsFor(want)) : opts.predict === 0 ? [] : [opts.predict];
+    const flags = opts.predict === undefined ? (want === "none" ? rawFlagsFor(archHints(newImage), isWasm(newImage), newImage) : mapFlagsFor(want)) : opts.predict === 0 ? [] : [opts.predict];
     tryFilter(want, oldImage, newImage, flags, maxSeg, consider, opts.onProgress, opts.coding, opts.switchBonus);
     return best!;
   }
@@ -836,6 +844,6 @@ export function createRawDelta(oldImage: Uint8Array, newImage: Uint8Array, opts:
     return !arch;
   });
   if (filters.length === 0) filters.push("none");
-  for (const name of filters) tryFilter(name, oldImage, newImage, name === "none" ? rawFlagsFor(hints, wasm, is32BitExecutable(newImage)) : mapFlagsFor(name), maxSeg, consider, opts.onProgress, opts.coding, opts.switchBonus);
+  for (const name of filters) tryFilter(name, oldImage, newImage, name === "none" ? rawFlagsFor(hints, wasm, newImage) : mapFlagsFor(name), maxSeg, consider, opts.onProgress, opts.coding, opts.switchBonus);
   return best!;
 }

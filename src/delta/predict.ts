@@ -76,10 +76,12 @@ export const PRED = {
    * of abs32) that follows its target (see mapX86Relative).
    */
   x86abs: 2097152,
+  /** With riscv and abs32: LUI and the instruction adding its low part, an absolute address (see mapRiscV). */
+  riscvAbs: 4194304,
 } as const;
 
 /** Every flag a stream may carry. */
-export const PRED_ALL = 2047 | PRED.x86rel | PRED.wasmAddr | PRED.s390rel | PRED.mipsCall | PRED.riscv | PRED.loong | PRED.power | PRED.mipsAddr | PRED.riscvC | PRED.x86abs;
+export const PRED_ALL = 2047 | PRED.x86rel | PRED.wasmAddr | PRED.s390rel | PRED.mipsCall | PRED.riscv | PRED.loong | PRED.power | PRED.mipsAddr | PRED.riscvC | PRED.x86abs | PRED.riscvAbs;
 
 /** Short names of the PRED flags, for people (`fota inspect`). */
 export const PRED_NAMES: Readonly<Record<keyof typeof PRED, string>> = {
@@ -104,6 +106,7 @@ export const PRED_NAMES: Readonly<Record<keyof typeof PRED, string>> = {
   mipsAddr: "MIPS address pairs",
   riscvC: "RISC-V compressed code",
   x86abs: "x86 absolute operands",
+  riscvAbs: "RISC-V LUI address pairs",
 };
 
 /**
@@ -112,11 +115,13 @@ export const PRED_NAMES: Readonly<Record<keyof typeof PRED, string>> = {
  * and 8 after it, and come after the pointer pass, which rewrites only 8-byte words wholly inside
  * the slice (see mapX86Relative); the WebAssembly map reads 11 bytes from a field on, and a MIPS address
  * triple is 12 bytes long (see mapMipsPairs), and a RISC-V window on a halfword is decided from 14 bytes
- * (see mapRiscVCompressed). The decoder
+ * (see mapRiscVCompressed); RISC-V LUI windows are up to 16 bytes long, 30 bytes decide one on halfwords
+ * (32). The decoder
  * takes them from its base window, not from more memory.
  */
 export function mapMargin(flags: number): number {
-  return flags & (PRED.x86rel | PRED.wasmAddr | PRED.mipsAddr | PRED.riscvC) ? 16 : FILTER_MARGIN;
+  if ((flags & (PRED.riscvAbs | PRED.riscvC)) === (PRED.riscvAbs | PRED.riscvC)) return 32;
+  return flags & (PRED.x86rel | PRED.wasmAddr | PRED.mipsAddr | PRED.riscvC | PRED.riscvAbs) ? 16 : FILTER_MARGIN;
 }
 
 /** Which filter a prediction flag needs (0 = any). */
@@ -134,8 +139,9 @@ export function predFilterOk(flags: number, filter: number): boolean {
   if (flags & PRED.s390rel && (filter !== FILTERS.none || flags !== PRED.s390rel)) return false;
   const pointers = PRED.abs32 | PRED.ptr64 | PRED.extAbs;
   if (flags & (PRED.mipsCall | PRED.mipsAddr) && (filter !== FILTERS.none || !(flags & PRED.abs32) || flags & ~(PRED.mipsCall | PRED.mipsAddr | pointers))) return false;
-  if (flags & (PRED.riscv | PRED.loong) && (filter !== FILTERS.none || (flags & ~pointers) !== (flags & (PRED.riscv | PRED.riscvC | PRED.loong)) || (flags & PRED.riscv && flags & PRED.loong))) return false;
+  if (flags & (PRED.riscv | PRED.loong) && (filter !== FILTERS.none || (flags & ~pointers) !== (flags & (PRED.riscv | PRED.riscvC | PRED.riscvAbs | PRED.loong)) || (flags & PRED.riscv && flags & PRED.loong))) return false;
   if (flags & PRED.riscvC && !(flags & PRED.riscv)) return false;
+  if (flags & PRED.riscvAbs && (!(flags & PRED.riscv) || !(flags & PRED.abs32))) return false;
   if (flags & PRED.x86abs && (!(flags & PRED.x86rel) || !(flags & PRED.abs32) || flags & (PRED.ptr64 | PRED.extAbs))) return false;
   if (flags & PRED.power && (filter !== FILTERS.none || !(flags & PRED.abs32) || flags & ~(PRED.power | pointers))) return false;
   return true;
@@ -550,7 +556,7 @@ export function mapReferences(flags: number, buf: Uint8Array, pos0: number, map:
   }
   if (flags & PRED.mipsCall) mapMipsCalls(buf, pos0, map, oldSize, base, n);
   if (flags & PRED.mipsAddr) mapMipsPairs(buf, pos0, map, oldSize, base, n, barrier);
-  if (flags & PRED.riscv) (flags & PRED.riscvC ? mapRiscVCompressed : mapRiscV)(buf, pos0, map, oldSize, n, barrier);
+  if (flags & PRED.riscv) (flags & PRED.riscvC ? mapRiscVCompressed : mapRiscV)(buf, pos0, map, oldSize, n, barrier, flags & PRED.riscvAbs ? base : -1);
   if (flags & PRED.loong) mapLoongArch(buf, pos0, map, oldSize, n, barrier);
   if (flags & PRED.power) mapPower(buf, pos0, map, oldSize, base, n, barrier);
   if (flags & PRED.thumb) {
@@ -648,6 +654,8 @@ export function mapReferences(flags: number, buf: Uint8Array, pos0: number, map:
       if (flags & PRED.abs32) {
         if (flags & PRED.armCall && b3 === 0xeb) continue; // a call, mapped above
         if (flags & PRED.mipsCall && (b3 & 0xfc) === 0x0c) continue; // a JAL, mapped above
+        // a RISC-V LUI of an address near the image reads as a pointer into it: its pair was mapped above
+        if (flags & PRED.riscvAbs && (buf[i]! & 0x7f) === 0x37) continue;
         if (flags & PRED.armRel && armRelAt(buf, i)) continue; // a relative form, mapped above
         if (flags & PRED.ptr64 && (((pos0 + i) & 7) !== 0 || i + 8 > n || !isPtr64(buf, i))) continue;
         const w = (buf[i]! | (buf[i + 1]! << 8) | (buf[i + 2]! << 16) | (b3 << 24)) >>> 0;

@@ -53,7 +53,40 @@ function jalWith(w: number, d: number): number {
 /** The low 12-bit offset of the RISC-V word w2 of kind riscvLo() `kind`. */
 const loOffset = (w2: number, kind: number): number => (kind === 2 ? ((w2 >> 25) << 5) | ((w2 >>> 7) & 31) : w2 >> 20);
 
-/** Rewrites the AUIPC at buf[i] and the word at buf[j] of kind `kind` to reach pc-relative offset d. */
+/**
+ * For the LUI rd at buf[i]: the distance to the instruction that adds its low part (riscvLo with rs1 rd)
+ * among the next three (16-bit ones passed over in compressed code), or 0 when none does first or one
+ * of them sets rd first (a 32-bit instruction other than a store or branch with rd in bits 7-11).
+ * Reads buf[i, i + 16) at most.
+ */
+function luiLo(buf: Uint8Array, i: number, n: number, compressed: boolean): number {
+  const rd = (buf[i]! >>> 7) | ((buf[i + 1]! & 15) << 1);
+  if (rd === 0) return 0;
+  let j = i + 4;
+  for (let k = 0; k < 3; k++) {
+    if (j + 2 > n) return 0;
+    if ((buf[j]! & 3) !== 3) {
+      if (!compressed) return 0;
+      j += 2;
+      continue;
+    }
+    if (j + 4 > n) return 0;
+    const w2 = word(buf, j);
+    if (riscvLo(w2, rd) !== 0) return j - i;
+    const op = w2 & 0x7f;
+    if (op !== 0x23 && op !== 0x27 && op !== 0x63 && ((w2 >>> 7) & 31) === rd) return 0;
+    j += 4;
+  }
+  return 0;
+}
+
+/** The absolute address of the LUI w and the word w2 of kind `kind` adding its low part (unsigned). */
+const luiAddress = (w: number, w2: number, kind: number): number => (((w & ~0xfff) + loOffset(w2, kind)) | 0) >>> 0;
+
+/**
+ * Rewrites the AUIPC (or LUI) at buf[i] and the word at buf[j] of kind `kind` to reach d: a pc-relative
+ * offset (or an absolute address, mod 2^32 as an int32).
+ */
 function putPcPair(buf: Uint8Array, i: number, w: number, j: number, w2: number, kind: number, d: number): void {
   const hi = (d + 0x800) >> 12;
   const lo = d - hi * 4096;
@@ -65,15 +98,30 @@ function putPcPair(buf: Uint8Array, i: number, w: number, j: number, w2: number,
  * RISC-V (RV64/RV32 without compressed instructions, as Go emits):
  * - JAL with rd zero, ra or t0 (jumps, calls, Go's calls of morestack): a 21-bit offset;
  * - AUIPC rd followed by the instruction that completes the address from rd: ADDI, JALR, a load or a
- *   store (integer or floating point).
+ *   store (integer or floating point);
+ * - with absBase >= 0 (PRED.riscvAbs: RV32 firmware addresses its data so): LUI rd and the instruction
+ *   among the next three that adds the low part from rd (luiLo), an absolute address of file position
+ *   address - absBase. A window is then up to 16 bytes long: mapMargin() gives 16.
  */
-export function mapRiscV(buf: Uint8Array, pos0: number, map: AddressMap, oldSize: number, n: number, barrier: number): void {
+export function mapRiscV(buf: Uint8Array, pos0: number, map: AddressMap, oldSize: number, n: number, barrier: number, absBase = -1): void {
   for (let i = (4 - (pos0 & 3)) & 3; i + 4 <= n; i += 4) {
     const b0 = buf[i]!;
-    // opcode 0x6f (JAL) or 0x17 (AUIPC) in the low 7 bits: one compare rejects most words
-    if ((b0 & 0x7f) !== 0x6f && (b0 & 0x7f) !== 0x17) continue;
+    // opcode 0x6f (JAL), 0x17 (AUIPC) or 0x37 (LUI) in the low 7 bits: one compare rejects most words
+    const op = b0 & 0x7f;
+    if (op !== 0x6f && op !== 0x17 && op !== 0x37) continue;
     const w = word(buf, i);
     const p = pos0 + i;
+    if (op === 0x37) {
+      // (PRED.riscvAbs) an absolute address; the words between are visited as any other
+      if (absBase < 0) continue;
+      const g = luiLo(buf, i, n, false);
+      if (g === 0 || straddles(p, g + 4, barrier)) continue;
+      const w2 = word(buf, i + g);
+      const kind = riscvLo(w2, (w >>> 7) & 31);
+      const x = luiAddress(w, w2, kind) - absBase;
+      if (x >= 0 && x < oldSize) putPcPair(buf, i, w, i + g, w2, kind, (luiAddress(w, w2, kind) + map.shift(x)) | 0);
+      continue;
+    }
     if ((b0 & 0x7f) === 0x6f) {
       const rd = (w >>> 7) & 31;
       if (rd !== 0 && rd !== 1 && rd !== 5) continue;
@@ -94,66 +142,82 @@ export function mapRiscV(buf: Uint8Array, pos0: number, map: AddressMap, oldSize
   }
 }
 
-/** The kinds of the halfwords around the window mapRiscVCompressed decides (a ring of 8). */
-const riscvKinds = new Uint8Array(8);
+/** The windows of the halfwords around the one mapRiscVCompressed decides: a ring of 16 spans in halfwords (0: none). */
+const riscvSpans = new Uint8Array(16);
 
 /**
- * The kind of window at buf[i] for mapRiscVCompressed, from the bytes as they came in: 1 a JAL (rd zero,
- * ra or t0) and 2 an AUIPC pair (as in mapRiscV) whose target lies in the base and that straddles no
- * barrier, else 0.
+ * The span in halfwords of the window at buf[i] for mapRiscVCompressed, from the bytes as they came in:
+ * 2 a JAL (rd zero, ra or t0), 4 an AUIPC pair (as in mapRiscV), with absBase >= 0 (g + 4) / 2 for a
+ * LUI and its low part g bytes on, whose target lies in the base and that straddle no barrier; else 0.
+ * Reads buf[i, i + 16) at most.
  */
-function riscvWindowAt(buf: Uint8Array, i: number, pos0: number, oldSize: number, n: number, barrier: number): number {
+function riscvWindowAt(buf: Uint8Array, i: number, pos0: number, oldSize: number, n: number, barrier: number, absBase: number): number {
   const op = buf[i]! & 0x7f;
-  if (op !== 0x6f && op !== 0x17) return 0;
+  if (op !== 0x6f && op !== 0x17 && (op !== 0x37 || absBase < 0)) return 0;
   const w = word(buf, i);
   const p = pos0 + i;
   const rd = (w >>> 7) & 31;
   if (op === 0x6f) {
     const t = p + jalOffset(w);
-    return (rd === 0 || rd === 1 || rd === 5) && t >= 0 && t < oldSize && !straddles(p, 4, barrier) ? 1 : 0;
+    return (rd === 0 || rd === 1 || rd === 5) && t >= 0 && t < oldSize && !straddles(p, 4, barrier) ? 2 : 0;
+  }
+  if (op === 0x37) {
+    const g = luiLo(buf, i, n, true);
+    if (g === 0 || straddles(p, g + 4, barrier)) return 0;
+    const w2 = word(buf, i + g);
+    const x = luiAddress(w, w2, riscvLo(w2, rd)) - absBase;
+    return x >= 0 && x < oldSize ? (g + 4) >> 1 : 0;
   }
   if (i + 8 > n) return 0;
   const w2 = word(buf, i + 4);
   const kind = riscvLo(w2, rd);
   if (kind === 0 || straddles(p, 8, barrier)) return 0;
   const t = p + (w & ~0xfff) + loOffset(w2, kind);
-  return t >= 0 && t < oldSize ? 2 : 0;
+  return t >= 0 && t < oldSize ? 4 : 0;
 }
 
 /**
  * RISC-V with compressed instructions (PRED.riscv | PRED.riscvC: 32-bit instructions on any halfword,
  * as GCC and LLVM emit for RV64GC and RV32IMC): the windows of mapRiscV at every halfword. Instruction
  * boundaries are unknown, so a window counts only when no other starts within its bytes or reaches
- * into them (then counted windows never overlap), every window's kind read from the bytes as they came
- * in (no memory beyond a ring of 8 kinds). A window's decision reads 14 bytes from 6 before it: 16
- * bytes of margin.
+ * into them (then counted windows never overlap), every window read from the bytes as they came in:
+ * the span of halfword k + 8 is read before window k is rewritten, and no window before k reaches that
+ * far (no memory beyond a ring of 16 spans). A window's decision reads 14 bytes from 6 before it (16
+ * bytes of margin), or with LUI windows (up to 16 bytes long) 30 from 14 before it (32).
  */
-export function mapRiscVCompressed(buf: Uint8Array, pos0: number, map: AddressMap, oldSize: number, n: number, barrier: number): void {
+export function mapRiscVCompressed(buf: Uint8Array, pos0: number, map: AddressMap, oldSize: number, n: number, barrier: number, absBase = -1): void {
   const first = pos0 & 1; // even file positions
   const count = n - first >= 4 ? ((n - first - 4) >> 1) + 1 : 0;
-  // the kinds of halfwords k - 3 .. k + 3 in a ring: the kind of k + 3 is read before window k is
-  // rewritten, and no window before k reaches that far, so every kind comes from the bytes as they came in
-  const c = riscvKinds;
-  for (let k = 0; k < 3; k++) c[k] = k < count ? riscvWindowAt(buf, first + 2 * k, pos0, oldSize, n, barrier) : 0;
+  const c = riscvSpans;
+  const span = (k: number): number => (k < count ? riscvWindowAt(buf, first + 2 * k, pos0, oldSize, n, barrier, absBase) : 0);
+  for (let k = 0; k < 8; k++) c[k] = span(k);
   for (let k = 0; k < count; k++) {
-    c[(k + 3) & 7] = k + 3 < count ? riscvWindowAt(buf, first + 2 * (k + 3), pos0, oldSize, n, barrier) : 0;
-    const kind = c[k & 7]!;
-    if (kind === 0) continue;
+    c[(k + 8) & 15] = span(k + 8);
+    const len = c[k & 15]!;
+    if (len === 0) continue;
     // another window starting within this one, or before it and reaching into it
-    if ((k >= 1 && c[(k - 1) & 7] !== 0) || (k >= 2 && c[(k - 2) & 7] === 2) || (k >= 3 && c[(k - 3) & 7] === 2) || c[(k + 1) & 7] !== 0) continue;
-    if (kind === 2 && (c[(k + 2) & 7] !== 0 || c[(k + 3) & 7] !== 0)) continue;
+    let clash = false;
+    for (let j = 1; j < 8 && !clash; j++) clash = (j < len && c[(k + j) & 15] !== 0) || (k >= j && c[(k - j) & 15]! > j);
+    if (clash) continue;
     const i = first + 2 * k;
     const p = pos0 + i;
     const w = word(buf, i);
-    if (kind === 1) {
+    const op = w & 0x7f;
+    if (op === 0x6f) {
       const t = p + jalOffset(w);
       const wn = jalWith(w, t + map.shift(t) - (p + map.shiftSeq(p)));
       if (wn >= 0) put(buf, i, wn);
-    } else {
+    } else if (op === 0x17) {
       const w2 = word(buf, i + 4);
       const lo = riscvLo(w2, (w >>> 7) & 31);
       const t = p + (w & ~0xfff) + loOffset(w2, lo);
       putPcPair(buf, i, w, i + 4, w2, lo, t + map.shift(t) - (p + map.shiftSeq(p)));
+    } else {
+      const j = i + 2 * len - 4;
+      const w2 = word(buf, j);
+      const lo = riscvLo(w2, (w >>> 7) & 31);
+      const a = luiAddress(w, w2, lo);
+      putPcPair(buf, i, w, j, w2, lo, (a + map.shift(a - absBase)) | 0);
     }
   }
 }

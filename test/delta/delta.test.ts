@@ -535,9 +535,16 @@ describe("createDelta / decoder", () => {
       expect(sha(applySmallWindowResumed(old, d)), arch).toBe(sha(nw));
       applyWithCuts(old, nw, createDelta(old, nw, { inPlace: { sectorSize: 256 } }), 256, 41);
     }
-    // RISC-V firmware for RV32 (few AUIPC: its addresses are LUI pairs) is found by its calls, and mapped with 32-bit pointers
-    const rv32 = createDelta(wordImage("rv32c", 10, 100), wordImage("rv32c", 10, 100, grow));
-    expect(peekDeltaHeader(rv32.payload).flags & (PRED.riscv | PRED.riscvC | PRED.abs32)).toBe(PRED.riscv | PRED.riscvC | PRED.abs32);
+    // RISC-V firmware for RV32 (few AUIPC: its addresses are LUI pairs) is found by its calls, and mapped
+    // with 32-bit pointers and its LUI pairs (map flag 4194304)
+    const [rvOld, rvNew] = [wordImage("rv32c", 10, 100), wordImage("rv32c", 10, 100, grow)];
+    const rv32 = createDelta(rvOld, rvNew);
+    const rvFlags = peekDeltaHeader(rv32.payload).flags & ~CODING_LANES;
+    expect(rvFlags & (PRED.riscv | PRED.riscvC | PRED.riscvAbs | PRED.abs32)).toBe(PRED.riscv | PRED.riscvC | PRED.riscvAbs | PRED.abs32);
+    const rvSize = (predict: number) => createRawDelta(rvOld, rvNew, { filter: "none", predict }).patch.length;
+    expect(rvSize(rvFlags)).toBeLessThan(rvSize(rvFlags & ~PRED.riscvAbs) - 100);
+    expect(sha(applySmallWindowResumed(rvOld, rv32))).toBe(sha(rvNew));
+    applyWithCuts(rvOld, rvNew, createDelta(rvOld, rvNew, { inPlace: { sectorSize: 256 } }), 256, 41);
     // POWER and MIPS pairs are absolute: they need the load address; RISC-V and LoongArch are relative
     expect(predFilterOk(PRED.power, FILTERS.none)).toBe(false);
     expect(predFilterOk(PRED.mipsAddr | PRED.mipsCall, FILTERS.none)).toBe(false);
@@ -566,6 +573,22 @@ describe("createDelta / decoder", () => {
     expect(mapped(PRED.power | PRED.abs32, 0x102c, [0x3cc00096, 0x38c6b600])).toEqual(["3cc00096", "38c6b700"]);
     // LUI s7, 0xa7; DADDU s7, s7, gp; LD a0, -18168(s7) (0xa6b908) becomes LD a0, -17912(s7)
     expect(mapped(PRED.mipsAddr | PRED.abs32, 0x1034, [0x3c1700a7, 0x02fcb82d, 0xdee4b908])).toEqual(["3c1700a7", "02fcb82d", "dee4ba08"]);
+    // RISC-V LUI pairs of SQLite built for RV32IMC (load address 0x20000000, from riscv64-unknown-elf-objdump):
+    // LUI a5, 0x2006e; ADDI a5, a5, -1552 (0x2006d9f0) becomes ... -1296; LUI a5, 0x2006e; C.ADD a0, a0, a3;
+    // ADDI a5, a5, -1024 (0x2006dc00) becomes ... -768, between words (compressed code) and on them
+    const rvAbs = (flags: number, at: number, bytes: number[]): string => {
+      const b = Uint8Array.from(bytes);
+      mapReferences(flags | PRED.riscv | PRED.riscvAbs | PRED.abs32, b, at, map, 0x1000000, 0x20000000);
+      return Buffer.from(b).toString("hex");
+    };
+    const le = (...ws: number[]): number[] => ws.flatMap((w) => [w & 0xff, (w >>> 8) & 0xff, (w >>> 16) & 0xff, w >>> 24]);
+    expect(rvAbs(PRED.riscvC, 0x26e, le(0x2006e7b7, 0x9f078793))).toBe(Buffer.from(le(0x2006e7b7, 0xaf078793)).toString("hex"));
+    expect(rvAbs(PRED.riscvC, 0x5d6, [...le(0x2006e7b7), 0x36, 0x95, ...le(0xc0078793)])).toBe(Buffer.from([...le(0x2006e7b7), 0x36, 0x95, ...le(0xd0078793)]).toString("hex"));
+    expect(rvAbs(0, 0x270, le(0x2006e7b7, 0x9f078793))).toBe(Buffer.from(le(0x2006e7b7, 0xaf078793)).toString("hex"));
+    // an instruction between that sets a5 (ADDI a5, a0, 1) ends the search: the pair is left alone
+    expect(rvAbs(PRED.riscvC, 0x26e, le(0x2006e7b7, 0x00150793, 0x9f078793))).toBe(Buffer.from(le(0x2006e7b7, 0x00150793, 0x9f078793)).toString("hex"));
+    // (a LUI read as a pointer by the 32-bit pointer pass is left to its pair)
+    expect(rvAbs(0, 0x270, le(0x2006e7b7, 0x00150793))).toBe(Buffer.from(le(0x2006e7b7, 0x00150793)).toString("hex"));
     // LoongArch BL +0x200000 becomes +0x200100; PCALAU12I a0 (+0x200 pages); ADDI.D a0, a0, 0x234 becomes ... 0x334
     expect(mapped(PRED.loong, 0x1000, [0x54000008])).toEqual(["54010008"]);
     expect(mapped(PRED.loong, 0x1000, [0x1a004004, 0x02c8d084])).toEqual(["1a004004", "02ccd084"]);
@@ -601,20 +624,29 @@ describe("createDelta / decoder", () => {
     jalHiding(0x200, (u) => (u & 0x7f) === 0x6f && ((u >>> 7) & 31) === 1); // two JAL windows 2 bytes apart: neither is rewritten
     jalHiding(0x300, (u) => (u & 0x7f) === 0x17 && ((u >>> 7) & 31) === 10); // a JAL and an AUIPC pair inside it: neither
     dv.setUint32(0x306, 0x00050513, true); // (the pair's ADDI a0, a0)
+    // a JAL ra at 0x380 whose upper half starts LUI a5, 0x20013 (load address 0x20000000), the ADDI a5, a5
+    // of its low part three instructions on (two stores between): 16 bytes; neither counts. A slice
+    // from 0x38f sees the ADDI's top byte and, with 16 bytes of margin, not the JAL: LUI windows need 32
+    dv.setUint32(0x380, 0x37b700ef, true);
+    dv.setUint16(0x384, 0x2001, true);
+    dv.setUint32(0x386, 0x00012023, true); // SW zero, 0(sp)
+    dv.setUint32(0x38a, 0x00012023, true);
+    dv.setUint32(0x38e, 0x12378793, true); // ADDI a5, a5, 0x123
     const map = new AddressMap(Int32Array.of(0, 0x8000), Int32Array.of(0x8000, 0x100000), Int32Array.of(0, 0x1234));
-    const flags = PRED.riscv | PRED.riscvC;
+    const flags = PRED.riscv | PRED.riscvC | PRED.riscvAbs | PRED.abs32;
+    const base = 0x20000000;
     const whole = new Uint8Array(img);
-    mapReferences(flags, whole, 0, map, 0x100000, 0);
+    mapReferences(flags, whole, 0, map, 0x100000, base);
     const changed = (lo: number, hi: number): boolean => Buffer.compare(whole.subarray(lo, hi), img.subarray(lo, hi)) !== 0;
     expect([changed(0x102, 0x106), changed(0x10a, 0x112)]).toEqual([true, true]);
-    expect([changed(0x200, 0x208), changed(0x300, 0x30a)]).toEqual([false, false]);
+    expect([changed(0x200, 0x208), changed(0x300, 0x30a), changed(0x380, 0x392)]).toEqual([false, false, false]);
     // the hidden windows alone are rewritten (the JALs around them are, on words: see below)
-    for (const [at, len] of [[0x202, 4], [0x302, 8]] as const) {
+    for (const [at, len] of [[0x202, 4], [0x302, 8], [0x382, 16]] as const) {
       const one = new Uint8Array(img.length).fill(0);
       for (let i = 0; i < one.length; i += 2) one.set([0x01, 0x00], i);
       one.set(img.subarray(at, at + len), at);
       const m = new Uint8Array(one);
-      mapReferences(flags, m, 0, map, 0x100000, 0);
+      mapReferences(flags, m, 0, map, 0x100000, base);
       expect(Buffer.compare(m, one), `window at ${at}`).not.toBe(0);
     }
     // words mapped on words only: the halfword windows are not seen
@@ -623,16 +655,16 @@ describe("createDelta / decoder", () => {
     const wordsChanged = (lo: number, hi: number): boolean => Buffer.compare(words.subarray(lo, hi), img.subarray(lo, hi)) !== 0;
     expect([wordsChanged(0x102, 0x112), wordsChanged(0x200, 0x204), wordsChanged(0x300, 0x304)]).toEqual([false, true, true]);
     // every slice near the windows, with mapMargin() on each side, maps like the whole image
-    for (let a = 0xf0; a < 0x320; a++) for (const len of [1, 3, 8, 40]) expectSliceLikeWhole(img, whole, flags, map, 0, a, len, 0x100000);
+    for (let a = 0xf0; a < 0x3a0; a++) for (const len of [1, 3, 8, 40]) expectSliceLikeWhole(img, whole, flags, map, base, a, len, 0x100000);
   });
 
   it("RISC-V, LoongArch, POWER and MIPS mapping give the same bytes on any slice as on the whole image", () => {
     // the fifth: RISC-V compressed code, the same forms on any halfword
-    const flagsOf = [PRED.riscv | PRED.abs32 | PRED.ptr64, PRED.loong | PRED.abs32 | PRED.ptr64, PRED.power | PRED.abs32 | PRED.ptr64, PRED.mipsAddr | PRED.mipsCall | PRED.abs32 | PRED.ptr64, PRED.riscv | PRED.riscvC | PRED.abs32 | PRED.ptr64];
+    const flagsOf = [PRED.riscv | PRED.riscvAbs | PRED.abs32, PRED.loong | PRED.abs32 | PRED.ptr64, PRED.power | PRED.abs32 | PRED.ptr64, PRED.mipsAddr | PRED.mipsCall | PRED.abs32 | PRED.ptr64, PRED.riscv | PRED.riscvC | PRED.riscvAbs | PRED.abs32];
     // the forms' fixed bits (opcode, and registers that make pairs and triples), then the bits kept random
     const forms: Array<Array<[number, number]>> = [
-      // JAL ra; AUIPC a0 (targets below 1 MiB: the image); ADDI a0, a0; SD x, (a0)
-      [[0x0ef, 0xfffff000], [0x517, 0x000ff000], [0x50513, 0xfff00000], [0x53023, 0xfff00f80]],
+      // JAL ra; AUIPC a0 (targets below 1 MiB: the image); ADDI a0, a0; SD x, (a0); LUI a0 (an address below 1 MiB)
+      [[0x0ef, 0xfffff000], [0x517, 0x000ff000], [0x50513, 0xfff00000], [0x53023, 0xfff00f80], [0x537, 0x000ff000]],
       // BL; PCALAU12I a0; ADDI.D a0, a0; LD.D x, (a0)
       [[0x54000000, 0x03ffffff], [0x1a000004, 0x01ffffe0], [0x02c00084, 0x003ffc00], [0x28c00080, 0x003ffc1f]],
       // BL; LIS r4 (addresses below 1 MiB: the image); ADDI r4, r4; LD x, (r4)
@@ -645,7 +677,7 @@ describe("createDelta / decoder", () => {
         const dv = new DataView(img.buffer, img.byteOffset, img.byteLength);
         for (let i = 0; i + 4 <= img.length; i += arch === 4 ? 2 + 2 * (img[i + 1]! & 1) : 4) {
           const r = dv.getUint32(i, true);
-          const f = forms[arch % 4]![r % 5];
+          const f = forms[arch % 4]![r % 6];
           if (f !== undefined) dv.setUint32(i, (f[0] | (r & f[1])) >>> 0, true);
         }
         // a large last shift: the high bytes of low halves change too
