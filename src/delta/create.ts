@@ -373,7 +373,7 @@ function codeStream(ops: readonly Op[], base: Uint8Array, newF: Uint8Array, pred
  * ARM also the share of words with condition "always" (most ARM instructions; few Thumb halfwords).
  */
 export function archHints(img: Uint8Array): ArchHints {
-  const counts = new Float64Array(13);
+  const counts = new Float64Array(14);
   countBranchPatterns(img, counts);
   const n = Math.max(1, img.length / 4);
   return {
@@ -390,6 +390,7 @@ export function archHints(img: Uint8Array): ArchHints {
     riscvOdd: counts[10]! / n,
     riscvCalls: counts[11]! / n,
     riscvCallsOdd: counts[12]! / n,
+    xtensa: counts[13]! / n,
   };
 }
 
@@ -410,6 +411,8 @@ interface ArchHints {
   /** RISC-V JAL ra to a place in the image, on words and between them. */
   riscvCalls: number;
   riscvCallsOdd: number;
+  /** Xtensa calls to a function entry (see xtensaEntryCall). */
+  xtensa: number;
   /** LoongArch PCALAU12I followed by ADDI.D from the same register. */
   loong: number;
   /** POWER (little-endian) LIS followed by ADDI from the same register. */
@@ -430,6 +433,21 @@ const isS390Code = (h: ArchHints): boolean => h.s390 > 0.005;
  * 0.017, POWER 0.023; every other image tried (Thumb, ARM, AArch64, x86, MIPS, s390x, WebAssembly): 0.0000.
  */
 const PAIR_SHARE_MIN = 0.002;
+/** 1 when img[i] is an Xtensa CALLn whose target starts a function (ADDI a1, a1, -N or ENTRY a1, N), else 0. */
+function xtensaEntryCall(img: Uint8Array, i: number): number {
+  if (i + 3 > img.length) return 0;
+  const t = (i & ~3) + 4 + (((img[i]! | (img[i + 1]! << 8) | (img[i + 2]! << 16)) << 8) >> 14) * 4;
+  if (t < 0 || t + 2 > img.length) return 0;
+  return (img[t] === 0x12 && img[t + 1] === 0xc1) || (img[t] === 0x36 && (img[t + 1]! & 0x0f) === 1) ? 1 : 0;
+}
+
+/**
+ * Xtensa code (ESP8266, ESP32) calls function entries: SQLite built for the ESP8266 0.063 per 4 bytes,
+ * every other image tried 0.0001 at most.
+ */
+const XTENSA_SHARE_MIN = 0.005;
+const isXtensaCode = (h: ArchHints): boolean => h.xtensa > XTENSA_SHARE_MIN;
+
 /**
  * RISC-V code is also found by its calls, JAL ra into the image (firmware built for RV32 addresses
  * its data with LUI, not AUIPC: SQLite for RV32IMC 0.084 per 4 bytes, 0.0001 AUIPC pairs); by chance
@@ -490,6 +508,9 @@ function countBranchPatterns(img: Uint8Array, counts: Float64Array): void {
       const w2 = img[i + 4]! | (img[i + 5]! << 8) | (img[i + 6]! << 16);
       if ((w2 & 0x7000) === 0 && ((w >>> 7) & 31) === ((w2 >>> 15) & 31)) counts[(i & 3) === 0 ? 7 : 10]!++;
     }
+    // Xtensa CALLn (low nibble 5, at any byte) to a function entry: ADDI a1, a1, -N (CALL0 ABI) or ENTRY a1
+    if ((img[i]! & 0x0f) === 5) counts[13]! += xtensaEntryCall(img, i);
+    if ((b1 & 0x0f) === 5) counts[13]! += xtensaEntryCall(img, i + 1);
     // RISC-V JAL ra (its low 12 bits 0x0ef) to a place in the image, the same way
     if (img[i] === 0xef && (b1 & 0x0f) === 0) {
       const t = i + jalOffset(0xef | (b1 << 8) | (img[i + 2]! << 16) | (b3 << 24));
@@ -681,6 +702,7 @@ function rawFlagsFor(hints: ArchHints, wasm: boolean, img: Uint8Array): number[]
   if (wasm) return [PRED.wasmAddr];
   if (isS390Code(hints)) return [PRED.s390rel];
   if (isMipsCode(hints)) return [PRED.mipsCall | PRED.mipsAddr | PRED.abs32 | PRED.ptr64, PRED.mipsCall | PRED.abs32 | PRED.ptr64, PRED.mipsCall | PRED.abs32, PRED.abs32 | PRED.ptr64];
+  if (isXtensaCode(hints)) return [PRED.xtensa | PRED.abs32, PRED.xtensa, PRED.abs32];
   if (isRiscVCode(hints)) {
     // compressed code: its 32-bit instructions fall on either halfword of a word alike (Debian's u-boot
     // for RV64GC: 0.0160 and 0.0155 per 4 bytes); Go's code: none between words
@@ -827,7 +849,7 @@ export function createRawDelta(oldImage: Uint8Array, newImage: Uint8Array, opts:
   // 32-bit ARM code also has Thumb-like patterns (the Pybricks EV3 image: 1.9% of its words), so it is told apart first
   const arm = isArmCode(hints);
   // code with a map of its own and no filter
-  const x86 = isX86Code(hints) || isMipsCode(hints) || isS390Code(hints) || isRiscVCode(hints) || isLoongCode(hints) || isPowerCode(hints);
+  const x86 = isX86Code(hints) || isMipsCode(hints) || isS390Code(hints) || isRiscVCode(hints) || isLoongCode(hints) || isPowerCode(hints) || isXtensaCode(hints);
   const wasm = isWasm(newImage);
   const arch = hints.thumb > THUMB_SHARE_MIN || hints.arm64 > ARM64_SHARE_MIN || x86 || wasm;
   // one matching run per plausible filter: the architecture's branch filter (with reference mapping)

@@ -78,10 +78,12 @@ export const PRED = {
   x86abs: 2097152,
   /** With riscv and abs32: LUI and the instruction adding its low part, an absolute address (see mapRiscV). */
   riscvAbs: 4194304,
+  /** Xtensa (no filter; with abs32 or alone): CALL0, CALL4, CALL8 and CALL12 follow caller and target (see mapXtensaCalls). */
+  xtensa: 8388608,
 } as const;
 
 /** Every flag a stream may carry. */
-export const PRED_ALL = 2047 | PRED.x86rel | PRED.wasmAddr | PRED.s390rel | PRED.mipsCall | PRED.riscv | PRED.loong | PRED.power | PRED.mipsAddr | PRED.riscvC | PRED.x86abs | PRED.riscvAbs;
+export const PRED_ALL = 2047 | PRED.x86rel | PRED.wasmAddr | PRED.s390rel | PRED.mipsCall | PRED.riscv | PRED.loong | PRED.power | PRED.mipsAddr | PRED.riscvC | PRED.x86abs | PRED.riscvAbs | PRED.xtensa;
 
 /** Short names of the PRED flags, for people (`fota inspect`). */
 export const PRED_NAMES: Readonly<Record<keyof typeof PRED, string>> = {
@@ -107,6 +109,7 @@ export const PRED_NAMES: Readonly<Record<keyof typeof PRED, string>> = {
   riscvC: "RISC-V compressed code",
   x86abs: "x86 absolute operands",
   riscvAbs: "RISC-V LUI address pairs",
+  xtensa: "Xtensa calls",
 };
 
 /**
@@ -142,6 +145,7 @@ export function predFilterOk(flags: number, filter: number): boolean {
   if (flags & (PRED.riscv | PRED.loong) && (filter !== FILTERS.none || (flags & ~pointers) !== (flags & (PRED.riscv | PRED.riscvC | PRED.riscvAbs | PRED.loong)) || (flags & PRED.riscv && flags & PRED.loong))) return false;
   if (flags & PRED.riscvC && !(flags & PRED.riscv)) return false;
   if (flags & PRED.riscvAbs && (!(flags & PRED.riscv) || !(flags & PRED.abs32))) return false;
+  if (flags & PRED.xtensa && (filter !== FILTERS.none || flags & ~(PRED.xtensa | PRED.abs32 | PRED.extAbs))) return false;
   if (flags & PRED.x86abs && (!(flags & PRED.x86rel) || !(flags & PRED.abs32) || flags & (PRED.ptr64 | PRED.extAbs))) return false;
   if (flags & PRED.power && (filter !== FILTERS.none || !(flags & PRED.abs32) || flags & ~(PRED.power | pointers))) return false;
   return true;
@@ -554,6 +558,7 @@ export function mapReferences(flags: number, buf: Uint8Array, pos0: number, map:
     mapS390Relative(buf, pos0, map, oldSize, n);
     return;
   }
+  if (flags & PRED.xtensa) mapXtensaCalls(buf, pos0, map, oldSize, n);
   if (flags & PRED.mipsCall) mapMipsCalls(buf, pos0, map, oldSize, base, n);
   if (flags & PRED.mipsAddr) mapMipsPairs(buf, pos0, map, oldSize, base, n, barrier);
   if (flags & PRED.riscv) (flags & PRED.riscvC ? mapRiscVCompressed : mapRiscV)(buf, pos0, map, oldSize, n, barrier, flags & PRED.riscvAbs ? base : -1);
@@ -1136,6 +1141,43 @@ function mapS390Relative(buf: Uint8Array, pos0: number, map: AddressMap, oldSize
       buf[q + 5] = v & 0xff;
     }
     q += 4; // the next two halfwords are its offset
+  }
+}
+
+/**
+ * Whether buf[q] starts an Xtensa CALL0, CALL4, CALL8 or CALL12 (24 bits, little-endian: op0 5 in the
+ * low nibble, an 18-bit signed offset in words from bit 6) whose target ((p & ~3) + 4 + 4 x offset, p
+ * the old position of q) lies in the base. Reads buf[q, q + 3).
+ */
+function xtensaCallAt(buf: Uint8Array, q: number, p: number, oldSize: number): boolean {
+  if ((buf[q]! & 0x0f) !== 5) return false;
+  const t = (p & ~3) + 4 + (((buf[q]! | (buf[q + 1]! << 8) | (buf[q + 2]! << 16)) << 8) >> 14) * 4;
+  return t >= 0 && t < oldSize;
+}
+
+/**
+ * Xtensa calls (PRED.xtensa; ESP8266 and ESP32 code, instructions of 2 or 3 bytes at any byte) whose
+ * caller and target moved by different amounts: the offset becomes ((target + shift) - ((caller +
+ * shift) & ~3) - 4) / 4 when that is whole and fits. Instruction boundaries are unknown, so q counts
+ * only when neither q + 1 nor q + 2 starts a call too (then counted windows never overlap); the scan
+ * goes on after a counted window, whose rewrite no later decision reads. Decisions read 5 bytes from a
+ * window on: FILTER_MARGIN bytes suffice.
+ */
+function mapXtensaCalls(buf: Uint8Array, pos0: number, map: AddressMap, oldSize: number, n: number): void {
+  for (let q = 0; q + 5 <= n; q++) {
+    if ((buf[q]! & 0x0f) !== 5) continue;
+    const p = pos0 + q;
+    if (!xtensaCallAt(buf, q, p, oldSize) || xtensaCallAt(buf, q + 1, p + 1, oldSize) || xtensaCallAt(buf, q + 2, p + 2, oldSize)) continue;
+    const w = buf[q]! | (buf[q + 1]! << 8) | (buf[q + 2]! << 16);
+    const t = (p & ~3) + 4 + ((w << 8) >> 14) * 4;
+    const d = t + map.shift(t) - ((p + map.shiftSeq(p)) & ~3) - 4;
+    if (d % 4 === 0 && d >= -(1 << 19) && d < 1 << 19) {
+      const wn = (w & 0x3f) | ((d / 4) << 6);
+      buf[q] = wn & 0xff;
+      buf[q + 1] = (wn >>> 8) & 0xff;
+      buf[q + 2] = (wn >>> 16) & 0xff;
+    }
+    q += 2; // q + 1 and q + 2 start no window
   }
 }
 

@@ -18,7 +18,7 @@ import {
   type DeltaResult,
 } from "../../src/delta/index.js";
 import { withConfig } from "../../src/config.js";
-import { aarch64Image, applyWithCuts, armImage, chunks, link, linkArm32, linkArm64, makeProgram, mipsImage, resumeRoundTrip, rng, s390Image, sha, sleb128, uleb128, wasmModule, wordImage, x86Image, type WordArch } from "./helpers.js";
+import { aarch64Image, applyWithCuts, armImage, chunks, link, linkArm32, linkArm64, makeProgram, mipsImage, resumeRoundTrip, rng, s390Image, sha, sleb128, uleb128, wasmModule, wordImage, x86Image, xtensaImage, type WordArch } from "./helpers.js";
 import { firstDataSegment, wasmAddressing, type WasmAddressing } from "../../src/delta/wasm.js";
 import { AddressMap, mapMargin, mapReferences, PRED, predFilterOk } from "../../src/delta/predict.js";
 import { createRawDelta, firstPassCopies } from "../../src/delta/create.js";
@@ -656,6 +656,41 @@ describe("createDelta / decoder", () => {
     expect([wordsChanged(0x102, 0x112), wordsChanged(0x200, 0x204), wordsChanged(0x300, 0x304)]).toEqual([false, true, true]);
     // every slice near the windows, with mapMargin() on each side, maps like the whole image
     for (let a = 0xf0; a < 0x3a0; a++) for (const len of [1, 3, 8, 40]) expectSliceLikeWhole(img, whole, flags, map, base, a, len, 0x100000);
+  });
+
+  it("Xtensa calls follow caller and target (map flag 8388608): smaller, picked by auto, and round-trip, ordinary and in place; any slice maps like the whole image", () => {
+    const grow = new Map([[3, 5], [40, 11], [77, 2]]);
+    const old = xtensaImage(12, 100);
+    const nw = xtensaImage(12, 100, grow);
+    const d = createDelta(old, nw);
+    const flags = peekDeltaHeader(d.payload).flags & ~CODING_LANES;
+    expect(d.filter).toBe("none");
+    expect(flags & PRED.xtensa).toBe(PRED.xtensa);
+    const size = (predict: number) => createRawDelta(old, nw, { filter: "none", predict }).patch.length;
+    expect(size(flags)).toBeLessThan(size(flags & ~PRED.xtensa) - 100);
+    expect(sha(applyChunked(old, d, [3, 17, 500], nw))).toBe(sha(nw));
+    expect(sha(applySmallWindowResumed(old, d))).toBe(sha(nw));
+    applyWithCuts(old, nw, createDelta(old, nw, { inPlace: { sectorSize: 256 } }), 256, 41);
+    // CALL0 at 0x40210019 to 0x40255b1c (from objdump of SQLite built for the ESP8266; bytes 05 b0 45),
+    // its target moved by 0x100: 0x40255c1c (bytes 05 c0 45). Its last byte could start a call too
+    // (low nibble 5): the bytes after it make that one's target fall before the image
+    const map = new AddressMap(Int32Array.of(0, 0x40000), Int32Array.of(0x40000, 0x1000000), Int32Array.of(0, 0x100));
+    const b = Uint8Array.from([0x0d, 0x05, 0xb0, 0x45, 0x00, 0x80, 0x0d, 0x0d, 0x0d]);
+    mapReferences(PRED.xtensa, b, 0x18, map, 0x1000000, 0);
+    expect([...b]).toEqual([0x0d, 0x05, 0xc0, 0x45, 0x00, 0x80, 0x0d, 0x0d, 0x0d]);
+    expect(predFilterOk(PRED.xtensa | PRED.ptr64 | PRED.abs32, FILTERS.none)).toBe(false);
+    expect(predFilterOk(PRED.xtensa, FILTERS.thumb)).toBe(false);
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 20, maxLength: 400 }), fc.nat(), fc.nat(), (img, x, y) => {
+        // calls at random bytes, with offsets that land in the first 1 MiB
+        for (let i = 0; i + 3 <= img.length; i += 1 + (img[i]! % 4)) if (img[i]! % 3 === 0) img.set([(img[i + 1]! & 0xc0) | 0x05, img[i + 2]!, img[i + 1]! & 0x0f], i);
+        const m = new AddressMap(Int32Array.of(0, 100, 220), Int32Array.of(90, 200, 400), Int32Array.of(8, -12, 0x1234));
+        const whole = new Uint8Array(img);
+        mapReferences(PRED.xtensa | PRED.abs32, whole, 0, m, 1 << 20, 0x40000000);
+        expectSliceLikeWhole(img, whole, PRED.xtensa | PRED.abs32, m, 0x40000000, x, y, 1 << 20);
+      }),
+      { numRuns: 3000 },
+    );
   });
 
   it("RISC-V, LoongArch, POWER and MIPS mapping give the same bytes on any slice as on the whole image", () => {

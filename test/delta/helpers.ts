@@ -632,3 +632,38 @@ export function wordImage(arch: WordArch, seed: number, funcs: number, grow: Rea
   });
   return out;
 }
+
+/**
+ * A small Xtensa image (ESP8266-like, load address 0x40210000): functions that start with ADDI a1, a1, -16
+ * (the CALL0 ABI's prologue) and hold 16-bit filler instructions and a CALL0 of another function at a
+ * byte position that varies, then a literal pool of 32-bit pointers to the functions. `grow` pads
+ * function i by grow[i] bytes.
+ */
+export function xtensaImage(seed: number, funcs: number, grow: ReadonlyMap<number, number> = new Map()): Uint8Array {
+  const base = 0x40210000;
+  const lens = Array.from({ length: funcs }, (_, i) => 40 + ((i * 13) % 37) + (grow.get(i) ?? 0));
+  const starts: number[] = [];
+  let at = 0;
+  for (const len of lens) {
+    starts.push(at);
+    at = (at + len + 3) & ~3; // function entries are word-aligned
+  }
+  const pool = at;
+  const out = new Uint8Array(pool + 4 * funcs);
+  const dv = new DataView(out.buffer);
+  lens.forEach((len, i) => {
+    const s = starts[i]!;
+    const r = rng(seed * 1000 + i);
+    // 16-bit instructions (op0 8-15 in the low nibble; the high byte anything but a call's low nibble)
+    for (let k = 3; k + 2 <= len; k += 2) out.set([0x08 | Math.floor(r() * 8) | (Math.floor(r() * 16) << 4), Math.floor(r() * 256) & 0xf0 | 0x0a], s + k);
+    out.set([0x12, 0xc1, 0xf0], s); // ADDI a1, a1, -16
+    // CALL0 callee at an odd or even byte, 2 or 3 bytes in
+    const q = s + 3 + (i % 3);
+    const t = starts[(i * 5 + 3) % funcs]!;
+    const off = (t - (q & ~3) - 4) / 4;
+    const w = 0x05 | ((off & 0x3ffff) << 6);
+    out.set([w & 0xff, (w >>> 8) & 0xff, (w >>> 16) & 0xff], q);
+    dv.setUint32(pool + 4 * i, base + starts[(i * 7 + 1) % funcs]!, true);
+  });
+  return out;
+}
