@@ -7,9 +7,9 @@
 // bench/pairs-wasm.tsv, bench/pairs-rollup.tsv, bench/pairs-x86.tsv and bench/pairs-arch.tsv:
 // MicroPython's WebAssembly build, rollup's native modules for ARM and AArch64 Linux, esbuild and
 // rollup for x86-64, and esbuild for six more architectures, after bash bench/npm-pairs.sh CORPUS_DIR;
-// bench/pairs-riscv.tsv: RISC-V firmware with compressed instructions from Debian's packages and SQLite
-// built for an RV32 microcontroller, after bash bench/debian-pairs.sh CORPUS_DIR and bash
-// bench/riscv-sqlite.sh CORPUS_DIR).
+// bench/pairs-riscv.tsv: RISC-V firmware with compressed instructions from Debian's packages, after bash
+// bench/debian-pairs.sh CORPUS_DIR; bench/pairs-mcu.tsv: SQLite built for Cortex-M4, RV32 and the
+// ESP8266's Xtensa by Debian's cross compilers, after bash bench/mcu-sqlite.sh CORPUS_DIR).
 // Prints sizes, create and apply times (apply also of the anchors: bspatch, zstd -d --patch-from, and xz -d
 // of the new image, the LZMA decoder closest to our coding), decoder working memory, in-place size and in-place create time
 // (as fota pack --in-place builds it: a slot of the images' sectors, and the one sector past it that fota's inplace
