@@ -5,7 +5,7 @@ import { createHash } from "node:crypto";
 import { UsageError } from "../errors.js";
 import { agreeing, diffOps, extendMatches, hash4, hashWord, OldIndex, shortCopyFill, WIDE_SWITCH_BONUS } from "./diff.js";
 import { filterImage, FILTERS, type FilterName } from "./filters.js";
-import { AddressMap, isPtr64, mapReferences, PRED, withArmCallTargets, withCallTargets, withPointerTargets } from "./predict.js";
+import { AddressMap, isPtr64, mapReferences, PRED, withArmCallTargets, withCallTargets, withPointerTargets, xtensaCallTarget } from "./predict.js";
 import { CODING_LANES, encodeHeader, encodeOps, mapMemorySegments, STREAM_MAGIC, type Op, type Prediction } from "./stream.js";
 import { wasmAddressing } from "./wasm.js";
 import { jalOffset } from "./wordmaps.js";
@@ -433,10 +433,22 @@ const isS390Code = (h: ArchHints): boolean => h.s390 > 0.005;
  * 0.017, POWER 0.023; every other image tried (Thumb, ARM, AArch64, x86, MIPS, s390x, WebAssembly): 0.0000.
  */
 const PAIR_SHARE_MIN = 0.002;
+/**
+ * RISC-V code is also found by its calls, JAL ra into the image (firmware built for RV32 addresses
+ * its data with LUI, not AUIPC: SQLite for RV32IMAC 0.082 per 4 bytes, 0.0001 AUIPC pairs); by chance
+ * other images have 0.0001 at most (esbuild for nine architectures, Pybricks, WebAssembly, rollup).
+ */
+const RISCV_CALL_SHARE_MIN = 0.01;
+const isRiscVCode = (h: ArchHints): boolean => h.riscv > PAIR_SHARE_MIN || h.riscvCalls + h.riscvCallsOdd > RISCV_CALL_SHARE_MIN;
+/** Share of RISC-V address pairs and calls between words, against those on words, above which code is taken for compressed. */
+const RISCV_COMPRESSED_MIN = 0.25;
+const isLoongCode = (h: ArchHints): boolean => h.loong > PAIR_SHARE_MIN;
+const isPowerCode = (h: ArchHints): boolean => h.power > PAIR_SHARE_MIN;
+
 /** 1 when img[i] is an Xtensa CALLn whose target starts a function (ADDI a1, a1, -N or ENTRY a1, N), else 0. */
 function xtensaEntryCall(img: Uint8Array, i: number): number {
   if (i + 3 > img.length) return 0;
-  const t = (i & ~3) + 4 + (((img[i]! | (img[i + 1]! << 8) | (img[i + 2]! << 16)) << 8) >> 14) * 4;
+  const t = xtensaCallTarget(img, i, i);
   if (t < 0 || t + 2 > img.length) return 0;
   return (img[t] === 0x12 && img[t + 1] === 0xc1) || (img[t] === 0x36 && (img[t + 1]! & 0x0f) === 1) ? 1 : 0;
 }
@@ -447,18 +459,6 @@ function xtensaEntryCall(img: Uint8Array, i: number): number {
  */
 const XTENSA_SHARE_MIN = 0.005;
 const isXtensaCode = (h: ArchHints): boolean => h.xtensa > XTENSA_SHARE_MIN;
-
-/**
- * RISC-V code is also found by its calls, JAL ra into the image (firmware built for RV32 addresses
- * its data with LUI, not AUIPC: SQLite for RV32IMC 0.084 per 4 bytes, 0.0001 AUIPC pairs); by chance
- * other images have 0.0001 at most (esbuild for nine architectures, Pybricks, WebAssembly, rollup).
- */
-const RISCV_CALL_SHARE_MIN = 0.01;
-const isRiscVCode = (h: ArchHints): boolean => h.riscv > PAIR_SHARE_MIN || h.riscvCalls + h.riscvCallsOdd > RISCV_CALL_SHARE_MIN;
-/** Share of RISC-V address pairs and calls between words, against those on words, above which code is taken for compressed. */
-const RISCV_COMPRESSED_MIN = 0.25;
-const isLoongCode = (h: ArchHints): boolean => h.loong > PAIR_SHARE_MIN;
-const isPowerCode = (h: ArchHints): boolean => h.power > PAIR_SHARE_MIN;
 
 /**
  * Whether hints look like x86 code (32 or 64-bit): CALL rel32 (E8) to a place in the image far above

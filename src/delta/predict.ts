@@ -1151,8 +1151,13 @@ function mapS390Relative(buf: Uint8Array, pos0: number, map: AddressMap, oldSize
  */
 function xtensaCallAt(buf: Uint8Array, q: number, p: number, oldSize: number): boolean {
   if ((buf[q]! & 0x0f) !== 5) return false;
-  const t = (p & ~3) + 4 + (((buf[q]! | (buf[q + 1]! << 8) | (buf[q + 2]! << 16)) << 8) >> 14) * 4;
+  const t = xtensaCallTarget(buf, q, p);
   return t >= 0 && t < oldSize;
+}
+
+/** The target of the Xtensa CALLn at buf[q] (old position p): (p & ~3) + 4 + 4 x its 18-bit offset. */
+export function xtensaCallTarget(buf: Uint8Array, q: number, p: number): number {
+  return (p & ~3) + 4 + (((buf[q]! | (buf[q + 1]! << 8) | (buf[q + 2]! << 16)) << 8) >> 14) * 4;
 }
 
 /**
@@ -1169,7 +1174,7 @@ function mapXtensaCalls(buf: Uint8Array, pos0: number, map: AddressMap, oldSize:
     const p = pos0 + q;
     if (!xtensaCallAt(buf, q, p, oldSize) || xtensaCallAt(buf, q + 1, p + 1, oldSize) || xtensaCallAt(buf, q + 2, p + 2, oldSize)) continue;
     const w = buf[q]! | (buf[q + 1]! << 8) | (buf[q + 2]! << 16);
-    const t = (p & ~3) + 4 + ((w << 8) >> 14) * 4;
+    const t = xtensaCallTarget(buf, q, p);
     const d = t + map.shift(t) - ((p + map.shiftSeq(p)) & ~3) - 4;
     if (d % 4 === 0 && d >= -(1 << 19) && d < 1 << 19) {
       const wn = (w & 0x3f) | ((d / 4) << 6);
