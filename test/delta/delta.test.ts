@@ -21,7 +21,7 @@ import { withConfig } from "../../src/config.js";
 import { aarch64Image, applyWithCuts, armImage, chunks, link, linkArm32, linkArm64, makeProgram, mipsImage, resumeRoundTrip, rng, s390Image, sha, sleb128, uleb128, wasmModule, wordImage, x86Image, xtensaImage, type WordArch } from "./helpers.js";
 import { firstDataSegment, wasmAddressing, type WasmAddressing } from "../../src/delta/wasm.js";
 import { AddressMap, mapMargin, mapReferences, PRED, predFilterOk } from "../../src/delta/predict.js";
-import { createRawDelta, firstPassCopies } from "../../src/delta/create.js";
+import { createRawDelta, firstPassCopies, is32BitExecutable } from "../../src/delta/create.js";
 import { CODING_LANES } from "../../src/delta/stream.js";
 import { createInPlacePatch } from "../../src/delta/inplace.js";
 
@@ -351,6 +351,18 @@ describe("createDelta / decoder", () => {
       mapReferences(PRED.x86rel | PRED.x86abs | PRED.abs32, b, 0, map, 0x10000, 0x8048000);
       expect([...b.subarray(at, at + 13)], `at ${at}`).toEqual([0x8d, 0x05, 0x40, 0x90, 0x04, 0x08, 0x90, 0x90, 0xa1, 0x50, 0x90, 0x04, 0x08]);
     }
+    // 32-bit executables: ELF class 1, or PE with the PE32 optional header (0x10b), not PE32+ (0x20b)
+    const pe = (magic: number): Uint8Array => {
+      const b = new Uint8Array(0x100);
+      b.set([0x4d, 0x5a]);
+      b[0x3c] = 0x80;
+      b.set([0x50, 0x45, 0, 0], 0x80);
+      b[0x98] = magic & 0xff;
+      b[0x99] = magic >> 8;
+      return b;
+    };
+    const elf = (cls: number): Uint8Array => Uint8Array.from([0x7f, 0x45, 0x4c, 0x46, cls, 1, 1, 0]);
+    expect([elf(1), elf(2), pe(0x10b), pe(0x20b), new Uint8Array(64), pe(0x10b).subarray(0, 0x90)].map(is32BitExecutable)).toEqual([true, false, true, false, false, false]);
     // with abs32 (the load address) and without 64-bit pointers only
     expect(predFilterOk(PRED.x86rel | PRED.x86abs, FILTERS.none)).toBe(false);
     expect(predFilterOk(PRED.x86rel | PRED.x86abs | PRED.abs32 | PRED.ptr64, FILTERS.none)).toBe(false);
