@@ -5,10 +5,11 @@ import { createHash } from "node:crypto";
 import { UsageError } from "../errors.js";
 import { agreeing, diffOps, extendMatches, hash4, hashWord, OldIndex, shortCopyFill, WIDE_SWITCH_BONUS } from "./diff.js";
 import { filterImage, FILTERS, type FilterName } from "./filters.js";
-import { AddressMap, isPtr64, mapReferences, PRED, withArmCallTargets, withCallTargets, withPointerTargets, xtensaCallTarget } from "./predict.js";
-import { CODING_LANES, encodeHeader, encodeOps, mapMemorySegments, STREAM_MAGIC, type Op, type Prediction } from "./stream.js";
+import { AddressMap, isPtr64, mapReferences, marginWindowBytes, PRED, withArmCallTargets, withCallTargets, withPointerTargets, xtensaCallTarget } from "./predict.js";
+import { CODING_LANES, encodeHeader, encodeOps, MAP_SEGMENT_BYTES, mapMemorySegments, STREAM_MAGIC, type Op, type Prediction } from "./stream.js";
 import { wasmAddressing } from "./wasm.js";
 import { jalOffset } from "./wordmaps.js";
+import { movtAfter, movwAddress } from "./movw.js";
 
 export interface CreateOptions {
   /** "auto" (default) tries every filter and predictor and keeps the smallest patch. */
@@ -122,11 +123,38 @@ function changedWordsIn(old: Uint8Array, nw: Uint8Array, o: number, n: number, l
   return count;
 }
 
+/** The addresses of MOVW/MOVT pairs (movtAfter) in copies that differ between old and new, at most `max`. */
+function changedMovwPairs(old: Uint8Array, nw: Uint8Array, copies: Array<[number, number, number]>, max: number): ChangedWords {
+  const wo = new Float64Array(max);
+  const wn = new Float64Array(max);
+  let count = 0;
+  for (let c = 0; c < copies.length && count < max; c++) {
+    const [o, n, len] = copies[c]!;
+    if ((o - n) & 1) continue;
+    for (let k = o & 1; k + 4 <= len && count < max; k += 2) {
+      const a = o + k;
+      const b = n + k;
+      if (old[a + 1] !== 0xf2 && old[a + 1] !== 0xf6) continue;
+      const g = movtAfter(old, a, Math.min(old.length, o + len));
+      if (g === 0 || movtAfter(nw, b, Math.min(nw.length, n + len)) !== g) continue;
+      const vo = movwAddress(old, a, g);
+      const vn = movwAddress(nw, b, g);
+      if (vo === vn) continue;
+      wo[count] = vo;
+      wn[count] = vn;
+      count++;
+    }
+  }
+  return { wo, wn, count };
+}
+
 /** Keeps load-address events positive (they lie within +-2^33). */
 const EVENT_BIAS = 2 ** 34;
 
 /** The same from copies (oldPos, newPos, len). */
 export function predictionFromCopies(old: Uint8Array, nw: Uint8Array, copies: Array<[number, number, number]>, flags: number, maxSeg = 1024): Prediction {
+  // the wider base window some maps need comes out of the map's budget (see mapMemorySegments)
+  maxSeg = Math.max(0, maxSeg - Math.ceil((2 * marginWindowBytes(flags)) / MAP_SEGMENT_BYTES));
   let map = AddressMap.fromCopies(withPaddingInPlace(old, nw, copies), maxSeg);
   if (flags & PRED.thumb) map = withCallTargets(map, old, nw, copies, maxSeg);
   if (flags & PRED.armCall) map = withArmCallTargets(map, old, nw, copies, maxSeg);
@@ -135,10 +163,16 @@ export function predictionFromCopies(old: Uint8Array, nw: Uint8Array, copies: Ar
     // sample changed aligned words in copies and pick the load address that predicts most of them
     const words = changedWords(old, nw, copies, 4000, (flags & PRED.ptr64) !== 0);
     base = loadAddress(map, words);
-    if (predictedWords(map, old.length, words, base) < Math.max(8, words.count * 0.05)) flags &= ~PRED.abs32;
+    if (predictedWords(map, old.length, words, base) < Math.max(8, words.count * 0.05)) {
+      // LLVM's Thumb code keeps few pointers in words: its MOVW/MOVT pairs tell the load address then
+      const pairs = flags & PRED.thumbMovw ? changedMovwPairs(old, nw, copies, 4000) : null;
+      const b2 = pairs ? loadAddress(map, pairs) : 0;
+      if (pairs && predictedWords(map, old.length, pairs, b2) >= Math.max(8, pairs.count * 0.05)) base = b2;
+      else flags &= ~PRED.abs32;
+    }
   }
   if (flags & PRED.abs32) map = withPointerTargets(map, old, nw, copies, base, maxSeg, 2, (flags & PRED.ptr64) !== 0);
-  else flags &= ~(PRED.ptr64 | PRED.extAbs | PRED.mipsCall | PRED.mipsAddr | PRED.power | PRED.x86abs | PRED.riscvAbs); // (they need the load address)
+  else flags &= ~(PRED.ptr64 | PRED.extAbs | PRED.mipsCall | PRED.mipsAddr | PRED.power | PRED.x86abs | PRED.riscvAbs | PRED.thumbMovw); // (they need the load address)
   if (flags & PRED.extAbs) {
     const ext = extSegments(old, nw, copies, base, (flags & PRED.ptr64) !== 0, Math.min(EXT_MAX_SEGMENTS, maxSeg - map.length));
     if (ext.length > 0) map.ext = ext;
@@ -373,7 +407,7 @@ function codeStream(ops: readonly Op[], base: Uint8Array, newF: Uint8Array, pred
  * ARM also the share of words with condition "always" (most ARM instructions; few Thumb halfwords).
  */
 export function archHints(img: Uint8Array): ArchHints {
-  const counts = new Float64Array(14);
+  const counts = new Float64Array(15);
   countBranchPatterns(img, counts);
   const n = Math.max(1, img.length / 4);
   return {
@@ -391,6 +425,7 @@ export function archHints(img: Uint8Array): ArchHints {
     riscvCalls: counts[11]! / n,
     riscvCallsOdd: counts[12]! / n,
     xtensa: counts[13]! / n,
+    movw: counts[14]! / n,
   };
 }
 
@@ -413,6 +448,8 @@ interface ArchHints {
   riscvCallsOdd: number;
   /** Xtensa calls to a function entry (see xtensaEntryCall). */
   xtensa: number;
+  /** Thumb-2 MOVW followed by the MOVT of the same register (see movtAfter). */
+  movw: number;
   /** LoongArch PCALAU12I followed by ADDI.D from the same register. */
   loong: number;
   /** POWER (little-endian) LIS followed by ADDI from the same register. */
@@ -508,6 +545,8 @@ function countBranchPatterns(img: Uint8Array, counts: Float64Array): void {
       const w2 = img[i + 4]! | (img[i + 5]! << 8) | (img[i + 6]! << 16);
       if ((w2 & 0x7000) === 0 && ((w >>> 7) & 31) === ((w2 >>> 15) & 31)) counts[(i & 3) === 0 ? 7 : 10]!++;
     }
+    // Thumb-2 MOVW/MOVT address pairs (LLVM's)
+    if ((b1 === 0xf2 || b1 === 0xf6) && movtAfter(img, i, img.length) !== 0) counts[14]!++;
     // Xtensa CALLn (low nibble 5, at any byte) to a function entry: ADDI a1, a1, -N (CALL0 ABI) or ENTRY a1
     if ((img[i]! & 0x0f) === 5) counts[13]! += xtensaEntryCall(img, i);
     if ((b1 & 0x0f) === 5) counts[13]! += xtensaEntryCall(img, i + 1);
@@ -685,10 +724,20 @@ export function is32BitExecutable(b: Uint8Array): boolean {
 /** Whether an image is a WebAssembly module (its magic and version 1). */
 const isWasm = (b: Uint8Array): boolean => b.length >= 8 && b[0] === 0 && b[1] === 0x61 && b[2] === 0x73 && b[3] === 0x6d && b[4] === 1;
 
-/** Reference-map flags worth trying with a filter. */
-export function mapFlagsFor(filter: FilterName): number[] {
+/**
+ * Thumb code with MOVW/MOVT address pairs (clang's Cortex-M SQLite 0.019 per 4 bytes; GCC's and
+ * Pybricks 0.0000): the variant with their map too.
+ */
+const MOVW_SHARE_MIN = 0.001;
+
+/** Reference-map flags worth trying with a filter (`hints`: of the new image, for the variants only some code needs). */
+export function mapFlagsFor(filter: FilterName, hints?: ArchHints): number[] {
   const X = PRED.extAbs;
-  if (filter === "thumb") return [PRED.thumb | PRED.abs32 | X | PRED.thumbLdr | PRED.thumbRel, PRED.thumb | PRED.abs32 | X | PRED.thumbLdr, PRED.thumb | PRED.abs32 | X];
+  if (filter === "thumb") {
+    const all = PRED.thumb | PRED.abs32 | X | PRED.thumbLdr | PRED.thumbRel;
+    const movw = hints && hints.movw > MOVW_SHARE_MIN ? [all | PRED.thumbMovw] : [];
+    return [...movw, all, PRED.thumb | PRED.abs32 | X | PRED.thumbLdr, PRED.thumb | PRED.abs32 | X];
+  }
   if (filter === "arm64" || filter === "arm64-branch") return [PRED.arm64 | PRED.abs32, PRED.arm64];
   if (filter === "arm") return [PRED.armCall | PRED.abs32 | X, PRED.armCall | PRED.armRel | PRED.abs32 | X, PRED.armCall, PRED.abs32 | X];
   return [PRED.abs32];
@@ -777,7 +826,7 @@ function tryFilter(
   const variants: Array<{ pred: Prediction; base: Uint8Array; mismatches: number }> = [];
   for (const f of flagsList) {
     // (the flags refinement may drop: pointers, and what needs them or needs the images' own data)
-    const dropped = PRED.abs32 | PRED.ptr64 | PRED.extAbs | PRED.mipsCall | PRED.mipsAddr | PRED.power | PRED.x86abs | PRED.riscvAbs | PRED.wasmAddr;
+    const dropped = PRED.abs32 | PRED.ptr64 | PRED.extAbs | PRED.mipsCall | PRED.mipsAddr | PRED.power | PRED.x86abs | PRED.riscvAbs | PRED.thumbMovw | PRED.wasmAddr;
     const key = f & (PRED.thumb | PRED.armCall | dropped);
     let r = refinedBy.get(key);
     if (!r) refinedBy.set(key, (r = predictionFromCopies(oldF, newF, copies2, f, maxSeg)));
@@ -841,7 +890,7 @@ export function createRawDelta(oldImage: Uint8Array, newImage: Uint8Array, opts:
   };
   if (want !== "auto") {
     // "none" is also what auto picks for AArch64 code: the same relative mapping then
-    const flags = opts.predict === undefined ? (want === "none" ? rawFlagsFor(archHints(newImage), isWasm(newImage), newImage) : mapFlagsFor(want)) : opts.predict === 0 ? [] : [opts.predict];
+    const flags = opts.predict === undefined ? (want === "none" ? rawFlagsFor(archHints(newImage), isWasm(newImage), newImage) : mapFlagsFor(want, archHints(newImage))) : opts.predict === 0 ? [] : [opts.predict];
     tryFilter(want, oldImage, newImage, flags, maxSeg, consider, opts.onProgress, opts.coding, opts.switchBonus);
     return best!;
   }
@@ -866,6 +915,6 @@ export function createRawDelta(oldImage: Uint8Array, newImage: Uint8Array, opts:
     return !arch;
   });
   if (filters.length === 0) filters.push("none");
-  for (const name of filters) tryFilter(name, oldImage, newImage, name === "none" ? rawFlagsFor(hints, wasm, newImage) : mapFlagsFor(name), maxSeg, consider, opts.onProgress, opts.coding, opts.switchBonus);
+  for (const name of filters) tryFilter(name, oldImage, newImage, name === "none" ? rawFlagsFor(hints, wasm, newImage) : mapFlagsFor(name, hints), maxSeg, consider, opts.onProgress, opts.coding, opts.switchBonus);
   return best!;
 }

@@ -6,14 +6,13 @@
 import { createHash, type Hash } from "node:crypto";
 import { CompatibilityError, FormatError, IntegrityError, StorageError, UsageError } from "../errors.js";
 import { applyFilter, filterName, FILTER_MARGIN, FILTERS } from "./filters.js";
-import { AddressMap, mapMargin, mapReferences, PRED, predFilterOk, PRED_ALL } from "./predict.js";
+import { AddressMap, mapMargin, mapReferences, marginWindowBytes, PRED, predFilterOk, PRED_ALL } from "./predict.js";
 import { WASM_MAX_CALL_RUNS, type WasmAddressing } from "./wasm.js";
 import { L, MOVE_BITS, newModel, PROB_BITS, type LenModel } from "./rangecoder.js";
-import { copyLenCtx, dbyteCtx, HISTORY_BYTES, INPLACE_MAGIC, INPLACE_MAX_RANGE, INPLACE_MAX_SPARE, INPLACE_SPARE, INPLACE_STASH_ANYWHERE, INPLACE_STRADDLE, INPLACE_STRAIGHT, KIND_HISTORY, KIND_MAP, KIND_NEAR_MAP, litCtx, litLenCtx, narrowCode, runClass, STREAM_MAGIC, zrunCtx, END_MARK, unzigzag, CODING_LANES, SUBST_HIT, SUBST_TABLE_BYTES, substKey, type CoderState } from "./stream.js";
+import { copyLenCtx, dbyteCtx, HISTORY_BYTES, INPLACE_MAGIC, INPLACE_MAX_RANGE, INPLACE_MAX_SPARE, INPLACE_SPARE, INPLACE_STASH_ANYWHERE, INPLACE_STRADDLE, INPLACE_STRAIGHT, KIND_HISTORY, KIND_MAP, KIND_NEAR_MAP, litCtx, litLenCtx, narrowCode, runClass, STREAM_MAGIC, zrunCtx, END_MARK, unzigzag, CODING_LANES, SUBST_HIT, SUBST_TABLE_BYTES, substKey, MAP_SEGMENT_BYTES, type CoderState } from "./stream.js";
 import type { PayloadDecoder, RandomAccessReader } from "./types.js";
 
-/** Working memory per address-map segment: start, end, shift and the new-keyed index (4 bytes each). */
-export const MAP_SEGMENT_BYTES = 16;
+export { MAP_SEGMENT_BYTES };
 const SIGN = -0x80000000; // x ^ SIGN orders int32-held unsigned values as signed ones
 const TOPMASK = -0x1000000; // range & TOPMASK === 0: range < 2^24, renormalise
 const PAD = 96; // zero bytes appended to the input at finish(); the encoder drops trailing zeros
@@ -213,7 +212,8 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
     this.map = new AddressMap(all.starts.subarray(0, k), all.ends.subarray(0, k), all.shifts.subarray(0, k));
     this.map.ext = new AddressMap(all.starts.subarray(k), all.ends.subarray(k), all.shifts.subarray(k));
   }
-  private readonly win: Uint8Array;
+  private win: Uint8Array;
+  private winBytes = 0; // the window's length before setMargin
   private winStart = 0;
   private winEnd = 0; // filtered base bytes [winStart, winEnd) are at win[margin + ...]
   private margin = FILTER_MARGIN; // bytes read on each side of a slice (mapMargin of the stream's flags)
@@ -268,6 +268,7 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
     const winCap = Math.max(64, opts.baseWindowBytes ?? 16 * 1024);
     this.outBuf = new Uint8Array(outCap);
     this.win = new Uint8Array(winCap + 2 * FILTER_MARGIN);
+    this.winBytes = this.win.length;
     this.fixedMemory = decoderMemoryBytes(outCap, winCap);
     this.sha = opts.targetSha256 !== undefined && opts.inPlace === undefined ? createHash("sha256") : null;
     if (opts.memoryLimitBytes !== undefined && this.memoryBytes > opts.memoryLimitBytes) {
@@ -531,7 +532,7 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
     const flags = vals[flagsAt]! & ~CODING_LANES;
     if (flags > PRED_ALL || (flags & ~PRED_ALL) !== 0 || !predFilterOk(flags, filter)) throw corrupt(`bad reference-map flags ${flags} for filter ${filter}`);
     this.predFlags = flags;
-    this.margin = mapMargin(flags);
+    this.setMargin(flags);
     this.setCoding(vals[flagsAt]! & CODING_LANES);
     this.predBase = flags & 4 ? vals[flagsAt + 1]! : 0;
     if (flags & PRED.wasmAddr) {
@@ -906,6 +907,16 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
   private budget(perByte: number, final: boolean): number {
     const room = final ? this.end + PAD - 16 - this.pos : this.end - 16 - this.pos;
     return room <= 0 ? 0 : Math.floor(room / perByte);
+  }
+
+  /** The margin the stream's maps need, and the wider base window (once) when it is over 16 bytes. */
+  private setMargin(flags: number): void {
+    this.margin = mapMargin(flags);
+    const extra = marginWindowBytes(flags);
+    if (extra > 0 && this.win.length === this.winBytes) {
+      this.win = new Uint8Array(this.winBytes + extra);
+      this.fixedMemory += extra;
+    }
   }
 
   private refill(at: number): void {
@@ -1448,7 +1459,7 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
     ];
     const failed = checks.find((c) => !c[1]);
     if (failed) throw bad(`inconsistent ${failed[0]}`);
-    d.margin = mapMargin(d.predFlags);
+    d.setMargin(d.predFlags);
     if (d.predFlags & PRED.wasmAddr) {
       if (d.wasmStart < 0 || d.wasmCode < 0 || d.wasmParamsBad(d.oldSize, calls)) throw bad("WebAssembly parameters");
       d.wasm = { base: d.wasmBase, delta: d.wasmDelta, dataStart: d.wasmStart, codeStart: d.wasmCode, calls: Int32Array.from(calls) };

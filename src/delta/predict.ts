@@ -9,6 +9,7 @@
 import { FILTER_MARGIN, FILTERS } from "./filters.js";
 import type { WasmAddressing } from "./wasm.js";
 import { mapLoongArch, mapMipsPairs, mapPower, mapRiscV, mapRiscVCompressed } from "./wordmaps.js";
+import { mapThumbMovw } from "./movw.js";
 
 export const PRED = {
   /** Thumb-2 branch targets (needs filter thumb). */
@@ -80,10 +81,12 @@ export const PRED = {
   riscvAbs: 4194304,
   /** Xtensa (no filter; with abs32 or alone): CALL0, CALL4, CALL8 and CALL12 follow caller and target (see mapXtensaCalls). */
   xtensa: 8388608,
+  /** With thumb and abs32: MOVW/MOVT address pairs, as LLVM builds them (see movw.ts). */
+  thumbMovw: 16777216,
 } as const;
 
 /** Every flag a stream may carry. */
-export const PRED_ALL = 2047 | PRED.x86rel | PRED.wasmAddr | PRED.s390rel | PRED.mipsCall | PRED.riscv | PRED.loong | PRED.power | PRED.mipsAddr | PRED.riscvC | PRED.x86abs | PRED.riscvAbs | PRED.xtensa;
+export const PRED_ALL = 2047 | PRED.x86rel | PRED.wasmAddr | PRED.s390rel | PRED.mipsCall | PRED.riscv | PRED.loong | PRED.power | PRED.mipsAddr | PRED.riscvC | PRED.x86abs | PRED.riscvAbs | PRED.xtensa | PRED.thumbMovw;
 
 /** Short names of the PRED flags, for people (`fota inspect`). */
 export const PRED_NAMES: Readonly<Record<keyof typeof PRED, string>> = {
@@ -110,6 +113,7 @@ export const PRED_NAMES: Readonly<Record<keyof typeof PRED, string>> = {
   x86abs: "x86 absolute operands",
   riscvAbs: "RISC-V LUI address pairs",
   xtensa: "Xtensa calls",
+  thumbMovw: "Thumb MOVW/MOVT address pairs",
 };
 
 /**
@@ -119,12 +123,23 @@ export const PRED_NAMES: Readonly<Record<keyof typeof PRED, string>> = {
  * the slice (see mapX86Relative); the WebAssembly map reads 11 bytes from a field on, and a MIPS address
  * triple is 12 bytes long (see mapMipsPairs), and a RISC-V window on a halfword is decided from 14 bytes
  * (see mapRiscVCompressed); RISC-V LUI windows are up to 16 bytes long, 30 bytes decide one on halfwords
- * (32). The decoder
+ * (32); Thumb MOVW/MOVT windows need 64 (see movw.ts). The decoder
  * takes them from its base window, not from more memory.
  */
 export function mapMargin(flags: number): number {
+  if (flags & PRED.thumbMovw) return 64;
   if ((flags & (PRED.riscvAbs | PRED.riscvC)) === (PRED.riscvAbs | PRED.riscvC)) return 32;
   return flags & (PRED.x86rel | PRED.wasmAddr | PRED.mipsAddr | PRED.riscvC | PRED.riscvAbs) ? 16 : FILTER_MARGIN;
+}
+
+/**
+ * Bytes the decoder adds to its base window for mapMargin(flags) (the margins up to 16 come out of the
+ * window; wider ones, RISC-V LUI windows on halfwords and Thumb MOVW/MOVT pairs, are added, so a small
+ * window still holds a slice).
+ */
+export function marginWindowBytes(flags: number): number {
+  const m = mapMargin(flags);
+  return m > 2 * FILTER_MARGIN ? 2 * (m - FILTER_MARGIN) : 0;
 }
 
 /** Which filter a prediction flag needs (0 = any). */
@@ -146,6 +161,7 @@ export function predFilterOk(flags: number, filter: number): boolean {
   if (flags & PRED.riscvC && !(flags & PRED.riscv)) return false;
   if (flags & PRED.riscvAbs && (!(flags & PRED.riscv) || !(flags & PRED.abs32))) return false;
   if (flags & PRED.xtensa && (filter !== FILTERS.none || flags & ~(PRED.xtensa | PRED.abs32 | PRED.extAbs))) return false;
+  if (flags & PRED.thumbMovw && (!(flags & PRED.thumb) || !(flags & PRED.abs32))) return false;
   if (flags & PRED.x86abs && (!(flags & PRED.x86rel) || !(flags & PRED.abs32) || flags & (PRED.ptr64 | PRED.extAbs))) return false;
   if (flags & PRED.power && (filter !== FILTERS.none || !(flags & PRED.abs32) || flags & ~(PRED.power | pointers))) return false;
   return true;
@@ -714,6 +730,8 @@ export function mapReferences(flags: number, buf: Uint8Array, pos0: number, map:
   }
   if (claimed && claimedHi >= claimedLo) claimed.fill(0, claimedLo, claimedHi + 1);
   if (flags & PRED.x86rel) mapX86Relative(buf, pos0, map, oldSize, n, flags & PRED.x86abs ? base : -1);
+  // last: it reads what the Thumb maps above leave
+  if (flags & PRED.thumbMovw) mapThumbMovw(buf, pos0, map, oldSize, base, n, barrier);
 }
 
 /** Whether the 8 bytes at b[i] can be a 64-bit pointer the map rewrites (the caller checks its 8-byte alignment): the high half zero. */

@@ -33,7 +33,7 @@
 // boundaries are filtered), step announcements (sector, stash bit, step
 // range) and per-operation fill bits.
 
-import { PRED, type AddressMap } from "./predict.js";
+import { marginWindowBytes, PRED, type AddressMap } from "./predict.js";
 import type { WasmAddressing } from "./wasm.js";
 import { L, RangeEncoder } from "./rangecoder.js";
 
@@ -169,12 +169,16 @@ export function mapSegmentCount(pred: Prediction): number {
 }
 
 /**
- * The decoder memory a prediction takes, in map segments (MAP_SEGMENT_BYTES each): its coded segments
- * and the WebAssembly call runs (8 bytes each, two to a segment).
+ * The decoder memory a prediction takes, in map segments (MAP_SEGMENT_BYTES each): its coded segments,
+ * the WebAssembly call runs (8 bytes each, two to a segment) and marginWindowBytes.
  */
 export function mapMemorySegments(pred: Prediction): number {
-  return mapSegmentCount(pred) + Math.ceil((pred.wasm?.calls.length ?? 0) / 4);
+  // and the wider base window some maps need (twice: an in-place decoder maps a copy of it)
+  return mapSegmentCount(pred) + Math.ceil((pred.wasm?.calls.length ?? 0) / 4) + Math.ceil((2 * marginWindowBytes(pred.flags)) / MAP_SEGMENT_BYTES);
 }
+
+/** Working memory per address-map segment: start, end, shift and the new-keyed index (4 bytes each). */
+export const MAP_SEGMENT_BYTES = 16;
 
 export const zigzag = (d: number): number => (d >= 0 ? d * 2 : -d * 2 - 1);
 export const unzigzag = (z: number): number => (z % 2 === 1 ? -(z + 1) / 2 : z / 2);

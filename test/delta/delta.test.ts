@@ -18,7 +18,7 @@ import {
   type DeltaResult,
 } from "../../src/delta/index.js";
 import { withConfig } from "../../src/config.js";
-import { aarch64Image, applyWithCuts, armImage, chunks, link, linkArm32, linkArm64, makeProgram, mipsImage, resumeRoundTrip, rng, s390Image, sha, sleb128, uleb128, wasmModule, wordImage, x86Image, xtensaImage, type WordArch } from "./helpers.js";
+import { aarch64Image, applyWithCuts, armImage, chunks, link, linkArm32, linkArm64, makeProgram, mipsImage, resumeRoundTrip, rng, s390Image, sha, sleb128, uleb128, wasmModule, thumbMovwImage, wordImage, x86Image, xtensaImage, type WordArch } from "./helpers.js";
 import { firstDataSegment, wasmAddressing, type WasmAddressing } from "../../src/delta/wasm.js";
 import { AddressMap, mapMargin, mapReferences, PRED, predFilterOk } from "../../src/delta/predict.js";
 import { createRawDelta, firstPassCopies, is32BitExecutable } from "../../src/delta/create.js";
@@ -668,6 +668,73 @@ describe("createDelta / decoder", () => {
     expect([wordsChanged(0x102, 0x112), wordsChanged(0x200, 0x204), wordsChanged(0x300, 0x304)]).toEqual([false, true, true]);
     // every slice near the windows, with mapMargin() on each side, maps like the whole image
     for (let a = 0xf0; a < 0x3a0; a++) for (const len of [1, 3, 8, 40]) expectSliceLikeWhole(img, whole, flags, map, base, a, len, 0x100000);
+  });
+
+  it("Thumb-2 MOVW/MOVT address pairs follow their targets (map flag 16777216 with thumb and abs32): smaller, picked by auto for LLVM-like code, and round-trip, ordinary and in place; any slice maps like the whole image", () => {
+    const grow = new Map([[3, 5], [40, 11], [77, 2]]);
+    const old = thumbMovwImage(14, 100);
+    const nw = thumbMovwImage(14, 100, grow);
+    const d = createDelta(old, nw);
+    const flags = peekDeltaHeader(d.payload).flags & ~CODING_LANES;
+    expect(d.filter).toBe("thumb");
+    expect(flags & (PRED.thumbMovw | PRED.abs32)).toBe(PRED.thumbMovw | PRED.abs32);
+    const size = (predict: number) => createRawDelta(old, nw, { filter: "thumb", predict }).patch.length;
+    expect(size(flags)).toBeLessThan(size(flags & ~PRED.thumbMovw) - 100);
+    expect(sha(applyChunked(old, d, [3, 17, 500], nw))).toBe(sha(nw));
+    expect(sha(applySmallWindowResumed(old, d))).toBe(sha(nw));
+    applyWithCuts(old, nw, createDelta(old, nw, { inPlace: { sectorSize: 256 } }), 256, 41);
+    // GCC-like Thumb code (no pairs) keeps its flags: the Pybricks corpus' patches do not change
+    expect(peekDeltaHeader(createDelta(wordImage("riscv", 1, 4), wordImage("riscv", 1, 4)).payload).flags & PRED.thumbMovw).toBe(0);
+    // MOVW r0, #2690; MOVT r0, #2056 (0x08080a82, from llvm-objdump of SQLite built by clang; load address
+    // 0x08000000), its target moved by 0x100: MOVW r0, #2946
+    const map = new AddressMap(Int32Array.of(0, 0x40000), Int32Array.of(0x40000, 0x1000000), Int32Array.of(0, 0x100));
+    const b = Uint8Array.from([0x40, 0xf6, 0x82, 0x20, 0xc0, 0xf6, 0x08, 0x00]);
+    mapReferences(PRED.thumb | PRED.abs32 | PRED.thumbMovw, b, 0xe, map, 0x1000000, 0x08000000);
+    expect([...b]).toEqual([0x40, 0xf6, 0x82, 0x30, 0xc0, 0xf6, 0x08, 0x00]);
+    expect(predFilterOk(PRED.thumb | PRED.thumbMovw, FILTERS.thumb)).toBe(false);
+    // interleaved pairs (MOVW r1, MOVW r2, MOVT r1, MOVT r2) are both mapped; a pair 16 bytes apart (three
+    // 32-bit LDR.W between, the shift carrying into its high half) too, and every slice around them maps
+    // like the whole image
+    const movs = (top: number, rd: number, v: number): number[] => {
+      const hw1 = top | (((v >> 11) & 1) << 10) | ((v >> 12) & 15);
+      const hw2 = (((v >> 8) & 7) << 12) | (rd << 8) | (v & 0xff);
+      return [hw1 & 0xff, hw1 >> 8, hw2 & 0xff, hw2 >> 8];
+    };
+    const ldrw = [0xd1, 0xf8, 0x00, 0x00];
+    const code = Uint8Array.from([
+      ...[0x00, 0xbf], // NOP (the pairs start between words)
+      ...movs(0xf240, 1, 0x1000), ...movs(0xf240, 2, 0x2000), ...movs(0xf2c0, 1, 0x0805), ...movs(0xf2c0, 2, 0x0805),
+      ...movs(0xf240, 3, 0xff80), ...ldrw, ...ldrw, ...ldrw, ...movs(0xf2c0, 3, 0x0805),
+      ...new Array<number>(80).fill(0),
+    ]);
+    const moved = new Uint8Array(code);
+    mapReferences(PRED.thumb | PRED.abs32 | PRED.thumbMovw, moved, 0, map, 0x1000000, 0x08000000);
+    expect(Buffer.from(moved.subarray(0, 38)).toString("hex")).toBe(
+      Buffer.from([0x00, 0xbf, ...movs(0xf240, 1, 0x1100), ...movs(0xf240, 2, 0x2100), ...movs(0xf2c0, 1, 0x0805), ...movs(0xf2c0, 2, 0x0805), ...movs(0xf240, 3, 0x0080), ...ldrw, ...ldrw, ...ldrw, ...movs(0xf2c0, 3, 0x0806)]).toString("hex"),
+    );
+    for (let a = 0; a < 48; a++) for (const len of [1, 4]) expectSliceLikeWhole(code, moved, PRED.thumb | PRED.abs32 | PRED.thumbMovw, map, 0x08000000, a, len, 0x1000000);
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 20, maxLength: 400 }), fc.nat(), fc.nat(), (img, x, y) => {
+        // MOVW and MOVT of r3 (addresses below 1 MiB), 32-bit and 16-bit instructions between, at random halfwords
+        const dv = new DataView(img.buffer, img.byteOffset, img.byteLength);
+        for (let i = 0; i + 4 <= img.length; i += 2 + 2 * (img[i]! & 1)) {
+          const k = img[i + 1]! % 5;
+          if (k === 0) {
+            dv.setUint16(i, 0xf240 | (img[i]! & 0x40 ? 0x400 : 0) | (img[i]! & 15), true); // MOVW r3, any
+            dv.setUint16(i + 2, ((img[i + 3]! & 0x70) << 8) | 0x0300 | img[i + 2]!, true);
+          } else if (k === 1) {
+            dv.setUint16(i, 0xf2c0, true); // MOVT r3, below 16
+            dv.setUint16(i + 2, 0x0300 | (img[i + 2]! & 15), true);
+          }
+        }
+        const m = new AddressMap(Int32Array.of(0, 100, 220), Int32Array.of(90, 200, 400), Int32Array.of(8, -12, 0x1234));
+        const f = PRED.thumb | PRED.abs32 | PRED.thumbMovw;
+        const whole = new Uint8Array(img);
+        mapReferences(f, whole, 0, m, 1 << 20, 0);
+        expectSliceLikeWhole(img, whole, f, m, 0, x, y, 1 << 20);
+      }),
+      { numRuns: 3000 },
+    );
   });
 
   it("Xtensa calls follow caller and target (map flag 8388608): smaller, picked by auto, and round-trip, ordinary and in place; any slice maps like the whole image", () => {

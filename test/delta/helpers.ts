@@ -667,3 +667,42 @@ export function xtensaImage(seed: number, funcs: number, grow: ReadonlyMap<numbe
   });
   return out;
 }
+
+/**
+ * A small Thumb-2 image as LLVM builds Cortex-M code (load address 0x08000000): functions of 16-bit
+ * filler (MOV Rd, Rm), each with a BL to another function and the address of a data entry built by
+ * MOVW r3, #lo16 then, one instruction on, MOVT r3, #hi16; then the data entries (a pointer to a
+ * function, and 4 bytes that never change). `grow` pads function i by grow[i] halfwords.
+ */
+export function thumbMovwImage(seed: number, funcs: number, grow: ReadonlyMap<number, number> = new Map()): Uint8Array {
+  const base = 0x08000000;
+  const lens = Array.from({ length: funcs }, (_, i) => 2 * (24 + ((i * 7) % 19) + (grow.get(i) ?? 0)));
+  const starts: number[] = [];
+  let at = 0;
+  for (const len of lens) {
+    starts.push(at);
+    at += len;
+  }
+  const data = (at + 7) & ~7;
+  const out = new Uint8Array(data + 8 * funcs);
+  const dv = new DataView(out.buffer);
+  const h = (p: number, v: number): void => dv.setUint16(p, v, true);
+  const mov = (p: number, top: number, v: number, rd: number): void => {
+    h(p, top | (((v >> 11) & 1) << 10) | ((v >> 12) & 15));
+    h(p + 2, (((v >> 8) & 7) << 12) | (rd << 8) | (v & 0xff));
+  };
+  lens.forEach((len, i) => {
+    const s = starts[i]!;
+    const r = rng(seed * 1000 + i);
+    for (let k = 0; k < len; k += 2) h(s + k, 0x4600 | Math.floor(r() * 256)); // MOV Rd, Rm
+    const off = starts[(i * 5 + 3) % funcs]! - (s + 2 + 4);
+    h(s + 2, (off < 0 ? 0xf400 : 0xf000) | ((off >> 12) & 0x3ff)); // BL
+    h(s + 4, 0xf800 | ((off >> 1) & 0x7ff));
+    const a = base + data + 8 * ((i * 7 + 1) % funcs);
+    mov(s + 8, 0xf240, a & 0xffff, 3); // MOVW r3
+    mov(s + 14, 0xf2c0, a >>> 16, 3); // MOVT r3 (a MOV between)
+    dv.setUint32(data + 8 * i, (base + starts[(i * 3) % funcs]!) | 1, true);
+    dv.setUint32(data + 8 * i + 4, 0x7e000000 + i * 977, true);
+  });
+  return out;
+}
