@@ -123,8 +123,8 @@ export const PRED_NAMES: Readonly<Record<keyof typeof PRED, string>> = {
  * the slice (see mapX86Relative); the WebAssembly map reads 11 bytes from a field on, and a MIPS address
  * triple is 12 bytes long (see mapMipsPairs), and a RISC-V window on a halfword is decided from 14 bytes
  * (see mapRiscVCompressed); RISC-V LUI windows are up to 16 bytes long, 30 bytes decide one on halfwords
- * (32); Thumb MOVW/MOVT windows need 64 (see movw.ts). The decoder
- * takes them from its base window, not from more memory.
+ * (32); Thumb MOVW/MOVT windows need 64 (see movw.ts). The decoder takes margins up to 16 bytes from
+ * its base window; wider ones add their bytes to it (marginWindowBytes).
  */
 export function mapMargin(flags: number): number {
   if (flags & PRED.thumbMovw) return 64;
@@ -946,19 +946,18 @@ const X86_START = (() => {
 function x86At(buf: Uint8Array, q: number, p: number, oldSize: number, absBase: number): boolean {
   const k = X86_START[buf[q]!]!;
   if (k === 0) return false;
-  const field = buf[q + 1]! | (buf[q + 2]! << 8) | (buf[q + 3]! << 16) | (buf[q + 4]! << 24);
   if (k === 2) {
     if (buf[q - 1] !== 0x0f) return false;
   } else if (k >= 3) {
     if (absBase >= 0) {
       // 32-bit code: the field is an address
       if (k === 3 && (buf[q - 2] === 0x0f ? X86_RIP_OP0F[buf[q - 1]!] === 0 : X86_ABS_OP[buf[q - 1]!] === 0)) return false;
-      const x = (field >>> 0) - absBase;
+      const x = ((buf[q + 1]! | (buf[q + 2]! << 8) | (buf[q + 3]! << 16) | (buf[q + 4]! << 24)) >>> 0) - absBase;
       return x >= 0 && x < oldSize;
     }
     if (k === 4 || (buf[q - 2] === 0x0f ? X86_RIP_OP0F[buf[q - 1]!] === 0 : X86_RIP_OP[buf[q - 1]!] === 0)) return false;
   }
-  const t = p + 5 + field;
+  const t = p + 5 + (buf[q + 1]! | (buf[q + 2]! << 8) | (buf[q + 3]! << 16) | (buf[q + 4]! << 24));
   return t >= 0 && t < oldSize;
 }
 

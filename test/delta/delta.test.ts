@@ -100,6 +100,13 @@ function expectSliceLikeWhole(img: Uint8Array, whole: Uint8Array, flags: number,
   expect(Buffer.compare(w.subarray(a - lo, b - lo), whole.subarray(a, b))).toBe(0);
 }
 
+/** Maps the whole image, then checks the slice that x and y pick against it (see expectSliceLikeWhole). */
+function expectSlicesMapLikeWhole(img: Uint8Array, flags: number, map: AddressMap, base: number, x: number, y: number, oldSize = img.length, wasm?: WasmAddressing): void {
+  const whole = new Uint8Array(img);
+  mapReferences(flags, whole, 0, map, oldSize, base, 0, whole.length, wasm);
+  expectSliceLikeWhole(img, whole, flags, map, base, x, y, oldSize, wasm);
+}
+
 function relinkRoundTrip(p: ReturnType<typeof makeProgram>, linker: (p: ReturnType<typeof makeProgram>) => Uint8Array, grows: Array<[number, number]>, insnBytes: number): void {
   const old = linker(p);
   for (const [i, n] of grows) {
@@ -222,9 +229,7 @@ describe("createDelta / decoder", () => {
         // opcode bytes of every form a map rewrites: BL/B.W, LDR.W literal, AArch64 BL, LDR/ADR, pointers, B<c>, B, CBZ, ARM BL, B, LDR literal
         for (let i = 1; i < img.length; i += 3) if (img[i]! % 2 === 0) img[i] = [0xf0, 0xf8, 0x94, 0x48, 0x08, 0xd3, 0xe2, 0xb1, 0x5f, 0xdf, 0xeb, 0xea, 0xe5, 0x9f][img[i]! % 14]!;
         const map = new AddressMap(Int32Array.of(0, 100, 220), Int32Array.of(90, 200, 300), Int32Array.of(8, -12, 40));
-        const whole = new Uint8Array(img);
-        mapReferences(flags, whole, 0, map, img.length, 0x08000000);
-        expectSliceLikeWhole(img, whole, flags, map, 0x08000000, x, y);
+        expectSlicesMapLikeWhole(img, flags, map, 0x08000000, x, y, img.length);
       }),
       { numRuns: 2000 },
     );
@@ -387,9 +392,7 @@ describe("createDelta / decoder", () => {
         for (let i = 0; i + 8 <= img.length; i += 8) if (img[i]! % 3 === 0) img.set([img[i + 1]!, img[i + 2]!, img[i + 3]! % 16, 0, 0, 0, 0, 0], i);
         const map = new AddressMap(Int32Array.of(0, 100, 220, 0x10000, 0x800000), Int32Array.of(90, 200, 400, 0x20000, 0x900000), Int32Array.of(8, -12, 40, 0x1f0, -0x30005));
         const flags = bits32 ? PRED.x86rel | PRED.x86abs | PRED.abs32 : PRED.x86rel | PRED.abs32 | PRED.ptr64;
-        const whole = new Uint8Array(img);
-        mapReferences(flags, whole, 0, map, 1 << 24, 0);
-        expectSliceLikeWhole(img, whole, flags, map, 0, x, y, 1 << 24);
+        expectSlicesMapLikeWhole(img, flags, map, 0, x, y, 1 << 24);
       }),
       { numRuns: 3000 },
     );
@@ -471,9 +474,7 @@ describe("createDelta / decoder", () => {
         const dv = new DataView(img.buffer, img.byteOffset, img.length);
         for (let i = dataStart; i + 4 <= img.length; i += 4) if (img[i]! % 3 === 0) dv.setUint32(i, 3000 + (img[i + 1]! % (img.length - dataStart)), true);
         const map = new AddressMap(Int32Array.of(0, 100, 220), Int32Array.of(90, 200, 500), Int32Array.of(8, -12, 40));
-        const whole = new Uint8Array(img);
-        mapReferences(PRED.wasmAddr, whole, 0, map, img.length, 0, 0, whole.length, wasm);
-        expectSliceLikeWhole(img, whole, PRED.wasmAddr, map, 0, x, y, img.length, wasm);
+        expectSlicesMapLikeWhole(img, PRED.wasmAddr, map, 0, x, y, img.length, wasm);
       }),
       { numRuns: 3000 },
     );
@@ -519,9 +520,7 @@ describe("createDelta / decoder", () => {
         }
         const map = new AddressMap(Int32Array.of(0, 100, 220), Int32Array.of(90, 200, 400), Int32Array.of(8, -12, 40));
         const flags = s390 ? PRED.s390rel : PRED.mipsCall | PRED.abs32;
-        const whole = new Uint8Array(img);
-        mapReferences(flags, whole, 0, map, 1 << 20, 0);
-        expectSliceLikeWhole(img, whole, flags, map, 0, x, y, 1 << 20);
+        expectSlicesMapLikeWhole(img, flags, map, 0, x, y, 1 << 20);
       }),
       { numRuns: 3000 },
     );
@@ -729,9 +728,7 @@ describe("createDelta / decoder", () => {
         }
         const m = new AddressMap(Int32Array.of(0, 100, 220), Int32Array.of(90, 200, 400), Int32Array.of(8, -12, 0x1234));
         const f = PRED.thumb | PRED.abs32 | PRED.thumbMovw;
-        const whole = new Uint8Array(img);
-        mapReferences(f, whole, 0, m, 1 << 20, 0);
-        expectSliceLikeWhole(img, whole, f, m, 0, x, y, 1 << 20);
+        expectSlicesMapLikeWhole(img, f, m, 0, x, y, 1 << 20);
       }),
       { numRuns: 3000 },
     );
@@ -764,9 +761,7 @@ describe("createDelta / decoder", () => {
         // calls at random bytes, with offsets that land in the first 1 MiB
         for (let i = 0; i + 3 <= img.length; i += 1 + (img[i]! % 4)) if (img[i]! % 3 === 0) img.set([(img[i + 1]! & 0xc0) | 0x05, img[i + 2]!, img[i + 1]! & 0x0f], i);
         const m = new AddressMap(Int32Array.of(0, 100, 220), Int32Array.of(90, 200, 400), Int32Array.of(8, -12, 0x1234));
-        const whole = new Uint8Array(img);
-        mapReferences(PRED.xtensa | PRED.abs32, whole, 0, m, 1 << 20, 0x40000000);
-        expectSliceLikeWhole(img, whole, PRED.xtensa | PRED.abs32, m, 0x40000000, x, y, 1 << 20);
+        expectSlicesMapLikeWhole(img, PRED.xtensa | PRED.abs32, m, 0x40000000, x, y, 1 << 20);
       }),
       { numRuns: 3000 },
     );
@@ -797,9 +792,7 @@ describe("createDelta / decoder", () => {
         // a large last shift: the high bytes of low halves change too
         const map = new AddressMap(Int32Array.of(0, 100, 220), Int32Array.of(90, 200, 400), Int32Array.of(8, -12, 0x1234));
         const flags = flagsOf[arch]!;
-        const whole = new Uint8Array(img);
-        mapReferences(flags, whole, 0, map, 1 << 20, 0);
-        expectSliceLikeWhole(img, whole, flags, map, 0, x, y, 1 << 20);
+        expectSlicesMapLikeWhole(img, flags, map, 0, x, y, 1 << 20);
       }),
       { numRuns: 3000 },
     );
