@@ -751,7 +751,10 @@ function rawFlagsFor(hints: ArchHints, wasm: boolean, img: Uint8Array): number[]
   if (wasm) return [PRED.wasmAddr];
   if (isS390Code(hints)) return [PRED.s390rel];
   if (isMipsCode(hints)) return [PRED.mipsCall | PRED.mipsAddr | PRED.abs32 | PRED.ptr64, PRED.mipsCall | PRED.abs32 | PRED.ptr64, PRED.mipsCall | PRED.abs32, PRED.abs32 | PRED.ptr64];
-  if (isXtensaCode(hints)) return [PRED.xtensa | PRED.abs32, PRED.xtensa, PRED.abs32];
+  if (isXtensaCode(hints)) {
+    const near = PRED.xtensa | PRED.xtensaNear;
+    return [near | PRED.abs32, PRED.xtensa | PRED.abs32, near, PRED.xtensa, PRED.abs32];
+  }
   if (isRiscVCode(hints)) {
     // compressed code: its 32-bit instructions fall on either halfword of a word alike (Debian's u-boot
     // for RV64GC: 0.0160 and 0.0155 per 4 bytes); Go's code: none between words

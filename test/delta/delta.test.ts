@@ -767,6 +767,53 @@ describe("createDelta / decoder", () => {
     );
   });
 
+  it("Xtensa near jumps and literal loads follow caller and target (map flag 33554432 with xtensa): smaller, picked by auto, and round-trip, ordinary and in place; any slice maps like the whole image", () => {
+    // 30 functions got 24-34 bytes of new code after their first 19
+    const grow = new Map(Array.from({ length: 30 }, (_, k) => [k * 3 + 1, 24 + ((k * 5) % 11)]));
+    const old = xtensaImage(13, 100, new Map(), true);
+    const nw = xtensaImage(13, 100, grow, true);
+    const d = createDelta(old, nw);
+    const flags = peekDeltaHeader(d.payload).flags & ~CODING_LANES;
+    const size = (predict: number) => createRawDelta(old, nw, { filter: "none", predict }).patch.length;
+    expect(flags & (PRED.xtensa | PRED.xtensaNear)).toBe(PRED.xtensa | PRED.xtensaNear);
+    expect(size(flags)).toBeLessThan(size(flags & ~PRED.xtensaNear) - 100);
+    expect(sha(applyChunked(old, d, [5, 64, 333], nw))).toBe(sha(nw));
+    expect(sha(applySmallWindowResumed(old, d))).toBe(sha(nw));
+    applyWithCuts(old, nw, createDelta(old, nw, { inPlace: { sectorSize: 256 } }), 256, 43);
+    // from xtensa-lx106-elf-as: two words of literals, then L32R a2 and L32R a3 of them (21 fe ff, 31 fe ff)
+    // and J 36 bytes on (c6 08 00). The code moved by 4 from the literals, its J's target by 12
+    const code = Uint8Array.from([0x78, 0x56, 0x34, 0x12, 0xf0, 0xde, 0xbc, 0x9a, 0x21, 0xfe, 0xff, 0x31, 0xfe, 0xff, 0xc6, 0x08, 0x00, 0, 0, 0, 0, 0]);
+    const map = new AddressMap(Int32Array.of(0, 8, 0x35), Int32Array.of(8, 0x35, 0x1000), Int32Array.of(0, 4, 12));
+    const b = new Uint8Array(code);
+    mapReferences(PRED.xtensa | PRED.xtensaNear, b, 0, map, 0x1000, 0);
+    expect([...b.subarray(8, 17)]).toEqual([0x21, 0xfd, 0xff, 0x31, 0xfd, 0xff, 0xc6, 0x0a, 0x00]);
+    expect([...b.subarray(0, 8)]).toEqual([...code.subarray(0, 8)]);
+    // without the flag (streams of flag 8388608 alone) they stay as they are
+    const plain = new Uint8Array(code);
+    mapReferences(PRED.xtensa, plain, 0, map, 0x1000, 0);
+    expect([...plain]).toEqual([...code]);
+    // a jump further than XTENSA_NEAR_JUMP is not read: 8192 bytes on
+    const far = Uint8Array.from([0x06, 0x00, 0x08, 0, 0, 0, 0, 0]);
+    mapReferences(PRED.xtensa | PRED.xtensaNear, far, 0, map, 0x10000, 0);
+    expect([...far]).toEqual([0x06, 0x00, 0x08, 0, 0, 0, 0, 0]);
+    expect(predFilterOk(PRED.xtensaNear | PRED.abs32, FILTERS.none)).toBe(false);
+    expect(predFilterOk(PRED.xtensa | PRED.xtensaNear | PRED.abs32, FILTERS.none)).toBe(true);
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 20, maxLength: 400 }), fc.nat(), fc.nat(), (img, x, y) => {
+        // calls, near jumps and near literal loads at random bytes
+        for (let i = 0; i + 3 <= img.length; i += 1 + (img[i]! % 4)) {
+          const k = img[i]! % 7;
+          if (k === 0) img.set([(img[i + 1]! & 0xc0) | 0x05, img[i + 2]!, img[i + 1]! & 0x0f], i);
+          else if (k === 1) img.set([(img[i + 1]! & 0xc0) | 0x06, img[i + 2]!, img[i + 1]! & 1 ? 0xff : 0], i);
+          else if (k === 2) img.set([(img[i + 1]! & 0xf0) | 0x01, img[i + 2]!, 0xff], i);
+        }
+        const m = new AddressMap(Int32Array.of(0, 100, 220), Int32Array.of(90, 200, 400), Int32Array.of(8, -12, 0x34));
+        expectSlicesMapLikeWhole(img, PRED.xtensa | PRED.xtensaNear | PRED.abs32, m, 0x40000000, x, y, 1 << 20);
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
   it("RISC-V, LoongArch, POWER and MIPS mapping give the same bytes on any slice as on the whole image", () => {
     // the fifth: RISC-V compressed code, the same forms on any halfword
     const flagsOf = [PRED.riscv | PRED.riscvAbs | PRED.abs32, PRED.loong | PRED.abs32 | PRED.ptr64, PRED.power | PRED.abs32 | PRED.ptr64, PRED.mipsAddr | PRED.mipsCall | PRED.abs32 | PRED.ptr64, PRED.riscv | PRED.riscvC | PRED.riscvAbs | PRED.abs32];

@@ -637,33 +637,55 @@ export function wordImage(arch: WordArch, seed: number, funcs: number, grow: Rea
  * A small Xtensa image (ESP8266-like, load address 0x40210000): functions that start with ADDI a1, a1, -16
  * (the CALL0 ABI's prologue) and hold 16-bit filler instructions and a CALL0 of another function at a
  * byte position that varies, then a literal pool of 32-bit pointers to the functions. `grow` pads
- * function i by grow[i] bytes.
+ * function i by grow[i] bytes. With `near`, as code built with -mtext-section-literals: each function
+ * has three literals (pointers to functions) in the words before it, loaded by L32Rs spread over its
+ * code, and a jump (J) back to its start; the padding goes after the first 19 bytes of code (so the
+ * later loads and the jump cross it).
  */
-export function xtensaImage(seed: number, funcs: number, grow: ReadonlyMap<number, number> = new Map()): Uint8Array {
+export function xtensaImage(seed: number, funcs: number, grow: ReadonlyMap<number, number> = new Map(), near = false): Uint8Array {
   const base = 0x40210000;
-  const lens = Array.from({ length: funcs }, (_, i) => 40 + ((i * 13) % 37) + (grow.get(i) ?? 0));
+  const lit = near ? 12 : 0;
+  const lens = Array.from({ length: funcs }, (_, i) => 40 + ((i * 13) % 37) + (grow.get(i) ?? 0) + (near ? 120 : 0));
   const starts: number[] = [];
   let at = 0;
   for (const len of lens) {
-    starts.push(at);
-    at = (at + len + 3) & ~3; // function entries are word-aligned
+    starts.push(at + lit);
+    at = (at + lit + len + 3) & ~3; // function entries are word-aligned
   }
   const pool = at;
   const out = new Uint8Array(pool + 4 * funcs);
   const dv = new DataView(out.buffer);
+  const put3 = (q: number, w: number): void => out.set([w & 0xff, (w >>> 8) & 0xff, (w >>> 16) & 0xff], q);
+  const call0 = (q: number, t: number): void => put3(q, 0x05 | ((((t - (q & ~3) - 4) / 4) & 0x3ffff) << 6));
   lens.forEach((len, i) => {
     const s = starts[i]!;
     const r = rng(seed * 1000 + i);
     // 16-bit instructions (op0 8-15 in the low nibble; the high byte anything but a call's low nibble)
     for (let k = 3; k + 2 <= len; k += 2) out.set([0x08 | Math.floor(r() * 8) | (Math.floor(r() * 16) << 4), Math.floor(r() * 256) & 0xf0 | 0x0a], s + k);
     out.set([0x12, 0xc1, 0xf0], s); // ADDI a1, a1, -16
-    // CALL0 callee at an odd or even byte, 2 or 3 bytes in
-    const q = s + 3 + (i % 3);
-    const t = starts[(i * 5 + 3) % funcs]!;
-    const off = (t - (q & ~3) - 4) / 4;
-    const w = 0x05 | ((off & 0x3ffff) << 6);
-    out.set([w & 0xff, (w >>> 8) & 0xff, (w >>> 16) & 0xff], q);
     dv.setUint32(pool + 4 * i, base + starts[(i * 7 + 1) % funcs]!, true);
+    if (!near) {
+      // CALL0 callee at an odd or even byte, 2 or 3 bytes in
+      call0(s + 3 + (i % 3), starts[(i * 5 + 3) % funcs]!);
+      return;
+    }
+    for (let k = 0; k < 3; k++) dv.setUint32(s - 12 + 4 * k, base + starts[(i * 3 + k + 2) % funcs]!, true);
+    const g = grow.get(i) ?? 0;
+    // the padding is new code: the filler after it moves on by g (it was drawn for the whole length)
+    out.copyWithin(s + 19 + g, s + 19, s + len - g);
+    const rp = rng(seed * 7 + i);
+    for (let k = 0; k < g; k++) out[s + 19 + k] = k % 2 === 0 ? 0x08 | Math.floor(rp() * 8) | (Math.floor(rp() * 16) << 4) : 0x0a | (Math.floor(rp() * 16) << 4);
+    let q = s + 19 + g;
+    const l32r = (reg: number, k: number): void => {
+      put3(q, 0x01 | (reg << 4) | (((s - 12 + 4 * k - ((q + 3) & ~3)) / 4 + 65536) << 8));
+      q += 27; // and 24 bytes of filler
+    };
+    l32r(2, 0);
+    l32r(3, 1);
+    call0(q, starts[(i * 5 + 3) % funcs]!);
+    q += 27;
+    l32r(4, 2);
+    put3(q, 0x06 | (((s + 3 - q - 4) & 0x3ffff) << 6)); // J back to the code after the prologue
   });
   return out;
 }
