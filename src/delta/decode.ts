@@ -9,7 +9,7 @@ import { applyFilter, filterName, FILTER_MARGIN, FILTERS } from "./filters.js";
 import { AddressMap, mapMargin, mapReferences, marginWindowBytes, PRED, predFilterOk, PRED_ALL } from "./predict.js";
 import { WASM_MAX_CALL_RUNS, type WasmAddressing } from "./wasm.js";
 import { L, MOVE_BITS, newModel, PROB_BITS, type LenModel } from "./rangecoder.js";
-import { copyLenCtx, dbyteCtx, HISTORY_BYTES, INPLACE_MAGIC, INPLACE_MAX_RANGE, INPLACE_MAX_SPARE, INPLACE_SPARE, INPLACE_STASH_ANYWHERE, INPLACE_STRADDLE, INPLACE_STRAIGHT, KIND_HISTORY, KIND_MAP, KIND_NEAR_MAP, litCtx, litLenCtx, narrowCode, runClass, STREAM_MAGIC, zrunCtx, END_MARK, unzigzag, CODING_LANES, SUBST_HIT, SUBST_TABLE_BYTES, substKey, MAP_SEGMENT_BYTES, type CoderState } from "./stream.js";
+import { copyLenCtx, dbyteCtx, HISTORY_BYTES, INPLACE_FLOW, inPlaceFlows, INPLACE_MAGIC, INPLACE_MAX_RANGE, INPLACE_MAX_SPARE, INPLACE_SPARE, INPLACE_STASH_ANYWHERE, INPLACE_STRADDLE, INPLACE_STRAIGHT, KIND_HISTORY, KIND_MAP, KIND_NEAR_MAP, litCtx, litLenCtx, narrowCode, runClass, STREAM_MAGIC, zrunCtx, END_MARK, unzigzag, CODING_LANES, SUBST_HIT, SUBST_TABLE_BYTES, substKey, MAP_SEGMENT_BYTES, type CoderState } from "./stream.js";
 import type { PayloadDecoder, RandomAccessReader } from "./types.js";
 
 export { MAP_SEGMENT_BYTES };
@@ -154,6 +154,8 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
   private stashAnywhere = 0;
   /** In-place: 0, or the direction (+1 / -1) of a straight patch (header flag): every sector once in that order, in step ranges of the limit, nothing announced. */
   private straight = 0;
+  /** In-place: 1 when operations flow on across the step ranges of a straight patch (header flag INPLACE_FLOW). */
+  private flow = 0;
   /** In-place: sectors over both images (sectors past the new image's end can only hold stashes). */
   private nRegion = 0;
   /** In-place: spare sectors past both images the patch uses for stashes (the header's count). */
@@ -562,7 +564,10 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
       // the range limit; its bit 5: stashes anywhere, bit 6: straight (see encodeHeader), bit 7: spare sectors follow,
       // bit 8: Thumb calls across sector boundaries filtered (INPLACE_STRADDLE)
       // (with the straight flag, bit 5 gives the direction: set = from the last sector down)
-      const K = vals[3]! & (INPLACE_STASH_ANYWHERE - 1);
+      // (a limit field of 17-31 in a straight patch from sector 0 up: INPLACE_FLOW added to the limit)
+      this.flow = inPlaceFlows(vals[3]!) ? 1 : 0;
+      const K = (vals[3]! & (INPLACE_STASH_ANYWHERE - 1)) - (this.flow ? INPLACE_FLOW : 0);
+      if (this.flow && vals[3]! & (INPLACE_STRADDLE | INPLACE_SPARE)) throw corrupt("operations flowing across step ranges with other in-place flags");
       if (K < 1 || K > INPLACE_MAX_RANGE || vals[3]! > INPLACE_STRADDLE + INPLACE_SPARE + INPLACE_STRAIGHT + INPLACE_STASH_ANYWHERE + INPLACE_MAX_RANGE) throw corrupt(`step range of ${K} sectors out of range`);
       if (vals[3]! & INPLACE_STRADDLE) {
         if (filter !== FILTERS.thumb) throw corrupt("calls across sectors filtered, without the Thumb filter");
@@ -693,12 +698,12 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
     this.rangeFirst = j;
     this.rangeDir = dir;
     this.rangeCount = count;
-    this.kind = 7; // as OpEncoder.sector: the first copy kind of a range has its own context
+    if (!this.flow) this.kind = 7; // as OpEncoder.sector: the first copy kind of a range has its own context
     this.newPos = this.outBase = lo * S;
     this.sectorEnd = this.stashing ? (j + 1) * S : Math.min(this.newSize, (Math.max(j, last) + 1) * S);
     if (this.sectorEnd > this.base.size) throw new CompatibilityError("too-large", `in-place region has ${this.base.size} bytes; the patch writes up to ${this.sectorEnd}`);
     this.outFill = 0;
-    this.prev = 0;
+    if (!this.flow) this.prev = 0;
     this.winStart = this.winEnd = 0;
     this.rpLo = this.rpHi = 0;
     const d = Math.min(count, (this.opts.inPlace!.doneSteps ?? 0) - this.step);
@@ -714,6 +719,26 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
       this.rpLo = from - this.outBase;
       this.rpHi = to - this.outBase;
     }
+  }
+
+  /** A straight patch: the next step range of the limit, in the header's direction. */
+  private nextStraightRange(): void {
+    const up = this.straight > 0;
+    const j = up ? this.finals : this.nSteps - 1 - this.finals;
+    this.stashing = 0;
+    this.startSector(j, this.straight, Math.min(this.rangeMax, up ? this.nSteps - j : j + 1));
+  }
+
+  /**
+   * INPLACE_FLOW: the output reached the step range's end with an operation going on: the range's
+   * sectors are written and the operation goes on in the next range (its state is in the fields).
+   */
+  private flowOn(): void {
+    const st = this.st;
+    this.finishSector();
+    if (this.finals === this.nSteps) throw corrupt("operation runs past the end of the new image", { at: this.newPos });
+    this.nextStraightRange();
+    this.st = st;
   }
 
   private run(out: (image: Uint8Array) => void, final: boolean): void {
@@ -774,17 +799,14 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
       }
     }
     while (this.phase === Phase.Ops) {
-      const end = this.inplace ? this.sectorEnd : this.newSize;
+      // (operations end with their step range, unless they flow on across ranges)
+      const end = this.inplace && !this.flow ? this.sectorEnd : this.newSize;
       switch (this.st) {
         case St.Sector: {
           if (this.pos > limit && !final) return;
           if (final && this.pos > this.end + 8) throw new FormatError("truncated", "delta patch ends before the new image is complete");
           if (this.straight !== 0) {
-            // a straight patch: the next step range of the limit, in the header's direction
-            const up = this.straight > 0;
-            const j = up ? this.finals : this.nSteps - 1 - this.finals;
-            this.stashing = 0;
-            this.startSector(j, this.straight, Math.min(this.rangeMax, up ? this.nSteps - j : j + 1));
+            this.nextStraightRange();
             this.st = St.Op;
             break;
           }
@@ -820,7 +842,7 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
         case St.Op: {
           if (this.pos > limit && !final) return;
           if (final && this.pos > this.end + 8) throw new FormatError("truncated", "delta patch ends before the new image is complete");
-          const copyLen = this.inplace && this.bit(L.fill + (this.newPos === this.outBase ? 2 : 0)) ? end - this.newPos : this.len(L.copyLen, copyLenCtx(this));
+          const copyLen = this.inplace && !this.flow && this.bit(L.fill + (this.newPos === this.outBase ? 2 : 0)) ? end - this.newPos : this.len(L.copyLen, copyLenCtx(this));
           if (copyLen > end - this.newPos) throw corrupt("copy runs past the end of the new image", { at: this.newPos });
           this.histDist = 0;
           if (copyLen > 0) {
@@ -830,6 +852,7 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
             const dist = this.len(L.histDist, 0) + 1;
             // in-place: only from the sector being built (the region before it may hold either image)
             if (this.inplace && dist > this.newPos - this.outBase) throw corrupt("history copy reaches outside its sector", { at: this.newPos, dist });
+            if (this.inplace && copyLen > this.sectorEnd - this.newPos) throw corrupt("history copy runs past its step range", { at: this.newPos });
             if (dist > HISTORY_BYTES || dist > this.newPos) throw corrupt("history copy reaches before the window", { at: this.newPos, dist });
             this.histDist = dist;
             this.kind = kind;
@@ -993,8 +1016,10 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
     // the hot loop of apply: coder, positions and run state in locals, written back on every exit
     const outBuf = this.outBuf;
     // in-place: output bytes [rpLo, rpHi) were replayed from the region (nothing to read for them)
-    const rpLo = this.rpLo;
-    const rpHi = this.rpHi;
+    let rpLo = this.rpLo;
+    let rpHi = this.rpHi;
+    // INPLACE_FLOW: where the step range's output ends (the copy goes on in the next range)
+    let cap = this.flow ? this.sectorEnd - this.outBase : Infinity;
     const probs = this.probs;
     const buf = this.buf;
     const flushAt = this.inplace ? Infinity : outBuf.length - 4;
@@ -1025,6 +1050,26 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
         this.outFill = outFill;
         this.flush(out, false);
         outFill = this.outFill;
+      }
+      if (outFill >= cap) {
+        this.range = range;
+        this.code = code;
+        this.pos = pos;
+        this.copyRem = copyRem;
+        this.zrem = zrem;
+        this.znz = znz;
+        this.newPos = newPos;
+        this.oldPos = oldPos;
+        this.outFill = outFill;
+        this.hist = hist;
+        this.prevDiff = prevDiff;
+        this.prev = prev;
+        this.substHit = substHit;
+        this.flowOn();
+        outFill = this.outFill;
+        rpLo = this.rpLo;
+        rpHi = this.rpHi;
+        cap = this.sectorEnd - this.outBase;
       }
       if (zrem === 0 && znz === 0) {
         // the next run: (zeros + 1) before a non-zero difference, or 0 = the rest of the copy is zero
@@ -1106,7 +1151,7 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
         }
       }
       if (zrem > 0) {
-        let n = Math.min(zrem, outBuf.length - outFill);
+        let n = Math.min(zrem, outBuf.length - outFill, cap - outFill);
         const f = outFill;
         if (f < rpHi && f >= rpLo) n = Math.min(n, rpHi - f);
         else {
@@ -1265,7 +1310,8 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
     const lit = L.lit;
     while (this.litRem > 0) {
       if (!this.inplace && this.outFill >= outBuf.length - 4) this.flush(out, false);
-      let n = Math.min(this.litRem, outBuf.length - this.outFill, this.budget(16, final));
+      if (this.flow && this.outFill === this.sectorEnd - this.outBase) this.flowOn();
+      let n = Math.min(this.litRem, outBuf.length - this.outFill, this.budget(16, final), this.flow ? this.sectorEnd - this.outBase - this.outFill : Infinity);
       if (n <= 0) {
         if (final) throw new FormatError("truncated", "delta patch ends before the new image is complete");
         return false;

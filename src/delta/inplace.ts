@@ -46,7 +46,7 @@
 import { diffOps, hash4, OldIndex, shortCopyFill, WIDE_SWITCH_BONUS } from "./diff.js";
 import { applyFilter, filterImage, FILTER_MARGIN, FILTERS } from "./filters.js";
 import { RangeEncoder } from "./rangecoder.js";
-import { encodeHeader, END_MARK, INPLACE_MAGIC, INPLACE_MAX_RANGE, mapMemorySegments, OpEncoder, type Op, type Prediction } from "./stream.js";
+import { encodeHeader, END_MARK, INPLACE_FLOW, INPLACE_MAGIC, INPLACE_MAX_RANGE, mapMemorySegments, OpEncoder, type Op, type Prediction } from "./stream.js";
 import { ARM64_SHARE_MIN, buildPrediction, copiesOf, copyMismatches, firstPassCopies, PADDING_MIN, paddingStart, predictionFromCopies } from "./create.js";
 import { mapReferences, PRED } from "./predict.js";
 import type { InPlaceSink } from "./decode.js";
@@ -235,7 +235,7 @@ export function createInPlacePatch(oldImage: Uint8Array, newImage: Uint8Array, f
     if (runs !== c.ops) consider({ ...c, ops: runs }, rangeMax);
   }
   const { enc, pred, rangeMax } = best!;
-  const head = encodeHeader(INPLACE_MAGIC, filterId, newImage.length, oldImage.length, { sectorBits: bits, rangeMax, stashAnywhere: enc.anywhere, straight: enc.straight, spareSectors: enc.spare, straddle: enc.straddle }, pred, coding);
+  const head = encodeHeader(INPLACE_MAGIC, filterId, newImage.length, oldImage.length, { sectorBits: bits, rangeMax, stashAnywhere: enc.anywhere, straight: enc.straight, spareSectors: enc.spare, straddle: enc.straddle, flow: enc.flow }, pred, coding);
   const patch = new Uint8Array(head.length + enc.body.length);
   patch.set(head);
   patch.set(enc.body, head.length);
@@ -368,6 +368,11 @@ function buildSteps(cand: Candidate, nF: Uint8Array, filterId: number, S: number
     const steps = Array.from({ length: nNew }, (_, i) => ({ j: dir > 0 ? i : nNew - 1 - i }));
     const e = encodeSteps(steps, { ...input, anywhere: false, straight: dir });
     if (e && e.body.length < best!.body.length) best = e;
+    // from sector 0 up, operations flowing on across the ranges (their limit field must stay under 17)
+    if (dir > 0 && rangeMax < INPLACE_FLOW) {
+      const f = encodeSteps(steps, { ...input, anywhere: false, straight: 1, straddle: false, flow: true });
+      if (f && f.body.length < headerAware(best!)) best = f;
+    }
   }
   // a cycle the stashes could not hold: the best rule order with its heaviest broken constraint kept instead
   // (the reader moved right before the sector it reads, or that sector right after the reader)
@@ -394,7 +399,7 @@ function buildSteps(cand: Candidate, nF: Uint8Array, filterId: number, S: number
   }
   // calls across boundaries filtered (INPLACE_STRADDLE) cost a header byte: the plan without, when smaller
   if (input.straddle) {
-    const e = encodeSteps(best!.plan.steps, { ...input, anywhere: best!.plan.anywhere, straight: best!.plan.straight, straddle: false });
+    const e = encodeSteps(best!.plan.steps, { ...input, anywhere: best!.plan.anywhere, straight: best!.plan.straight, straddle: false, flow: best!.plan.flow });
     if (e && e.body.length <= headerAware(best!)) best = e;
   }
   return best!;
@@ -439,12 +444,14 @@ interface Encoded {
   anywhere: boolean;
   /** the header's straight flag: 0, or the direction */
   straight: number;
+  /** the header's INPLACE_FLOW flag */
+  flow: boolean;
   /** spare sectors past both images used (the last one holding a stash) */
   spare: number;
   /** the header's INPLACE_STRADDLE flag */
   straddle: boolean;
   /** what was coded: the steps, and the header flags they were coded with */
-  plan: { steps: Step[]; anywhere: boolean; straight: number };
+  plan: { steps: Step[]; anywhere: boolean; straight: number; flow: boolean };
   steps: number;
   broken: number;
   rescued: number;
@@ -474,6 +481,8 @@ interface EncodeInput {
   straight?: number;
   /** Thumb calls across sector boundaries filtered where both sectors hold the same image (header flag INPLACE_STRADDLE) */
   straddle: boolean;
+  /** with straight 1 (and no straddle): operations flow on across step ranges (header flag INPLACE_FLOW) */
+  flow?: boolean;
 }
 
 /**
@@ -487,6 +496,17 @@ function encodeSteps(steps: Step[], inp: EncodeInput): Encoded | null {
   const { S, bits, nF, index, chain, pred, filterId, coding, segs, oldLen, newLen, nNew, nAll, rangeMax, anywhere } = inp;
   const straight = inp.straight ?? 0;
   const straddle = inp.straddle;
+  // INPLACE_FLOW: the ranges' operations, joined where one goes on in the next range, coded at the end
+  const flow = inp.flow === true && straight === 1 && !straddle;
+  const flowOps: Op[] = [];
+  const flowOn = (op: Op): void => {
+    const last = flowOps[flowOps.length - 1];
+    if (last && last.litLen === 0 && last.copyLen > 0 && last.hist === undefined && op.copyLen > 0 && op.hist === undefined && op.oldPos === last.oldPos + last.copyLen && op.src === last.src && op.srcAt === last.srcAt! + last.copyLen) {
+      last.copyLen += op.copyLen;
+      last.litLen = op.litLen;
+    } else if (last && last.litLen > 0 && op.copyLen === 0) last.litLen += op.litLen;
+    else flowOps.push({ ...op });
+  };
   /** the region as the decoder's copies see it (with INPLACE_STRADDLE: plain, then the calls across boundaries) */
   const view = new Uint8Array(nAll * S);
   view.set(inp.base);
@@ -628,8 +648,9 @@ function encodeSteps(steps: Step[], inp: EncodeInput): Encoded | null {
     const dir = c > 1 ? js[1]! - j : 1;
     const lo = Math.min(j, js[c - 1]!);
     const hi = Math.max(j, js[c - 1]!) + 1;
-    if (straight !== 0) enc.sector(j, prevJ, undefined, true);
-    else {
+    if (straight !== 0) {
+      if (!flow) enc.sector(j, prevJ, undefined, true);
+    } else {
       enc.sector(j, prevJ, run.free ? run.stash === true : undefined);
       if (!run.stash) enc.sectorRun(c, dir, rangeMax);
     }
@@ -646,7 +667,8 @@ function encodeSteps(steps: Step[], inp: EncodeInput): Encoded | null {
     }
     let newPos = lo * S;
     for (const op of piecesToOps(pieces, snap)) {
-      enc.op(op, newPos, limit, true);
+      if (flow) flowOn(op);
+      else enc.op(op, newPos, limit, true);
       newPos += op.copyLen + op.litLen;
     }
     for (const [at, bytes] of kept) tgt.set(bytes, at);
@@ -750,10 +772,17 @@ function encodeSteps(steps: Step[], inp: EncodeInput): Encoded | null {
     }
   }
   flush();
+  if (flow) {
+    let at = 0;
+    for (const op of flowOps) {
+      enc.op(op, at, newLen);
+      at += op.copyLen + op.litLen;
+    }
+  }
   if (newLen > 0) enc.enc.direct(END_MARK, 16);
   const both = Math.ceil(Math.max(oldLen, newLen) / S);
   const spare = steps.reduce((m, st) => (st.stash !== undefined ? Math.max(m, st.j + 1 - both) : m), 0);
-  return { body: enc.enc.finish(), anywhere: inp.anywhere, straight, spare, straddle, steps: steps.length, broken, rescued, plan: { steps, anywhere: inp.anywhere, straight } };
+  return { body: enc.enc.finish(), anywhere: inp.anywhere, straight, flow, spare, straddle, steps: steps.length, broken, rescued, plan: { steps, anywhere: inp.anywhere, straight, flow } };
 }
 
 /**

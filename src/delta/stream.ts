@@ -28,7 +28,8 @@
 // sees it (predict.ts): the decoder filters and maps what it reads from the base and unfilters what
 // it writes. In-place streams (inplace.ts) add the sector-size bits and the step-range limit to the
 // header (the range limit + INPLACE_STASH_ANYWHERE when stashes may go to any sector, or +
-// INPLACE_STRAIGHT for one run of sectors that is not announced; + INPLACE_SPARE and the count of
+// INPLACE_STRAIGHT for one run of sectors that is not announced, then + INPLACE_FLOW when operations
+// flow across its ranges; + INPLACE_SPARE and the count of
 // spare sectors past the images that stashes use; + INPLACE_STRADDLE when Thumb calls across sector
 // boundaries are filtered), step announcements (sector, stash bit, step
 // range) and per-operation fill bits.
@@ -63,6 +64,19 @@ export const INPLACE_SPARE = 128;
  * unfiltered, so that a sector's view never depends on its neighbours.
  */
 export const INPLACE_STRADDLE = 256;
+/**
+ * In-place header: added to the range limit (then at most INPLACE_FLOW - 1) of a straight patch from
+ * sector 0 up: operations flow on across step ranges, coded as in an ordinary stream (no fill bits, no
+ * cut at a range's end; the applier writes a range's sectors when its output reaches the range's end
+ * and goes on in the next). The limit's field then reads 17-31, which older appliers refuse before
+ * writing. A one-byte fix then costs in place what it costs in an ordinary stream, plus the header.
+ */
+export const INPLACE_FLOW = 16;
+/** Whether an in-place header's range field has INPLACE_FLOW: a limit field over INPLACE_MAX_RANGE in a straight patch from sector 0 up. */
+export function inPlaceFlows(field: number): boolean {
+  return (field & (INPLACE_STRAIGHT | INPLACE_STASH_ANYWHERE)) === INPLACE_STRAIGHT && (field & (INPLACE_STASH_ANYWHERE - 1)) > INPLACE_MAX_RANGE;
+}
+
 /** Most spare sectors a header may ask for. */
 export const INPLACE_MAX_SPARE = 4096;
 /** How far back (bytes of new image) a history copy (offset kind 4) may reach: the decoder's window. */
@@ -379,7 +393,7 @@ export function encodeHeader(
   filter: number,
   newSize: number,
   oldSize: number,
-  inPlace?: { sectorBits: number; rangeMax: number; stashAnywhere?: boolean; straight?: number; spareSectors?: number; straddle?: boolean },
+  inPlace?: { sectorBits: number; rangeMax: number; stashAnywhere?: boolean; straight?: number; spareSectors?: number; straddle?: boolean; flow?: boolean },
   pred?: Prediction,
   coding = 0,
 ): Uint8Array {
@@ -390,7 +404,8 @@ export function encodeHeader(
     putVarint(h, inPlace.sectorBits);
     const st = inPlace.straight ?? 0;
     const spare = inPlace.spareSectors ?? 0;
-    putVarint(h, inPlace.rangeMax + (st !== 0 ? INPLACE_STRAIGHT + (st < 0 ? INPLACE_STASH_ANYWHERE : 0) : inPlace.stashAnywhere ? INPLACE_STASH_ANYWHERE : 0) + (spare > 0 ? INPLACE_SPARE : 0) + (inPlace.straddle ? INPLACE_STRADDLE : 0));
+    if (inPlace.flow && (st !== 1 || spare > 0 || inPlace.straddle || inPlace.rangeMax >= INPLACE_FLOW)) throw new Error("in-place header: operations flow only in a straight patch from sector 0 up, limit under 16, nothing else");
+    putVarint(h, inPlace.rangeMax + (inPlace.flow ? INPLACE_FLOW : 0) + (st !== 0 ? INPLACE_STRAIGHT + (st < 0 ? INPLACE_STASH_ANYWHERE : 0) : inPlace.stashAnywhere ? INPLACE_STASH_ANYWHERE : 0) + (spare > 0 ? INPLACE_SPARE : 0) + (inPlace.straddle ? INPLACE_STRADDLE : 0));
     if (spare > 0) putVarint(h, spare);
   }
   const flags = (pred?.flags ?? 0) | coding;

@@ -5,7 +5,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { CompatibilityError, FormatError, isFotaError, UsageError } from "../../src/errors.js";
 import { applyDelta, createDelta, createInPlaceApplier, MemoryRegion, peekDeltaHeader } from "../../src/delta/index.js";
-import { INPLACE_SPARE, INPLACE_STASH_ANYWHERE, INPLACE_STRADDLE, INPLACE_STRAIGHT } from "../../src/delta/stream.js";
+import { INPLACE_FLOW, inPlaceFlows, INPLACE_SPARE, INPLACE_STASH_ANYWHERE, INPLACE_STRADDLE, INPLACE_STRAIGHT } from "../../src/delta/stream.js";
 import { createRawDelta } from "../../src/delta/create.js";
 import { createInPlacePatch } from "../../src/delta/inplace.js";
 import { FILTERS } from "../../src/delta/filters.js";
@@ -116,6 +116,44 @@ describe("straight in-place patches (nothing announced per step)", () => {
         if (!down) expect(d.payload.length).toBeLessThanOrEqual(createDelta(old, nw, { filter }).payload.length + 4);
         applyWithCuts(old, nw, d, S, 29);
       }
+    }
+  });
+
+  it("lets operations flow on across step ranges (INPLACE_FLOW): a small fix costs in place what it costs ordinarily plus the header's two bytes, safe against a cut at every step", () => {
+    const old = link(makeProgram(73, 40, 220));
+    const r = rng(74);
+    // one byte; then bytes changed here and there and 700 bytes across the first range's end (8
+    // sectors of 256 bytes: a copy with differences goes on past it); then also 3000 bytes appended
+    // (a literal run across two range ends)
+    const one = new Uint8Array(old);
+    one[(old.length >> 1) + 5] ^= 0x41;
+    const many = new Uint8Array(old);
+    for (let i = 0; i < 40; i++) many[Math.floor(r() * old.length)] ^= 1 + Math.floor(r() * 255);
+    for (let i = 1900; i < 2600; i++) many[i] = Math.floor(r() * 256);
+    const tail = Buffer.concat([many, Uint8Array.from({ length: 3000 }, () => Math.floor(r() * 256))]);
+    for (const nw of [one, many, tail]) {
+      const ordinary = createDelta(old, nw);
+      const d = createDelta(old, nw, { inPlace: { sectorSize: S } });
+      const v = rangeFieldValue(d.payload);
+      expect(inPlaceFlows(v)).toBe(true);
+      expect(v).toBe(INPLACE_STRAIGHT + INPLACE_FLOW + peekDeltaHeader(d.payload).rangeSectors!);
+      expect(peekDeltaHeader(d.payload).plan).toContain("operations flow on across step ranges");
+      // (the header's sector size and range field: 2 bytes)
+      expect(d.payload.length).toBeLessThanOrEqual(nw === one ? ordinary.payload.length + 2 : ordinary.payload.length * 1.1);
+      applyWithCuts(old, nw, d, S, 29);
+      // the same body read as a straight patch whose operations end with their ranges: a typed error, nothing bootable
+      const bad = new Uint8Array(d.payload);
+      bad[rangeFieldAt(bad)] = v - INPLACE_FLOW;
+      const region = new MemoryRegion(old, S, nw.length);
+      let error: unknown;
+      try {
+        const a = createInPlaceApplier(d.encoding, region, { targetSha256: sha(nw) });
+        a.push(bad, () => {});
+        a.finish(() => {});
+      } catch (e) {
+        error = e;
+      }
+      expect(isFotaError(error)).toBe(true);
     }
   });
 
