@@ -711,6 +711,18 @@ export function mappedBase(oldF: Uint8Array, pred: Prediction, barrier = 0): Uin
 }
 
 /** An ELF image's class (1: 32-bit, 2: 64-bit), 0 for anything else. */
+/** The machine of a little-endian ELF image (e_machine; 40: ARM), else 0. */
+const elfMachine = (b: Uint8Array): number => (elfClass(b) !== 0 && b.length >= 20 && b[5] === 1 ? b[18]! | (b[19]! << 8) : 0);
+
+/**
+ * ARM ELF images (EM_ARM) whose Thumb BL share is over this are taken for Thumb code: Debian's armhf
+ * shared libraries (Thumb-2) have 0.012 (libcrypto) and 0.022 (libssl), under THUMB_SHARE_MIN, for
+ * their data and their calls through ARM-mode PLT stubs; they had been coded unfiltered at 0.91 and
+ * 1.01 x bsdiff (0.57 with the Thumb filter). Other images reach 0.008 by chance.
+ */
+const THUMB_ELF_SHARE_MIN = 0.005;
+const ELF_ARM = 40;
+
 const elfClass = (b: Uint8Array): number => (b.length >= 5 && b[0] === 0x7f && b[1] === 0x45 && b[2] === 0x4c && b[3] === 0x46 && (b[4] === 1 || b[4] === 2) ? b[4] : 0);
 
 /** Whether an image is a 32-bit ELF (class 1) or PE (optional header magic 0x10b) executable. */
@@ -903,13 +915,14 @@ export function createRawDelta(oldImage: Uint8Array, newImage: Uint8Array, opts:
   // code with a map of its own and no filter
   const x86 = isX86Code(hints) || isMipsCode(hints) || isS390Code(hints) || isRiscVCode(hints) || isLoongCode(hints) || isPowerCode(hints) || isXtensaCode(hints);
   const wasm = isWasm(newImage);
-  const arch = hints.thumb > THUMB_SHARE_MIN || hints.arm64 > ARM64_SHARE_MIN || x86 || wasm;
+  const thumb = hints.thumb > THUMB_SHARE_MIN || (elfMachine(newImage) === ELF_ARM && hints.thumb > THUMB_ELF_SHARE_MIN);
+  const arch = thumb || hints.arm64 > ARM64_SHARE_MIN || x86 || wasm;
   // one matching run per plausible filter: the architecture's branch filter (with reference mapping)
   // when the image looks like code of that architecture, else the plain ones
   const filters = (opts.autoFilters ?? DEFAULT_AUTO_FILTERS).filter((f) => {
     // x86-64: no filter, relative mapping (PRED.x86rel); its byte patterns also pass the ARM tests by chance
     if (x86 || wasm) return f === "none";
-    if (f === "thumb") return !arm && hints.thumb > THUMB_SHARE_MIN && hints.thumb >= hints.arm64;
+    if (f === "thumb") return !arm && thumb && hints.thumb >= hints.arm64;
     // AArch64: absolute branch filters turn data that looks like branches into differences when it
     // moves; relative mapping without a filter does better (see PRED.arm64rel)
     if (f === "arm64-branch" || f === "arm64") return false;

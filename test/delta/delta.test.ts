@@ -21,7 +21,7 @@ import { withConfig } from "../../src/config.js";
 import { aarch64Image, applyWithCuts, armImage, chunks, link, linkArm32, linkArm64, makeProgram, mipsImage, resumeRoundTrip, rng, s390Image, sha, sleb128, uleb128, wasmModule, thumbMovwImage, wordImage, x86Image, xtensaImage, type WordArch } from "./helpers.js";
 import { firstDataSegment, wasmAddressing, type WasmAddressing } from "../../src/delta/wasm.js";
 import { AddressMap, mapMargin, mapReferences, PRED, predFilterOk } from "../../src/delta/predict.js";
-import { createRawDelta, firstPassCopies, is32BitExecutable } from "../../src/delta/create.js";
+import { archHints, createRawDelta, firstPassCopies, is32BitExecutable, THUMB_SHARE_MIN } from "../../src/delta/create.js";
 import { CODING_LANES } from "../../src/delta/stream.js";
 import { createInPlacePatch } from "../../src/delta/inplace.js";
 
@@ -765,6 +765,30 @@ describe("createDelta / decoder", () => {
       }),
       { numRuns: 3000 },
     );
+  });
+
+  it("takes an ARM ELF image with few Thumb calls for Thumb code (Debian's armhf shared libraries), and only an ARM ELF one", () => {
+    // Thumb code after a 32-bit little-endian ELF header, then text: BL pairs 0.005-0.03 per 4 bytes
+    const p = makeProgram(81, 30, 260);
+    const r = rng(82);
+    const data = Uint8Array.from({ length: 60000 }, () => 0x20 + Math.floor(r() * 95));
+    const elf = (machine: number, code: Uint8Array): Uint8Array => {
+      const h = new Uint8Array(52);
+      h.set([0x7f, 0x45, 0x4c, 0x46, 1, 1, 1]);
+      h[18] = machine;
+      return Buffer.concat([h, code, data]);
+    };
+    const old = link(p);
+    p.bodies[3] = Buffer.concat([p.bodies[3]!, new Uint8Array(40)]);
+    const nw = link(p);
+    const share = archHints(elf(40, nw)).thumb;
+    expect(share).toBeGreaterThan(0.005);
+    expect(share).toBeLessThan(THUMB_SHARE_MIN);
+    const arm = createDelta(elf(40, old), elf(40, nw));
+    expect(arm.filter).toBe("thumb");
+    expect(sha(applyDelta(elf(40, old), arm.payload, arm.encoding))).toBe(sha(elf(40, nw)));
+    // the same bytes as an x86-64 ELF image: not taken for Thumb code
+    expect(createDelta(elf(62, old), elf(62, nw)).filter).not.toBe("thumb");
   });
 
   it("Xtensa near jumps and literal loads follow caller and target (map flag 33554432 with xtensa): smaller, picked by auto, and round-trip, ordinary and in place; any slice maps like the whole image", () => {
