@@ -96,6 +96,24 @@ describe("in-place stashes in sectors the base no longer needs", () => {
   });
 });
 
+/**
+ * A Thumb image and three new images for straight patches whose operations flow on across step
+ * ranges (INPLACE_FLOW): one byte changed; bytes changed here and there and 700 bytes across the
+ * first range's end (8 sectors of 256 bytes: a copy with differences goes on past it); the same with
+ * 3000 bytes appended (a literal run across two range ends).
+ */
+function flowPairs(): [Uint8Array, Uint8Array, Uint8Array, Uint8Array] {
+  const old = link(makeProgram(73, 40, 220));
+  const r = rng(74);
+  const one = new Uint8Array(old);
+  one[(old.length >> 1) + 5] ^= 0x41;
+  const many = new Uint8Array(old);
+  for (let i = 0; i < 40; i++) many[Math.floor(r() * old.length)] ^= 1 + Math.floor(r() * 255);
+  for (let i = 1900; i < 2600; i++) many[i] = Math.floor(r() * 256);
+  const tail = Buffer.concat([many, Uint8Array.from({ length: 3000 }, () => Math.floor(r() * 256))]);
+  return [old, one, many, tail];
+}
+
 describe("straight in-place patches (nothing announced per step)", () => {
   it("codes a patch whose sectors all go in one direction without step announcements, safe against a cut at every step", () => {
     const old = link(makeProgram(71, 40, 220));
@@ -120,17 +138,7 @@ describe("straight in-place patches (nothing announced per step)", () => {
   });
 
   it("lets operations flow on across step ranges (INPLACE_FLOW): a small fix costs in place what it costs ordinarily plus the header's two bytes, safe against a cut at every step", () => {
-    const old = link(makeProgram(73, 40, 220));
-    const r = rng(74);
-    // one byte; then bytes changed here and there and 700 bytes across the first range's end (8
-    // sectors of 256 bytes: a copy with differences goes on past it); then also 3000 bytes appended
-    // (a literal run across two range ends)
-    const one = new Uint8Array(old);
-    one[(old.length >> 1) + 5] ^= 0x41;
-    const many = new Uint8Array(old);
-    for (let i = 0; i < 40; i++) many[Math.floor(r() * old.length)] ^= 1 + Math.floor(r() * 255);
-    for (let i = 1900; i < 2600; i++) many[i] = Math.floor(r() * 256);
-    const tail = Buffer.concat([many, Uint8Array.from({ length: 3000 }, () => Math.floor(r() * 256))]);
+    const [old, one, many, tail] = flowPairs();
     for (const nw of [one, many, tail]) {
       const ordinary = createDelta(old, nw);
       const d = createDelta(old, nw, { inPlace: { sectorSize: S } });
@@ -155,6 +163,28 @@ describe("straight in-place patches (nothing announced per step)", () => {
       }
       expect(isFotaError(error)).toBe(true);
     }
+  });
+
+  it("property: a damaged patch whose operations flow across ranges ends in a typed error or the exact image, never a crash", () => {
+    const [old, , , tail] = flowPairs();
+    const d = createDelta(old, tail, { inPlace: { sectorSize: S } });
+    expect(inPlaceFlows(rangeFieldValue(d.payload))).toBe(true);
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 4 }), (flips) => {
+        const bad = new Uint8Array(d.payload);
+        for (const [i, v] of flips) bad[i % bad.length] = v;
+        const region = new MemoryRegion(old, S, Math.max(old.length, tail.length));
+        try {
+          const a = createInPlaceApplier(d.encoding, region, { targetSha256: sha(tail) });
+          a.push(bad, () => {});
+          a.finish(() => {});
+          expect(sha(region.bytes.subarray(0, tail.length))).toBe(sha(tail));
+        } catch (e) {
+          if (!isFotaError(e)) throw e;
+        }
+      }),
+      { numRuns: 300 },
+    );
   });
 
   it("keeps announcing steps when the reads form a cycle", () => {
