@@ -5,7 +5,7 @@ import { createHash } from "node:crypto";
 import { UsageError } from "../errors.js";
 import { agreeing, diffOps, extendMatches, hash4, hashWord, OldIndex, shortCopyFill, WIDE_SWITCH_BONUS } from "./diff.js";
 import { filterImage, FILTERS, type FilterName } from "./filters.js";
-import { AddressMap, isPtr64, mapReferences, marginWindowBytes, PRED, withArmCallTargets, withCallTargets, withPointerTargets, xtensaCallTarget } from "./predict.js";
+import { AddressMap, isPtr64, mapReferences, marginWindowBytes, PRED, withArmCallTargets, withCallTargets, withPointerTargets, xtensaCallTarget, type EhTables } from "./predict.js";
 import { CODING_LANES, encodeHeader, encodeOps, MAP_SEGMENT_BYTES, mapMemorySegments, STREAM_MAGIC, type Op, type Prediction } from "./stream.js";
 import { wasmAddressing } from "./wasm.js";
 import { jalOffset } from "./wordmaps.js";
@@ -178,13 +178,57 @@ export function predictionFromCopies(old: Uint8Array, nw: Uint8Array, copies: Ar
     if (ext.length > 0) map.ext = ext;
     else flags &= ~PRED.extAbs;
   }
+  let eh: EhTables | undefined;
+  if (flags & PRED.elfEh) {
+    eh = elfEhTables(old);
+    if (!eh) flags &= ~PRED.elfEh;
+  }
   if (flags & PRED.wasmAddr) {
     // the call runs take decoder memory as the map's segments do (two runs a segment): within maxSeg
     const wasm = wasmAddressing(old, nw, (x) => map.shift(x), 2 * Math.max(0, maxSeg - map.length));
     if (wasm) return { flags, base, map, wasm };
     flags &= ~PRED.wasmAddr;
   }
-  return { flags, base, map };
+  return { flags, base, map, ...(eh ? { eh } : {}) };
+}
+
+/**
+ * Where a little-endian ELF image's unwind tables lie (.eh_frame_hdr and .eh_frame, from its section
+ * headers), or undefined: not such an image, or it has no such sections (a stripped image keeps its
+ * section headers; Go's executables have no .eh_frame).
+ */
+export function elfEhTables(b: Uint8Array): EhTables | undefined {
+  const cls = elfClass(b);
+  if (cls === 0 || b[5] !== 1 || b.length < 0x40) return undefined;
+  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const wide = cls === 2;
+  const num = (o: number, w: boolean): number => (w ? dv.getUint32(o, true) + dv.getUint32(o + 4, true) * 2 ** 32 : dv.getUint32(o, true));
+  const shoff = num(wide ? 0x28 : 0x20, wide);
+  const entsize = dv.getUint16(wide ? 0x3a : 0x2e, true);
+  const shnum = dv.getUint16(wide ? 0x3c : 0x30, true);
+  const strndx = dv.getUint16(wide ? 0x3e : 0x32, true);
+  if (entsize < (wide ? 64 : 40) || strndx >= shnum || shoff + shnum * entsize > b.length) return undefined;
+  const at = (i: number): { name: number; offset: number; size: number } => {
+    const o = shoff + i * entsize;
+    return { name: dv.getUint32(o, true), offset: num(o + (wide ? 0x18 : 0x10), wide), size: num(o + (wide ? 0x20 : 0x14), wide) };
+  };
+  const strtab = at(strndx);
+  const nameOf = (i: number): string => {
+    let s = "";
+    for (let p = strtab.offset + at(i).name; p < b.length && p < strtab.offset + strtab.size && b[p] !== 0 && s.length < 32; p++) s += String.fromCharCode(b[p]!);
+    return s;
+  };
+  let hdr: { offset: number; size: number } | undefined;
+  let frame: { offset: number; size: number } | undefined;
+  for (let i = 1; i < shnum; i++) {
+    const sec = at(i);
+    if (sec.offset + sec.size > b.length || sec.size === 0) continue;
+    const name = nameOf(i);
+    if (name === ".eh_frame_hdr") hdr = sec;
+    else if (name === ".eh_frame") frame = sec;
+  }
+  if (!hdr || !frame || hdr.size < 12) return undefined;
+  return { hdr: hdr.offset, hdrLen: hdr.size, eh: frame.offset, ehLen: frame.size };
 }
 
 /** Most segments for pointers past the image (PRED.extAbs). */
@@ -706,7 +750,7 @@ export function firstPassCopies(old: Uint8Array, nw: Uint8Array, bonus = 5): Arr
 /** The base as the decoder sees it: filtered, then references mapped. */
 export function mappedBase(oldF: Uint8Array, pred: Prediction, barrier = 0): Uint8Array {
   const out = new Uint8Array(oldF);
-  mapReferences(pred.flags, out, 0, pred.map, oldF.length, pred.base, barrier, out.length, pred.wasm);
+  mapReferences(pred.flags, out, 0, pred.map, oldF.length, pred.base, barrier, out.length, pred.wasm, pred.eh);
   return out;
 }
 
@@ -753,6 +797,17 @@ export function mapFlagsFor(filter: FilterName, hints?: ArchHints): number[] {
   if (filter === "arm64" || filter === "arm64-branch") return [PRED.arm64 | PRED.abs32, PRED.arm64];
   if (filter === "arm") return [PRED.armCall | PRED.abs32 | X, PRED.armCall | PRED.armRel | PRED.abs32 | X, PRED.armCall, PRED.abs32 | X];
   return [PRED.abs32];
+}
+
+/**
+ * With a base that is an ELF image with unwind tables: every set of flags also with PRED.elfEh (the
+ * tables' words change wherever code moved: 14-22% of the patch of Debian's libssl and libcurl
+ * updates), and the first set without it too (the variants' copies then tell which maps less wrongly).
+ */
+function withUnwindTables(list: number[], old: Uint8Array): number[] {
+  if (list.length === 0 || !elfEhTables(old)) return list;
+  const can = (f: number): boolean => (f & (PRED.wasmAddr | PRED.s390rel)) === 0;
+  return [...list.map((f) => (can(f) ? f | PRED.elfEh : f)), list[0]!];
 }
 
 /** Reference-map flags for an unfiltered stream of an architecture's code. */
@@ -841,14 +896,14 @@ function tryFilter(
   const variants: Array<{ pred: Prediction; base: Uint8Array; mismatches: number }> = [];
   for (const f of flagsList) {
     // (the flags refinement may drop: pointers, and what needs them or needs the images' own data)
-    const dropped = PRED.abs32 | PRED.ptr64 | PRED.extAbs | PRED.mipsCall | PRED.mipsAddr | PRED.power | PRED.x86abs | PRED.riscvAbs | PRED.thumbMovw | PRED.wasmAddr;
+    const dropped = PRED.abs32 | PRED.ptr64 | PRED.extAbs | PRED.mipsCall | PRED.mipsAddr | PRED.power | PRED.x86abs | PRED.riscvAbs | PRED.thumbMovw | PRED.wasmAddr | PRED.elfEh;
     const key = f & (PRED.thumb | PRED.armCall | dropped);
     let r = refinedBy.get(key);
     if (!r) refinedBy.set(key, (r = predictionFromCopies(oldF, newF, copies2, f, maxSeg)));
     const flags = (f & ~dropped) | (r.flags & dropped);
     if (flags === 0 || seen.has(flags)) continue;
     seen.add(flags);
-    const pred: Prediction = { flags, base: flags & PRED.abs32 ? r.base : 0, map: r.map, ...(r.wasm ? { wasm: r.wasm } : {}) };
+    const pred: Prediction = { flags, base: flags & PRED.abs32 ? r.base : 0, map: r.map, ...(r.wasm ? { wasm: r.wasm } : {}), ...(r.eh ? { eh: r.eh } : {}) };
     const base = mappedBase(oldF, pred);
     variants.push({ pred, base, mismatches: copyMismatches(ops2, base, newF) });
   }
@@ -905,7 +960,7 @@ export function createRawDelta(oldImage: Uint8Array, newImage: Uint8Array, opts:
   };
   if (want !== "auto") {
     // "none" is also what auto picks for AArch64 code: the same relative mapping then
-    const flags = opts.predict === undefined ? (want === "none" ? rawFlagsFor(archHints(newImage), isWasm(newImage), newImage) : mapFlagsFor(want, archHints(newImage))) : opts.predict === 0 ? [] : [opts.predict];
+    const flags = opts.predict === undefined ? withUnwindTables(want === "none" ? rawFlagsFor(archHints(newImage), isWasm(newImage), newImage) : mapFlagsFor(want, archHints(newImage)), oldImage) : opts.predict === 0 ? [] : [opts.predict];
     tryFilter(want, oldImage, newImage, flags, maxSeg, consider, opts.onProgress, opts.coding, opts.switchBonus);
     return best!;
   }
@@ -931,6 +986,6 @@ export function createRawDelta(oldImage: Uint8Array, newImage: Uint8Array, opts:
     return !arch;
   });
   if (filters.length === 0) filters.push("none");
-  for (const name of filters) tryFilter(name, oldImage, newImage, name === "none" ? rawFlagsFor(hints, wasm, newImage) : mapFlagsFor(name, hints), maxSeg, consider, opts.onProgress, opts.coding, opts.switchBonus);
+  for (const name of filters) tryFilter(name, oldImage, newImage, withUnwindTables(name === "none" ? rawFlagsFor(hints, wasm, newImage) : mapFlagsFor(name, hints), oldImage), maxSeg, consider, opts.onProgress, opts.coding, opts.switchBonus);
   return best!;
 }

@@ -6,7 +6,7 @@
 import { createHash, type Hash } from "node:crypto";
 import { CompatibilityError, FormatError, IntegrityError, StorageError, UsageError } from "../errors.js";
 import { applyFilter, filterName, FILTER_MARGIN, FILTERS } from "./filters.js";
-import { AddressMap, mapMargin, mapReferences, marginWindowBytes, PRED, predFilterOk, PRED_ALL } from "./predict.js";
+import { AddressMap, mapMargin, mapReferences, marginWindowBytes, PRED, predFilterOk, PRED_ALL, type EhTables } from "./predict.js";
 import { WASM_MAX_CALL_RUNS, type WasmAddressing } from "./wasm.js";
 import { L, MOVE_BITS, newModel, PROB_BITS, type LenModel } from "./rangecoder.js";
 import { copyLenCtx, dbyteCtx, HISTORY_BYTES, INPLACE_FLOW, inPlaceFlows, INPLACE_MAGIC, INPLACE_MAX_RANGE, INPLACE_MAX_SPARE, INPLACE_SPARE, INPLACE_STASH_ANYWHERE, INPLACE_STRADDLE, INPLACE_STRAIGHT, KIND_HISTORY, KIND_MAP, KIND_NEAR_MAP, litCtx, litLenCtx, narrowCode, runClass, STREAM_MAGIC, zrunCtx, END_MARK, unzigzag, CODING_LANES, SUBST_HIT, SUBST_TABLE_BYTES, substKey, MAP_SEGMENT_BYTES, type CoderState } from "./stream.js";
@@ -183,6 +183,12 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
   private wasmStart = 0;
   private wasmCode = 0;
   private wasm: WasmAddressing | undefined;
+  /** PRED.elfEh: where the base's unwind tables lie (header; the fields are saved, the object rebuilt). */
+  private ehHdr = 0;
+  private ehHdrLen = 0;
+  private ehAt = 0;
+  private ehLen = 0;
+  private eh: EhTables | undefined;
 
   /** What is wrong with the WebAssembly parameters (an image of oldSize bytes; runs: length, change, ...), or "". */
   private wasmParamsBad(oldSize: number, runs: readonly number[]): string {
@@ -524,6 +530,8 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
         flagsAt++;
       }
       if (k === flagsAt && (v & 4) !== 0) want++;
+      // the unwind tables: .eh_frame_hdr's offset and length, then .eh_frame's
+      if (k === flagsAt && Math.floor(v / PRED.elfEh) % 2 === 1) want += 4;
       // WebAssembly: base, delta, data start, code start, the run count, then each run's length and change
       if (k === flagsAt && Math.floor(v / PRED.wasmAddr) % 2 === 1) want += 5;
       if (k === flagsAt + 5 && Math.floor(vals[flagsAt]! / PRED.wasmAddr) % 2 === 1) {
@@ -537,6 +545,11 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
     this.setMargin(flags);
     this.setCoding(vals[flagsAt]! & CODING_LANES);
     this.predBase = flags & 4 ? vals[flagsAt + 1]! : 0;
+    if (flags & PRED.elfEh) {
+      const at = flagsAt + 1 + (flags & 4 ? 1 : 0);
+      [this.ehHdr, this.ehHdrLen, this.ehAt, this.ehLen] = [vals[at]!, vals[at + 1]!, vals[at + 2]!, vals[at + 3]!];
+      if (!this.setEh(vals[1]!)) throw corrupt("unwind tables outside the base image");
+    }
     if (flags & PRED.wasmAddr) {
       this.wasmBase = unzigzag(vals[flagsAt + 1]!);
       this.wasmDelta = unzigzag(vals[flagsAt + 2]!);
@@ -719,6 +732,13 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
       this.rpLo = from - this.outBase;
       this.rpHi = to - this.outBase;
     }
+  }
+
+  /** PRED.elfEh: the tables' object from the fields; false when they do not lie in a base of oldSize bytes. */
+  private setEh(oldSize: number): boolean {
+    if (this.ehHdr + this.ehHdrLen > oldSize || this.ehAt + this.ehLen > oldSize) return false;
+    this.eh = { hdr: this.ehHdr, hdrLen: this.ehHdrLen, eh: this.ehAt, ehLen: this.ehLen };
+    return true;
   }
 
   /** A straight patch: the next step range of the limit, in the header's direction. */
@@ -959,7 +979,7 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
     else win.set(raw, 0);
     if (this.inplace) this.viewRegion(lo, hi);
     else applyFilter(this.filter, this.win, lo, true, 0, hi - lo);
-    if (this.predFlags !== 0 && !this.inplace) mapReferences(this.predFlags, this.win, lo, this.map, this.oldSize, this.predBase, this.sectorSize, hi - lo, this.wasm);
+    if (this.predFlags !== 0 && !this.inplace) mapReferences(this.predFlags, this.win, lo, this.map, this.oldSize, this.predBase, this.sectorSize, hi - lo, this.wasm, this.eh);
     this.winStart = a;
     this.winEnd = b;
     this.winOff = a - lo;
@@ -991,7 +1011,7 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
           const n = valid - s;
           tmp.fill(0, 0, lf + n + rf);
           tmp.set(win.subarray(s - lo, valid - lo), lf);
-          mapReferences(this.predFlags, tmp.subarray(0, lf + n + rf), s - lf, this.map, this.oldSize, this.predBase, S, lf + n + rf, this.wasm);
+          mapReferences(this.predFlags, tmp.subarray(0, lf + n + rf), s - lf, this.map, this.oldSize, this.predBase, S, lf + n + rf, this.wasm, this.eh);
           win.set(tmp.subarray(lf, lf + n), s - lo);
         }
       }
@@ -1384,7 +1404,7 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
   private static readonly NUMS = [
     "phase", "st", "filter", "newSize", "oldSize", "range", "code", "copyRem", "litRem", "oldPos", "curCopyLen", "newPos",
     "outBase", "produced", "consumed", "rep0", "rep1", "prevOldEnd", "lastLit", "hist", "prevDiff", "prev", "kind", "trailing",
-    "predFlags", "predBase", "wasmBase", "wasmDelta", "wasmStart", "wasmCode", "mapN", "mapI", "mapPrevEnd", "mapPrevShift", "histDist", "zrem", "znz", "coding", "substHit",
+    "predFlags", "predBase", "wasmBase", "wasmDelta", "wasmStart", "wasmCode", "ehHdr", "ehHdrLen", "ehAt", "ehLen", "mapN", "mapI", "mapPrevEnd", "mapPrevShift", "histDist", "zrem", "znz", "coding", "substHit",
   ] as const;
 
   /** Everything needed to resume after the bytes pushed so far (call between push() calls). */
@@ -1510,6 +1530,7 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
       if (d.wasmStart < 0 || d.wasmCode < 0 || d.wasmParamsBad(d.oldSize, calls)) throw bad("WebAssembly parameters");
       d.wasm = { base: d.wasmBase, delta: d.wasmDelta, dataStart: d.wasmStart, codeStart: d.wasmCode, calls: Int32Array.from(calls) };
     } else if (calls.length > 0) throw bad("function index runs without the WebAssembly map");
+    if (d.predFlags & PRED.elfEh && !d.setEh(d.oldSize)) throw bad("unwind tables");
     if (d.sha !== null) {
       if (!opts.emitted) throw new UsageError("bad-argument", "resuming a delta apply that checks the target SHA-256 needs the image bytes already written (the emitted option)");
       if (opts.emitted.size < d.produced) {

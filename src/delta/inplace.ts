@@ -426,7 +426,7 @@ export function sectorMappedBase(oF: Uint8Array, pred: Prediction, S: number): U
     const n = e - s;
     tmp.fill(0);
     tmp.set(oF.subarray(s, e), lf);
-    mapReferences(pred.flags, tmp.subarray(0, lf + n + rf), s - lf, pred.map, oF.length, pred.base, S, lf + n + rf, pred.wasm);
+    mapReferences(pred.flags, tmp.subarray(0, lf + n + rf), s - lf, pred.map, oF.length, pred.base, S, lf + n + rf, pred.wasm, pred.eh);
     out.set(tmp.subarray(lf, lf + n), s);
   }
   return out;

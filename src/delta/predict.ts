@@ -89,10 +89,16 @@ export const PRED = {
    * where no near window is close).
    */
   xtensaNear: 33554432,
+  /**
+   * ELF unwind tables (with any flags but wasmAddr and s390rel; their place in the header, EhTables):
+   * the offsets of .eh_frame_hdr's table and the pc-relative initial locations of .eh_frame's FDEs
+   * follow their targets (see mapElfEh).
+   */
+  elfEh: 67108864,
 } as const;
 
 /** Every flag a stream may carry. */
-export const PRED_ALL = 2047 | PRED.x86rel | PRED.wasmAddr | PRED.s390rel | PRED.mipsCall | PRED.riscv | PRED.loong | PRED.power | PRED.mipsAddr | PRED.riscvC | PRED.x86abs | PRED.riscvAbs | PRED.xtensa | PRED.thumbMovw | PRED.xtensaNear;
+export const PRED_ALL = 2047 | PRED.x86rel | PRED.wasmAddr | PRED.s390rel | PRED.mipsCall | PRED.riscv | PRED.loong | PRED.power | PRED.mipsAddr | PRED.riscvC | PRED.x86abs | PRED.riscvAbs | PRED.xtensa | PRED.thumbMovw | PRED.xtensaNear | PRED.elfEh;
 
 /** Short names of the PRED flags, for people (`fota inspect`). */
 export const PRED_NAMES: Readonly<Record<keyof typeof PRED, string>> = {
@@ -121,6 +127,7 @@ export const PRED_NAMES: Readonly<Record<keyof typeof PRED, string>> = {
   xtensa: "Xtensa calls",
   thumbMovw: "Thumb MOVW/MOVT address pairs",
   xtensaNear: "Xtensa near jumps and literal loads",
+  elfEh: "ELF unwind tables",
 };
 
 /**
@@ -162,12 +169,13 @@ export function predFilterOk(flags: number, filter: number): boolean {
   if (flags & PRED.x86rel && (filter !== FILTERS.none || flags & (PRED.arm64 | PRED.arm64rel | PRED.thumb | PRED.thumbRel | PRED.thumbLdr))) return false;
   if (flags & PRED.wasmAddr && (filter !== FILTERS.none || flags !== PRED.wasmAddr)) return false;
   if (flags & PRED.s390rel && (filter !== FILTERS.none || flags !== PRED.s390rel)) return false;
-  const pointers = PRED.abs32 | PRED.ptr64 | PRED.extAbs;
+  // (pointers, and the unwind tables: data any code has)
+  const pointers = PRED.abs32 | PRED.ptr64 | PRED.extAbs | PRED.elfEh;
   if (flags & (PRED.mipsCall | PRED.mipsAddr) && (filter !== FILTERS.none || !(flags & PRED.abs32) || flags & ~(PRED.mipsCall | PRED.mipsAddr | pointers))) return false;
   if (flags & (PRED.riscv | PRED.loong) && (filter !== FILTERS.none || (flags & ~pointers) !== (flags & (PRED.riscv | PRED.riscvC | PRED.riscvAbs | PRED.loong)) || (flags & PRED.riscv && flags & PRED.loong))) return false;
   if (flags & PRED.riscvC && !(flags & PRED.riscv)) return false;
   if (flags & PRED.riscvAbs && (!(flags & PRED.riscv) || !(flags & PRED.abs32))) return false;
-  if (flags & PRED.xtensa && (filter !== FILTERS.none || flags & ~(PRED.xtensa | PRED.xtensaNear | PRED.abs32 | PRED.extAbs))) return false;
+  if (flags & PRED.xtensa && (filter !== FILTERS.none || flags & ~(PRED.xtensa | PRED.xtensaNear | PRED.abs32 | PRED.extAbs | PRED.elfEh))) return false;
   if (flags & PRED.xtensaNear && !(flags & PRED.xtensa)) return false;
   if (flags & PRED.thumbMovw && (!(flags & PRED.thumb) || !(flags & PRED.abs32))) return false;
   if (flags & PRED.x86abs && (!(flags & PRED.x86rel) || !(flags & PRED.abs32) || flags & (PRED.ptr64 | PRED.extAbs))) return false;
@@ -573,7 +581,59 @@ function thumbBranchTarget(b: Uint8Array, i: number): number {
  * Only windows lying wholly inside it are touched (the caller keeps a margin of mapMargin(flags)
  * bytes around the slice it needs). `barrier`: as for the filters.
  */
-export function mapReferences(flags: number, buf: Uint8Array, pos0: number, map: AddressMap, oldSize: number, base: number, barrier = 0, n = buf.length, wasm?: WasmAddressing): void {
+export function mapReferences(flags: number, buf: Uint8Array, pos0: number, map: AddressMap, oldSize: number, base: number, barrier = 0, n = buf.length, wasm?: WasmAddressing, eh?: EhTables): void {
+  mapCode(flags, buf, pos0, map, oldSize, base, barrier, n, wasm, flags & PRED.elfEh ? eh : undefined);
+  // the unwind tables last: they read the words as the other passes left them (which skip the tables)
+  if (flags & PRED.elfEh && eh) mapElfEh(buf, pos0, map, oldSize, n, eh);
+}
+
+/** Where an ELF image's unwind tables lie (PRED.elfEh; file offsets in the base, from its section headers). */
+export interface EhTables {
+  /** .eh_frame_hdr */
+  hdr: number;
+  hdrLen: number;
+  /** .eh_frame */
+  eh: number;
+  ehLen: number;
+}
+
+/**
+ * PRED.elfEh: in .eh_frame_hdr, after its 12-byte head, the binary-search table's 32-bit offsets from
+ * the header's start (each FDE's initial location, and the FDE) whose target lies in the base become
+ * (target + shift) - (header + its shift); in .eh_frame, a 32-bit word (on the section's 4-byte grid)
+ * that as a pc-relative offset points before .eh_frame (an FDE's initial location: the code) becomes
+ * (target + shift) - (word + its shift). Decided from the word and its position alone.
+ */
+function mapElfEh(buf: Uint8Array, pos0: number, map: AddressMap, oldSize: number, n: number, eh: EhTables): void {
+  const word = (i: number): number => buf[i]! | (buf[i + 1]! << 8) | (buf[i + 2]! << 16) | (buf[i + 3]! << 24);
+  const put = (i: number, w: number): void => {
+    buf[i] = w & 0xff;
+    buf[i + 1] = (w >>> 8) & 0xff;
+    buf[i + 2] = (w >>> 16) & 0xff;
+    buf[i + 3] = (w >>> 24) & 0xff;
+  };
+  const first = (from: number, grid: number): number => Math.max(from, pos0 + ((((grid - pos0) % 4) + 4) % 4));
+  // .eh_frame_hdr's table
+  const hEnd = Math.min(eh.hdr + eh.hdrLen, pos0 + n);
+  const hNew = eh.hdr + map.shift(eh.hdr);
+  for (let p = first(eh.hdr + 12, eh.hdr); p + 4 <= hEnd; p += 4) {
+    const t = eh.hdr + word(p - pos0);
+    if (t >= 0 && t < oldSize) put(p - pos0, t + map.shift(t) - hNew);
+  }
+  // .eh_frame's pc-relative words into what lies before it
+  const eEnd = Math.min(eh.eh + eh.ehLen, pos0 + n);
+  for (let p = first(eh.eh, eh.eh); p + 4 <= eEnd; p += 4) {
+    const t = p + word(p - pos0);
+    if (t >= 0 && t < eh.eh) put(p - pos0, t + map.shift(t) - (p + map.shiftSeq(p)));
+  }
+}
+
+function inEhTables(p: number, eh: EhTables): boolean {
+  return (p + 8 > eh.hdr && p < eh.hdr + eh.hdrLen) || (p + 8 > eh.eh && p < eh.eh + eh.ehLen);
+}
+
+/** mapReferences without the unwind tables (`eh`: given with PRED.elfEh, for the pointer pass to skip them). */
+function mapCode(flags: number, buf: Uint8Array, pos0: number, map: AddressMap, oldSize: number, base: number, barrier: number, n: number, wasm: WasmAddressing | undefined, eh: EhTables | undefined): void {
   if (flags & PRED.wasmAddr) {
     if (wasm) mapWasmAddresses(buf, pos0, map, oldSize, n, wasm);
     return;
@@ -681,6 +741,7 @@ export function mapReferences(flags: number, buf: Uint8Array, pos0: number, map:
         }
       }
       if (flags & PRED.abs32) {
+        if (eh && inEhTables(pos0 + i, eh)) continue; // (mapped by mapElfEh)
         if (flags & PRED.armCall && b3 === 0xeb) continue; // a call, mapped above
         if (flags & PRED.mipsCall && (b3 & 0xfc) === 0x0c) continue; // a JAL, mapped above
         // a RISC-V LUI of an address near the image reads as a pointer into it: its pair was mapped above

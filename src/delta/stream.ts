@@ -2,7 +2,8 @@
 //
 //   header  byte 0: 0xD0 | filter id (bits 0..3) ; varint new size ; varint old size ; varint map
 //           flags (PRED in predict.ts) and coding flags (CODING_LANES) ; varint load address when the
-//           flags include absolute pointers ; with PRED.wasmAddr: zigzag base, zigzag delta, data
+//           flags include absolute pointers ; with PRED.elfEh: offset and length of the base's
+//           .eh_frame_hdr, then of its .eh_frame ; with PRED.wasmAddr: zigzag base, zigzag delta, data
 //           start, code start, run count, then per run its length and zigzag index change
 //           (WasmAddressing in wasm.ts)
 //   body    [address map: segment count, then per segment gap, length - 1, shift change]
@@ -34,7 +35,7 @@
 // boundaries are filtered), step announcements (sector, stash bit, step
 // range) and per-operation fill bits.
 
-import { marginWindowBytes, PRED, type AddressMap } from "./predict.js";
+import { marginWindowBytes, PRED, type AddressMap, type EhTables } from "./predict.js";
 import type { WasmAddressing } from "./wasm.js";
 import { L, RangeEncoder } from "./rangecoder.js";
 
@@ -175,6 +176,8 @@ export interface Prediction {
   map: AddressMap;
   /** With PRED.wasmAddr: where the data lies (coded in the header). */
   wasm?: WasmAddressing;
+  /** With PRED.elfEh: where the base's unwind tables lie (coded in the header). */
+  eh?: EhTables;
 }
 
 /** Segments the stream codes for a prediction (the map's, and with PRED.extAbs those past the image): the decoder keeps each. */
@@ -411,6 +414,7 @@ export function encodeHeader(
   const flags = (pred?.flags ?? 0) | coding;
   putVarint(h, flags);
   if (flags & 4) putVarint(h, pred!.base);
+  if (flags & PRED.elfEh) for (const v of [pred!.eh!.hdr, pred!.eh!.hdrLen, pred!.eh!.eh, pred!.eh!.ehLen]) putVarint(h, v);
   if (flags & PRED.wasmAddr) {
     const w = pred!.wasm!;
     putVarint(h, zigzag(w.base));

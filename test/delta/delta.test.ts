@@ -18,10 +18,10 @@ import {
   type DeltaResult,
 } from "../../src/delta/index.js";
 import { withConfig } from "../../src/config.js";
-import { aarch64Image, applyWithCuts, armImage, chunks, link, linkArm32, linkArm64, makeProgram, mipsImage, resumeRoundTrip, rng, s390Image, sha, sleb128, uleb128, wasmModule, thumbMovwImage, wordImage, x86Image, xtensaImage, type WordArch } from "./helpers.js";
+import { aarch64Image, applyWithCuts, armImage, chunks, ehElf, link, linkArm32, linkArm64, makeProgram, mipsImage, resumeRoundTrip, rng, s390Image, sha, sleb128, uleb128, wasmModule, thumbMovwImage, wordImage, x86Image, xtensaImage, type WordArch } from "./helpers.js";
 import { firstDataSegment, wasmAddressing, type WasmAddressing } from "../../src/delta/wasm.js";
-import { AddressMap, mapMargin, mapReferences, PRED, predFilterOk } from "../../src/delta/predict.js";
-import { archHints, createRawDelta, firstPassCopies, is32BitExecutable, THUMB_SHARE_MIN } from "../../src/delta/create.js";
+import { AddressMap, mapMargin, mapReferences, PRED, predFilterOk, type EhTables } from "../../src/delta/predict.js";
+import { archHints, createRawDelta, elfEhTables, firstPassCopies, is32BitExecutable, THUMB_SHARE_MIN } from "../../src/delta/create.js";
 import { CODING_LANES } from "../../src/delta/stream.js";
 import { createInPlacePatch } from "../../src/delta/inplace.js";
 
@@ -90,21 +90,21 @@ function edit(img: Uint8Array, e: { kind: string; at: number; to: number; len: n
  * on each side (what the decoder reads around a slice of the base), gives the bytes `whole` (all of
  * img mapped) has there.
  */
-function expectSliceLikeWhole(img: Uint8Array, whole: Uint8Array, flags: number, map: AddressMap, base: number, x: number, y: number, oldSize = img.length, wasm?: WasmAddressing): void {
+function expectSliceLikeWhole(img: Uint8Array, whole: Uint8Array, flags: number, map: AddressMap, base: number, x: number, y: number, oldSize = img.length, wasm?: WasmAddressing, eh?: EhTables): void {
   const a = x % img.length;
   const b = a + (y % (img.length - a + 1));
   const lo = Math.max(0, a - mapMargin(flags));
   const hi = Math.min(img.length, b + mapMargin(flags));
   const w = new Uint8Array(img.subarray(lo, hi));
-  mapReferences(flags, w, lo, map, oldSize, base, 0, w.length, wasm);
+  mapReferences(flags, w, lo, map, oldSize, base, 0, w.length, wasm, eh);
   expect(Buffer.compare(w.subarray(a - lo, b - lo), whole.subarray(a, b))).toBe(0);
 }
 
 /** Maps the whole image, then checks the slice that x and y pick against it (see expectSliceLikeWhole). */
-function expectSlicesMapLikeWhole(img: Uint8Array, flags: number, map: AddressMap, base: number, x: number, y: number, oldSize = img.length, wasm?: WasmAddressing): void {
+function expectSlicesMapLikeWhole(img: Uint8Array, flags: number, map: AddressMap, base: number, x: number, y: number, oldSize = img.length, wasm?: WasmAddressing, eh?: EhTables): void {
   const whole = new Uint8Array(img);
-  mapReferences(flags, whole, 0, map, oldSize, base, 0, whole.length, wasm);
-  expectSliceLikeWhole(img, whole, flags, map, base, x, y, oldSize, wasm);
+  mapReferences(flags, whole, 0, map, oldSize, base, 0, whole.length, wasm, eh);
+  expectSliceLikeWhole(img, whole, flags, map, base, x, y, oldSize, wasm, eh);
 }
 
 function relinkRoundTrip(p: ReturnType<typeof makeProgram>, linker: (p: ReturnType<typeof makeProgram>) => Uint8Array, grows: Array<[number, number]>, insnBytes: number): void {
@@ -762,6 +762,70 @@ describe("createDelta / decoder", () => {
         for (let i = 0; i + 3 <= img.length; i += 1 + (img[i]! % 4)) if (img[i]! % 3 === 0) img.set([(img[i + 1]! & 0xc0) | 0x05, img[i + 2]!, img[i + 1]! & 0x0f], i);
         const m = new AddressMap(Int32Array.of(0, 100, 220), Int32Array.of(90, 200, 400), Int32Array.of(8, -12, 0x1234));
         expectSlicesMapLikeWhole(img, PRED.xtensa | PRED.abs32, m, 0x40000000, x, y, 1 << 20);
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it("ELF unwind tables follow their targets (map flag 67108864): smaller, picked by auto, and round-trip, ordinary and in place; any slice maps like the whole image", () => {
+    // 8 of 60 functions grew: every initial location after the first of them changes, by 8 amounts
+    const grow = new Map(Array.from({ length: 8 }, (_, k) => [3 + k * 7, 5 + ((k * 37) % 61)]));
+    const old = ehElf(5, 60);
+    const nw = ehElf(5, 60, grow);
+    expect(elfEhTables(old)).toMatchObject({ hdrLen: 12 + 8 * 60, ehLen: 20 + 20 * 60 + 4 });
+    expect(elfEhTables(old.subarray(0, 0x3f))).toBeUndefined();
+    const d = createDelta(old, nw);
+    const flags = peekDeltaHeader(d.payload).flags & ~CODING_LANES;
+    expect(flags & PRED.elfEh).toBe(PRED.elfEh);
+    const size = (predict: number) => createRawDelta(old, nw, { filter: "none", predict }).patch.length;
+    expect(size(flags)).toBeLessThan(size(flags & ~PRED.elfEh) * 0.9);
+    expect(sha(applyChunked(old, d, [7, 100, 999], nw))).toBe(sha(nw));
+    expect(sha(applySmallWindowResumed(old, d))).toBe(sha(nw));
+    applyWithCuts(old, nw, createDelta(old, nw, { inPlace: { sectorSize: 256 } }), 256, 47);
+    // a table entry and an FDE's initial location: code at 0x40 moved by 0x10, the tables by 0x30
+    const eh: EhTables = { hdr: 0x100, hdrLen: 20, eh: 0x120, ehLen: 16 };
+    const map = new AddressMap(Int32Array.of(0, 0x80), Int32Array.of(0x80, 0x1000), Int32Array.of(0x10, 0x30));
+    const b = new Uint8Array(0x200);
+    const dv = new DataView(b.buffer);
+    dv.setInt32(0x10c, 0x40 - 0x100, true); // initial location, from the header's start
+    dv.setInt32(0x110, 0x128 - 0x100, true); // its FDE
+    dv.setInt32(0x128, 0x40 - 0x128, true); // pc-relative initial location
+    dv.setInt32(0x12c, 0x30, true); // its length: left alone (it points past the code)
+    mapReferences(PRED.elfEh, b, 0, map, 0x200, 0, 0, b.length, undefined, eh);
+    expect([dv.getInt32(0x10c, true), dv.getInt32(0x110, true), dv.getInt32(0x128, true), dv.getInt32(0x12c, true)]).toEqual([0x50 - 0x130, 0x28, 0x50 - 0x158, 0x30]);
+    expect(predFilterOk(PRED.elfEh | PRED.wasmAddr, FILTERS.none)).toBe(false);
+    expect(predFilterOk(PRED.elfEh | PRED.riscv | PRED.abs32, FILTERS.none)).toBe(true);
+    expect(predFilterOk(PRED.elfEh | PRED.thumb | PRED.abs32, FILTERS.thumb)).toBe(true);
+    expect(predFilterOk(PRED.elfEh | PRED.xtensa | PRED.ptr64 | PRED.abs32, FILTERS.none)).toBe(false);
+    // a header whose tables reach past the base: refused before anything is written
+    const vals: number[] = [];
+    let p = 1;
+    while (vals.length < (flags & PRED.abs32 ? 8 : 7)) {
+      let v = 0;
+      for (let mul = 1; ; mul *= 128) {
+        const c = d.payload[p++]!;
+        v += (c & 0x7f) * mul;
+        if (c < 0x80) break;
+      }
+      vals.push(v);
+    }
+    vals[vals.length - 3] = vals[1]!; // .eh_frame_hdr's length: the base's size
+    const head = [d.payload[0]!];
+    for (let v of vals) {
+      for (; v >= 0x80; v = Math.floor(v / 128)) head.push((v % 128) | 0x80);
+      head.push(v);
+    }
+    const bad = Buffer.concat([Uint8Array.from(head), d.payload.subarray(p)]);
+    expect(() => applyDelta(old, bad, d.encoding)).toThrow(/unwind tables outside the base image/);
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 20, maxLength: 400 }), fc.nat(), fc.nat(), fc.nat(), (img, x, y, z) => {
+        // tables somewhere in the image; their words point back into it now and then
+        const t: EhTables = { hdr: z % 120, hdrLen: 12 + 8 * (z % 9), eh: 140 + (z % 7), ehLen: 100 + (z % 50) };
+        const v = new DataView(img.buffer);
+        for (let p = t.hdr + 12; p + 4 <= Math.min(img.length, t.hdr + t.hdrLen); p += 4) if (img[p]! % 2 === 0) v.setInt32(p, (img[p]! % 200) - t.hdr, true);
+        for (let p = t.eh; p + 4 <= Math.min(img.length, t.eh + t.ehLen); p += 4) if (img[p]! % 2 === 0) v.setInt32(p, -(img[p]! % 140) - 1, true);
+        const m = new AddressMap(Int32Array.of(0, 100, 220), Int32Array.of(90, 200, 400), Int32Array.of(8, -12, 0x34));
+        expectSlicesMapLikeWhole(img, PRED.elfEh | PRED.abs32 | PRED.ptr64, m, 0, x, y, img.length, undefined, t);
       }),
       { numRuns: 3000 },
     );

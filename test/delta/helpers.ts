@@ -728,3 +728,68 @@ export function thumbMovwImage(seed: number, funcs: number, grow: ReadonlyMap<nu
   });
   return out;
 }
+
+/**
+ * A small 64-bit little-endian ELF image with unwind tables, as a shared library has them: code (functions
+ * of random bytes; `grow` pads function i by grow[i] bytes), then .eh_frame_hdr (its 12-byte head, then
+ * per function the offsets of its start and of its FDE from the header's start), then .eh_frame (a CIE,
+ * then per function an FDE whose initial location is pc-relative), .shstrtab and the section headers.
+ */
+export function ehElf(seed: number, funcs: number, grow: ReadonlyMap<number, number> = new Map()): Uint8Array {
+  const r = rng(seed);
+  const lens = Array.from({ length: funcs }, (_, i) => 24 + Math.floor(r() * 80) + (grow.get(i) ?? 0));
+  const starts: number[] = [];
+  let at = 64;
+  for (const len of lens) {
+    starts.push(at);
+    at += len;
+  }
+  const hdr = (at + 3) & ~3;
+  const hdrLen = 12 + 8 * funcs;
+  const eh = (hdr + hdrLen + 7) & ~7;
+  const cie = 20;
+  const ehLen = cie + 20 * funcs + 4;
+  const names = "\0.text\0.eh_frame_hdr\0.eh_frame\0.shstrtab\0";
+  const strs = eh + ehLen;
+  const sh = (strs + names.length + 7) & ~7;
+  const out = new Uint8Array(sh + 5 * 64);
+  const dv = new DataView(out.buffer);
+  out.set([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1]);
+  dv.setUint16(18, 62, true);
+  dv.setBigUint64(0x28, BigInt(sh), true);
+  dv.setUint16(0x3a, 64, true);
+  dv.setUint16(0x3c, 5, true);
+  dv.setUint16(0x3e, 4, true);
+  lens.forEach((len, i) => {
+    const rf = rng(seed * 1000 + i);
+    for (let k = 0; k < len; k++) out[starts[i]! + k] = Math.floor(rf() * 256);
+  });
+  // .eh_frame_hdr: version 1, eh_frame_ptr pcrel sdata4, fde_count udata4, table datarel sdata4
+  out.set([1, 0x1b, 0x03, 0x3b], hdr);
+  dv.setInt32(hdr + 4, eh - (hdr + 4), true);
+  dv.setUint32(hdr + 8, funcs, true);
+  out.set([0x10, 0, 0, 0, 0, 0, 0, 0, 1, 0x7a, 0x52, 0, 1, 0x78, 0x10, 1, 0x1b, 0x0c, 7, 8], eh); // CIE
+  starts.forEach((s, i) => {
+    const f = eh + cie + 20 * i;
+    dv.setUint32(f, 16, true);
+    dv.setUint32(f + 4, f + 4 - eh, true); // back to the CIE
+    dv.setInt32(f + 8, s - (f + 8), true);
+    dv.setUint32(f + 12, lens[i]!, true);
+    out.set([0, 0x41, 0x0e, 0x10], f + 16);
+    dv.setInt32(hdr + 12 + 8 * i, s - hdr, true);
+    dv.setInt32(hdr + 16 + 8 * i, f - hdr, true);
+  });
+  for (let k = 0; k < names.length; k++) out[strs + k] = names.charCodeAt(k);
+  const section = (i: number, name: number, type: number, offset: number, size: number): void => {
+    const o = sh + 64 * i;
+    dv.setUint32(o, name, true);
+    dv.setUint32(o + 4, type, true);
+    dv.setBigUint64(o + 0x18, BigInt(offset), true);
+    dv.setBigUint64(o + 0x20, BigInt(size), true);
+  };
+  section(1, 1, 1, 64, at - 64);
+  section(2, 7, 1, hdr, hdrLen);
+  section(3, 21, 1, eh, ehLen);
+  section(4, 31, 3, strs, names.length);
+  return out;
+}
