@@ -193,9 +193,10 @@ export function predictionFromCopies(old: Uint8Array, nw: Uint8Array, copies: Ar
 }
 
 /**
- * Where a little-endian ELF image's unwind tables lie (.eh_frame_hdr and .eh_frame, from its section
- * headers), or undefined: not such an image, or it has no such sections (a stripped image keeps its
- * section headers; Go's executables have no .eh_frame).
+ * Where a little-endian ELF image's unwind tables lie (.eh_frame_hdr and .eh_frame, and ARM's
+ * .ARM.extab and .ARM.exidx, from its section headers), or undefined: not such an image, or it has no
+ * such sections (a stripped image keeps its section headers; Go's executables have no .eh_frame,
+ * Debian's armhf libraries no tables at all).
  */
 export function elfEhTables(b: Uint8Array): EhTables | undefined {
   const cls = elfClass(b);
@@ -218,17 +219,22 @@ export function elfEhTables(b: Uint8Array): EhTables | undefined {
     for (let p = strtab.offset + at(i).name; p < b.length && p < strtab.offset + strtab.size && b[p] !== 0 && s.length < 32; p++) s += String.fromCharCode(b[p]!);
     return s;
   };
-  let hdr: { offset: number; size: number } | undefined;
-  let frame: { offset: number; size: number } | undefined;
+  const found = new Map<string, { offset: number; size: number }>();
   for (let i = 1; i < shnum; i++) {
     const sec = at(i);
-    if (sec.offset + sec.size > b.length || sec.size === 0) continue;
-    const name = nameOf(i);
-    if (name === ".eh_frame_hdr") hdr = sec;
-    else if (name === ".eh_frame") frame = sec;
+    if (sec.offset + sec.size <= b.length && sec.size > 0) found.set(nameOf(i), sec);
   }
-  if (!hdr || !frame || hdr.size < 12) return undefined;
-  return { hdr: hdr.offset, hdrLen: hdr.size, eh: frame.offset, ehLen: frame.size };
+  const hdr = found.get(".eh_frame_hdr");
+  const frame = found.get(".eh_frame");
+  // ARM: .ARM.extab then .ARM.exidx, as one run when they are close (as linkers place them)
+  const idx = found.get(".ARM.exidx");
+  const tab = found.get(".ARM.extab");
+  let arm = idx;
+  if (idx && tab && tab.offset < idx.offset && idx.offset - (tab.offset + tab.size) < 64) arm = { offset: tab.offset, size: idx.offset + idx.size - tab.offset };
+  const eh = { hdr: 0, hdrLen: 0, eh: 0, ehLen: 0, arm: 0, armLen: 0 };
+  if (hdr && frame && hdr.size >= 12 && frame.size >= 16) Object.assign(eh, { hdr: hdr.offset, hdrLen: hdr.size, eh: frame.offset, ehLen: frame.size });
+  if (arm && arm.size >= 8) Object.assign(eh, { arm: arm.offset, armLen: arm.size });
+  return eh.hdrLen + eh.armLen > 0 ? eh : undefined;
 }
 
 /** Most segments for pointers past the image (PRED.extAbs). */

@@ -188,6 +188,8 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
   private ehHdrLen = 0;
   private ehAt = 0;
   private ehLen = 0;
+  private ehArm = 0;
+  private ehArmLen = 0;
   private eh: EhTables | undefined;
 
   /** What is wrong with the WebAssembly parameters (an image of oldSize bytes; runs: length, change, ...), or "". */
@@ -530,8 +532,8 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
         flagsAt++;
       }
       if (k === flagsAt && (v & 4) !== 0) want++;
-      // the unwind tables: .eh_frame_hdr's offset and length, then .eh_frame's
-      if (k === flagsAt && Math.floor(v / PRED.elfEh) % 2 === 1) want += 4;
+      // the unwind tables: .eh_frame_hdr's offset and length, then .eh_frame's, then ARM's
+      if (k === flagsAt && Math.floor(v / PRED.elfEh) % 2 === 1) want += 6;
       // WebAssembly: base, delta, data start, code start, the run count, then each run's length and change
       if (k === flagsAt && Math.floor(v / PRED.wasmAddr) % 2 === 1) want += 5;
       if (k === flagsAt + 5 && Math.floor(vals[flagsAt]! / PRED.wasmAddr) % 2 === 1) {
@@ -547,7 +549,7 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
     this.predBase = flags & 4 ? vals[flagsAt + 1]! : 0;
     if (flags & PRED.elfEh) {
       const at = flagsAt + 1 + (flags & 4 ? 1 : 0);
-      [this.ehHdr, this.ehHdrLen, this.ehAt, this.ehLen] = [vals[at]!, vals[at + 1]!, vals[at + 2]!, vals[at + 3]!];
+      [this.ehHdr, this.ehHdrLen, this.ehAt, this.ehLen, this.ehArm, this.ehArmLen] = vals.slice(at, at + 6) as [number, number, number, number, number, number];
       if (!this.setEh(vals[1]!)) throw corrupt("unwind tables outside the base image");
     }
     if (flags & PRED.wasmAddr) {
@@ -736,8 +738,8 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
 
   /** PRED.elfEh: the tables' object from the fields; false when they do not lie in a base of oldSize bytes. */
   private setEh(oldSize: number): boolean {
-    if (this.ehHdr + this.ehHdrLen > oldSize || this.ehAt + this.ehLen > oldSize) return false;
-    this.eh = { hdr: this.ehHdr, hdrLen: this.ehHdrLen, eh: this.ehAt, ehLen: this.ehLen };
+    if (this.ehHdr + this.ehHdrLen > oldSize || this.ehAt + this.ehLen > oldSize || this.ehArm + this.ehArmLen > oldSize) return false;
+    this.eh = { hdr: this.ehHdr, hdrLen: this.ehHdrLen, eh: this.ehAt, ehLen: this.ehLen, arm: this.ehArm, armLen: this.ehArmLen };
     return true;
   }
 
@@ -1404,7 +1406,7 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
   private static readonly NUMS = [
     "phase", "st", "filter", "newSize", "oldSize", "range", "code", "copyRem", "litRem", "oldPos", "curCopyLen", "newPos",
     "outBase", "produced", "consumed", "rep0", "rep1", "prevOldEnd", "lastLit", "hist", "prevDiff", "prev", "kind", "trailing",
-    "predFlags", "predBase", "wasmBase", "wasmDelta", "wasmStart", "wasmCode", "ehHdr", "ehHdrLen", "ehAt", "ehLen", "mapN", "mapI", "mapPrevEnd", "mapPrevShift", "histDist", "zrem", "znz", "coding", "substHit",
+    "predFlags", "predBase", "wasmBase", "wasmDelta", "wasmStart", "wasmCode", "ehHdr", "ehHdrLen", "ehAt", "ehLen", "ehArm", "ehArmLen", "mapN", "mapI", "mapPrevEnd", "mapPrevShift", "histDist", "zrem", "znz", "coding", "substHit",
   ] as const;
 
   /** Everything needed to resume after the bytes pushed so far (call between push() calls). */

@@ -91,8 +91,8 @@ export const PRED = {
   xtensaNear: 33554432,
   /**
    * ELF unwind tables (with any flags but wasmAddr and s390rel; their place in the header, EhTables):
-   * the offsets of .eh_frame_hdr's table and the pc-relative initial locations of .eh_frame's FDEs
-   * follow their targets (see mapElfEh).
+   * the offsets of .eh_frame_hdr's table, the pc-relative initial locations of .eh_frame's FDEs and
+   * the prel31 offsets of ARM's .ARM.extab and .ARM.exidx follow their targets (see mapElfEh).
    */
   elfEh: 67108864,
 } as const;
@@ -587,7 +587,10 @@ export function mapReferences(flags: number, buf: Uint8Array, pos0: number, map:
   if (flags & PRED.elfEh && eh) mapElfEh(buf, pos0, map, oldSize, n, eh);
 }
 
-/** Where an ELF image's unwind tables lie (PRED.elfEh; file offsets in the base, from its section headers). */
+/**
+ * Where an ELF image's unwind tables lie (PRED.elfEh; file offsets in the base, from its section
+ * headers; a length 0 where the image has no such table).
+ */
 export interface EhTables {
   /** .eh_frame_hdr */
   hdr: number;
@@ -595,6 +598,9 @@ export interface EhTables {
   /** .eh_frame */
   eh: number;
   ehLen: number;
+  /** ARM: .ARM.extab and .ARM.exidx (one run: the two sections and what lies between them) */
+  arm: number;
+  armLen: number;
 }
 
 /**
@@ -602,7 +608,10 @@ export interface EhTables {
  * the header's start (each FDE's initial location, and the FDE) whose target lies in the base become
  * (target + shift) - (header + its shift); in .eh_frame, a 32-bit word (on the section's 4-byte grid)
  * that as a pc-relative offset points before .eh_frame (an FDE's initial location: the code) becomes
- * (target + shift) - (word + its shift). Decided from the word and its position alone.
+ * (target + shift) - (word + its shift); in ARM's tables, a word with bit 31 clear (on the run's 4-byte
+ * grid) that as a prel31 offset (31 bits, signed) points before the run (a function's start in
+ * .ARM.exidx, a personality routine in .ARM.extab) gets the same, in 31 bits. Decided from the word
+ * and its position alone.
  */
 function mapElfEh(buf: Uint8Array, pos0: number, map: AddressMap, oldSize: number, n: number, eh: EhTables): void {
   const word = (i: number): number => buf[i]! | (buf[i + 1]! << 8) | (buf[i + 2]! << 16) | (buf[i + 3]! << 24);
@@ -626,10 +635,21 @@ function mapElfEh(buf: Uint8Array, pos0: number, map: AddressMap, oldSize: numbe
     const t = p + word(p - pos0);
     if (t >= 0 && t < eh.eh) put(p - pos0, t + map.shift(t) - (p + map.shiftSeq(p)));
   }
+  // ARM's tables: prel31 words into what lies before them
+  const aEnd = Math.min(eh.arm + eh.armLen, pos0 + n);
+  for (let p = first(eh.arm, eh.arm); p + 4 <= aEnd; p += 4) {
+    const w = word(p - pos0);
+    if (w < 0) continue; // bit 31 set: inline unwind data, or not a prel31 offset
+    const t = p + ((w << 1) >> 1);
+    if (t >= 0 && t < eh.arm) {
+      const d = t + map.shift(t) - (p + map.shiftSeq(p));
+      if (d >= -(2 ** 30) && d < 2 ** 30) put(p - pos0, d & 0x7fffffff);
+    }
+  }
 }
 
 function inEhTables(p: number, eh: EhTables): boolean {
-  return (p + 8 > eh.hdr && p < eh.hdr + eh.hdrLen) || (p + 8 > eh.eh && p < eh.eh + eh.ehLen);
+  return (p + 8 > eh.hdr && p < eh.hdr + eh.hdrLen) || (p + 8 > eh.eh && p < eh.eh + eh.ehLen) || (p + 8 > eh.arm && p < eh.arm + eh.armLen);
 }
 
 /** mapReferences without the unwind tables (`eh`: given with PRED.elfEh, for the pointer pass to skip them). */

@@ -3,7 +3,7 @@
 //   header  byte 0: 0xD0 | filter id (bits 0..3) ; varint new size ; varint old size ; varint map
 //           flags (PRED in predict.ts) and coding flags (CODING_LANES) ; varint load address when the
 //           flags include absolute pointers ; with PRED.elfEh: offset and length of the base's
-//           .eh_frame_hdr, then of its .eh_frame ; with PRED.wasmAddr: zigzag base, zigzag delta, data
+//           .eh_frame_hdr, of its .eh_frame and of its ARM tables (EhTables) ; with PRED.wasmAddr: zigzag base, zigzag delta, data
 //           start, code start, run count, then per run its length and zigzag index change
 //           (WasmAddressing in wasm.ts)
 //   body    [address map: segment count, then per segment gap, length - 1, shift change]
@@ -414,7 +414,7 @@ export function encodeHeader(
   const flags = (pred?.flags ?? 0) | coding;
   putVarint(h, flags);
   if (flags & 4) putVarint(h, pred!.base);
-  if (flags & PRED.elfEh) for (const v of [pred!.eh!.hdr, pred!.eh!.hdrLen, pred!.eh!.eh, pred!.eh!.ehLen]) putVarint(h, v);
+  if (flags & PRED.elfEh) for (const v of [pred!.eh!.hdr, pred!.eh!.hdrLen, pred!.eh!.eh, pred!.eh!.ehLen, pred!.eh!.arm, pred!.eh!.armLen]) putVarint(h, v);
   if (flags & PRED.wasmAddr) {
     const w = pred!.wasm!;
     putVarint(h, zigzag(w.base));

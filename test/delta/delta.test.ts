@@ -782,8 +782,8 @@ describe("createDelta / decoder", () => {
     expect(sha(applyChunked(old, d, [7, 100, 999], nw))).toBe(sha(nw));
     expect(sha(applySmallWindowResumed(old, d))).toBe(sha(nw));
     applyWithCuts(old, nw, createDelta(old, nw, { inPlace: { sectorSize: 256 } }), 256, 47);
-    // a table entry and an FDE's initial location: code at 0x40 moved by 0x10, the tables by 0x30
-    const eh: EhTables = { hdr: 0x100, hdrLen: 20, eh: 0x120, ehLen: 16 };
+    // a table entry, an FDE's initial location and two ARM index entries: code at 0x40 and 0x60 moved by 0x10, the tables by 0x30
+    const eh: EhTables = { hdr: 0x100, hdrLen: 20, eh: 0x120, ehLen: 16, arm: 0x140, armLen: 16 };
     const map = new AddressMap(Int32Array.of(0, 0x80), Int32Array.of(0x80, 0x1000), Int32Array.of(0x10, 0x30));
     const b = new Uint8Array(0x200);
     const dv = new DataView(b.buffer);
@@ -791,8 +791,13 @@ describe("createDelta / decoder", () => {
     dv.setInt32(0x110, 0x128 - 0x100, true); // its FDE
     dv.setInt32(0x128, 0x40 - 0x128, true); // pc-relative initial location
     dv.setInt32(0x12c, 0x30, true); // its length: left alone (it points past the code)
+    dv.setUint32(0x140, (0x40 - 0x140) & 0x7fffffff, true); // prel31 to a function
+    dv.setUint32(0x144, 0x80b0b0b0, true); // inline unwind opcodes (bit 31 set): left alone
+    dv.setUint32(0x148, (0x60 - 0x148) & 0x7fffffff, true);
+    dv.setUint32(0x14c, 1, true); // EXIDX_CANTUNWIND: left alone (it points into the table)
     mapReferences(PRED.elfEh, b, 0, map, 0x200, 0, 0, b.length, undefined, eh);
     expect([dv.getInt32(0x10c, true), dv.getInt32(0x110, true), dv.getInt32(0x128, true), dv.getInt32(0x12c, true)]).toEqual([0x50 - 0x130, 0x28, 0x50 - 0x158, 0x30]);
+    expect([0x140, 0x144, 0x148, 0x14c].map((o) => dv.getUint32(o, true))).toEqual([(0x50 - 0x170) & 0x7fffffff, 0x80b0b0b0, (0x70 - 0x178) & 0x7fffffff, 1]);
     expect(predFilterOk(PRED.elfEh | PRED.wasmAddr, FILTERS.none)).toBe(false);
     expect(predFilterOk(PRED.elfEh | PRED.riscv | PRED.abs32, FILTERS.none)).toBe(true);
     expect(predFilterOk(PRED.elfEh | PRED.thumb | PRED.abs32, FILTERS.thumb)).toBe(true);
@@ -800,7 +805,8 @@ describe("createDelta / decoder", () => {
     // a header whose tables reach past the base: refused before anything is written
     const vals: number[] = [];
     let p = 1;
-    while (vals.length < (flags & PRED.abs32 ? 8 : 7)) {
+    // sizes, flags, [load address], then the tables: .eh_frame_hdr, .eh_frame and ARM's, offset and length each
+    while (vals.length < (flags & PRED.abs32 ? 10 : 9)) {
       let v = 0;
       for (let mul = 1; ; mul *= 128) {
         const c = d.payload[p++]!;
@@ -809,7 +815,7 @@ describe("createDelta / decoder", () => {
       }
       vals.push(v);
     }
-    vals[vals.length - 3] = vals[1]!; // .eh_frame_hdr's length: the base's size
+    vals[vals.length - 5] = vals[1]!; // .eh_frame_hdr's length: the base's size
     const head = [d.payload[0]!];
     for (let v of vals) {
       for (; v >= 0x80; v = Math.floor(v / 128)) head.push((v % 128) | 0x80);
@@ -820,10 +826,11 @@ describe("createDelta / decoder", () => {
     fc.assert(
       fc.property(fc.uint8Array({ minLength: 20, maxLength: 400 }), fc.nat(), fc.nat(), fc.nat(), (img, x, y, z) => {
         // tables somewhere in the image; their words point back into it now and then
-        const t: EhTables = { hdr: z % 120, hdrLen: 12 + 8 * (z % 9), eh: 140 + (z % 7), ehLen: 100 + (z % 50) };
+        const t: EhTables = { hdr: z % 120, hdrLen: 12 + 8 * (z % 9), eh: 140 + (z % 7), ehLen: 100 + (z % 50), arm: 300 + (z % 5), armLen: 40 + (z % 60) };
         const v = new DataView(img.buffer);
         for (let p = t.hdr + 12; p + 4 <= Math.min(img.length, t.hdr + t.hdrLen); p += 4) if (img[p]! % 2 === 0) v.setInt32(p, (img[p]! % 200) - t.hdr, true);
         for (let p = t.eh; p + 4 <= Math.min(img.length, t.eh + t.ehLen); p += 4) if (img[p]! % 2 === 0) v.setInt32(p, -(img[p]! % 140) - 1, true);
+        for (let p = t.arm; p + 4 <= Math.min(img.length, t.arm + t.armLen); p += 4) if (img[p]! % 2 === 0) v.setUint32(p, (-(img[p]! % 300) - 1) & 0x7fffffff, true);
         const m = new AddressMap(Int32Array.of(0, 100, 220), Int32Array.of(90, 200, 400), Int32Array.of(8, -12, 0x34));
         expectSlicesMapLikeWhole(img, PRED.elfEh | PRED.abs32 | PRED.ptr64, m, 0, x, y, img.length, undefined, t);
       }),
