@@ -1188,6 +1188,8 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
           if (n <= 256) for (let j = 0; j < n; j++) outBuf[f + j] = win[o + j]!;
           else outBuf.set(win.subarray(o, o + n), f);
         }
+        // (never true: a guard, so that a slip in the bounds above fails instead of looping forever)
+        if (n <= 0) throw corrupt("copy made no progress", { at: newPos });
         zrem -= n;
         copyRem -= n;
         newPos += n;
