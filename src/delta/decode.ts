@@ -14,6 +14,10 @@ import type { PayloadDecoder, RandomAccessReader } from "./types.js";
 
 export { MAP_SEGMENT_BYTES };
 const SIGN = -0x80000000; // x ^ SIGN orders int32-held unsigned values as signed ones
+/** copyInRange's outcomes: the copy is done, the input ran out, or the step range is full (INPLACE_FLOW). */
+const COPY_DONE = 0;
+const COPY_STALLED = 1;
+const COPY_RANGE_END = 2;
 const TOPMASK = -0x1000000; // range & TOPMASK === 0: range < 2^24, renormalise
 const PAD = 96; // zero bytes appended to the input at finish(); the encoder drops trailing zeros
 const OP_MARGIN = 320; // input bytes an operation header can consume at most (2 per coded bit)
@@ -1034,14 +1038,24 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
     }
   }
 
+  /** The current copy, on across step ranges when operations flow (INPLACE_FLOW); false when the input ran out. */
   private copy(out: (image: Uint8Array) => void, final: boolean): boolean {
+    for (;;) {
+      const r = this.copyInRange(out, final);
+      if (r !== COPY_RANGE_END) return r === COPY_DONE;
+      this.flowOn();
+    }
+  }
+
+  /** The copy up to the step range's end (INPLACE_FLOW), else to its end: COPY_DONE, COPY_STALLED or COPY_RANGE_END. */
+  private copyInRange(out: (image: Uint8Array) => void, final: boolean): number {
     // the hot loop of apply: coder, positions and run state in locals, written back on every exit
     const outBuf = this.outBuf;
     // in-place: output bytes [rpLo, rpHi) were replayed from the region (nothing to read for them)
-    let rpLo = this.rpLo;
-    let rpHi = this.rpHi;
+    const rpLo = this.rpLo;
+    const rpHi = this.rpHi;
     // INPLACE_FLOW: where the step range's output ends (the copy goes on in the next range)
-    let cap = this.flow ? this.sectorEnd - this.outBase : Infinity;
+    const cap = this.flow ? this.sectorEnd - this.outBase : Infinity;
     const probs = this.probs;
     const buf = this.buf;
     const flushAt = this.inplace ? Infinity : outBuf.length - 4;
@@ -1067,6 +1081,7 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
     const substProbs = L.subst;
     const narrow = narrowCode(this.filter);
     let stalled = false;
+    let crossed = false;
     while (copyRem > 0) {
       if (outFill >= flushAt) {
         this.outFill = outFill;
@@ -1074,24 +1089,8 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
         outFill = this.outFill;
       }
       if (outFill >= cap) {
-        this.range = range;
-        this.code = code;
-        this.pos = pos;
-        this.copyRem = copyRem;
-        this.zrem = zrem;
-        this.znz = znz;
-        this.newPos = newPos;
-        this.oldPos = oldPos;
-        this.outFill = outFill;
-        this.hist = hist;
-        this.prevDiff = prevDiff;
-        this.prev = prev;
-        this.substHit = substHit;
-        this.flowOn();
-        outFill = this.outFill;
-        rpLo = this.rpLo;
-        rpHi = this.rpHi;
-        cap = this.sectorEnd - this.outBase;
+        crossed = true;
+        break;
       }
       if (zrem === 0 && znz === 0) {
         // the next run: (zeros + 1) before a non-zero difference, or 0 = the rest of the copy is zero
@@ -1286,7 +1285,7 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
     this.prevDiff = prevDiff;
     this.prev = prev;
     this.substHit = substHit;
-    return !stalled;
+    return crossed ? COPY_RANGE_END : stalled ? COPY_STALLED : COPY_DONE;
   }
 
   /** An exact copy from the output itself, `histDist` bytes back (LZ77 style; may overlap). */
