@@ -15,6 +15,18 @@ import { applyWithCuts, link, makeProgram, rangeFieldAt, rangeFieldValue, rng, r
 
 const S = 256;
 
+/** What applying `payload` in place over `region` throws (undefined when it applies). */
+function inPlaceError(encoding: Parameters<typeof createInPlaceApplier>[0], region: MemoryRegion, payload: Uint8Array, targetSha256: string): unknown {
+  try {
+    const a = createInPlaceApplier(encoding, region, { targetSha256 });
+    a.push(payload, () => {});
+    a.finish(() => {});
+  } catch (e) {
+    return e;
+  }
+  return undefined;
+}
+
 /** A shrinking pair whose sectors copy from each other in a cycle: the halves swapped, `drop` bytes of the first half's end removed. */
 function shrinkingSwap(seed: number, drop: number): [Uint8Array, Uint8Array] {
   const old = link(makeProgram(seed, 40, 220));
@@ -70,14 +82,7 @@ describe("in-place stashes in sectors the base no longer needs", () => {
       const bad = new Uint8Array(d.payload);
       bad[at] = v;
       const region = new MemoryRegion(old, S, nw.length);
-      let error: unknown;
-      try {
-        const a = createInPlaceApplier(d.encoding, region, { targetSha256: sha(nw) });
-        a.push(bad, () => {});
-        a.finish(() => {});
-      } catch (e) {
-        error = e;
-      }
+      const error = inPlaceError(d.encoding, region, bad, sha(nw));
       expect(error).toBeInstanceOf(FormatError);
       expect((error as FormatError).reason).toBe("corrupt-patch");
       expect(region.writes).toBe(0);
@@ -152,16 +157,7 @@ describe("straight in-place patches (nothing announced per step)", () => {
       // the same body read as a straight patch whose operations end with their ranges: a typed error, nothing bootable
       const bad = new Uint8Array(d.payload);
       bad[rangeFieldAt(bad)] = v - INPLACE_FLOW;
-      const region = new MemoryRegion(old, S, nw.length);
-      let error: unknown;
-      try {
-        const a = createInPlaceApplier(d.encoding, region, { targetSha256: sha(nw) });
-        a.push(bad, () => {});
-        a.finish(() => {});
-      } catch (e) {
-        error = e;
-      }
-      expect(isFotaError(error)).toBe(true);
+      expect(isFotaError(inPlaceError(d.encoding, new MemoryRegion(old, S, nw.length), bad, sha(nw)))).toBe(true);
     }
   });
 
