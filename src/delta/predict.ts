@@ -84,9 +84,9 @@ export const PRED = {
   /** With thumb and abs32: MOVW/MOVT address pairs, as LLVM builds them (see movw.ts). */
   thumbMovw: 16777216,
   /**
-   * With xtensa: also jumps (J) and literal loads (L32R) whose target lies within XTENSA_NEAR_JUMP or XTENSA_NEAR_LITERAL bytes
-   * (see mapXtensaCalls; windows are decided among all three kinds, so calls map as without it only
-   * where no near window is close).
+   * With xtensa: also jumps (J) and literal loads (L32R) whose target lies within XTENSA_NEAR_JUMP or
+   * XTENSA_NEAR_LITERAL bytes (see mapXtensaNear; windows are decided among all three kinds, so calls
+   * map as without it only where no near window is close).
    */
   xtensaNear: 33554432,
   /**
