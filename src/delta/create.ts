@@ -62,6 +62,12 @@ export function buildPrediction(old: Uint8Array, nw: Uint8Array, ops: readonly O
   return predictionFromCopies(old, nw, copiesOf(ops), flags, maxSeg);
 }
 
+/** Words under this are small numbers, not pointers (a load address is higher: firmware's, or an executable's)... */
+const SMALL_NUMBER_MAX = 0x100000;
+/** ...except in an ELF image loaded at 0 (a shared library or PIE): there pointers start past the headers. */
+const SMALL_POINTER_MIN = 0x1000;
+const ELF_DYN = 3;
+
 /** Aligned 32-bit words of copies that changed: wo[i] in the old image, wn[i] in the new. */
 interface ChangedWords {
   wo: Float64Array;
@@ -75,10 +81,12 @@ interface ChangedWords {
  * words; its pointers are further on). Typed arrays and plain loops: they run over most of the image.
  */
 function changedWords(old: Uint8Array, nw: Uint8Array, copies: Array<[number, number, number]>, max: number, wide: boolean): ChangedWords {
+  // (small numbers are not taken for pointers, but in a shared library or PIE loaded at 0 the pointers are small)
+  const least = elfType(old) === ELF_DYN ? SMALL_POINTER_MIN : SMALL_NUMBER_MAX;
   let total = 0;
   for (let c = 0; c < copies.length; c++) {
     const cp = copies[c]!;
-    if ((cp[0] - cp[1]) % (wide ? 8 : 4) === 0) total = changedWordsIn(old, nw, cp[0], cp[1], cp[2], null, null, total, Infinity, 1, wide);
+    if ((cp[0] - cp[1]) % (wide ? 8 : 4) === 0) total = changedWordsIn(old, nw, cp[0], cp[1], cp[2], null, null, total, Infinity, 1, wide, 0, least);
   }
   const stride = Math.max(1, Math.ceil(total / max));
   const wo = new Float64Array(max);
@@ -89,8 +97,8 @@ function changedWords(old: Uint8Array, nw: Uint8Array, copies: Array<[number, nu
     const cp = copies[c]!;
     if ((cp[0] - cp[1]) % (wide ? 8 : 4) !== 0) continue;
     const before = seen;
-    seen = changedWordsIn(old, nw, cp[0], cp[1], cp[2], null, null, seen, Infinity, 1, wide);
-    count = changedWordsIn(old, nw, cp[0], cp[1], cp[2], wo, wn, count, max, stride, wide, before);
+    seen = changedWordsIn(old, nw, cp[0], cp[1], cp[2], null, null, seen, Infinity, 1, wide, 0, least);
+    count = changedWordsIn(old, nw, cp[0], cp[1], cp[2], wo, wn, count, max, stride, wide, before, least);
   }
   return { wo, wn, count };
 }
@@ -100,7 +108,7 @@ function changedWords(old: Uint8Array, nw: Uint8Array, copies: Array<[number, nu
  * index among all changed words (counting on from `index0`) is a multiple of it. Returns the new
  * count (collected) or index (counted).
  */
-function changedWordsIn(old: Uint8Array, nw: Uint8Array, o: number, n: number, len: number, wos: Float64Array | null, wns: Float64Array | null, count: number, max: number, stride: number, wide: boolean, index0 = 0): number {
+function changedWordsIn(old: Uint8Array, nw: Uint8Array, o: number, n: number, len: number, wos: Float64Array | null, wns: Float64Array | null, count: number, max: number, stride: number, wide: boolean, index0 = 0, least = SMALL_NUMBER_MAX): number {
   let index = index0;
   const step = wide ? 8 : 4;
   for (let k = (step - (o & (step - 1))) & (step - 1); k + step <= len && count < max; k += step) {
@@ -109,7 +117,7 @@ function changedWordsIn(old: Uint8Array, nw: Uint8Array, o: number, n: number, l
     if (wide && (!isPtr64(old, a) || !isPtr64(nw, b))) continue;
     // the tests below on bytes first (same top byte, not a small number, not the same word): a 32-bit
     // value is a heap number until this loop is compiled, so few are made
-    if (old[a + 3] !== nw[b + 3] || (old[a + 3] === 0 && old[a + 2]! < 16)) continue;
+    if (old[a + 3] !== nw[b + 3] || (old[a + 3] === 0 && ((old[a + 2]! << 16) | (old[a + 1]! << 8) | old[a]!) < least)) continue;
     if (old[a] === nw[b] && old[a + 1] === nw[b + 1] && old[a + 2] === nw[b + 2]) continue;
     if (wos === null) {
       count++;
@@ -761,6 +769,9 @@ export function mappedBase(oldF: Uint8Array, pred: Prediction, barrier = 0): Uin
 }
 
 /** An ELF image's class (1: 32-bit, 2: 64-bit), 0 for anything else. */
+/** The type of a little-endian ELF image (e_type; 3: a shared object or PIE), else 0. */
+const elfType = (b: Uint8Array): number => (elfClass(b) !== 0 && b.length >= 20 && b[5] === 1 ? b[16]! | (b[17]! << 8) : 0);
+
 /** The machine of a little-endian ELF image (e_machine; 40: ARM), else 0. */
 const elfMachine = (b: Uint8Array): number => (elfClass(b) !== 0 && b.length >= 20 && b[5] === 1 ? b[18]! | (b[19]! << 8) : 0);
 

@@ -838,6 +838,20 @@ describe("createDelta / decoder", () => {
     );
   });
 
+  it("takes small words for pointers in an ELF image loaded at 0 (a shared library), and only there", () => {
+    // (200 functions: 13 KB, most pointers past the first 4 KiB)
+    const grow = new Map(Array.from({ length: 8 }, (_, k) => [3 + k * 23, 5 + ((k * 37) % 61)]));
+    const [old, nw] = [ehElf(6, 200), ehElf(6, 200, grow)];
+    const d = createDelta(old, nw);
+    // pointers are file offsets under 1 MiB here: as a shared object the pointer map takes them
+    expect(peekDeltaHeader(d.payload).flags & PRED.abs32).toBe(PRED.abs32);
+    expect(sha(applyDelta(old, d.payload, d.encoding))).toBe(sha(nw));
+    // the same bytes as an executable (type 2, loaded higher): small numbers are not pointers there
+    const exec = createDelta(ehElf(6, 200, new Map(), 2), ehElf(6, 200, grow, 2));
+    expect(peekDeltaHeader(exec.payload).flags & PRED.abs32).toBe(0);
+    expect(d.payload.length).toBeLessThan(exec.payload.length * 0.9);
+  });
+
   it("takes an ARM ELF image with few Thumb calls for Thumb code (Debian's armhf shared libraries), and only an ARM ELF one", () => {
     // Thumb code after a 32-bit little-endian ELF header, then text: BL pairs 0.005-0.03 per 4 bytes
     const p = makeProgram(81, 30, 260);

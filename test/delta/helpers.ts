@@ -733,9 +733,11 @@ export function thumbMovwImage(seed: number, funcs: number, grow: ReadonlyMap<nu
  * A small 64-bit little-endian ELF image with unwind tables, as a shared library has them: code (functions
  * of random bytes; `grow` pads function i by grow[i] bytes), then .eh_frame_hdr (its 12-byte head, then
  * per function the offsets of its start and of its FDE from the header's start), then .eh_frame (a CIE,
- * then per function an FDE whose initial location is pc-relative), .shstrtab and the section headers.
+ * then per function an FDE whose initial location is pc-relative), a table of 64-bit pointers to the
+ * functions (as a shared library's relocated data has them: loaded at 0, so they are file offsets),
+ * .shstrtab and the section headers. Its ELF type is a shared object (3) unless `type` says otherwise.
  */
-export function ehElf(seed: number, funcs: number, grow: ReadonlyMap<number, number> = new Map()): Uint8Array {
+export function ehElf(seed: number, funcs: number, grow: ReadonlyMap<number, number> = new Map(), type = 3): Uint8Array {
   const r = rng(seed);
   const lens = Array.from({ length: funcs }, (_, i) => 24 + Math.floor(r() * 80) + (grow.get(i) ?? 0));
   const starts: number[] = [];
@@ -750,11 +752,13 @@ export function ehElf(seed: number, funcs: number, grow: ReadonlyMap<number, num
   const cie = 20;
   const ehLen = cie + 20 * funcs + 4;
   const names = "\0.text\0.eh_frame_hdr\0.eh_frame\0.shstrtab\0";
-  const strs = eh + ehLen;
+  const ptrs = (eh + ehLen + 7) & ~7;
+  const strs = ptrs + 8 * funcs;
   const sh = (strs + names.length + 7) & ~7;
   const out = new Uint8Array(sh + 5 * 64);
   const dv = new DataView(out.buffer);
   out.set([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1]);
+  dv.setUint16(16, type, true);
   dv.setUint16(18, 62, true);
   dv.setBigUint64(0x28, BigInt(sh), true);
   dv.setUint16(0x3a, 64, true);
@@ -778,6 +782,7 @@ export function ehElf(seed: number, funcs: number, grow: ReadonlyMap<number, num
     out.set([0, 0x41, 0x0e, 0x10], f + 16);
     dv.setInt32(hdr + 12 + 8 * i, s - hdr, true);
     dv.setInt32(hdr + 16 + 8 * i, f - hdr, true);
+    dv.setBigUint64(ptrs + 8 * i, BigInt(starts[(i * 7 + 3) % funcs]!), true);
   });
   for (let k = 0; k < names.length; k++) out[strs + k] = names.charCodeAt(k);
   const section = (i: number, name: number, type: number, offset: number, size: number): void => {
