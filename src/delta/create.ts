@@ -64,7 +64,7 @@ export function buildPrediction(old: Uint8Array, nw: Uint8Array, ops: readonly O
 
 /** Words under this are small numbers, not pointers (a load address is higher: firmware's, or an executable's)... */
 const SMALL_NUMBER_MAX = 0x100000;
-/** ...except in an ELF image loaded at 0 (a shared library or PIE): there pointers start past the headers. */
+/** ...except in an ELF image loaded at 0 (a shared library or PIE) where no load address fits the larger words: there pointers start past the headers. */
 const SMALL_POINTER_MIN = 0x1000;
 const ELF_DYN = 3;
 
@@ -80,9 +80,7 @@ interface ChangedWords {
  * order, spread evenly over all of them (an executable's code comes first and holds most changed
  * words; its pointers are further on). Typed arrays and plain loops: they run over most of the image.
  */
-function changedWords(old: Uint8Array, nw: Uint8Array, copies: Array<[number, number, number]>, max: number, wide: boolean): ChangedWords {
-  // (small numbers are not taken for pointers, but in a shared library or PIE loaded at 0 the pointers are small)
-  const least = elfType(old) === ELF_DYN ? SMALL_POINTER_MIN : SMALL_NUMBER_MAX;
+function changedWords(old: Uint8Array, nw: Uint8Array, copies: Array<[number, number, number]>, max: number, wide: boolean, least = SMALL_NUMBER_MAX): ChangedWords {
   let total = 0;
   for (let c = 0; c < copies.length; c++) {
     const cp = copies[c]!;
@@ -169,8 +167,15 @@ export function predictionFromCopies(old: Uint8Array, nw: Uint8Array, copies: Ar
   let base = 0;
   if (flags & PRED.abs32) {
     // sample changed aligned words in copies and pick the load address that predicts most of them
-    const words = changedWords(old, nw, copies, 4000, (flags & PRED.ptr64) !== 0);
+    let words = changedWords(old, nw, copies, 4000, (flags & PRED.ptr64) !== 0);
     base = loadAddress(map, words);
+    if (predictedWords(map, old.length, words, base) < Math.max(8, words.count * 0.05) && elfType(old) === ELF_DYN) {
+      // a shared library or PIE loaded at 0: its pointers are small numbers, which the sample skips; a
+      // library under 1 MB has no others (taken only then: in larger ones the small words sampled as
+      // well are mostly other numbers, and a load address they vote for maps the pointers wrongly)
+      words = changedWords(old, nw, copies, 4000, (flags & PRED.ptr64) !== 0, SMALL_POINTER_MIN);
+      base = loadAddress(map, words);
+    }
     if (predictedWords(map, old.length, words, base) < Math.max(8, words.count * 0.05)) {
       // LLVM's Thumb code keeps few pointers in words: its MOVW/MOVT pairs tell the load address then
       const pairs = flags & PRED.thumbMovw ? changedMovwPairs(old, nw, copies, 4000) : null;
