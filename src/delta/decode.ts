@@ -9,7 +9,7 @@ import { applyFilter, filterName, FILTER_MARGIN, FILTERS } from "./filters.js";
 import { AddressMap, mapMargin, mapReferences, marginWindowBytes, PRED, predFilterOk, PRED_ALL, type EhTables } from "./predict.js";
 import { WASM_MAX_CALL_RUNS, type WasmAddressing } from "./wasm.js";
 import { L, MOVE_BITS, newModel, PROB_BITS, type LenModel } from "./rangecoder.js";
-import { copyLenCtx, dbyteCtx, HISTORY_BYTES, INPLACE_FLOW, inPlaceFlows, INPLACE_MAGIC, INPLACE_MAX_RANGE, INPLACE_MAX_SPARE, INPLACE_SPARE, INPLACE_STASH_ANYWHERE, INPLACE_STRADDLE, INPLACE_STRAIGHT, KIND_HISTORY, KIND_MAP, KIND_NEAR_MAP, litCtx, litLenCtx, narrowCode, runClass, STREAM_MAGIC, zrunCtx, END_MARK, unzigzag, CODING_LANES, SUBST_HIT, SUBST_TABLE_BYTES, substKey, MAP_SEGMENT_BYTES, type CoderState } from "./stream.js";
+import { copyLenCtx, dbyteCtx, HISTORY_BYTES, inPlaceFlows, inPlaceRangeLimit, INPLACE_MAGIC, INPLACE_MAX_RANGE, INPLACE_MAX_SPARE, INPLACE_SPARE, INPLACE_STASH_ANYWHERE, INPLACE_STRADDLE, INPLACE_STRAIGHT, KIND_HISTORY, KIND_MAP, KIND_NEAR_MAP, litCtx, litLenCtx, narrowCode, runClass, STREAM_MAGIC, zrunCtx, END_MARK, unzigzag, CODING_LANES, SUBST_HIT, SUBST_TABLE_BYTES, substKey, MAP_SEGMENT_BYTES, type CoderState } from "./stream.js";
 import type { PayloadDecoder, RandomAccessReader } from "./types.js";
 
 export { MAP_SEGMENT_BYTES };
@@ -585,7 +585,7 @@ export class DeltaDecoder implements PayloadDecoder, CoderState {
       // (with the straight flag, bit 5 gives the direction: set = from the last sector down)
       // (a limit field of 17-31 in a straight patch from sector 0 up: INPLACE_FLOW added to the limit)
       this.flow = inPlaceFlows(vals[3]!) ? 1 : 0;
-      const K = (vals[3]! & (INPLACE_STASH_ANYWHERE - 1)) - (this.flow ? INPLACE_FLOW : 0);
+      const K = inPlaceRangeLimit(vals[3]!);
       if (this.flow && vals[3]! & (INPLACE_STRADDLE | INPLACE_SPARE)) throw corrupt("operations flowing across step ranges with other in-place flags");
       if (K < 1 || K > INPLACE_MAX_RANGE || vals[3]! > INPLACE_STRADDLE + INPLACE_SPARE + INPLACE_STRAIGHT + INPLACE_STASH_ANYWHERE + INPLACE_MAX_RANGE) throw corrupt(`step range of ${K} sectors out of range`);
       if (vals[3]! & INPLACE_STRADDLE) {

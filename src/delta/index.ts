@@ -10,7 +10,7 @@ import { DeltaDecoder, inPlaceMemoryBytes, MAP_SEGMENT_BYTES, type DeltaDecoderO
 import { FILTERS, filterName, type FilterName } from "./filters.js";
 import { createInPlacePatch, MemoryRegion, type InPlaceRegion, type InPlaceStats } from "./inplace.js";
 import { PRED, PRED_NAMES } from "./predict.js";
-import { CODING_LANES, INPLACE_FLOW, inPlaceFlows, INPLACE_MAGIC, INPLACE_MAX_RANGE, INPLACE_MAX_SPARE, INPLACE_SPARE, INPLACE_STASH_ANYWHERE, INPLACE_STRADDLE, INPLACE_STRAIGHT, STREAM_MAGIC } from "./stream.js";
+import { CODING_LANES, inPlaceFlows, inPlaceRangeLimit, INPLACE_MAGIC, INPLACE_MAX_RANGE, INPLACE_MAX_SPARE, INPLACE_SPARE, INPLACE_STASH_ANYWHERE, INPLACE_STRADDLE, INPLACE_STRAIGHT, STREAM_MAGIC } from "./stream.js";
 import type { PayloadDecoder, RandomAccessReader } from "./types.js";
 
 export type { PayloadDecoder, RandomAccessReader } from "./types.js";
@@ -354,7 +354,7 @@ export function peekDeltaHeader(payload: Uint8Array): DeltaHeaderFacts {
     h.sectorSize = S;
     const field = varint();
     const spare = field & INPLACE_SPARE ? varint() : 0;
-    const K = (field & (INPLACE_STASH_ANYWHERE - 1)) - (inPlaceFlows(field) ? INPLACE_FLOW : 0);
+    const K = inPlaceRangeLimit(field);
     if (spare > INPLACE_MAX_SPARE || K < 1 || K > INPLACE_MAX_RANGE) throw bad();
     h.rangeSectors = K;
     h.plan = describeInPlacePlan(field, spare);

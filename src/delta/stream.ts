@@ -3,8 +3,9 @@
 //   header  byte 0: 0xD0 | filter id (bits 0..3) ; varint new size ; varint old size ; varint map
 //           flags (PRED in predict.ts) and coding flags (CODING_LANES) ; varint load address when the
 //           flags include absolute pointers ; with PRED.elfEh: offset and length of the base's
-//           .eh_frame_hdr, of its .eh_frame and of its ARM tables (EhTables) ; with PRED.wasmAddr: zigzag base, zigzag delta, data
-//           start, code start, run count, then per run its length and zigzag index change
+//           .eh_frame_hdr, of its .eh_frame and of its ARM tables (EhTables) ; with PRED.wasmAddr:
+//           zigzag base, zigzag delta, data start, code start, run count, then per run its length
+//           and zigzag index change
 //           (WasmAddressing in wasm.ts)
 //   body    [address map: segment count, then per segment gap, length - 1, shift change]
 //           operations until the output reaches the new size. Each operation is
@@ -76,6 +77,11 @@ export const INPLACE_FLOW = 16;
 /** Whether an in-place header's range field has INPLACE_FLOW: a limit field over INPLACE_MAX_RANGE in a straight patch from sector 0 up. */
 export function inPlaceFlows(field: number): boolean {
   return (field & (INPLACE_STRAIGHT | INPLACE_STASH_ANYWHERE)) === INPLACE_STRAIGHT && (field & (INPLACE_STASH_ANYWHERE - 1)) > INPLACE_MAX_RANGE;
+}
+
+/** The step-range limit an in-place header's range field gives (its low 5 bits, less INPLACE_FLOW when that is added). */
+export function inPlaceRangeLimit(field: number): number {
+  return (field & (INPLACE_STASH_ANYWHERE - 1)) - (inPlaceFlows(field) ? INPLACE_FLOW : 0);
 }
 
 /** Most spare sectors a header may ask for. */
