@@ -927,6 +927,8 @@ function planMoreStashes(start: Step[], segs: Seg[][], g: { S: number; bits: num
   let added = 0;
   /** a base read: nF[...] <- base[src, src + n) by step i; g: the first step that overwrites one of its sectors */
   type Read = { src: number; n: number; i: number; g: number };
+  /** reads close in the base, stashed together: bytes read in [c, c + n) (must: reads the stash has to hold) */
+  type G = { c: number; n: number; bytes: number; must: boolean };
   /** each stash's ranges by source position (a range holds at most S bytes), kept across rounds */
   const bySource = new WeakMap<Step, Array<[number, number]>>();
   const rangesBySource = (st: Step): Array<[number, number]> => {
@@ -1041,7 +1043,7 @@ function planMoreStashes(start: Step[], segs: Seg[][], g: { S: number; bits: num
      * it where they did), the dead stretches between holding other bytes: `must` reads of other
      * sectors first, then broken reads (`may`) the densest first, split as the stretches require.
      */
-    const layStash = (x: number, at: number, must: Read[], may: Read[]): { ranges: Array<[number, number]>; bytes: number; pieces: number } | null => {
+    const layStash = (x: number, at: number, must: Read[], kept: readonly G[]): { ranges: Array<[number, number]>; bytes: number; pieces: number } | null => {
       const x0 = x * S;
       const xEnd = Math.max(0, Math.min(S, oldLen - x0));
       // the stretches of x's base still read (sector offsets, within the base), the other reads apart
@@ -1060,25 +1062,12 @@ function planMoreStashes(start: Step[], segs: Seg[][], g: { S: number; bits: num
         if (b > dead) dead = b;
       }
       if (dead < S && (S - dead >= HOLE_MIN || S > xEnd)) holes.push([dead, S - dead]);
-      type G = { c: number; n: number; bytes: number; must: boolean };
       const mg: G[] = [];
       for (const r of others.sort((p, q) => p.src - q.src)) {
         const last = mg[mg.length - 1];
         if (last && r.src <= last.c + last.n + 16) last.n = Math.max(last.n, r.src + r.n - last.c);
         else mg.push({ c: r.src, n: r.n, bytes: 0, must: true });
       }
-      const groups: G[] = [];
-      for (const r of may) {
-        // (may comes from open, sorted by src)
-        const last = groups[groups.length - 1];
-        const end = Math.max(last ? last.c + last.n : 0, r.src + r.n);
-        if (last && r.src <= last.c + last.n + MORE_GAP && end - last.c <= S) {
-          last.bytes += r.n;
-          last.n = end - last.c;
-        } else groups.push({ c: r.src, n: r.n, bytes: r.n, must: false });
-      }
-      // the densest first (only those worth a piece: fewer to sort)
-      const kept = groups.filter((q) => q.bytes >= MORE_MIN).sort((p, q) => q.bytes - p.bytes);
       // packed into the holes in order, split where a hole ends
       const put: Array<Array<[number, number]>> = holes.map(() => []);
       let h = 0;
@@ -1136,6 +1125,41 @@ function planMoreStashes(start: Step[], segs: Seg[][], g: { S: number; bits: num
         o = e;
       }
       return { ranges, bytes, pieces };
+    };
+    /**
+     * The broken reads a stash laid at step `at` for a final write at `fx` may hold (read from `at` to
+     * `fx`, their sources intact at `at`), in groups close in the base (a group spans at most S bytes),
+     * those worth a piece, the densest first; and `fill`, the bytes they hold in S bytes of holes
+     * (layStash fills its holes with them in that order, after the reads it must hold: never more).
+     * The same for every candidate sharing `at` and `fx`: made once a round.
+     */
+    const mayGroups = new Map<number, { kept: G[]; fill: number }>();
+    const groupsFor = (at: number, fx: number): { kept: G[]; fill: number } => {
+      const key = at * (n + 2) + fx;
+      let e = mayGroups.get(key);
+      if (e) return e;
+      const groups: G[] = [];
+      for (const r of open) {
+        // (open is sorted by src)
+        if (r.i < at || r.i > fx || r.g < at) continue;
+        const last = groups[groups.length - 1];
+        const end = Math.max(last ? last.c + last.n : 0, r.src + r.n);
+        if (last && r.src <= last.c + last.n + MORE_GAP && end - last.c <= S) {
+          last.bytes += r.n;
+          last.n = end - last.c;
+        } else groups.push({ c: r.src, n: r.n, bytes: r.n, must: false });
+      }
+      const kept = groups.filter((q) => q.bytes >= MORE_MIN).sort((p, q) => q.bytes - p.bytes);
+      let fill = 0;
+      let room = S;
+      for (const g of kept) {
+        const k = Math.min(g.n, room);
+        fill += Math.floor((g.bytes * k) / g.n);
+        room -= k;
+        if (k < g.n) break;
+      }
+      mayGroups.set(key, (e = { kept, fill }));
+      return e;
     };
     // the open reads' bytes by reading step, summed: what the reads of a span of steps hold at most
     const openBytes = new Float64Array(n + 1);
@@ -1196,14 +1220,12 @@ function planMoreStashes(start: Step[], segs: Seg[][], g: { S: number; bits: num
         continue;
       }
       const { x, moved, at, fx, own, cost } = c;
-      const may = open.filter((r) => r.i >= at && r.i <= fx && r.g >= at);
-      // (a stash cannot hold more than all of them)
-      let upper = -cost;
-      for (const r of may) upper += r.n;
-      if (may.length === 0 || !wins(upper, c.idx)) continue;
+      const { kept, fill } = groupsFor(at, fx);
+      // (a stash cannot hold more than its holes take of them, in at least one piece)
+      if (fill === 0 || !wins(fill - MORE_STASH_RANGE_COST - cost, c.idx)) continue;
       // x's own base still read from `at` on (must be held)
       const must = own.filter((r) => r.i >= at && r.g >= at);
-      const laid = layStash(x, at, must, may);
+      const laid = layStash(x, at, must, kept);
       if (!laid) continue;
       const score = laid.bytes - MORE_STASH_RANGE_COST * laid.pieces - cost;
       if (wins(score, c.idx)) {
