@@ -65,15 +65,34 @@ export class OldIndex {
 
   /** Longest match of nw[at..] in old: [position, length]. */
   search(nw: Uint8Array, at: number, out: Int32Array): void {
-    const old = this.old;
-    const sa = this.sa;
-    const n = old.length;
-    const m = nw.length;
-    if (n === 0) {
+    if (this.old.length === 0) {
       out[0] = 0;
       out[1] = 0;
       return;
     }
+    const lo = this.locate(nw, at, out);
+    const sa = this.sa;
+    const lcpLo = out[0]!;
+    const lcpHi = out[1]!;
+    if (lcpLo >= lcpHi) {
+      out[0] = sa[lo]!;
+      out[1] = lcpLo;
+    } else {
+      out[0] = sa[lo + 1]!;
+      out[1] = lcpHi;
+    }
+  }
+
+  /**
+   * Where nw[at..] sorts among the old image's suffixes (old not empty): the suffix-array index lo of
+   * the last suffix smaller than it (0 when none is) such that the longest matches are the suffixes at
+   * lo and lo + 1 (or lo alone, the last); out[0] and out[1] get their match lengths.
+   */
+  locate(nw: Uint8Array, at: number, out: Int32Array): number {
+    const old = this.old;
+    const sa = this.sa;
+    const n = old.length;
+    const m = nw.length;
     let lo = 0;
     let hi = n - 1;
     if (at + 1 < m) {
@@ -99,13 +118,9 @@ export class OldIndex {
         lcpHi = k;
       }
     }
-    if (lcpLo >= lcpHi) {
-      out[0] = sa[lo]!;
-      out[1] = lcpLo;
-    } else {
-      out[0] = sa[hi]!;
-      out[1] = lcpHi;
-    }
+    out[0] = lcpLo;
+    out[1] = hi > lo ? lcpHi : 0;
+    return lo;
   }
 }
 

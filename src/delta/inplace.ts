@@ -554,7 +554,7 @@ function encodeSteps(steps: Step[], inp: EncodeInput): Encoded | null {
       const max = b - i;
       // the base, where it is still readable: suffix-array neighbours of the longest match
       if (oldLen > 0) {
-        const at = saLocate(index, nF, i, res);
+        const at = index.locate(nF, i, res);
         for (let d = 0, lo = at, hi = at + 1; d < SA_SPAN && (lo >= 0 || hi < sa.length); d++, lo--, hi++) {
           for (const x of [lo, hi]) {
             if (x < 0 || x >= sa.length) continue;
@@ -1135,13 +1135,15 @@ function planMoreStashes(start: Step[], segs: Seg[][], g: { S: number; bits: num
      */
     const mayGroups = new Map<number, { kept: G[]; fill: number }>();
     const groupsFor = (at: number, fx: number): { kept: G[]; fill: number } => {
-      const key = at * (n + 2) + fx;
+      // (fx is Infinity for a sector past the new image: no final write; reads are by steps before n)
+      const through = Math.min(fx, n);
+      const key = at * (n + 1) + through;
       let e = mayGroups.get(key);
       if (e) return e;
       const groups: G[] = [];
       for (const r of open) {
         // (open is sorted by src)
-        if (r.i < at || r.i > fx || r.g < at) continue;
+        if (r.i < at || r.i > through || r.g < at) continue;
         const last = groups[groups.length - 1];
         const end = Math.max(last ? last.c + last.n : 0, r.src + r.n);
         if (last && r.src <= last.c + last.n + MORE_GAP && end - last.c <= S) {
@@ -1391,25 +1393,6 @@ function backwardWeight(before: Map<number, number>[], order: number[]): number 
   let c = 0;
   for (let u = 0; u < before.length; u++) for (const [v, w] of before[u]!) if (rank[u]! > rank[v]!) c += w;
   return c;
-}
-
-/** Index in the suffix array of `index` where the longest match of nw[at..] sits. */
-function saLocate(index: OldIndex, nw: Uint8Array, at: number, res: Int32Array): number {
-  const old = index.old;
-  const sa = index.sa;
-  const n = old.length;
-  let lo = 0;
-  let hi = n - 1;
-  while (hi - lo > 1) {
-    const mid = (lo + hi) >>> 1;
-    const s = sa[mid]!;
-    let k = 0;
-    while (s + k < n && at + k < nw.length && old[s + k] === nw[at + k]) k++;
-    if (s + k >= n || (at + k < nw.length && old[s + k]! < nw[at + k]!)) lo = mid;
-    else hi = mid;
-  }
-  res[0] = lo;
-  return lo;
 }
 
 /** Positions of the new image grouped by 4-byte prefix hash, in increasing order within a group. */
