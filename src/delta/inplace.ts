@@ -516,8 +516,9 @@ function encodeSteps(steps: Step[], inp: EncodeInput): Encoded | null {
   tgt.set(nF);
   /** 0: base, 1: new image, 2: a stash */
   const state = new Uint8Array(nAll);
-  /** active stashes: sector -> the base ranges they hold */
-  const stashes = new Map<number, Array<[number, number]>>();
+  /** active stashes: sector -> the ranges they hold, [position, length, whether that was still the base] */
+  const stashes = new Map<number, Array<[number, number, boolean]>>();
+  let held: Array<[number, number, boolean]> = [];
   let broken = 0;
   let rescued = 0;
   /** INPLACE_STRADDLE: the call across boundary b (if any) filtered when both sectors hold the base or both the new image, else as each sector has it */
@@ -612,10 +613,11 @@ function encodeSteps(steps: Step[], inp: EncodeInput): Encoded | null {
     broken += n;
     for (const [t, ranges] of stashes) {
       let off = t * S;
-      for (const [c, len] of ranges) {
+      for (const [c, len, base] of ranges) {
         const a = Math.max(src, c);
         const b = Math.min(src + n, c + len);
-        if (a < b) {
+        // (filler a stash took from a rewritten sector holds other bytes than the base there)
+        if (a < b && base) {
           broken -= n; // counted again piece by piece
           if (a > src) lost(j, at, src, a - src, out);
           out.push({ at: at + (a - src), len: b - a, src: off + (a - c) });
@@ -692,7 +694,9 @@ function encodeSteps(steps: Step[], inp: EncodeInput): Encoded | null {
     let limit: number;
     if (step.stash !== undefined) {
       let at = j * S;
+      held = [];
       for (const [c, len] of step.stash) {
+        forSectors(c, len, bits, (m, n, off) => void held.push([c + off, n, state[m] === 0]));
         tgt.set(view.subarray(c, c + len), at);
         pieces.push({ at, len, src: c });
         at += len;
@@ -763,7 +767,7 @@ function encodeSteps(steps: Step[], inp: EncodeInput): Encoded | null {
     if (straddle) plain.set(tgt.subarray(j * S, limit), j * S);
     if (step.stash !== undefined) {
       state[j] = 2;
-      stashes.set(j, step.stash);
+      stashes.set(j, held);
     } else state[j] = 1;
     // (a final write's boundaries change when its range is finished: see flush)
     if (straddle && step.stash !== undefined) {
@@ -985,7 +989,8 @@ function planMoreStashes(start: Step[], segs: Seg[][], g: { S: number; bits: num
       for (const i of stashAt) {
         if (i >= r.i || parts.length === 0) break;
         const st = steps[i]!;
-        if (fpos[st.j]! < r.i) continue;
+        // (a stash laid after the read's source sector was rewritten holds filler there, not the base)
+        if (fpos[st.j]! < r.i || gone(r.src >> bits) < i) continue;
         // the ranges that can overlap the read: from the first starting after r.src - S
         const rs = rangesBySource(st);
         let k0 = 0;
