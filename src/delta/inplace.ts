@@ -522,7 +522,6 @@ function encodeSteps(steps: Step[], inp: EncodeInput): Encoded | null {
   const state = new Uint8Array(nAll);
   /** active stashes: sector -> the ranges they hold, [position, length, whether that was still the base] */
   const stashes = new Map<number, Array<[number, number, boolean]>>();
-  let held: Array<[number, number, boolean]> = [];
   let broken = 0;
   let rescued = 0;
   /** INPLACE_STRADDLE: the call across boundary b (if any) filtered when both sectors hold the base or both the new image, else as each sector has it */
@@ -695,10 +694,11 @@ function encodeSteps(steps: Step[], inp: EncodeInput): Encoded | null {
     // the stash bit is coded (see the decoder); a sector past the new image's end is always a stash
     const free = (anywhere || j * S >= oldLen) && j < nNew && state[j] === 0;
     const pieces: Piece[] = [];
+    /** a stash step's ranges by source sector, and whether each still held the base */
+    const held: Array<[number, number, boolean]> = [];
     let limit: number;
     if (step.stash !== undefined) {
       let at = j * S;
-      held = [];
       for (const [c, len] of step.stash) {
         forSectors(c, len, bits, (m, n, off) => void held.push([c + off, n, state[m] === 0]));
         tgt.set(view.subarray(c, c + len), at);
