@@ -215,11 +215,9 @@ export function createInPlacePatch(oldImage: Uint8Array, newImage: Uint8Array, f
     progress(`in place: ordering sectors, planning stashes and coding (plan ${++plans})`);
     const e = buildSteps(c, nF, filterId, S, bits, rangeMax, spareSectors, coding, straddle);
     if (!best || size(e) < size(best.enc)) best = { enc: e, pred: c.pred, rangeMax };
-    // the stash planner is greedy: spare sectors it took can leave a worse plan than none (searched
-    // from the first order only, without the heavy-constraint pass: on the bench lists the rest made
-    // 2 of 67 patches smaller, by 1 and 56 bytes, and took about a third of the planning time)
+    // the stash planner is greedy: spare sectors it took can leave a worse plan than none
     if (e.spare > 0) {
-      const e0 = buildSteps(c, nF, filterId, S, bits, rangeMax, 0, coding, straddle, true);
+      const e0 = buildSteps(c, nF, filterId, S, bits, rangeMax, 0, coding, straddle);
       if (size(e0) < size(best.enc)) best = { enc: e0, pred: c.pred, rangeMax };
     }
     // a fix of a few hundred bytes: a plan made without calls across boundaries filtered may win by the header byte
@@ -282,10 +280,9 @@ function paddingAsRuns(ops: Op[], nF: Uint8Array, S: number): Op[] {
 /**
  * Orders the sectors of one matching (two orders), plans stashes, and codes the steps (the smallest
  * of the plans with and without stashes); when broken reads are left, also the best order with its
- * heaviest broken constraint kept instead. firstOrderOnly: the order that breaks fewest bytes alone,
- * without that last pass.
+ * heaviest broken constraint kept instead.
  */
-function buildSteps(cand: Candidate, nF: Uint8Array, filterId: number, S: number, bits: number, rangeMax: number, spare: number, coding: number, straddle = true, firstOrderOnly = false): Encoded {
+function buildSteps(cand: Candidate, nF: Uint8Array, filterId: number, S: number, bits: number, rangeMax: number, spare: number, coding: number, straddle = true): Encoded {
   const { pred, base, index, ops } = cand;
   const oF = base;
   const oldLen = oF.length;
@@ -343,7 +340,6 @@ function buildSteps(cand: Candidate, nF: Uint8Array, filterId: number, S: number
     const o = improveOrder(before, Array.from({ length: nNew }, (_, i) => (dir < 0 ? nNew - 1 - i : i)));
     if (backwardWeight(before, o) < backwardWeight(before, orders[0]!)) orders.unshift(o);
   }
-  if (firstOrderOnly) orders.length = 1;
   const chain = new HashIndex(nF);
   const input = { S, bits, nF, base, index, chain, pred, filterId, coding, segs, oldLen, newLen, nNew, nAll, rangeMax, straddle: straddle && filterId === FILTERS.thumb };
   // the stash-anywhere flag when a stash is outside the sectors the image grows into
@@ -380,7 +376,7 @@ function buildSteps(cand: Candidate, nF: Uint8Array, filterId: number, S: number
   }
   // a cycle the stashes could not hold: the best rule order with its heaviest broken constraint kept instead
   // (the reader moved right before the sector it reads, or that sector right after the reader)
-  if (!firstOrderOnly && best!.broken - best!.rescued > 256 && nNew <= MORE_STASHES_MAX_SECTORS / 2) {
+  if (best!.broken - best!.rescued > 256 && nNew <= MORE_STASHES_MAX_SECTORS / 2) {
     const cur = lead;
     const rank = new Int32Array(nNew);
     cur.forEach((v, i) => (rank[v] = i));
