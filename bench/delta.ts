@@ -99,7 +99,9 @@ for (const line of readFileSync(pairsFile ?? join(dir, "pairs.tsv"), "utf8").tri
   const newP = join(dir, n);
   const missing = [oldP, newP].find((p) => !existsSync(p));
   if (missing) {
-    const hint = /pybricks\/[^/]+\/(?!primehub|movehub)/.test(missing)
+    const hint = /pybricks\/(4\.13\.0-alpha\.5|4\.17\.0|7\.2\.0)\//.test(missing)
+      ? "; these Pybricks releases come from the npm registry: bash bench/npm-pairs.sh CORPUS_DIR"
+      : /pybricks\/[^/]+\/(?!primehub|movehub)/.test(missing)
       ? "; the hubs other than primehub and movehub come from bash bench/hubs.sh CORPUS_DIR"
       : /esbuild\/(linux-arm\/|linux-arm64\/0\.23)/.test(missing)
         ? "; these executables come from bash bench/exes.sh CORPUS_DIR"
