@@ -3,7 +3,7 @@
 
 import { createHash } from "node:crypto";
 import { UsageError } from "../errors.js";
-import { agreeing, diffOps, extendMatches, hash4, hashWord, OldIndex, shortCopyFill, WIDE_SWITCH_BONUS } from "./diff.js";
+import { agreeing, buildChains, chainBits, ChainIndex, diffOps, extendMatches, fewEdits, hash4, matchLength, OldIndex, shortCopyFill, WIDE_SWITCH_BONUS, type MatchIndex } from "./diff.js";
 import { filterImage, FILTERS, type FilterName } from "./filters.js";
 import { AddressMap, isPtr64, mapReferences, marginWindowBytes, PRED, withArmCallTargets, withCallTargets, withPointerTargets, xtensaCallTarget, type EhTables } from "./predict.js";
 import { CODING_LANES, encodeHeader, encodeOps, MAP_SEGMENT_BYTES, mapMemorySegments, STREAM_MAGIC, type Op, type Prediction } from "./stream.js";
@@ -648,24 +648,6 @@ const LONG_MATCH = 8;
 const TIE_WINDOW = 16;
 
 
-/** Hash chains over the 4-byte strings of `old`: head[h] and prev[x] hold a position + 1 (0 ends a chain). */
-function buildChains(old: Uint8Array, head: Int32Array, prev: Int32Array, shift: number): void {
-  // hash4 with the 4-byte word rolled along (one byte read per position)
-  let w = (old[0]! << 8) | (old[1]! << 16) | (old[2]! << 24);
-  for (let x = 0; x + GRAM <= old.length; x++) {
-    w = (w >>> 8) | (old[x + 3]! << 24);
-    const h = hashWord(w, shift);
-    prev[x] = head[h]!;
-    head[h] = x + 1;
-  }
-}
-
-function matchLength(old: Uint8Array, x: number, nw: Uint8Array, y: number): number {
-  const lim = Math.min(old.length - x, nw.length - y);
-  let k = 0;
-  while (k < lim && old[x + k] === nw[y + k]) k++;
-  return k;
-}
 
 function agreement(old: Uint8Array, x: number, nw: Uint8Array, y: number, from: number): number {
   const lim = Math.min(old.length - x, nw.length - y, from + TIE_WINDOW);
@@ -720,7 +702,7 @@ export function firstPassCopies(old: Uint8Array, nw: Uint8Array, bonus = 5): Arr
   const m = nw.length;
   const out: Array<[number, number, number]> = [];
   if (n < GRAM || m < GRAM) return out;
-  const bits = Math.min(20, Math.max(12, Math.ceil(Math.log2(n)) - 3)); // a table that stays in cache
+  const bits = chainBits(n);
   const shift = 32 - bits;
   const head = new Int32Array(1 << bits);
   const prev = new Int32Array(n);
@@ -890,11 +872,15 @@ function tryFilter(
   progress(`filter ${name}: first pass`);
   const oldF = id === FILTERS.none ? oldImage : filterImage(id, oldImage);
   const newF = id === FILTERS.none ? newImage : filterImage(id, newImage);
-  const pred1 = flagsList.length === 0 ? undefined : predictionFromCopies(oldF, newF, firstPassCopies(oldF, newF), flagsList[0]!, maxSeg);
+  const first = flagsList.length === 0 ? undefined : firstPassCopies(oldF, newF);
+  const pred1 = first === undefined ? undefined : predictionFromCopies(oldF, newF, first, flagsList[0]!, maxSeg);
+  // a few local edits: hash chains find the same copies as a suffix array, at a fraction of its cost
+  const few = first !== undefined && fewEdits(first, newF.length);
+  const indexOf = (base: Uint8Array): MatchIndex => (few ? new ChainIndex(base) : new OldIndex(base));
   // the plain stream only when there is no mapping to try (it wins by a few bytes at most otherwise)
   if (!pred1 || pred1.flags === 0) {
     progress(`filter ${name}: matching`);
-    const index1 = new OldIndex(oldF);
+    const index1 = indexOf(oldF);
     const ops1 = diffOps(index1, newF, { history: true, ...b0 });
     consider(codeStream(ops1, oldF, newF, undefined, id, oldImage.length, coding), name, 0, 0);
     if (wide(ops1)) {
@@ -906,7 +892,7 @@ function tryFilter(
   }
   const oldM = mappedBase(oldF, pred1);
   progress(`filter ${name}: matching against the mapped base`);
-  const indexM = new OldIndex(oldM);
+  const indexM = indexOf(oldM);
   const predicted = (y: number): number => -pred1.map.shiftAtNew(y);
   const ops2 = diffOps(indexM, newF, { history: true, predicted, ...b0 });
   // the refined map depends on the copies and on the Thumb and pointer flags only: one refinement

@@ -1,7 +1,10 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { agreeing, diffOps, OldIndex, SearchCache } from "../../src/delta/diff.js";
+import { agreeing, ChainIndex, diffOps, fewEdits, OldIndex, SearchCache } from "../../src/delta/diff.js";
+import { firstPassCopies } from "../../src/delta/create.js";
+import { createDelta, createDeltaDecoder, bytesReader } from "../../src/delta/index.js";
 import { HISTORY_BYTES } from "../../src/delta/stream.js";
+import { link, makeProgram, rng, sha } from "./helpers.js";
 
 /** Length of the longest prefix of nw[at..] found anywhere in old (brute force). */
 function longest(old: Uint8Array, nw: Uint8Array, at: number): number {
@@ -31,6 +34,82 @@ describe("OldIndex.search", () => {
       }),
       { numRuns: 300 },
     );
+  });
+});
+
+describe("ChainIndex (a few local edits)", () => {
+  it("finds a longest match of 4 bytes or more where 4-byte strings are rare (random bytes), and none shorter", () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 4, maxLength: 2000 }), fc.array(fc.tuple(fc.nat(), fc.integer({ min: 1, max: 80 })), { minLength: 1, maxLength: 6 }), fc.uint8Array({ maxLength: 40 }), (old, slices, fresh) => {
+        // the new image: slices of the old one, then bytes of its own
+        const nw = Buffer.concat([...slices.map(([at, n]) => old.subarray(at % old.length, (at % old.length) + n)), fresh]);
+        const index = new ChainIndex(old);
+        const out = new Int32Array(2);
+        for (let at = 0; at < nw.length; at++) {
+          index.search(nw, at, out);
+          const [pos, len] = [out[0]!, out[1]!];
+          const want = longest(old, nw, at);
+          expect(len).toBe(want >= 4 ? want : 0);
+          expect(Buffer.compare(Buffer.from(old.subarray(pos, pos + len)), Buffer.from(nw.subarray(at, at + len)))).toBe(0);
+        }
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it("nearest: the occurrence whose displacement is closest to rep0 or the predicted one, as the suffix array's", () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 8, maxLength: 200 }), fc.integer({ min: 2, max: 4 }), fc.nat(), fc.integer({ min: 4, max: 8 }), fc.integer({ min: -300, max: 300 }), fc.option(fc.integer({ min: -300, max: 300 })), (raw, alpha, from, len, rep0, pred) => {
+        // few symbols: a pattern occurs many times
+        const old = raw.map((x) => x % alpha);
+        const at = from % (old.length - len + 1);
+        const nw = old.slice(at, at + len);
+        const p = pred ?? NaN;
+        const cost = (x: number): number => Math.min(Math.abs(x - rep0), Number.isNaN(p) ? Infinity : Math.abs(x - p));
+        const got = new ChainIndex(old).nearest(nw, 0, len, at, rep0, p);
+        expect(Buffer.compare(Buffer.from(old.subarray(got, got + len)), Buffer.from(nw))).toBe(0);
+        expect(cost(got)).toBe(cost(new OldIndex(old).nearest(nw, 0, len, at, rep0, p)));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it("a bug fix in a linked program: fewEdits says so, the chains give the suffix array's operations, and the patch applies exactly", () => {
+    for (const seed of [3, 17, 29]) {
+      const old = link(makeProgram(seed, 60, 260));
+      const nw = old.slice();
+      const r = rng(seed);
+      for (let k = 0; k < 3; k++) nw[Math.floor(r() * nw.length)] ^= 0x41;
+      expect(fewEdits(firstPassCopies(old, nw), nw.length), `seed ${seed}`).toBe(true);
+      expect(diffOps(new ChainIndex(old), nw, { history: true })).toEqual(diffOps(new OldIndex(old), nw, { history: true }));
+      const d = createDelta(old, nw);
+      const dec = createDeltaDecoder(d.encoding, bytesReader(old), { targetSha256: sha(nw) });
+      const parts: Uint8Array[] = [];
+      dec.push(d.payload, (b) => parts.push(b));
+      dec.finish((b) => parts.push(b));
+      expect(sha(Buffer.concat(parts))).toBe(sha(nw));
+    }
+  });
+
+  it("fewEdits: not for many copies (content moved in many places), nor for a new image the copies cover little of", () => {
+    const old = link(makeProgram(5, 60, 260));
+    // a byte inserted every 400 bytes: every insertion moves what follows, a copy each
+    const parts: Uint8Array[] = [];
+    for (let i = 0; i < old.length; i += 400) parts.push(old.subarray(i, i + 400), Uint8Array.of(0x5a));
+    const many = Buffer.concat(parts);
+    expect(firstPassCopies(old, many).length).toBeGreaterThan(16);
+    expect(fewEdits(firstPassCopies(old, many), many.length)).toBe(false);
+    // bytes changed in place, however many, move nothing: one copy (its differences ride along)
+    const scattered = old.slice();
+    for (let i = 100; i < scattered.length; i += 200) scattered[i] ^= 0x41;
+    expect(fewEdits(firstPassCopies(old, scattered), scattered.length)).toBe(true);
+    // a new image mostly of new bytes: few copies, little covered
+    const r = rng(9);
+    const fresh = Uint8Array.from({ length: old.length }, () => Math.floor(r() * 256));
+    fresh.set(old.subarray(0, 500), 1000);
+    const first = firstPassCopies(old, fresh);
+    expect(first.length).toBeLessThanOrEqual(16);
+    expect(fewEdits(first, fresh.length)).toBe(false);
   });
 });
 
