@@ -16,7 +16,8 @@
 #     bench/pairs-arch.tsv (x86 with the x86 map, s390x and MIPS with maps of their own, the others
 #     with pointers only: the check that code of any architecture stays within bsdiff + 256 bytes).
 #   - Pybricks releases the corpus does not hold (@pybricks/firmware 4.13.0-alpha.5, 4.17.0, 7.2.0: firmware
-#     v3.1.0a4, v3.2.0b3 and v3.3.0b3, before fetch.sh's 6.2.0 = v3.2.0b5 and 7.22.0 = v3.6.0b5), every hub:
+#     v3.1.0a4, v3.2.0b3 and v3.3.0b3, before fetch.sh's 6.2.0 = v3.2.0b5 and 7.22.0 = v3.6.0b5), every hub
+#     (packed into CORPUS_DIR/tgz, then unpacked by bench/hubs.sh):
 #     CORPUS_DIR/pybricks/<npm version>/<hub>.bin, for bench/pairs-betas.tsv (Cortex-M firmware updates
 #     the engine was not tuned on: beta to beta, and the releases between the corpus's).
 # Files already there are kept.
@@ -56,22 +57,9 @@ for a in ia32 riscv64 ppc64 s390x mips64el loong64; do
     take "@esbuild/linux-$a@$v" bin/esbuild "$OUT/esbuild/linux-$a/$v/esbuild"
   done
 done
-# a hub's image is firmware-base.bin in build/<hub>.zip (as fetch.sh and hubs.sh take them)
 for v in 4.13.0-alpha.5 4.17.0 7.2.0; do
-  f=$(cd "$OUT/tgz" && npm pack --silent "@pybricks/firmware@$v" | tail -n1)
-  t=$(mktemp -d)
-  tar -xzf "$OUT/tgz/$f" -C "$t" package/build
-  mkdir -p "$OUT/pybricks/$v"
-  for z in "$t"/package/build/*.zip; do
-    h=$(basename "$z" .zip)
-    [ -e "$OUT/pybricks/$v/$h.bin" ] && continue
-    if unzip -p "$z" firmware-base.bin > "$OUT/pybricks/$v/$h.bin.part" 2>/dev/null && [ -s "$OUT/pybricks/$v/$h.bin.part" ]; then
-      mv "$OUT/pybricks/$v/$h.bin.part" "$OUT/pybricks/$v/$h.bin"
-      added=$((added + 1))
-    else
-      rm -f "$OUT/pybricks/$v/$h.bin.part"
-    fi
-  done
-  rm -rf "$t"
+  [ -e "$OUT/tgz/pybricks-firmware-$v.tgz" ] || (cd "$OUT/tgz" && npm pack --silent "@pybricks/firmware@$v" >/dev/null)
 done
-echo "npm pairs: $added files added under $OUT (micropython-wasm, rollup, esbuild/linux-*, pybricks betas)"
+echo "npm pairs: $added files added under $OUT (micropython-wasm, rollup, esbuild/linux-*)"
+# every hub's image of the Pybricks packages in CORPUS_DIR/tgz, these three releases' too
+bash "$(dirname "$0")/hubs.sh" "$OUT"
