@@ -647,8 +647,6 @@ const LONG_MATCH = 8;
 /** Bytes after equally long matches compared to choose between them. */
 const TIE_WINDOW = 16;
 
-
-
 function agreement(old: Uint8Array, x: number, nw: Uint8Array, y: number, from: number): number {
   const lim = Math.min(old.length - x, nw.length - y, from + TIE_WINDOW);
   let t = 0;
