@@ -3,7 +3,7 @@
 
 import { createHash } from "node:crypto";
 import { UsageError } from "../errors.js";
-import { agreeing, buildChains, chainBits, ChainIndex, diffOps, extendMatches, fewEdits, hash4, matchLength, OldIndex, shortCopyFill, WIDE_SWITCH_BONUS, type MatchIndex } from "./diff.js";
+import { agreeing, buildChains, chainBits, ChainIndex, diffOps, extendMatches, fewEdits, hash4, lcp, OldIndex, shortCopyFill, WIDE_SWITCH_BONUS, type MatchIndex } from "./diff.js";
 import { filterImage, FILTERS, type FilterName } from "./filters.js";
 import { AddressMap, isPtr64, mapReferences, marginWindowBytes, PRED, withArmCallTargets, withCallTargets, withPointerTargets, xtensaCallTarget, type EhTables } from "./predict.js";
 import { CODING_LANES, encodeHeader, encodeOps, MAP_SEGMENT_BYTES, mapMemorySegments, STREAM_MAGIC, type Op, type Prediction } from "./stream.js";
@@ -664,7 +664,7 @@ function chainSearch(old: Uint8Array, nw: Uint8Array, scan: number, c0: number, 
   let len = 0;
   let pos = -1;
   if (c0 >= 0 && c0 < n) {
-    const k = matchLength(old, c0, nw, scan);
+    const k = lcp(old, c0, nw, scan, 0);
     if (k >= GRAM) {
       len = k;
       pos = c0;
@@ -673,7 +673,7 @@ function chainSearch(old: Uint8Array, nw: Uint8Array, scan: number, c0: number, 
   let tail = -1;
   for (let c = len >= LONG_MATCH ? -1 : head[hash4(nw, scan, shift)]! - 1, d = 0; c >= 0 && d < CHAIN_DEPTH; c = prev[c]! - 1, d++) {
     if (len > 0 && (c + len > n || old[c + len - 1] !== nw[scan + len - 1])) continue;
-    const k = matchLength(old, c, nw, scan);
+    const k = lcp(old, c, nw, scan, 0);
     if (k < GRAM || k < len || c === pos) continue;
     if (k === len) {
       if (tail < 0) tail = agreement(old, pos, nw, scan, len);

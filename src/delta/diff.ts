@@ -97,7 +97,7 @@ export class ChainIndex implements MatchIndex {
       for (let c = this.head[hash4(nw, at, this.shift)]! - 1, d = 0; c >= 0 && d < CHAIN_INDEX_DEPTH; c = this.prev[c]! - 1, d++) {
         // (a candidate that cannot beat the longest so far is passed over on its byte after it)
         if (len > 0 && (c + len >= n || len >= lim0 || old[c + len] !== nw[at + len])) continue;
-        const k = matchLength(old, c, nw, at);
+        const k = lcp(old, c, nw, at, 0);
         if (k > len) {
           len = k;
           pos = c;
@@ -125,12 +125,7 @@ export class ChainIndex implements MatchIndex {
   }
 }
 
-/** Bytes old[x..] and nw[y..] have in common from their start. */
-export function matchLength(old: Uint8Array, x: number, nw: Uint8Array, y: number): number {
-  return agreeingPrefix(old, x, nw, y, Math.min(old.length - x, nw.length - y));
-}
-
-/** The same, counted up to `lim` bytes (both in range). */
+/** Bytes old[x..] and nw[y..] have in common from their start, counted up to `lim` (both in range). */
 function agreeingPrefix(old: Uint8Array, x: number, nw: Uint8Array, y: number, lim: number): number {
   let k = 0;
   while (k < lim && old[x + k] === nw[y + k]) k++;
@@ -223,7 +218,8 @@ export class OldIndex implements MatchIndex {
   }
 }
 
-function lcp(a: Uint8Array, i: number, b: Uint8Array, j: number, k: number): number {
+/** Bytes a[i..] and b[j..] have in common from their start, known to be at least k (the matchers' match length). */
+export function lcp(a: Uint8Array, i: number, b: Uint8Array, j: number, k: number): number {
   const n = Math.min(a.length - i, b.length - j);
   while (k < n && a[i + k] === b[j + k]) k++;
   return k;
