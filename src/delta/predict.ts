@@ -652,7 +652,15 @@ function inEhTables(p: number, eh: EhTables): boolean {
   return (p + 8 > eh.hdr && p < eh.hdr + eh.hdrLen) || (p + 8 > eh.eh && p < eh.eh + eh.ehLen) || (p + 8 > eh.arm && p < eh.arm + eh.armLen);
 }
 
-/** mapReferences without the unwind tables (`eh`: given with PRED.elfEh, for the pointer pass to skip them). */
+/**
+ * mapReferences without the unwind tables (`eh`: given with PRED.elfEh, for the pointer pass to skip them).
+ * Each pass is a function of its own whose loop is its last statement, and this one has no loop: the
+ * first call in a process (a whole image, when a delta is made) compiles a loop while it runs (OSR)
+ * before the code after it has ever run, and Node 20's V8 kept entering that compiled loop from later
+ * calls (the decoder maps every window it reads) and leaving it again at the first operation with no
+ * type feedback. When this was one function of all the passes, one process of 300 applies of one patch
+ * had 305,602 such deoptimizations (`node --trace-deopt`), and an apply took 100 ms instead of 25.
+ */
 function mapCode(flags: number, buf: Uint8Array, pos0: number, map: AddressMap, oldSize: number, base: number, barrier: number, n: number, wasm: WasmAddressing | undefined, eh: EhTables | undefined): void {
   if (flags & PRED.wasmAddr) {
     if (wasm) mapWasmAddresses(buf, pos0, map, oldSize, n, wasm);
@@ -668,159 +676,186 @@ function mapCode(flags: number, buf: Uint8Array, pos0: number, map: AddressMap, 
   if (flags & PRED.riscv) (flags & PRED.riscvC ? mapRiscVCompressed : mapRiscV)(buf, pos0, map, oldSize, n, barrier, flags & PRED.riscvAbs ? base : -1);
   if (flags & PRED.loong) mapLoongArch(buf, pos0, map, oldSize, n, barrier);
   if (flags & PRED.power) mapPower(buf, pos0, map, oldSize, base, n, barrier);
-  if (flags & PRED.thumb) {
-    for (let i = pos0 & 1; i + 4 <= n; i += 2) {
-      if ((buf[i + 1]! & 0xf8) !== 0xf0) {
-        // the common case first, without a call; two halfwords at a time (no window starts at either)
-        if (i + 6 <= n && (buf[i + 3]! & 0xf8) !== 0xf0) i += 2;
-        continue;
-      }
-      if (!branchAt(buf, i, pos0, barrier)) continue;
-      const w = ((buf[i + 1]! & 7) << 19) | (buf[i]! << 11) | ((buf[i + 3]! & 7) << 8) | buf[i + 2]!;
-      const t = w * 2; // absolute target (mod 2^23)
-      if (t >= oldSize) continue;
-      const m = ((t + map.shift(t)) >> 1) & 0x3fffff;
-      buf[i + 1] = 0xf0 | ((m >>> 19) & 7);
-      buf[i] = (m >>> 11) & 0xff;
-      buf[i + 3] = (buf[i + 3]! & 0xf8) | ((m >>> 8) & 7);
-      buf[i + 2] = m & 0xff;
-      i += 2;
-    }
-  }
-  if (flags & PRED.armCall) {
-    // filtered ARM BL (condition "always"): the word holds the absolute target / 4 (mod 2^24)
-    for (let i = (4 - (pos0 & 3)) & 3; i + 4 <= n; i += 4) {
-      if (buf[i + 3] !== 0xeb) continue;
-      const t = (buf[i]! | (buf[i + 1]! << 8) | (buf[i + 2]! << 16)) * 4;
-      if (t >= oldSize) continue;
-      const m = ((t + map.shift(t)) >>> 2) & 0xffffff;
-      buf[i] = m & 0xff;
-      buf[i + 1] = (m >>> 8) & 0xff;
-      buf[i + 2] = (m >>> 16) & 0xff;
-    }
-  }
+  if (flags & PRED.thumb) mapThumbCalls(buf, pos0, map, oldSize, barrier, n);
+  if (flags & PRED.armCall) mapArmCalls(buf, pos0, map, oldSize, n);
   if (flags & PRED.armRel) mapArmRelative(buf, pos0, map, oldSize, n);
   // before the pointer pass: its decisions then read only filtered, branch-mapped bytes, which are
   // the same in any slice from its third byte on (a pointer rewrite near a slice's start is not)
   if (flags & PRED.thumbRel) mapThumbRelative(buf, pos0, map, oldSize, n);
-  let claimed: Uint8Array | undefined;
-  let claimedLo = n;
-  let claimedHi = -1;
-  if (flags & PRED.thumbLdr) {
-    if (claimedBuf.length < (n >> 2) + 2) claimedBuf = new Uint8Array((n >> 2) + 2);
-    claimed = claimedBuf; // all zero between calls: only the marked span is cleared afterwards
+  // (the Thumb LDR pass leaves alone the words the pointer pass took)
+  const claimed = flags & PRED.thumbLdr ? claimedFor(n) : undefined;
+  if (flags & (PRED.arm64 | PRED.abs32 | PRED.arm64rel)) mapWords(flags, buf, pos0, map, oldSize, base, barrier, n, eh, claimed);
+  if (claimed) {
+    mapThumbLdr(buf, pos0, map, oldSize, barrier, n, claimed);
+    claimed.fill(0, 0, (n >> 2) + 2);
   }
+  if (flags & PRED.x86rel) mapX86Relative(buf, pos0, map, oldSize, n, flags & PRED.x86abs ? base : -1);
+  // last: it reads what the Thumb maps above leave
+  if (flags & PRED.thumbMovw) mapThumbMovw(buf, pos0, map, oldSize, base, n, barrier);
+}
+
+/** Thumb-2 BL/B.W targets (filtered: absolute) through the map (see mapCode). */
+function mapThumbCalls(buf: Uint8Array, pos0: number, map: AddressMap, oldSize: number, barrier: number, n: number): void {
+  for (let i = pos0 & 1; i + 4 <= n; i += 2) {
+    if ((buf[i + 1]! & 0xf8) !== 0xf0) {
+      // the common case first, without a call; two halfwords at a time (no window starts at either)
+      if (i + 6 <= n && (buf[i + 3]! & 0xf8) !== 0xf0) i += 2;
+      continue;
+    }
+    if (!branchAt(buf, i, pos0, barrier)) continue;
+    const w = ((buf[i + 1]! & 7) << 19) | (buf[i]! << 11) | ((buf[i + 3]! & 7) << 8) | buf[i + 2]!;
+    const t = w * 2; // absolute target (mod 2^23)
+    if (t >= oldSize) continue;
+    const m = ((t + map.shift(t)) >> 1) & 0x3fffff;
+    buf[i + 1] = 0xf0 | ((m >>> 19) & 7);
+    buf[i] = (m >>> 11) & 0xff;
+    buf[i + 3] = (buf[i + 3]! & 0xf8) | ((m >>> 8) & 7);
+    buf[i + 2] = m & 0xff;
+    i += 2;
+  }
+}
+
+/** ARM BL targets (filtered: absolute) through the map (see mapCode). */
+function mapArmCalls(buf: Uint8Array, pos0: number, map: AddressMap, oldSize: number, n: number): void {
+  // filtered ARM BL (condition "always"): the word holds the absolute target / 4 (mod 2^24)
+  for (let i = (4 - (pos0 & 3)) & 3; i + 4 <= n; i += 4) {
+    if (buf[i + 3] !== 0xeb) continue;
+    const t = (buf[i]! | (buf[i + 1]! << 8) | (buf[i + 2]! << 16)) * 4;
+    if (t >= oldSize) continue;
+    const m = ((t + map.shift(t)) >>> 2) & 0xffffff;
+    buf[i] = m & 0xff;
+    buf[i + 1] = (m >>> 8) & 0xff;
+    buf[i + 2] = (m >>> 16) & 0xff;
+  }
+}
+
+/** The buffer the pointer pass marks its words in for the Thumb LDR pass (all zero between calls). */
+function claimedFor(n: number): Uint8Array {
+  if (claimedBuf.length < (n >> 2) + 2) claimedBuf = new Uint8Array((n >> 2) + 2);
+  return claimedBuf;
+}
+
+/**
+ * The aligned-word pass (see mapCode): AArch64 branches (absolute or relative) and ADRP pairs, and
+ * 32-bit (or 64-bit) pointers into the image; the pointer words taken are marked in `claimed`.
+ * The flags are read once, before the loop (this runs on every window the decoder maps).
+ */
+function mapWords(flags: number, buf: Uint8Array, pos0: number, map: AddressMap, oldSize: number, base: number, barrier: number, n: number, eh: EhTables | undefined, claimed: Uint8Array | undefined): void {
+  const arm64rel = (flags & PRED.arm64rel) !== 0;
+  const arm64page = (flags & PRED.arm64page) !== 0;
+  const arm64 = (flags & PRED.arm64) !== 0;
+  const abs32 = (flags & PRED.abs32) !== 0;
+  const armCall = (flags & PRED.armCall) !== 0;
+  const mipsCall = (flags & PRED.mipsCall) !== 0;
+  const riscvAbs = (flags & PRED.riscvAbs) !== 0;
+  const armRel = (flags & PRED.armRel) !== 0;
+  const ptr64 = (flags & PRED.ptr64) !== 0;
+  const thumb = (flags & PRED.thumb) !== 0;
   // pointers into the image have a top byte in [topLo, topHi]: one compare rejects most other words
   // (only when the image's addresses do not wrap past 2^32; the full test below decides the rest)
   const wraps = base + oldSize > 0x100000000;
-  const topLo = flags & (PRED.arm64 | PRED.arm64rel) || wraps ? 0 : base >>> 24;
+  const topLo = arm64 || arm64rel || wraps ? 0 : base >>> 24;
   const ext = flags & PRED.extAbs ? map.ext : null;
   const extStart = ext && ext.length > 0 ? ext.starts[0]! : oldSize;
   const extEnd = ext && ext.length > 0 ? ext.ends[ext.length - 1]! : oldSize;
-  const topHi = flags & (PRED.arm64 | PRED.arm64rel) || wraps || base + extEnd > 0x100000000 ? 255 : Math.floor((base + extEnd - 1) / 0x1000000);
-  if (flags & (PRED.arm64 | PRED.abs32 | PRED.arm64rel)) {
-    for (let i = (4 - (pos0 & 3)) & 3; i + 4 <= n; i += 4) {
-      const b3 = buf[i + 3]!;
-      if (b3 < topLo || b3 > topHi) continue;
-      if (flags & PRED.arm64rel) {
-        const op = b3 & 0xfc;
-        if (op === 0x94 || op === 0x14) {
-          const v = buf[i]! | (buf[i + 1]! << 8) | (buf[i + 2]! << 16) | ((b3 & 3) << 24);
-          const p = pos0 + i;
-          const t = p + ((v << 6) >> 6) * 4;
-          if (t >= 0 && t < oldSize) {
-            const offN = t + map.shift(t) - (p + map.shiftSeq(p));
-            if (offN >= -(1 << 27) && offN < 1 << 27) {
-              const m = (offN >> 2) & 0x3ffffff;
-              buf[i] = m & 0xff;
-              buf[i + 1] = (m >>> 8) & 0xff;
-              buf[i + 2] = (m >>> 16) & 0xff;
-              buf[i + 3] = op | ((m >>> 24) & 3);
-            }
-          }
-          continue;
-        }
-        if (flags & PRED.arm64page && (b3 & 0x9f) === 0x90 && i + 8 <= n && mapPagePair(buf, i, pos0, map, oldSize, barrier)) {
-          i += 4; // the second word of the pair starts no window
-          continue;
-        }
-      }
-      if (flags & PRED.arm64) {
-        const op = b3 & 0xfc;
-        if (op === 0x94 || op === 0x14) {
-          const w = buf[i]! | (buf[i + 1]! << 8) | (buf[i + 2]! << 16) | ((b3 & 3) << 24);
-          const t = w * 4;
-          if (t < oldSize) {
-            const m = ((t + map.shift(t)) >> 2) & 0x3ffffff;
+  const topHi = arm64 || arm64rel || wraps || base + extEnd > 0x100000000 ? 255 : Math.floor((base + extEnd - 1) / 0x1000000);
+  for (let i = (4 - (pos0 & 3)) & 3; i + 4 <= n; i += 4) {
+    const b3 = buf[i + 3]!;
+    if (b3 < topLo || b3 > topHi) continue;
+    if (arm64rel) {
+      const op = b3 & 0xfc;
+      if (op === 0x94 || op === 0x14) {
+        const v = buf[i]! | (buf[i + 1]! << 8) | (buf[i + 2]! << 16) | ((b3 & 3) << 24);
+        const p = pos0 + i;
+        const t = p + ((v << 6) >> 6) * 4;
+        if (t >= 0 && t < oldSize) {
+          const offN = t + map.shift(t) - (p + map.shiftSeq(p));
+          if (offN >= -(1 << 27) && offN < 1 << 27) {
+            const m = (offN >> 2) & 0x3ffffff;
             buf[i] = m & 0xff;
             buf[i + 1] = (m >>> 8) & 0xff;
             buf[i + 2] = (m >>> 16) & 0xff;
             buf[i + 3] = op | ((m >>> 24) & 3);
           }
-          continue;
         }
-      }
-      if (flags & PRED.abs32) {
-        if (eh && inEhTables(pos0 + i, eh)) continue; // (mapped by mapElfEh)
-        if (flags & PRED.armCall && b3 === 0xeb) continue; // a call, mapped above
-        if (flags & PRED.mipsCall && (b3 & 0xfc) === 0x0c) continue; // a JAL, mapped above
-        // a RISC-V LUI of an address near the image reads as a pointer into it: its pair was mapped above
-        if (flags & PRED.riscvAbs && (buf[i]! & 0x7f) === 0x37) continue;
-        if (flags & PRED.armRel && armRelAt(buf, i)) continue; // a relative form, mapped above
-        if (flags & PRED.ptr64 && (((pos0 + i) & 7) !== 0 || i + 8 > n || !isPtr64(buf, i))) continue;
-        const w = (buf[i]! | (buf[i + 1]! << 8) | (buf[i + 2]! << 16) | (b3 << 24)) >>> 0;
-        const x = w - base;
-        let s: number;
-        if (x >= 0 && x < oldSize) s = NaN;
-        else if (ext !== null && x >= extStart && x < extEnd && (x & 1) === 0) {
-          s = ext.holdingShift(x);
-          if (Number.isNaN(s)) continue;
-        } else continue;
-        // never inside a Thumb branch window (those were handled above)
-        if (flags & PRED.thumb) {
-          if (i < 2 || i + 6 > n) continue;
-          if (branchAt(buf, i - 2, pos0, barrier) || branchAt(buf, i, pos0, barrier) || branchAt(buf, i + 2, pos0, barrier)) continue;
-        }
-        if (claimed) {
-          claimed[i >> 2] = 1;
-          if (i >> 2 < claimedLo) claimedLo = i >> 2;
-          claimedHi = i >> 2;
-        }
-        if (Number.isNaN(s)) s = map.shift(x & ~1);
-        if (s === 0) continue;
-        const wn = (w + s) >>> 0;
-        buf[i] = wn & 0xff;
-        buf[i + 1] = (wn >>> 8) & 0xff;
-        buf[i + 2] = (wn >>> 16) & 0xff;
-        buf[i + 3] = wn >>> 24;
-      }
-    }
-  }
-  if (claimed) {
-    const a0 = (4 - (pos0 & 3)) & 3; // buffer index of the first aligned word
-    for (let i = pos0 & 1; i + 2 <= n; i += 2) {
-      const hi = buf[i + 1]! & 0xf8;
-      if (hi !== 0x48 && hi !== 0xa0) {
-        if (i + 4 <= n && (buf[i + 3]! & 0xf8) !== 0x48 && (buf[i + 3]! & 0xf8) !== 0xa0) i += 2; // nor the next
         continue;
       }
-      if (i < 4 || i + 8 > n) continue;
-      if (i >= a0 && claimed[(i - a0) >> 2]) continue;
-      if (branchAt(buf, i - 2, pos0, barrier)) continue;
-      const p = pos0 + i;
-      const t = ((p + 4) & ~3) + buf[i]! * 4;
-      if (t >= oldSize) continue;
-      const ps = map.shiftSeq(p);
-      const tn = t + map.shift(t);
-      const d = tn - ((p + ps + 4) & ~3);
-      if (d < 0 || d > 1020 || d & 3) continue;
-      buf[i] = d >> 2;
+      if (arm64page && (b3 & 0x9f) === 0x90 && i + 8 <= n && mapPagePair(buf, i, pos0, map, oldSize, barrier)) {
+        i += 4; // the second word of the pair starts no window
+        continue;
+      }
     }
+    if (arm64) {
+      const op = b3 & 0xfc;
+      if (op === 0x94 || op === 0x14) {
+        const w = buf[i]! | (buf[i + 1]! << 8) | (buf[i + 2]! << 16) | ((b3 & 3) << 24);
+        const t = w * 4;
+        if (t < oldSize) {
+          const m = ((t + map.shift(t)) >> 2) & 0x3ffffff;
+          buf[i] = m & 0xff;
+          buf[i + 1] = (m >>> 8) & 0xff;
+          buf[i + 2] = (m >>> 16) & 0xff;
+          buf[i + 3] = op | ((m >>> 24) & 3);
+        }
+        continue;
+      }
+    }
+    if (!abs32) continue;
+    if (eh && inEhTables(pos0 + i, eh)) continue; // (mapped by mapElfEh)
+    if (armCall && b3 === 0xeb) continue; // a call, mapped before
+    if (mipsCall && (b3 & 0xfc) === 0x0c) continue; // a JAL, mapped before
+    // a RISC-V LUI of an address near the image reads as a pointer into it: its pair was mapped before
+    if (riscvAbs && (buf[i]! & 0x7f) === 0x37) continue;
+    if (armRel && armRelAt(buf, i)) continue; // a relative form, mapped before
+    if (ptr64 && (((pos0 + i) & 7) !== 0 || i + 8 > n || !isPtr64(buf, i))) continue;
+    const w = (buf[i]! | (buf[i + 1]! << 8) | (buf[i + 2]! << 16) | (b3 << 24)) >>> 0;
+    const x = w - base;
+    let s: number;
+    if (x >= 0 && x < oldSize) s = NaN;
+    else if (ext !== null && x >= extStart && x < extEnd && (x & 1) === 0) {
+      s = ext.holdingShift(x);
+      if (Number.isNaN(s)) continue;
+    } else continue;
+    // never inside a Thumb branch window (those were mapped before)
+    if (thumb) {
+      if (i < 2 || i + 6 > n) continue;
+      if (branchAt(buf, i - 2, pos0, barrier) || branchAt(buf, i, pos0, barrier) || branchAt(buf, i + 2, pos0, barrier)) continue;
+    }
+    if (claimed) claimed[i >> 2] = 1;
+    if (Number.isNaN(s)) s = map.shift(x & ~1);
+    if (s === 0) continue;
+    const wn = (w + s) >>> 0;
+    buf[i] = wn & 0xff;
+    buf[i + 1] = (wn >>> 8) & 0xff;
+    buf[i + 2] = (wn >>> 16) & 0xff;
+    buf[i + 3] = wn >>> 24;
   }
-  if (claimed && claimedHi >= claimedLo) claimed.fill(0, claimedLo, claimedHi + 1);
-  if (flags & PRED.x86rel) mapX86Relative(buf, pos0, map, oldSize, n, flags & PRED.x86abs ? base : -1);
-  // last: it reads what the Thumb maps above leave
-  if (flags & PRED.thumbMovw) mapThumbMovw(buf, pos0, map, oldSize, base, n, barrier);
+}
+
+/**
+ * Thumb LDR (literal) offsets through the map (see mapCode), except in words the pointer pass took
+ * (`claimed`).
+ */
+function mapThumbLdr(buf: Uint8Array, pos0: number, map: AddressMap, oldSize: number, barrier: number, n: number, claimed: Uint8Array): void {
+  const a0 = (4 - (pos0 & 3)) & 3; // buffer index of the first aligned word
+  for (let i = pos0 & 1; i + 2 <= n; i += 2) {
+    const hi = buf[i + 1]! & 0xf8;
+    if (hi !== 0x48 && hi !== 0xa0) {
+      if (i + 4 <= n && (buf[i + 3]! & 0xf8) !== 0x48 && (buf[i + 3]! & 0xf8) !== 0xa0) i += 2; // nor the next
+      continue;
+    }
+    if (i < 4 || i + 8 > n) continue;
+    if (i >= a0 && claimed[(i - a0) >> 2]) continue;
+    if (branchAt(buf, i - 2, pos0, barrier)) continue;
+    const p = pos0 + i;
+    const t = ((p + 4) & ~3) + buf[i]! * 4;
+    if (t >= oldSize) continue;
+    const ps = map.shiftSeq(p);
+    const tn = t + map.shift(t);
+    const d = tn - ((p + ps + 4) & ~3);
+    if (d < 0 || d > 1020 || d & 3) continue;
+    buf[i] = d >> 2;
+  }
 }
 
 /** Whether the 8 bytes at b[i] can be a 64-bit pointer the map rewrites (the caller checks its 8-byte alignment): the high half zero. */
