@@ -614,36 +614,45 @@ export interface EhTables {
  * and its position alone.
  */
 function mapElfEh(buf: Uint8Array, pos0: number, map: AddressMap, oldSize: number, n: number, eh: EhTables): void {
-  const word = (i: number): number => buf[i]! | (buf[i + 1]! << 8) | (buf[i + 2]! << 16) | (buf[i + 3]! << 24);
-  const put = (i: number, w: number): void => {
-    buf[i] = w & 0xff;
-    buf[i + 1] = (w >>> 8) & 0xff;
-    buf[i + 2] = (w >>> 16) & 0xff;
-    buf[i + 3] = (w >>> 24) & 0xff;
-  };
-  const first = (from: number, grid: number): number => Math.max(from, pos0 + ((((grid - pos0) % 4) + 4) % 4));
-  // .eh_frame_hdr's table
+  // (one function a table: see mapCode)
+  if (eh.hdrLen > 0) mapEhHdr(buf, pos0, map, oldSize, n, eh);
+  if (eh.ehLen > 0) mapEhFrame(buf, pos0, map, n, eh);
+  if (eh.armLen > 0) mapArmEh(buf, pos0, map, n, eh);
+}
+
+const ehWord = (buf: Uint8Array, i: number): number => buf[i]! | (buf[i + 1]! << 8) | (buf[i + 2]! << 16) | (buf[i + 3]! << 24);
+/** The first position from `from` on the 4-byte grid of `grid`, for a buffer whose byte 0 is at pos0. */
+const ehFirst = (pos0: number, from: number, grid: number): number => Math.max(from, pos0 + ((((grid - pos0) % 4) + 4) % 4));
+
+/** .eh_frame_hdr's table (see mapElfEh). */
+function mapEhHdr(buf: Uint8Array, pos0: number, map: AddressMap, oldSize: number, n: number, eh: EhTables): void {
   const hEnd = Math.min(eh.hdr + eh.hdrLen, pos0 + n);
   const hNew = eh.hdr + map.shift(eh.hdr);
-  for (let p = first(eh.hdr + 12, eh.hdr); p + 4 <= hEnd; p += 4) {
-    const t = eh.hdr + word(p - pos0);
-    if (t >= 0 && t < oldSize) put(p - pos0, t + map.shift(t) - hNew);
+  for (let p = ehFirst(pos0, eh.hdr + 12, eh.hdr); p + 4 <= hEnd; p += 4) {
+    const t = eh.hdr + ehWord(buf, p - pos0);
+    if (t >= 0 && t < oldSize) putInt32(buf, p - pos0, t + map.shift(t) - hNew);
   }
-  // .eh_frame's pc-relative words into what lies before it
+}
+
+/** .eh_frame's pc-relative words into what lies before it (see mapElfEh). */
+function mapEhFrame(buf: Uint8Array, pos0: number, map: AddressMap, n: number, eh: EhTables): void {
   const eEnd = Math.min(eh.eh + eh.ehLen, pos0 + n);
-  for (let p = first(eh.eh, eh.eh); p + 4 <= eEnd; p += 4) {
-    const t = p + word(p - pos0);
-    if (t >= 0 && t < eh.eh) put(p - pos0, t + map.shift(t) - (p + map.shiftSeq(p)));
+  for (let p = ehFirst(pos0, eh.eh, eh.eh); p + 4 <= eEnd; p += 4) {
+    const t = p + ehWord(buf, p - pos0);
+    if (t >= 0 && t < eh.eh) putInt32(buf, p - pos0, t + map.shift(t) - (p + map.shiftSeq(p)));
   }
-  // ARM's tables: prel31 words into what lies before them
+}
+
+/** ARM's tables: prel31 words into what lies before them (see mapElfEh). */
+function mapArmEh(buf: Uint8Array, pos0: number, map: AddressMap, n: number, eh: EhTables): void {
   const aEnd = Math.min(eh.arm + eh.armLen, pos0 + n);
-  for (let p = first(eh.arm, eh.arm); p + 4 <= aEnd; p += 4) {
-    const w = word(p - pos0);
+  for (let p = ehFirst(pos0, eh.arm, eh.arm); p + 4 <= aEnd; p += 4) {
+    const w = ehWord(buf, p - pos0);
     if (w < 0) continue; // bit 31 set: inline unwind data, or not a prel31 offset
     const t = p + ((w << 1) >> 1);
     if (t >= 0 && t < eh.arm) {
       const d = t + map.shift(t) - (p + map.shiftSeq(p));
-      if (d >= -(2 ** 30) && d < 2 ** 30) put(p - pos0, d & 0x7fffffff);
+      if (d >= -(2 ** 30) && d < 2 ** 30) putInt32(buf, p - pos0, d & 0x7fffffff);
     }
   }
 }
@@ -1095,6 +1104,18 @@ function x86At(buf: Uint8Array, q: number, p: number, oldSize: number, absBase: 
  * whole image from mapMargin() bytes inside its edges on.
  */
 function mapX86Relative(buf: Uint8Array, pos0: number, map: AddressMap, oldSize: number, n: number, absBase: number): void {
+  // (the scan's loop is its last statement, see mapCode: the rewrites still pending at its end are written here)
+  const pend = x86Pending;
+  pend[0] = pend[2] = -1;
+  scanX86Relative(buf, pos0, map, oldSize, n, absBase, pend);
+  if (pend[0]! >= 0) putInt32(buf, pend[0]! + 1, pend[1]!);
+  if (pend[2]! >= 0) putInt32(buf, pend[2]! + 1, pend[3]!);
+}
+
+/** The rewrites mapX86Relative's scan holds back: window position and new rel32 of the oldest, then of the other (-1: none). */
+const x86Pending = new Int32Array(4);
+
+function scanX86Relative(buf: Uint8Array, pos0: number, map: AddressMap, oldSize: number, n: number, absBase: number, pend: Int32Array): void {
   const first = X86_START;
   let w1 = -1; // the pending rewrites, oldest first: window position and new rel32
   let v1 = 0;
@@ -1129,11 +1150,13 @@ function mapX86Relative(buf: Uint8Array, pos0: number, map: AddressMap, oldSize:
         w1 = q;
         v1 = v;
       }
+      pend[0] = w1;
+      pend[1] = v1;
+      pend[2] = w2;
+      pend[3] = v2;
     }
     q += 4; // q + 1 .. q + 4 start no window
   }
-  if (w1 >= 0) putInt32(buf, w1 + 1, v1);
-  if (w2 >= 0) putInt32(buf, w2 + 1, v2);
 }
 
 function putInt32(buf: Uint8Array, i: number, v: number): void {
@@ -1195,6 +1218,13 @@ function runEnds(runs: Int32Array): Float64Array {
  * itself: see mapMargin().
  */
 function mapWasmAddresses(buf: Uint8Array, pos0: number, map: AddressMap, oldSize: number, n: number, w: WasmAddressing): void {
+  // (code, then data, each a function of its own: see mapCode)
+  if (pos0 < w.dataStart) mapWasmCode(buf, pos0, map, oldSize, n, w);
+  if (pos0 + n > w.dataStart) mapWasmData(buf, pos0, map, oldSize, n, w);
+}
+
+/** The code's i32.const addresses and call indices (see mapWasmAddresses). */
+function mapWasmCode(buf: Uint8Array, pos0: number, map: AddressMap, oldSize: number, n: number, w: WasmAddressing): void {
   const runs = w.calls;
   const ends = runEnds(runs);
   const functions = ends.length > 0 ? ends[ends.length - 1]! : 0;
@@ -1232,6 +1262,10 @@ function mapWasmAddresses(buf: Uint8Array, pos0: number, map: AddressMap, oldSiz
     }
     q += len; // its bytes start no field
   }
+}
+
+/** The data's pointers into itself (see mapWasmAddresses). */
+function mapWasmData(buf: Uint8Array, pos0: number, map: AddressMap, oldSize: number, n: number, w: WasmAddressing): void {
   const from = Math.max(0, w.dataStart - pos0);
   for (let i = from + ((4 - ((pos0 + from + w.base) & 3)) & 3); i + 4 <= n; i += 4) {
     const v = buf[i]! | (buf[i + 1]! << 8) | (buf[i + 2]! << 16) | (buf[i + 3]! << 24);
