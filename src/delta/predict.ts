@@ -667,8 +667,8 @@ function inEhTables(p: number, eh: EhTables): boolean {
  * first call in a process (a whole image, when a delta is made) compiles a loop while it runs (OSR)
  * before the code after it has ever run, and Node 20's V8 kept entering that compiled loop from later
  * calls (the decoder maps every window it reads) and leaving it again at the first operation with no
- * type feedback. When this was one function of all the passes, one process of 300 applies of one patch
- * had 305,602 such deoptimizations (`node --trace-deopt`), and an apply took 100 ms instead of 25.
+ * type feedback. When this was one function of all the passes, one process of 100 applies of one patch
+ * had 305,602 such deoptimizations (`node --trace-deopt`), and its best apply took 100 ms instead of 25.
  */
 function mapCode(flags: number, buf: Uint8Array, pos0: number, map: AddressMap, oldSize: number, base: number, barrier: number, n: number, wasm: WasmAddressing | undefined, eh: EhTables | undefined): void {
   if (flags & PRED.wasmAddr) {
