@@ -8,7 +8,7 @@
 
 import { FILTER_MARGIN, FILTERS } from "./filters.js";
 import type { WasmAddressing } from "./wasm.js";
-import { mapLoongArch, mapMipsPairs, mapPower, mapRiscV, mapRiscVCompressed } from "./wordmaps.js";
+import { mapLoongArch, mapMipsPairs, mapPower, mapRiscV, mapRiscVCompressed, word } from "./wordmaps.js";
 import { mapThumbMovw } from "./movw.js";
 
 export const PRED = {
@@ -620,7 +620,6 @@ function mapElfEh(buf: Uint8Array, pos0: number, map: AddressMap, oldSize: numbe
   if (eh.armLen > 0) mapArmEh(buf, pos0, map, n, eh);
 }
 
-const ehWord = (buf: Uint8Array, i: number): number => buf[i]! | (buf[i + 1]! << 8) | (buf[i + 2]! << 16) | (buf[i + 3]! << 24);
 /** The first position from `from` on the 4-byte grid of `grid`, for a buffer whose byte 0 is at pos0. */
 const ehFirst = (pos0: number, from: number, grid: number): number => Math.max(from, pos0 + ((((grid - pos0) % 4) + 4) % 4));
 
@@ -629,7 +628,7 @@ function mapEhHdr(buf: Uint8Array, pos0: number, map: AddressMap, oldSize: numbe
   const hEnd = Math.min(eh.hdr + eh.hdrLen, pos0 + n);
   const hNew = eh.hdr + map.shift(eh.hdr);
   for (let p = ehFirst(pos0, eh.hdr + 12, eh.hdr); p + 4 <= hEnd; p += 4) {
-    const t = eh.hdr + ehWord(buf, p - pos0);
+    const t = eh.hdr + word(buf, p - pos0);
     if (t >= 0 && t < oldSize) putInt32(buf, p - pos0, t + map.shift(t) - hNew);
   }
 }
@@ -638,7 +637,7 @@ function mapEhHdr(buf: Uint8Array, pos0: number, map: AddressMap, oldSize: numbe
 function mapEhFrame(buf: Uint8Array, pos0: number, map: AddressMap, n: number, eh: EhTables): void {
   const eEnd = Math.min(eh.eh + eh.ehLen, pos0 + n);
   for (let p = ehFirst(pos0, eh.eh, eh.eh); p + 4 <= eEnd; p += 4) {
-    const t = p + ehWord(buf, p - pos0);
+    const t = p + word(buf, p - pos0);
     if (t >= 0 && t < eh.eh) putInt32(buf, p - pos0, t + map.shift(t) - (p + map.shiftSeq(p)));
   }
 }
@@ -647,7 +646,7 @@ function mapEhFrame(buf: Uint8Array, pos0: number, map: AddressMap, n: number, e
 function mapArmEh(buf: Uint8Array, pos0: number, map: AddressMap, n: number, eh: EhTables): void {
   const aEnd = Math.min(eh.arm + eh.armLen, pos0 + n);
   for (let p = ehFirst(pos0, eh.arm, eh.arm); p + 4 <= aEnd; p += 4) {
-    const w = ehWord(buf, p - pos0);
+    const w = word(buf, p - pos0);
     if (w < 0) continue; // bit 31 set: inline unwind data, or not a prel31 offset
     const t = p + ((w << 1) >> 1);
     if (t >= 0 && t < eh.arm) {

@@ -18,7 +18,8 @@
 
 import type { AddressMap } from "./predict.js";
 
-function word(b: Uint8Array, i: number): number {
+/** The little-endian 32-bit word at b[i], signed. */
+export function word(b: Uint8Array, i: number): number {
   return b[i]! | (b[i + 1]! << 8) | (b[i + 2]! << 16) | (b[i + 3]! << 24);
 }
 
