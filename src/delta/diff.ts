@@ -98,7 +98,8 @@ export class ChainIndex implements MatchIndex {
         // (a candidate that cannot beat the longest so far is passed over on its byte after it)
         if (len > 0 && (c + len >= n || len >= lim0 || old[c + len] !== nw[at + len])) continue;
         const k = lcp(old, c, nw, at, 0);
-        if (k > len) {
+        // (4 bytes at least: a chain also holds strings whose hash only collides with this one's)
+        if (k > len && k >= 4) {
           len = k;
           pos = c;
         }
