@@ -57,6 +57,15 @@ describe("ChainIndex (a few local edits)", () => {
     );
   });
 
+  it("takes no match under 4 bytes from a chain entry whose hash only collides (fast-check's counterexample)", () => {
+    // [234, 31, 62, 60] and the old [234, 46, 1, 171] share a chain here: their first byte agrees, no more
+    const old = Uint8Array.from([0, 0, 0, 0, 0, 234, 46, 1, 171, 0]);
+    const nw = Buffer.concat([old.subarray(0, 6), Uint8Array.from([31, 62, 60])]);
+    const out = new Int32Array(2);
+    new ChainIndex(old).search(nw, 5, out);
+    expect(out[1]).toBe(0);
+  });
+
   it("nearest: the occurrence whose displacement is closest to rep0 or the predicted one, as the suffix array's", () => {
     fc.assert(
       fc.property(fc.uint8Array({ minLength: 8, maxLength: 200 }), fc.integer({ min: 2, max: 4 }), fc.nat(), fc.integer({ min: 4, max: 8 }), fc.integer({ min: -300, max: 300 }), fc.option(fc.integer({ min: -300, max: 300 })), (raw, alpha, from, len, rep0, pred) => {
